@@ -1,0 +1,319 @@
+"""The LightningStore contract: every runner, algorithm, proxy and server talks to the store through it.
+
+Method names, parameters and semantics follow upstream Agent Lightning v0.3 (see ``docs/store.md`` for where we
+deliberately differ). All methods are async and work under asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, TypedDict, Union
+
+from agentlightning.types.core import (
+    Attempt,
+    AttemptedRollout,
+    AttemptStatus,
+    EnqueueRolloutRequest,
+    PaginatedResult,
+    Rollout,
+    RolloutConfig,
+    RolloutMode,
+    RolloutStatus,
+    TaskInput,
+    Worker,
+    WorkerStatus,
+)
+from agentlightning.types.resources import NamedResources, ResourcesUpdate
+from agentlightning.types.tracer import Span
+
+__all__ = [
+    "LightningStore",
+    "LightningStoreCapabilities",
+    "LightningStoreStatistics",
+    "UNSET",
+    "Unset",
+    "is_unset",
+]
+
+
+class _UnsetType:
+    """The "not given" marker of update methods, distinct from an explicit ``None``."""
+
+    _instance: Optional["_UnsetType"] = None
+
+    def __new__(cls) -> "_UnsetType":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _UnsetType()
+Unset = _UnsetType
+
+
+def is_unset(value: Any) -> bool:
+    return value is UNSET
+
+
+class LightningStoreCapabilities(TypedDict, total=False):
+    thread_safe: bool
+    async_safe: bool
+    zero_copy: bool
+    """One logical copy of the data shared by every process that opens the store (SQLite, the HTTP client)."""
+    otlp_traces: bool
+
+
+class LightningStoreStatistics(TypedDict, total=False):
+    name: str
+    total_rollouts: int
+    total_attempts: int
+    total_spans: int
+    total_resources: int
+    total_workers: int
+    uptime: float
+    total_span_bytes: int
+    evicted_rollouts: int
+    evicted_spans: int
+    memory_budget_bytes: int
+    file_size_bytes: int
+
+
+SortOrder = Literal["asc", "desc"]
+FilterLogic = Literal["and", "or"]
+
+
+class LightningStore(abc.ABC):
+    """The store of rollouts, attempts, spans, resources and workers.
+
+    Use it as an async context manager, or call :meth:`close` when done.
+    """
+
+    @property
+    def capabilities(self) -> LightningStoreCapabilities:
+        return LightningStoreCapabilities(thread_safe=False, async_safe=False, zero_copy=False, otlp_traces=False)
+
+    async def statistics(self) -> LightningStoreStatistics:
+        return LightningStoreStatistics(name=type(self).__name__)
+
+    def otlp_traces_endpoint(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no OTLP traces endpoint")
+
+    async def close(self) -> None:
+        """Release connections, threads and files. Safe to call twice."""
+
+    async def __aenter__(self) -> "LightningStore":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    # -- rollouts and the queue ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def start_rollout(
+        self,
+        input: TaskInput,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        worker_id: Optional[str] = None,
+    ) -> AttemptedRollout:
+        """Create a rollout and its first attempt, both ``preparing``, without queuing it."""
+
+    @abc.abstractmethod
+    async def enqueue_rollout(
+        self,
+        input: TaskInput,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> Rollout:
+        """Create a ``queuing`` rollout at the tail of the queue."""
+
+    @abc.abstractmethod
+    async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
+        """Enqueue several rollouts in order, in one step."""
+
+    @abc.abstractmethod
+    async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
+        """Claim the rollout at the head of the queue with a new ``preparing`` attempt; None when the queue is empty."""
+
+    @abc.abstractmethod
+    async def dequeue_many_rollouts(
+        self, *, limit: int = 1, worker_id: Optional[str] = None
+    ) -> Sequence[AttemptedRollout]:
+        """Claim up to ``limit`` rollouts."""
+
+    @abc.abstractmethod
+    async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
+        """Add a new attempt to an existing rollout (whatever its status)."""
+
+    @abc.abstractmethod
+    async def query_rollouts(
+        self,
+        *,
+        status_in: Optional[Sequence[RolloutStatus]] = None,
+        rollout_id_in: Optional[Sequence[str]] = None,
+        rollout_id_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+        status: Optional[Sequence[RolloutStatus]] = None,
+        rollout_ids: Optional[Sequence[str]] = None,
+    ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
+        """Rollouts matching the filters; those with attempts come with their latest one."""
+
+    @abc.abstractmethod
+    async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]: ...
+
+    @abc.abstractmethod
+    async def update_rollout(
+        self,
+        rollout_id: str,
+        input: Any = UNSET,
+        mode: Any = UNSET,
+        resources_id: Any = UNSET,
+        status: Any = UNSET,
+        config: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Rollout:
+        """Write the given fields (``None`` clears, :data:`UNSET` leaves alone)."""
+
+    @abc.abstractmethod
+    async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
+        """The rollouts among ``rollout_ids`` that are finished by the deadline, in input order."""
+
+    # -- attempts -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def query_attempts(
+        self,
+        rollout_id: str,
+        *,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Attempt]: ...
+
+    @abc.abstractmethod
+    async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]: ...
+
+    @abc.abstractmethod
+    async def update_attempt(
+        self,
+        rollout_id: str,
+        attempt_id: str,
+        status: Any = UNSET,
+        worker_id: Any = UNSET,
+        last_heartbeat_time: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Attempt:
+        """Write the given fields of an attempt (``"latest"`` names the latest); the rollout follows its latest."""
+
+    # -- spans ----------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_span(self, span: Span) -> Optional[Span]:
+        """Store one span (a heartbeat for its attempt); None when a span with the same ids is already stored."""
+
+    @abc.abstractmethod
+    async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        """Store several spans; returns those stored (duplicates left out)."""
+
+    @abc.abstractmethod
+    async def add_otel_span(
+        self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
+    ) -> Optional[Span]:
+        """Convert and store an OpenTelemetry SDK span, allocating a sequence id when none is given."""
+
+    @abc.abstractmethod
+    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int: ...
+
+    @abc.abstractmethod
+    async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]: ...
+
+    @abc.abstractmethod
+    async def query_spans(
+        self,
+        rollout_id: str,
+        attempt_id: Optional[str] = None,
+        *,
+        trace_id: Optional[str] = None,
+        trace_id_contains: Optional[str] = None,
+        span_id: Optional[str] = None,
+        span_id_contains: Optional[str] = None,
+        parent_id: Optional[str] = None,
+        parent_id_contains: Optional[str] = None,
+        name: Optional[str] = None,
+        name_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        limit: int = -1,
+        offset: int = 0,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: SortOrder = "asc",
+    ) -> PaginatedResult[Span]: ...
+
+    # -- resources ------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate: ...
+
+    @abc.abstractmethod
+    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate: ...
+
+    @abc.abstractmethod
+    async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]: ...
+
+    @abc.abstractmethod
+    async def get_latest_resources(self) -> Optional[ResourcesUpdate]: ...
+
+    @abc.abstractmethod
+    async def query_resources(
+        self,
+        *,
+        resources_id: Optional[str] = None,
+        resources_id_contains: Optional[str] = None,
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[ResourcesUpdate]: ...
+
+    # -- workers --------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def query_workers(
+        self,
+        *,
+        status_in: Optional[Sequence[WorkerStatus]] = None,
+        worker_id_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Worker]: ...
+
+    @abc.abstractmethod
+    async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]: ...
+
+    @abc.abstractmethod
+    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+        """Record a heartbeat (and optionally its stats) for a worker, creating it if needed."""
+
+
+AttemptStatusUpdate = Union[AttemptStatus, Any]

@@ -1,0 +1,32 @@
+"""The data model: attrs classes, status literals and their JSON converter."""
+
+from .core import *  # noqa: F403
+from .core import __all__ as _core_all
+from .resources import *  # noqa: F403
+from .resources import __all__ as _resources_all
+from .serialization import (
+    ValidationError,
+    from_dict,
+    from_json,
+    resources_from_dict,
+    resources_to_dict,
+    rollout_from_dict,
+    to_dict,
+    to_json,
+)
+from .tracer import *  # noqa: F403
+from .tracer import __all__ as _tracer_all
+
+__all__ = [
+    *_core_all,
+    *_resources_all,
+    *_tracer_all,
+    "ValidationError",
+    "from_dict",
+    "from_json",
+    "to_dict",
+    "to_json",
+    "rollout_from_dict",
+    "resources_from_dict",
+    "resources_to_dict",
+]
