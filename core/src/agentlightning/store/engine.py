@@ -1,0 +1,807 @@
+"""The LightningStore written once over a :class:`~agentlightning.store.backend.StorageBackend`.
+
+Every method builds a function over a storage transaction and hands it to ``backend.run``; the status logic lives in
+:mod:`.transitions`, query semantics in :mod:`.query`, the idle-store watchdog in :mod:`.watchdog` and the wake-ups of
+``wait_for_rollouts`` in :mod:`.waiting`. A backend therefore implements storage and atomicity only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar, Union
+
+import anyio
+import attrs
+
+from agentlightning.types.core import (
+    FINISHED_STATUSES,
+    QUEUING_STATUSES,
+    ROLLOUT_MODES,
+    Attempt,
+    AttemptedRollout,
+    EnqueueRolloutRequest,
+    PaginatedResult,
+    Rollout,
+    RolloutConfig,
+    RolloutMode,
+    RolloutStatus,
+    TaskInput,
+    Worker,
+    WorkerStatus,
+)
+from agentlightning.types.resources import NamedResources, ResourcesUpdate
+from agentlightning.types.tracer import Span
+
+from . import transitions as tr
+from .backend import StorageBackend, StorageTransaction
+from .base import (
+    UNSET,
+    FilterLogic,
+    LightningStore,
+    LightningStoreCapabilities,
+    LightningStoreStatistics,
+    SortOrder,
+)
+from .errors import InvalidRequestError, NotFoundError, StoreClosedError
+from .query import check_logic, run_query
+from .waiting import CompletionNotifier
+from .watchdog import Debouncer, Watchdog
+
+__all__ = ["EngineLightningStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANGE_POLL_SECONDS = 0.05
+"""How often ``wait_for_rollouts`` checks ``backend.change_token()`` when other processes may write."""
+
+
+def _rollout_not_found(rollout_id: str) -> NotFoundError:
+    return NotFoundError(f"Rollout {rollout_id} not found")
+
+
+def _config(config: Any) -> RolloutConfig:
+    """A private copy of a rollout config (a mapping is read as its JSON form)."""
+    if config is None:
+        return RolloutConfig()
+    if isinstance(config, Mapping):
+        from agentlightning.types.serialization import from_dict
+
+        return from_dict(dict(config), RolloutConfig)
+    if not isinstance(config, RolloutConfig):
+        raise InvalidRequestError(f"config must be a RolloutConfig or a mapping, got {type(config).__name__}")
+    return attrs.evolve(config, retry_condition=list(config.retry_condition))
+
+
+def _mode(mode: Any) -> Optional[str]:
+    if mode is not None and mode not in ROLLOUT_MODES:
+        raise InvalidRequestError(f"Invalid rollout mode {mode!r}; expected one of {', '.join(ROLLOUT_MODES)} or None")
+    return mode  # type: ignore[no-any-return]
+
+
+def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise InvalidRequestError(f"metadata must be a mapping or None, got {type(metadata).__name__}")
+    return dict(metadata)
+
+
+def _with_latest(rollout: Rollout, attempt: Optional[Attempt]) -> Union[Rollout, AttemptedRollout]:
+    return rollout if attempt is None else AttemptedRollout.of(rollout, attempt)
+
+
+class EngineLightningStore(LightningStore):
+    """A complete LightningStore over a storage backend.
+
+    Args:
+        backend: the storage (memory dicts, a SQLite file, ...).
+        scan_debounce_seconds: minimum seconds between two timeout scans triggered by store calls (0: every call).
+        watchdog_interval: seconds between scans of a background thread, so that timeouts fire on an idle store too;
+            None disables the thread.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        scan_debounce_seconds: float = 10.0,
+        watchdog_interval: Optional[float] = 1.0,
+    ) -> None:
+        self.backend = backend
+        self._debouncer = Debouncer(scan_debounce_seconds)
+        self._notifier = CompletionNotifier()
+        self._created = time.time()
+        self._closed = False
+        self._watchdog: Optional[Watchdog] = None
+        if watchdog_interval is not None:
+            self._watchdog = Watchdog(self, "_watchdog_tick", watchdog_interval)
+
+    # -- plumbing -------------------------------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> LightningStoreCapabilities:
+        return LightningStoreCapabilities(
+            thread_safe=True,
+            async_safe=True,
+            zero_copy=bool(getattr(self.backend, "shared_across_processes", False)),
+            otlp_traces=False,
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"{type(self).__name__} is closed")
+
+    async def _run(self, fn: Callable[[StorageTransaction, tr.Effects], T], *, write: bool, scan: bool = False) -> T:
+        """Run ``fn`` in one transaction (preceded by the debounced timeout scan when ``scan``), then wake waiters."""
+        self._check_open()
+        effects = tr.Effects()
+        if scan and self._debouncer.claim():
+
+            def scanned(tx: StorageTransaction) -> T:
+                tr.scan_unhealthy(tx, time.time(), effects)
+                return fn(tx, effects)
+
+            result = await self.backend.run(scanned, write=True)
+        else:
+            result = await self.backend.run(lambda tx: fn(tx, effects), write=write)
+        if effects.finished:
+            self._notifier.notify(effects.finished)
+        return result
+
+    def _watchdog_tick(self) -> None:
+        if self._closed:
+            return
+        effects = tr.Effects()
+        self.backend.run_sync(lambda tx: tr.scan_unhealthy(tx, time.time(), effects), write=True)
+        if effects.finished:
+            self._notifier.notify(effects.finished)
+
+    async def scan_unhealthy_rollouts(self) -> None:
+        """Run the timeout scan now, whatever the debounce says."""
+        await self._run(lambda tx, fx: tr.scan_unhealthy(tx, time.time(), fx), write=True)
+
+    async def statistics(self) -> LightningStoreStatistics:
+        def read(tx: StorageTransaction, _: tr.Effects) -> LightningStoreStatistics:
+            return LightningStoreStatistics(
+                name=type(self).__name__,
+                total_rollouts=tx.count_rollouts(),
+                total_attempts=tx.count_attempts(),
+                total_spans=tx.count_spans(),
+                total_resources=tx.count_resources(),
+                total_workers=tx.count_workers(),
+                uptime=time.time() - self._created,
+            )
+
+        stats = await self._run(read, write=False)
+        stats.update(self.backend.statistics())  # type: ignore[typeddict-item]
+        return stats
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watchdog is not None:
+            watchdog, self._watchdog = self._watchdog, None
+            await anyio.to_thread.run_sync(watchdog.stop)
+        self.backend.close()
+
+    # -- rollouts and the queue ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _new_rollout(
+        tx: StorageTransaction,
+        now: float,
+        status: str,
+        input: TaskInput,
+        mode: Optional[RolloutMode],
+        resources_id: Optional[str],
+        config: Optional[RolloutConfig],
+        metadata: Optional[Dict[str, Any]],
+        latest_resources: Optional[str],
+    ) -> Rollout:
+        meta = _metadata(metadata)
+        return Rollout(
+            rollout_id=tr.new_rollout_id(),
+            input=input,
+            start_time=now,
+            mode=_mode(mode),  # type: ignore[arg-type]
+            resources_id=resources_id if resources_id is not None else latest_resources,
+            status=status,  # type: ignore[arg-type]
+            config=_config(config),
+            metadata=meta if meta is not None else {},
+        )
+
+    @staticmethod
+    def _latest_resources_id(tx: StorageTransaction, resources_id: Optional[str]) -> Optional[str]:
+        if resources_id is not None:
+            return None
+        latest = tx.get_latest_resources()
+        return latest.resources_id if latest is not None else None
+
+    async def start_rollout(
+        self,
+        input: TaskInput,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        worker_id: Optional[str] = None,
+    ) -> AttemptedRollout:
+        def op(tx: StorageTransaction, fx: tr.Effects) -> AttemptedRollout:
+            now = time.time()
+            latest = self._latest_resources_id(tx, resources_id)
+            rollout = self._new_rollout(tx, now, "preparing", input, mode, resources_id, config, metadata, latest)
+            tx.insert_rollouts([rollout])
+            attempt = tr.new_attempt(tx, rollout.rollout_id, worker_id, now)
+            if worker_id:
+                tr.sync_worker(tx, worker_id, attempt, now)
+            return AttemptedRollout.of(rollout, attempt)
+
+        return await self._run(op, write=True, scan=True)
+
+    async def enqueue_rollout(
+        self,
+        input: TaskInput,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> Rollout:
+        request = EnqueueRolloutRequest(
+            input=input, mode=_mode(mode), resources_id=resources_id, config=config, metadata=metadata  # type: ignore[arg-type]
+        )
+        return (await self.enqueue_many_rollouts([request]))[0]
+
+    async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
+        requests = list(rollouts)
+        for i, request in enumerate(requests):
+            if not isinstance(request, EnqueueRolloutRequest):
+                raise InvalidRequestError(f"rollouts[{i}] must be an EnqueueRolloutRequest, got {type(request).__name__}")
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
+            now = time.time()
+            latest = self._latest_resources_id(tx, None)
+            created = [
+                self._new_rollout(
+                    tx, now, "queuing", r.input, r.mode, r.resources_id, r.config, r.metadata, latest
+                )
+                for r in requests
+            ]
+            tx.insert_rollouts(created)
+            tx.queue_push([r.rollout_id for r in created])
+            return created
+
+        return await self._run(op, write=True, scan=True)
+
+    async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
+        claimed = await self.dequeue_many_rollouts(limit=1, worker_id=worker_id)
+        return claimed[0] if claimed else None
+
+    async def dequeue_many_rollouts(
+        self, *, limit: int = 1, worker_id: Optional[str] = None
+    ) -> Sequence[AttemptedRollout]:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidRequestError(f"limit must be an integer, got {limit!r}")
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> List[AttemptedRollout]:
+            now = time.time()
+            claimed: List[AttemptedRollout] = []
+            while len(claimed) < limit:
+                ids = tx.queue_pop(limit - len(claimed))
+                if not ids:
+                    break
+                for rollout_id in ids:
+                    rollout = tx.get_rollout(rollout_id)
+                    if rollout is None or rollout.status not in QUEUING_STATUSES:
+                        logger.debug("dequeue skips %s: no longer queuing", rollout_id)
+                        continue
+                    attempt = tr.new_attempt(tx, rollout_id, worker_id, now)
+                    rollout = tr.write_rollout(tx, rollout, {"status": "preparing"}, now, fx)
+                    claimed.append(AttemptedRollout.of(rollout, attempt))
+            if worker_id:
+                if claimed:
+                    tr.sync_worker(tx, worker_id, claimed[-1].attempt, now, dequeued=True)
+                else:
+                    tr.mark_worker_idle(tx, worker_id, now)
+            return claimed
+
+        if limit <= 0:
+            return []
+        return await self._run(op, write=True, scan=True)
+
+    async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
+        def op(tx: StorageTransaction, fx: tr.Effects) -> AttemptedRollout:
+            rollout = tx.get_rollout(rollout_id)
+            if rollout is None:
+                raise _rollout_not_found(rollout_id)
+            now = time.time()
+            attempt = tr.new_attempt(tx, rollout_id, worker_id, now)
+            rollout = tr.write_rollout(tx, rollout, {"status": "preparing"}, now, fx)
+            if worker_id:
+                tr.sync_worker(tx, worker_id, attempt, now)
+            return AttemptedRollout.of(rollout, attempt)
+
+        return await self._run(op, write=True, scan=True)
+
+    async def query_rollouts(
+        self,
+        *,
+        status_in: Optional[Sequence[RolloutStatus]] = None,
+        rollout_id_in: Optional[Sequence[str]] = None,
+        rollout_id_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+        status: Optional[Sequence[RolloutStatus]] = None,
+        rollout_ids: Optional[Sequence[str]] = None,
+    ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
+        if status is not None:
+            warnings.warn("query_rollouts(status=...) is deprecated; use status_in", DeprecationWarning, stacklevel=2)
+            if status_in is None:
+                status_in = status
+        if rollout_ids is not None:
+            warnings.warn(
+                "query_rollouts(rollout_ids=...) is deprecated; use rollout_id_in", DeprecationWarning, stacklevel=2
+            )
+            if rollout_id_in is None:
+                rollout_id_in = rollout_ids
+        logic = check_logic(filter_logic)
+        filters: Dict[str, Any] = {
+            "status": {"within": status_in},
+            "rollout_id": {"within": rollout_id_in, "contains": rollout_id_contains},
+            "_aggregate": logic,
+        }
+        hinted = logic == "and"
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
+            candidates = tx.iter_rollouts(
+                status_in=list(status_in) if hinted and status_in is not None else None,
+                rollout_id_in=list(rollout_id_in) if hinted and rollout_id_in is not None else None,
+            )
+            page = run_query(
+                candidates,
+                model=Rollout,
+                filters=filters,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=limit,
+                offset=offset,
+            )
+            latest = tx.get_latest_attempts([r.rollout_id for r in page.items])
+            items = [_with_latest(r, latest.get(r.rollout_id)) for r in page.items]
+            return PaginatedResult(items=items, limit=page.limit, offset=page.offset, total=page.total)
+
+        return await self._run(op, write=False, scan=True)
+
+    async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Union[Rollout, AttemptedRollout]]:
+            rollout = tx.get_rollout(rollout_id)
+            if rollout is None:
+                return None
+            return _with_latest(rollout, tx.get_latest_attempts([rollout_id]).get(rollout_id))
+
+        return await self._run(op, write=False, scan=True)
+
+    async def update_rollout(
+        self,
+        rollout_id: str,
+        input: Any = UNSET,
+        mode: Any = UNSET,
+        resources_id: Any = UNSET,
+        status: Any = UNSET,
+        config: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Rollout:
+        changes: Dict[str, Any] = {}
+        if input is not UNSET:
+            changes["input"] = input
+        if mode is not UNSET:
+            changes["mode"] = _mode(mode)
+        if resources_id is not UNSET:
+            changes["resources_id"] = resources_id
+        if status is not UNSET:
+            changes["status"] = tr.check_rollout_status(status)
+        if config is not UNSET:
+            changes["config"] = _config(config)
+        if metadata is not UNSET:
+            changes["metadata"] = _metadata(metadata)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Rollout:
+            rollout = tx.get_rollout(rollout_id)
+            if rollout is None:
+                raise NotFoundError(f"Rollout {rollout_id} not found (Item with rollout_id={rollout_id!r} does not exist)")
+            updated = tr.write_rollout(tx, rollout, changes, time.time(), fx)
+            return updated.as_rollout() if isinstance(updated, AttemptedRollout) else updated
+
+        return await self._run(op, write=True, scan=True)
+
+    async def _finished_among(self, ids: Sequence[str], *, scan: bool = False) -> Set[str]:
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Set[str]:
+            found = set()
+            for rollout_id in ids:
+                rollout = tx.get_rollout(rollout_id)
+                if rollout is not None and rollout.status in FINISHED_STATUSES:
+                    found.add(rollout_id)
+            return found
+
+        return await self._run(op, write=False, scan=scan)
+
+    async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
+        ids = list(rollout_ids)
+        if timeout is not None and not isinstance(timeout, (int, float)):
+            raise InvalidRequestError(f"timeout must be a number of seconds or None, got {timeout!r}")
+        deadline = None if timeout is None else anyio.current_time() + max(float(timeout), 0.0)
+        shared = bool(getattr(self.backend, "shared_across_processes", False))
+        key, waiter = self._notifier.register(ids)
+        try:
+            token = self.backend.change_token() if shared else None
+            remaining = set(ids) - await self._finished_among(ids, scan=True)
+            while remaining:
+                now = anyio.current_time()
+                if deadline is not None and now >= deadline:
+                    break
+                wait: Optional[float] = None if deadline is None else deadline - now
+                if shared:
+                    wait = CHANGE_POLL_SECONDS if wait is None else min(wait, CHANGE_POLL_SECONDS)
+                if wait is None:
+                    await waiter.event.wait()
+                else:
+                    with anyio.move_on_after(wait):
+                        await waiter.event.wait()
+                check = self._notifier.take_hits(waiter) & remaining
+                if shared:
+                    current = self.backend.change_token()
+                    if current != token:
+                        token = current
+                        check = set(remaining)
+                if check:
+                    remaining -= await self._finished_among(sorted(check))
+
+            def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
+                out = []
+                for rollout_id in ids:
+                    rollout = tx.get_rollout(rollout_id)
+                    if rollout is not None and rollout.status in FINISHED_STATUSES:
+                        out.append(rollout)
+                return out
+
+            return await self._run(final, write=False)
+        finally:
+            self._notifier.unregister(key)
+
+    # -- attempts -------------------------------------------------------------------------------------------------
+
+    async def query_attempts(
+        self,
+        rollout_id: str,
+        *,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Attempt]:
+        def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Attempt]:
+            return run_query(
+                tx.get_attempts(rollout_id),
+                model=Attempt,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=limit,
+                offset=offset,
+            )
+
+        return await self._run(op, write=False, scan=True)
+
+    async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
+        return await self._run(
+            lambda tx, fx: tx.get_latest_attempts([rollout_id]).get(rollout_id), write=False, scan=True
+        )
+
+    @staticmethod
+    def _resolve_attempt(tx: StorageTransaction, rollout_id: str, attempt_id: str) -> Tuple[Rollout, Attempt]:
+        rollout = tx.get_rollout(rollout_id)
+        if rollout is None:
+            raise _rollout_not_found(rollout_id)
+        latest = tx.get_latest_attempts([rollout_id]).get(rollout_id)
+        if latest is None:
+            raise NotFoundError(f"No attempts found for rollout {rollout_id}")
+        if attempt_id == "latest" or attempt_id == latest.attempt_id:
+            return rollout, latest
+        attempt = tx.get_attempt(rollout_id, attempt_id)
+        if attempt is None:
+            raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+        return rollout, attempt
+
+    async def update_attempt(
+        self,
+        rollout_id: str,
+        attempt_id: str,
+        status: Any = UNSET,
+        worker_id: Any = UNSET,
+        last_heartbeat_time: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Attempt:
+        changes: Dict[str, Any] = {}
+        if status is not UNSET:
+            changes["status"] = tr.check_attempt_status(status)
+        if worker_id is not UNSET:
+            changes["worker_id"] = worker_id
+        if last_heartbeat_time is not UNSET:
+            changes["last_heartbeat_time"] = last_heartbeat_time
+        if metadata is not UNSET:
+            changes["metadata"] = _metadata(metadata)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Attempt:
+            rollout, attempt = self._resolve_attempt(tx, rollout_id, attempt_id)
+            now = time.time()
+            updated = tr.write_attempt(tx, rollout, attempt, changes, now, fx)
+            if updated.worker_id and (worker_id or status is not UNSET):
+                tr.sync_worker(tx, updated.worker_id, updated, now)
+            return updated
+
+        return await self._run(op, write=True, scan=True)
+
+    # -- spans ----------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _store_spans(tx: StorageTransaction, spans: Sequence[Span], fx: tr.Effects) -> List[Span]:
+        """Check every (rollout, attempt) first, then insert group by group with one heartbeat per group."""
+        groups: Dict[Tuple[str, str], List[Span]] = {}
+        for span in spans:
+            groups.setdefault((span.rollout_id, span.attempt_id), []).append(span)
+        targets = []
+        for rollout_id, attempt_id in groups:
+            rollout = tx.get_rollout(rollout_id)
+            if rollout is None:
+                raise _rollout_not_found(rollout_id)
+            attempt = tx.get_attempt(rollout_id, attempt_id)
+            if attempt is None:
+                raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+            targets.append((rollout, attempt))
+        now = time.time()
+        stored: List[Span] = []
+        for (rollout, attempt), group in zip(targets, groups.values()):
+            tx.sequence_raise(rollout.rollout_id, max(s.sequence_id for s in group))
+            flags = tx.insert_spans(group)
+            kept = [s for s, ok in zip(group, flags) if ok]
+            for span, ok in zip(group, flags):
+                if not ok:
+                    logger.error(
+                        "Duplicated span added: span %s of rollout %s attempt %s is already stored",
+                        span.span_id,
+                        span.rollout_id,
+                        span.attempt_id,
+                    )
+            if kept:
+                # re-read: an earlier group of this call may have changed the rollout
+                current = tx.get_rollout(rollout.rollout_id) or rollout
+                tr.heartbeat(tx, current, tx.get_attempt(rollout.rollout_id, attempt.attempt_id) or attempt, now, fx)
+            stored.extend(kept)
+        return stored
+
+    @staticmethod
+    def _check_spans(spans: Sequence[Any]) -> None:
+        for i, span in enumerate(spans):
+            if not isinstance(span, Span):
+                raise InvalidRequestError(f"spans[{i}] must be a Span, got {type(span).__name__}")
+
+    async def add_span(self, span: Span) -> Optional[Span]:
+        self._check_spans([span])
+        stored = await self._run(lambda tx, fx: self._store_spans(tx, [span], fx), write=True)
+        return stored[0] if stored else None
+
+    async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        batch = list(spans)
+        self._check_spans(batch)
+        if not batch:
+            return []
+        return await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
+
+    async def add_otel_span(
+        self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
+    ) -> Optional[Span]:
+        template = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
+            span = template
+            if sequence_id is None:
+                if tx.get_rollout(rollout_id) is None:
+                    raise _rollout_not_found(rollout_id)
+                if tx.get_attempt(rollout_id, attempt_id) is None:
+                    raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+                span = attrs.evolve(template, sequence_id=tx.sequence_next(rollout_id, 1))
+            stored = self._store_spans(tx, [span], fx)
+            return stored[0] if stored else None
+
+        return await self._run(op, write=True)
+
+    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
+        return await self._run(lambda tx, fx: tx.sequence_next(rollout_id, 1), write=True)
+
+    async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]:
+        pairs = list(rollout_attempt_ids)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> List[int]:
+            counts: Dict[str, int] = {}
+            for rollout_id, _ in pairs:
+                counts[rollout_id] = counts.get(rollout_id, 0) + 1
+            cursor = {rollout_id: tx.sequence_next(rollout_id, n) for rollout_id, n in counts.items()}
+            out = []
+            for rollout_id, _ in pairs:
+                out.append(cursor[rollout_id])
+                cursor[rollout_id] += 1
+            return out
+
+        if not pairs:
+            return []
+        return await self._run(op, write=True)
+
+    async def query_spans(
+        self,
+        rollout_id: str,
+        attempt_id: Optional[str] = None,
+        *,
+        trace_id: Optional[str] = None,
+        trace_id_contains: Optional[str] = None,
+        span_id: Optional[str] = None,
+        span_id_contains: Optional[str] = None,
+        parent_id: Optional[str] = None,
+        parent_id_contains: Optional[str] = None,
+        name: Optional[str] = None,
+        name_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        limit: int = -1,
+        offset: int = 0,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: SortOrder = "asc",
+    ) -> PaginatedResult[Span]:
+        filters: Dict[str, Any] = {
+            "trace_id": {"exact": trace_id, "contains": trace_id_contains},
+            "span_id": {"exact": span_id, "contains": span_id_contains},
+            "parent_id": {"exact": parent_id, "contains": parent_id_contains},
+            "name": {"exact": name, "contains": name_contains},
+            "_aggregate": check_logic(filter_logic),
+        }
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Span]:
+            scope = attempt_id
+            if attempt_id == "latest":
+                latest = tx.get_latest_attempts([rollout_id]).get(rollout_id)
+                if latest is None:
+                    return run_query([], model=Span, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset)
+                scope = latest.attempt_id
+            return run_query(
+                tx.get_spans(rollout_id, scope),
+                model=Span,
+                filters=filters,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=limit,
+                offset=offset,
+            )
+
+        return await self._run(op, write=False, scan=True)
+
+    # -- resources ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_resources(resources: Any) -> Dict[str, Any]:
+        if not isinstance(resources, Mapping):
+            raise InvalidRequestError(f"resources must be a mapping of names to resources, got {type(resources).__name__}")
+        return dict(resources)
+
+    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
+        named = self._check_resources(resources)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> ResourcesUpdate:
+            now = time.time()
+            update = ResourcesUpdate(
+                resources_id=tr.new_resources_id(), create_time=now, update_time=now, version=1, resources=named
+            )
+            tx.put_resources(update)
+            return update
+
+        return await self._run(op, write=True)
+
+    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
+        named = self._check_resources(resources)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> ResourcesUpdate:
+            now = time.time()
+            current = tx.get_resources(resources_id)
+            if current is None:
+                update = ResourcesUpdate(
+                    resources_id=resources_id, create_time=now, update_time=now, version=1, resources=named
+                )
+            else:
+                update = attrs.evolve(current, resources=named, update_time=now, version=current.version + 1)
+            tx.put_resources(update)
+            return update
+
+        return await self._run(op, write=True, scan=True)
+
+    async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        return await self._run(lambda tx, fx: tx.get_resources(resources_id), write=False)
+
+    async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        return await self._run(lambda tx, fx: tx.get_latest_resources(), write=False)
+
+    async def query_resources(
+        self,
+        *,
+        resources_id: Optional[str] = None,
+        resources_id_contains: Optional[str] = None,
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[ResourcesUpdate]:
+        filters = {"resources_id": {"exact": resources_id, "contains": resources_id_contains}}
+        return await self._run(
+            lambda tx, fx: run_query(
+                tx.iter_resources(),
+                model=ResourcesUpdate,
+                filters=filters,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=limit,
+                offset=offset,
+            ),
+            write=False,
+        )
+
+    # -- workers --------------------------------------------------------------------------------------------------
+
+    async def query_workers(
+        self,
+        *,
+        status_in: Optional[Sequence[WorkerStatus]] = None,
+        worker_id_contains: Optional[str] = None,
+        filter_logic: FilterLogic = "and",
+        sort_by: Optional[str] = None,
+        sort_order: SortOrder = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Worker]:
+        filters: Dict[str, Any] = {
+            "status": {"within": status_in},
+            "worker_id": {"contains": worker_id_contains},
+            "_aggregate": check_logic(filter_logic),
+        }
+        return await self._run(
+            lambda tx, fx: run_query(
+                tx.iter_workers(),
+                model=Worker,
+                filters=filters,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=limit,
+                offset=offset,
+            ),
+            write=False,
+            scan=True,
+        )
+
+    async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
+        return await self._run(lambda tx, fx: tx.get_worker(worker_id), write=False)
+
+    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+        changes: Dict[str, Any] = {}
+        if heartbeat_stats is not UNSET:
+            if not isinstance(heartbeat_stats, Mapping):
+                raise TypeError(f"heartbeat_stats must be a mapping, got {type(heartbeat_stats).__name__}")
+            changes["heartbeat_stats"] = dict(heartbeat_stats)
+
+        def op(tx: StorageTransaction, fx: tr.Effects) -> Worker:
+            worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
+            updated = attrs.evolve(worker, last_heartbeat_time=time.time(), **changes)
+            tx.put_worker(updated)
+            return updated
+
+        return await self._run(op, write=True)

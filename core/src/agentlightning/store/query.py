@@ -1,0 +1,186 @@
+"""Query semantics shared by every store: filters, sorting (with a fixed null order) and pagination.
+
+Filters follow upstream's ``FilterOptions``: ``{field: {"exact"|"within"|"contains": value}, "_aggregate": "and"|"or",
+"_must": {...} or [{...}, ...]}``. Every condition of every regular field goes into one pool combined with
+``_aggregate``; ``_must`` conditions are always ANDed in front. Deliberate choices (see ``docs/store.md``):
+
+- an operator whose expected value is ``None`` is ignored; a pool with no conditions matches everything, under "or"
+  too (upstream's in-memory store matched nothing there);
+- ``contains`` is case-sensitive substring for two strings, else element/key membership;
+- sorting puts ``None`` before every value (first in "asc", last in "desc") for every field; the sort is stable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+
+import attrs
+
+from agentlightning.types.core import PaginatedResult
+
+from .errors import InvalidRequestError
+
+__all__ = [
+    "OPERATORS",
+    "Condition",
+    "normalize_filters",
+    "matches",
+    "check_page",
+    "check_logic",
+    "sort_items",
+    "paginate",
+    "run_query",
+]
+
+T = TypeVar("T")
+
+OPERATORS = ("exact", "within", "contains")
+
+
+@attrs.frozen
+class Condition:
+    """One test ``field <op> value``."""
+
+    field: str
+    op: str
+    value: Any
+
+    def test(self, item: Any) -> bool:
+        actual = getattr(item, self.field, None)
+        expected = self.value
+        try:
+            if self.op == "exact":
+                return bool(actual == expected)
+            if self.op == "within":
+                return actual in expected
+            if actual is None:
+                return False
+            if isinstance(actual, str) and isinstance(expected, str):
+                return expected in actual
+            return expected in actual
+        except TypeError:
+            return False
+
+
+def check_logic(logic: Any) -> str:
+    if logic not in ("and", "or"):
+        raise InvalidRequestError(f"filter_logic must be 'and' or 'or', got {logic!r}")
+    return str(logic)
+
+
+def _field_conditions(field: str, spec: Any, where: str) -> List[Condition]:
+    if not isinstance(spec, Mapping):
+        raise InvalidRequestError(f"filter for field {field!r}{where} must be a mapping of operators, got {spec!r}")
+    out: List[Condition] = []
+    for op, value in spec.items():
+        if op not in OPERATORS:
+            raise InvalidRequestError(
+                f"unknown filter operator {op!r} for field {field!r}{where}; expected one of {', '.join(OPERATORS)}"
+            )
+        if value is None:
+            continue
+        if op == "within" and isinstance(value, (str, bytes)):
+            raise InvalidRequestError(f"'within' for field {field!r}{where} needs a collection, got a string")
+        out.append(Condition(field, op, value))
+    return out
+
+
+def normalize_filters(filters: Optional[Mapping[str, Any]]) -> Tuple[List[Condition], List[Condition], str]:
+    """Split ``FilterOptions`` into (pooled conditions, must conditions, aggregate)."""
+    if not filters:
+        return [], [], "and"
+    if not isinstance(filters, Mapping):
+        raise InvalidRequestError(f"filters must be a mapping, got {type(filters).__name__}")
+    aggregate = check_logic(filters.get("_aggregate", "and"))
+    pooled: List[Condition] = []
+    must: List[Condition] = []
+    for field, spec in filters.items():
+        if field == "_aggregate":
+            continue
+        if field == "_must":
+            entries = [spec] if isinstance(spec, Mapping) else list(spec or [])
+            seen: set[Tuple[str, str]] = set()
+            for entry in entries:
+                if not isinstance(entry, Mapping):
+                    raise InvalidRequestError(f"_must entries must be mappings, got {entry!r}")
+                for must_field, must_spec in entry.items():
+                    for cond in _field_conditions(must_field, must_spec, " in _must"):
+                        if (cond.field, cond.op) in seen:
+                            raise InvalidRequestError(
+                                f"_must gives operator {cond.op!r} for field {cond.field!r} more than once"
+                            )
+                        seen.add((cond.field, cond.op))
+                        must.append(cond)
+            continue
+        pooled.extend(_field_conditions(field, spec, ""))
+    return pooled, must, aggregate
+
+
+def matches(item: Any, pooled: Sequence[Condition], must: Sequence[Condition], aggregate: str) -> bool:
+    """Whether ``item`` passes every must condition and the pool (an empty pool passes)."""
+    for cond in must:
+        if not cond.test(item):
+            return False
+    if not pooled:
+        return True
+    if aggregate == "or":
+        return any(cond.test(item) for cond in pooled)
+    return all(cond.test(item) for cond in pooled)
+
+
+def check_page(limit: Any, offset: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < -1:
+        raise InvalidRequestError(f"limit must be an integer >= -1 (-1: no limit), got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidRequestError(f"offset must be an integer >= 0, got {offset!r}")
+
+
+def _sort_key(field: str) -> Callable[[Any], Tuple[int, Any]]:
+    def key(item: Any) -> Tuple[int, Any]:
+        value = getattr(item, field, None)
+        return (0, 0) if value is None else (1, value)
+
+    return key
+
+
+def sort_items(items: List[T], sort_by: Optional[str], sort_order: str, model: Type[Any]) -> List[T]:
+    """Stable sort by a field of ``model``; ``None`` sorts before every value."""
+    if sort_order not in ("asc", "desc"):
+        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+    if sort_by is None:
+        return items
+    names = {a.name for a in attrs.fields(model)}
+    if sort_by not in names:
+        raise InvalidRequestError(
+            f"cannot sort {model.__name__} by {sort_by!r}: not a field (fields: {', '.join(sorted(names))})"
+        )
+    try:
+        return sorted(items, key=_sort_key(sort_by), reverse=sort_order == "desc")
+    except TypeError as exc:
+        raise InvalidRequestError(f"cannot sort {model.__name__} by {sort_by!r}: values are not comparable") from exc
+
+
+def paginate(items: Sequence[T], limit: int, offset: int) -> PaginatedResult[T]:
+    end = None if limit == -1 else offset + limit
+    return PaginatedResult(items=list(items[offset:end]), limit=limit, offset=offset, total=len(items))
+
+
+def run_query(
+    items: Iterable[T],
+    *,
+    model: Type[Any],
+    filters: Optional[Mapping[str, Any]] = None,
+    sort_by: Optional[str] = None,
+    sort_order: str = "asc",
+    limit: int = -1,
+    offset: int = 0,
+) -> PaginatedResult[T]:
+    """Filter, sort and page ``items`` (validating every argument first)."""
+    check_page(limit, offset)
+    if sort_order not in ("asc", "desc"):
+        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+    pooled, must, aggregate = normalize_filters(filters)
+    if sort_by is not None:
+        sort_items([], sort_by, sort_order, model)
+    selected = [item for item in items if matches(item, pooled, must, aggregate)]
+    return paginate(sort_items(selected, sort_by, sort_order, model), limit, offset)

@@ -1,0 +1,230 @@
+"""Status transitions of rollouts, attempts and workers, as plain functions over a :class:`StorageTransaction`.
+
+The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the deliberate changes listed in
+``docs/store.md``. Every function here runs inside one transaction; what must happen after the commit (waking
+``wait_for_rollouts`` waiters) is collected in an :class:`Effects`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Dict, List, Optional
+
+import attrs
+
+from agentlightning.types.core import (
+    ATTEMPT_STATUSES,
+    FINISHED_STATUSES,
+    QUEUING_STATUSES,
+    ROLLOUT_STATUSES,
+    RUNNING_STATUSES,
+    Attempt,
+    Rollout,
+    RolloutConfig,
+    Worker,
+)
+
+from .backend import StorageTransaction
+from .errors import InvalidRequestError
+
+__all__ = [
+    "Effects",
+    "new_rollout_id",
+    "new_attempt_id",
+    "new_resources_id",
+    "check_rollout_status",
+    "check_attempt_status",
+    "rollout_status_from_attempt",
+    "write_rollout",
+    "new_attempt",
+    "write_attempt",
+    "heartbeat",
+    "sync_worker",
+    "mark_worker_idle",
+    "unhealthy_status",
+    "scan_unhealthy",
+]
+
+ENDING_ATTEMPT_STATUSES = frozenset({"failed", "succeeded"})
+"""Attempt statuses that set ``end_time`` (timeout/unresponsive do not: such an attempt may still come back)."""
+
+RETRYABLE_ATTEMPT_STATUSES = frozenset({"failed", "timeout", "unresponsive"})
+
+PROMOTED_BY_SPAN = frozenset({"preparing", "queuing", "requeuing"})
+"""Rollout statuses a span on the latest attempt turns into ``running`` (upstream misspelt ``queuing``)."""
+
+
+@attrs.define
+class Effects:
+    """What a transaction did that matters after it commits."""
+
+    finished: List[str] = attrs.field(factory=list)
+    """Rollouts whose status was written to failed/succeeded/cancelled."""
+
+
+def new_rollout_id() -> str:
+    return "ro-" + secrets.token_hex(6)
+
+
+def new_attempt_id() -> str:
+    return "at-" + secrets.token_hex(4)
+
+
+def new_resources_id() -> str:
+    return "rs-" + secrets.token_hex(6)
+
+
+def check_rollout_status(status: Any) -> str:
+    if status not in ROLLOUT_STATUSES:
+        raise InvalidRequestError(f"Invalid rollout status {status!r}; expected one of {', '.join(ROLLOUT_STATUSES)}")
+    return str(status)
+
+
+def check_attempt_status(status: Any) -> str:
+    if status not in ATTEMPT_STATUSES:
+        raise InvalidRequestError(f"Invalid attempt status {status!r}; expected one of {', '.join(ATTEMPT_STATUSES)}")
+    return str(status)
+
+
+def rollout_status_from_attempt(attempt: Attempt, config: RolloutConfig) -> str:
+    """The status a rollout takes from its latest attempt: retryable failures requeue while attempts remain."""
+    status = attempt.status
+    if status in RUNNING_STATUSES or status == "succeeded":
+        return status
+    if status in RETRYABLE_ATTEMPT_STATUSES:
+        if status in config.retry_condition and attempt.sequence_id < config.max_attempts:
+            return "requeuing"
+        return "failed"
+    raise InvalidRequestError(f"Invalid attempt status: {status!r}")
+
+
+def write_rollout(
+    tx: StorageTransaction, rollout: Rollout, changes: Dict[str, Any], now: float, effects: Effects
+) -> Rollout:
+    """Write ``changes``; a written final status sets ``end_time``, a written queuing status (re)queues once."""
+    status = changes.get("status")
+    if status in FINISHED_STATUSES:
+        changes = {**changes, "end_time": now}
+    updated = attrs.evolve(rollout, **changes) if changes else rollout
+    tx.update_rollout(updated)
+    if status in QUEUING_STATUSES and not tx.queue_contains(rollout.rollout_id):
+        tx.queue_push([rollout.rollout_id])
+    if status in FINISHED_STATUSES:
+        effects.finished.append(rollout.rollout_id)
+    return updated
+
+
+def new_attempt(tx: StorageTransaction, rollout_id: str, worker_id: Optional[str], now: float) -> Attempt:
+    """Insert the next attempt (``preparing``) of a rollout."""
+    latest = tx.get_latest_attempts([rollout_id]).get(rollout_id)
+    attempt = Attempt(
+        rollout_id=rollout_id,
+        attempt_id=new_attempt_id(),
+        sequence_id=(latest.sequence_id if latest is not None else 0) + 1,
+        start_time=now,
+        status="preparing",
+        worker_id=worker_id,
+    )
+    tx.insert_attempt(attempt)
+    return attempt
+
+
+def write_attempt(
+    tx: StorageTransaction,
+    rollout: Rollout,
+    attempt: Attempt,
+    changes: Dict[str, Any],
+    now: float,
+    effects: Effects,
+) -> Attempt:
+    """Write attempt fields; a new status of the latest attempt propagates to the rollout."""
+    status = changes.get("status")
+    if status in ENDING_ATTEMPT_STATUSES:
+        changes = {**changes, "end_time": now}
+    updated = attrs.evolve(attempt, **changes)
+    tx.update_attempt(updated)
+    if status is not None:
+        latest = tx.get_latest_attempts([rollout.rollout_id]).get(rollout.rollout_id)
+        if latest is not None and latest.attempt_id == attempt.attempt_id:
+            target = rollout_status_from_attempt(updated, rollout.config)
+            if target != rollout.status:
+                write_rollout(tx, rollout, {"status": target}, now, effects)
+    return updated
+
+
+def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: float, effects: Effects) -> None:
+    """A span arrived for ``attempt``: record the heartbeat, revive it, and promote its rollout when latest."""
+    changes: Dict[str, Any] = {"last_heartbeat_time": now}
+    if attempt.status in ("preparing", "unresponsive"):
+        changes["status"] = "running"
+    tx.update_attempt(attrs.evolve(attempt, **changes))
+    if rollout.status in PROMOTED_BY_SPAN:
+        latest = tx.get_latest_attempts([rollout.rollout_id]).get(rollout.rollout_id)
+        if latest is not None and latest.attempt_id == attempt.attempt_id:
+            write_rollout(tx, rollout, {"status": "running"}, now, effects)
+
+
+def sync_worker(tx: StorageTransaction, worker_id: str, attempt: Attempt, now: float, *, dequeued: bool = False) -> None:
+    """Derive a worker's status and assignment from the attempt it works on (heartbeat fields are kept)."""
+    worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
+    changes: Dict[str, Any] = {}
+    if attempt.status in ENDING_ATTEMPT_STATUSES:
+        changes.update(status="idle", last_idle_time=now, current_rollout_id=None, current_attempt_id=None)
+    elif attempt.status in ("timeout", "unresponsive"):
+        changes.update(status="unknown", last_idle_time=now, current_rollout_id=None, current_attempt_id=None)
+    else:
+        changes.update(
+            status="busy",
+            last_busy_time=now,
+            current_rollout_id=attempt.rollout_id,
+            current_attempt_id=attempt.attempt_id,
+        )
+    if dequeued:
+        changes["last_dequeue_time"] = now
+    tx.put_worker(attrs.evolve(worker, **changes))
+
+
+def mark_worker_idle(tx: StorageTransaction, worker_id: str, now: float) -> None:
+    """An empty dequeue: the worker is idle (only ``last_dequeue_time`` moves when it already was)."""
+    worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
+    if worker.status == "idle":
+        tx.put_worker(attrs.evolve(worker, last_dequeue_time=now))
+    else:
+        tx.put_worker(attrs.evolve(worker, status="idle", last_idle_time=now, last_dequeue_time=now))
+
+
+def unhealthy_status(attempt: Attempt, config: RolloutConfig, now: float) -> Optional[str]:
+    """``timeout`` or ``unresponsive`` when the attempt overran its rollout's limits (timeout wins), else None."""
+    if config.timeout_seconds is not None and now - attempt.start_time > config.timeout_seconds:
+        return "timeout"
+    if config.unresponsive_seconds is not None:
+        since = attempt.last_heartbeat_time if attempt.last_heartbeat_time is not None else attempt.start_time
+        if now - since > config.unresponsive_seconds:
+            return "unresponsive"
+    return None
+
+
+def scan_unhealthy(tx: StorageTransaction, now: float, effects: Effects) -> int:
+    """Mark the overdue latest attempts of preparing/running rollouts; returns how many were marked."""
+    candidates = [
+        r
+        for r in tx.iter_rollouts(status_in=sorted(RUNNING_STATUSES))
+        if r.status in RUNNING_STATUSES
+        and (r.config.timeout_seconds is not None or r.config.unresponsive_seconds is not None)
+    ]
+    if not candidates:
+        return 0
+    latest = tx.get_latest_attempts([r.rollout_id for r in candidates])
+    marked = 0
+    for rollout in candidates:
+        attempt = latest.get(rollout.rollout_id)
+        if attempt is None or attempt.status not in RUNNING_STATUSES:
+            continue
+        status = unhealthy_status(attempt, rollout.config, now)
+        if status is None:
+            continue
+        updated = write_attempt(tx, rollout, attempt, {"status": status}, now, effects)
+        if updated.worker_id:
+            sync_worker(tx, updated.worker_id, updated, now)
+        marked += 1
+    return marked

@@ -1,0 +1,106 @@
+"""Wake ``wait_for_rollouts`` callers when rollouts finish, across threads and event loops (asyncio and trio).
+
+Each waiter registers the rollout ids it waits for together with a wake-up callable bound to its own event loop
+(``loop.call_soon_threadsafe`` on asyncio, the trio token's ``run_sync_soon`` on trio). A writer that finished
+rollouts calls :meth:`CompletionNotifier.notify` from whatever thread it runs on; only the waiters interested in those
+ids are woken, and each is told which of its ids finished, so a waiter on N rollouts does O(N) work in total.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Callable, Dict, Iterable, Set
+
+import anyio
+import sniffio
+
+__all__ = ["CompletionNotifier", "Waiter", "loop_waker"]
+
+
+def loop_waker(event: anyio.Event) -> Callable[[], None]:
+    """A thread-safe callable that sets ``event`` on the current event loop."""
+    library = sniffio.current_async_library()
+    if library == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def wake_trio() -> None:
+            try:
+                token.run_sync_soon(event.set)
+            except trio.RunFinishedError:
+                pass
+
+        return wake_trio
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def wake_asyncio() -> None:
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    return wake_asyncio
+
+
+class Waiter:
+    """One pending ``wait_for_rollouts`` call."""
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.pending: Set[str] = set(ids)
+        self.hits: Set[str] = set()
+        self.event = anyio.Event()
+        self.wake = loop_waker(self.event)
+
+    def rearm(self) -> None:
+        """A fresh event for the next wait (call on the waiter's loop, with the notifier lock held)."""
+        self.event = anyio.Event()
+        self.wake = loop_waker(self.event)
+
+
+class CompletionNotifier:
+    """Registry of waiters; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: Dict[int, Waiter] = {}
+        self._ids = itertools.count()
+
+    def register(self, ids: Iterable[str]) -> "tuple[int, Waiter]":
+        waiter = Waiter(ids)
+        with self._lock:
+            key = next(self._ids)
+            self._waiters[key] = waiter
+        return key, waiter
+
+    def unregister(self, key: int) -> None:
+        with self._lock:
+            self._waiters.pop(key, None)
+
+    def take_hits(self, waiter: Waiter) -> Set[str]:
+        """The ids reported finished since the last call, and a fresh event to wait on for the next ones."""
+        with self._lock:
+            hits, waiter.hits = waiter.hits, set()
+            waiter.rearm()
+            return hits
+
+    def notify(self, rollout_ids: Iterable[str]) -> None:
+        ids = list(rollout_ids)
+        if not ids:
+            return
+        wakes = []
+        with self._lock:
+            for waiter in self._waiters.values():
+                found = [i for i in ids if i in waiter.pending]
+                if found:
+                    waiter.hits.update(found)
+                    wakes.append(waiter.wake)
+        for wake in wakes:
+            wake()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiters)

@@ -1,0 +1,241 @@
+"""The plugin manager loads real entry points lazily and survives broken plugins."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from agentlightning.plugins import (
+    AgentLightningPluginWarning,
+    DuplicatePluginNameError,
+    PluginLoadError,
+    PluginManager,
+    UnknownComponentError,
+    hookimpl,
+)
+
+from fake_dists import make_dist
+
+GOOD = """
+from agentlightning.plugins import hookimpl
+
+@hookimpl
+def agentlightning_register_stores(register):
+    register("goodstore", "good_plugin.impl:make", url_schemes=("good",), aliases=("gs",))
+
+@hookimpl
+def agentlightning_register_exports(register):
+    register("GoodThing", "good_plugin.impl:GoodThing")
+"""
+
+GOOD_IMPL = """
+class GoodThing:
+    pass
+
+def make(**kwargs):
+    return ("made", kwargs)
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder for fake distributions; each test adds its own with ``install``."""
+    for var in ("AGL_DISABLE_PLUGIN_AUTOLOAD", "AGL_LOAD_PLUGINS", "AGL_DISABLE_PLUGINS", "AGL_STRICT_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    # only the fake distributions of these tests, whatever else is installed in the environment
+    monkeypatch.setenv("AGL_LOAD_PLUGINS", "good,bad,dup,old,typo")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield tmp_path
+    for name in [m for m, mod in sys.modules.items() if str(tmp_path) in (getattr(mod, "__file__", None) or "")]:
+        del sys.modules[name]
+
+
+def add_good(site: Path) -> None:
+    make_dist(
+        site / "good",
+        "agentlightning-good",
+        version="2.5",
+        entry_points={"good": "good_plugin.hooks"},
+        modules={"good_plugin.__init__": "", "good_plugin.hooks": GOOD, "good_plugin.impl": GOOD_IMPL},
+    )
+    sys.path.insert(0, str(site / "good"))
+
+
+def manager() -> PluginManager:
+    return PluginManager(autoload=True, strict=False)
+
+
+def test_entry_points_are_read_lazily_and_registrations_resolve(site: Path) -> None:
+    add_good(site)
+    pm = manager()
+    assert "good_plugin.hooks" not in sys.modules  # nothing loaded at construction
+    reg = pm.get("stores", "goodstore")
+    assert reg.plugin == "good"
+    assert "good_plugin.impl" not in sys.modules  # factories given as strings are imported on first use
+    assert pm.create("stores", "gs", x=1) == ("made", {"x": 1})
+    assert pm.get_scheme("stores", "good").name == "goodstore"
+    info = {p.name: p for p in pm.plugins()}["good"]
+    assert (info.distribution, info.version) == ("agentlightning-good", "2.5")
+    assert info.registrations == {"stores": ["goodstore"], "exports": ["GoodThing"]}
+
+
+def test_broken_plugin_is_recorded_and_others_still_load(site: Path) -> None:
+    add_good(site)
+    make_dist(
+        site / "bad",
+        "agentlightning-bad",
+        entry_points={"bad": "bad_plugin_hooks"},
+        modules={"bad_plugin_hooks": "raise ImportError('needs libfoo')"},
+    )
+    sys.path.insert(0, str(site / "bad"))
+    pm = manager()
+    with pytest.warns(AgentLightningPluginWarning, match=r"plugin 'bad' \(agentlightning-bad 1.0\) failed to import"):
+        names = pm.registry("stores").names()
+    assert names == ["goodstore"]
+    [failure] = pm.failures
+    assert failure.phase == "import" and "needs libfoo" in failure.error and "Traceback" in failure.traceback
+
+
+def test_strict_mode_raises(site: Path) -> None:
+    make_dist(site / "bad", "agentlightning-bad", entry_points={"bad": "nope_missing_module"}, modules={})
+    sys.path.insert(0, str(site / "bad"))
+    with pytest.raises(PluginLoadError, match="nope_missing_module"):
+        PluginManager(autoload=True, strict=True).load()
+
+
+def test_duplicate_names_name_both_plugins(site: Path, recwarn: pytest.WarningsRecorder) -> None:
+    add_good(site)
+    make_dist(
+        site / "dup",
+        "agentlightning-dup",
+        entry_points={"dup": "dup_plugin_hooks"},
+        modules={"dup_plugin_hooks": GOOD.replace("good_plugin.impl", "dup_impl")},
+    )
+    sys.path.insert(0, str(site / "dup"))
+    pm = manager()
+    pm.registries()
+    [failure] = pm.failures
+    assert "'goodstore' is registered by both plugin 'dup' and plugin 'good'" in failure.error or (
+        "'goodstore' is registered by both plugin 'good' and plugin 'dup'" in failure.error
+    )
+    # the plugin that lost is removed entirely, the other keeps working
+    assert pm.get("stores", "goodstore").plugin in {"good", "dup"}
+    assert len({r.plugin for r in pm.registry("stores")}) == 1
+
+
+def test_incompatible_core_range_is_refused_without_import(site: Path) -> None:
+    make_dist(
+        site / "old",
+        "agentlightning-old",
+        entry_points={"old": "old_plugin_hooks"},
+        modules={"old_plugin_hooks": "raise SystemExit('must not be imported')"},
+        requires=["agentlightning-core<0.1"],
+    )
+    sys.path.insert(0, str(site / "old"))
+    pm = manager()
+    with pytest.warns(AgentLightningPluginWarning, match="requires agentlightning-core<0.1, but 0.4.0 is installed"):
+        pm.load()
+    assert pm.failures[0].phase == "compat"
+
+
+def test_unknown_hook_is_a_register_failure(site: Path) -> None:
+    make_dist(
+        site / "typo",
+        "agentlightning-typo",
+        entry_points={"typo": "typo_hooks"},
+        modules={
+            "typo_hooks": """
+            from agentlightning.plugins import hookimpl
+            @hookimpl
+            def agentlightning_register_storez(register):
+                pass
+            """
+        },
+    )
+    sys.path.insert(0, str(site / "typo"))
+    pm = manager()
+    with pytest.warns(AgentLightningPluginWarning, match="typo"):
+        pm.load()
+    assert pm.failures[0].phase == "register"
+
+
+def test_raising_registration_hook_is_isolated(site: Path, plugin_manager: PluginManager) -> None:
+    class Broken:
+        @hookimpl
+        def agentlightning_register_stores(self, register):  # type: ignore[no-untyped-def]
+            register("half", "x:y")
+            raise RuntimeError("boom")
+
+    class Fine:
+        @hookimpl
+        def agentlightning_register_stores(self, register):  # type: ignore[no-untyped-def]
+            register("fine", "x:y")
+
+    plugin_manager.register(Broken(), "broken")
+    plugin_manager.register(Fine(), "fine")
+    with pytest.warns(AgentLightningPluginWarning, match="boom"):
+        assert plugin_manager.registry("stores").names() == ["fine"]
+
+
+def test_env_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_good(site)
+    monkeypatch.setenv("AGL_DISABLE_PLUGINS", "good,bad")
+    assert "goodstore" not in manager().registry("stores")
+    monkeypatch.delenv("AGL_DISABLE_PLUGINS")
+    monkeypatch.setenv("AGL_LOAD_PLUGINS", "")
+    assert "goodstore" not in manager().registry("stores")
+    monkeypatch.setenv("AGL_LOAD_PLUGINS", "good")
+    assert "goodstore" in manager().registry("stores")
+    monkeypatch.setenv("AGL_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "goodstore" not in PluginManager().registry("stores")
+
+
+def test_unknown_component_lists_installed_and_provider(plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownComponentError, match=r"no store named 'sqlite'; installed: .*pip install agentlightning-sqlite"):
+        plugin_manager.get("stores", "sqlite")
+    with pytest.raises(UnknownComponentError, match="no store URL scheme 'nosuch'"):
+        plugin_manager.get_scheme("stores", "nosuch")
+    with pytest.raises(ValueError, match="unknown component kind"):
+        plugin_manager.registry("widgets")
+
+
+def test_registration_arguments_are_validated(plugin_manager: PluginManager) -> None:
+    class BadName:
+        @hookimpl
+        def agentlightning_register_tracers(self, register):  # type: ignore[no-untyped-def]
+            register("", "a:b")
+
+    class BadFactory:
+        @hookimpl
+        def agentlightning_register_tracers(self, register):  # type: ignore[no-untyped-def]
+            register("t", "not-a-target")
+
+    plugin_manager.register(BadName(), "badname")
+    plugin_manager.register(BadFactory(), "badfactory")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert plugin_manager.registry("tracers").names() == []
+    messages = " ".join(str(w.message) for w in caught)
+    assert "non-empty string name" in messages and "module:attribute" in messages
+
+
+def test_lazy_top_level_exports(plugin_manager: PluginManager) -> None:
+    import agentlightning
+
+    class Exports:
+        @hookimpl
+        def agentlightning_register_exports(self, register):  # type: ignore[no-untyped-def]
+            register("ExampleExportForTest", "collections:OrderedDict")
+
+    plugin_manager.register(Exports(), "exports-test")
+    import collections
+
+    assert agentlightning.ExampleExportForTest is collections.OrderedDict
+    with pytest.raises(ImportError, match="pip install agentlightning-apo"):
+        agentlightning.APO  # noqa: B018
+    with pytest.raises(AttributeError):
+        agentlightning.DefinitelyNotAName  # noqa: B018

@@ -1,0 +1,287 @@
+"""Every model survives object -> JSON -> object, and bad data gets an error naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentlightning.types import (
+    ATTEMPT_STATUSES,
+    LLM,
+    ROLLOUT_STATUSES,
+    WORKER_STATUSES,
+    Attempt,
+    AttemptedRollout,
+    EnqueueRolloutRequest,
+    Event,
+    Link,
+    OtelResource,
+    PaginatedResult,
+    PromptTemplate,
+    ProxyLLM,
+    ResourcesUpdate,
+    Rollout,
+    RolloutConfig,
+    Span,
+    SpanContext,
+    TraceStatus,
+    Triplet,
+    ValidationError,
+    Worker,
+    from_dict,
+    from_json,
+    resources_from_dict,
+    resources_to_dict,
+    rollout_from_dict,
+    to_dict,
+    to_json,
+)
+
+text = st.text(max_size=12)
+ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=12)
+times = st.one_of(st.none(), st.floats(min_value=0, max_value=4e9, allow_nan=False))
+json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), text)
+json_value = st.recursive(
+    json_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)), max_leaves=8
+)
+metadata = st.one_of(st.none(), st.dictionaries(text, json_value, max_size=3))
+attr_values = st.one_of(text, st.booleans(), st.integers(-1000, 1000), st.lists(text, max_size=3))
+attributes = st.dictionaries(text, attr_values, max_size=4)
+
+configs = st.builds(
+    RolloutConfig,
+    timeout_seconds=times,
+    unresponsive_seconds=times,
+    max_attempts=st.integers(1, 10),
+    retry_condition=st.lists(st.sampled_from(ATTEMPT_STATUSES), max_size=3),
+)
+rollouts = st.builds(
+    Rollout,
+    rollout_id=ids,
+    input=json_value,
+    start_time=st.floats(0, 4e9),
+    end_time=times,
+    mode=st.sampled_from([None, "train", "val", "test"]),
+    resources_id=st.one_of(st.none(), ids),
+    status=st.sampled_from(ROLLOUT_STATUSES),
+    config=configs,
+    metadata=metadata,
+)
+attempts = st.builds(
+    Attempt,
+    rollout_id=ids,
+    attempt_id=ids,
+    sequence_id=st.integers(1, 100),
+    start_time=st.floats(0, 4e9),
+    end_time=times,
+    status=st.sampled_from(ATTEMPT_STATUSES),
+    worker_id=st.one_of(st.none(), ids),
+    last_heartbeat_time=times,
+    metadata=metadata,
+)
+
+
+@st.composite
+def attempted_rollouts(draw: Any) -> AttemptedRollout:
+    rollout = draw(rollouts)
+    attempt = attrs.evolve(draw(attempts), rollout_id=rollout.rollout_id)
+    return AttemptedRollout.of(rollout, attempt)
+
+
+contexts = st.builds(SpanContext, trace_id=ids, span_id=ids, is_remote=st.booleans(), trace_state=st.dictionaries(text, text, max_size=2))
+extras = st.dictionaries(st.text(alphabet="xyz", min_size=1, max_size=4).map(lambda k: "x_" + k), json_value, max_size=2)
+spans = st.builds(
+    Span,
+    rollout_id=ids,
+    attempt_id=ids,
+    sequence_id=st.integers(0, 1000),
+    trace_id=ids,
+    span_id=ids,
+    parent_id=st.one_of(st.none(), ids),
+    name=text,
+    status=st.builds(TraceStatus, status_code=st.sampled_from(["UNSET", "OK", "ERROR"]), description=st.one_of(st.none(), text)),
+    attributes=attributes,
+    events=st.lists(st.builds(Event, name=text, attributes=attributes, timestamp=times), max_size=2),
+    links=st.lists(st.builds(Link, context=contexts, attributes=st.one_of(st.none(), attributes)), max_size=2),
+    start_time=times,
+    end_time=times,
+    context=st.one_of(st.none(), contexts),
+    parent=st.one_of(st.none(), contexts),
+    resource=st.builds(OtelResource, attributes=attributes, schema_url=text),
+    extras=extras,
+)
+resources = st.one_of(
+    st.builds(LLM, endpoint=text, model=text, api_key=st.one_of(st.none(), text), sampling_parameters=st.dictionaries(text, json_scalar, max_size=2)),
+    st.builds(ProxyLLM, endpoint=text, model=text),
+    st.builds(PromptTemplate, template=text, engine=st.sampled_from(["f-string", "jinja", "poml"])),
+)
+updates = st.builds(
+    ResourcesUpdate,
+    resources_id=ids,
+    create_time=st.floats(0, 4e9),
+    update_time=st.floats(0, 4e9),
+    version=st.integers(1, 50),
+    resources=st.dictionaries(text, resources, max_size=3),
+)
+workers = st.builds(
+    Worker,
+    worker_id=ids,
+    status=st.sampled_from(WORKER_STATUSES),
+    heartbeat_stats=metadata,
+    last_heartbeat_time=times,
+    last_dequeue_time=times,
+    current_rollout_id=st.one_of(st.none(), ids),
+)
+MODELS = [
+    (Rollout, rollouts),
+    (Attempt, attempts),
+    (AttemptedRollout, attempted_rollouts()),
+    (RolloutConfig, configs),
+    (Span, spans),
+    (ResourcesUpdate, updates),
+    (Worker, workers),
+    (Triplet, st.builds(Triplet, prompt=json_value, response=json_value, reward=st.one_of(st.none(), st.floats(-1, 1)), metadata=st.dictionaries(text, json_value, max_size=2))),
+    (EnqueueRolloutRequest, st.builds(EnqueueRolloutRequest, input=json_value, mode=st.sampled_from([None, "train"]), config=st.one_of(st.none(), configs), metadata=metadata)),
+]
+
+
+@pytest.mark.parametrize(("cls", "strategy"), MODELS, ids=[m[0].__name__ for m in MODELS])
+@given(data=st.data())
+def test_round_trip_through_json(cls: type, strategy: Any, data: Any) -> None:
+    obj = data.draw(strategy)
+    wire = json.loads(to_json(obj))
+    assert from_json(json.dumps(wire), cls) == obj
+    assert to_dict(from_dict(wire, cls)) == wire
+
+
+@given(updates)
+def test_named_resources_are_discriminated_by_resource_type(update: ResourcesUpdate) -> None:
+    wire = resources_to_dict(update.resources)
+    assert resources_from_dict(wire) == update.resources
+    for value in wire.values():
+        assert value["resource_type"] in {"llm", "proxy_llm", "prompt_template"}
+
+
+@given(attempted_rollouts(), rollouts)
+def test_attempted_rollout_wire_is_rollout_plus_attempt(attempted: AttemptedRollout, plain: Rollout) -> None:
+    wire = to_dict(attempted)
+    assert set(wire) == {a.name for a in attrs.fields(Rollout)} | {"attempt"}
+    assert rollout_from_dict(wire) == attempted
+    assert type(rollout_from_dict(to_dict(plain))) is Rollout
+
+
+def test_unknown_span_fields_survive() -> None:
+    span = Span.from_attributes(attributes={"a": 1}, rollout_id="ro-1", attempt_id="at-1", sequence_id=3)
+    wire = to_dict(span)
+    wire["vendor_field"] = {"kept": True}
+    wire["status"]["vendor_status"] = 1
+    wire["context"]["vendor_ctx"] = "x"
+    back = to_dict(from_dict(wire, Span))
+    assert back["vendor_field"] == {"kept": True}
+    assert back["status"]["vendor_status"] == 1 and back["context"]["vendor_ctx"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"status": "done"}, "Rollout.status"),
+        ({"config": {"max_attempts": 0}}, "max_attempts"),
+        ({"config": {"retry_condition": ["queuing"]}}, "retry_condition"),
+        ({"start_time": "yesterday"}, "Rollout.start_time"),
+        ({"rollout_id": 7}, "Rollout.rollout_id"),
+        ({"mode": "training"}, "Rollout.mode"),
+    ],
+)
+def test_invalid_rollout_names_the_field(change: dict, field: str) -> None:
+    wire = to_dict(Rollout(rollout_id="ro-1", input=None, start_time=1.0))
+    wire.update(change)
+    with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
+        from_dict(wire, Rollout)
+
+
+def test_constructor_validation() -> None:
+    with pytest.raises(ValueError, match="max_attempts must be an integer >= 1"):
+        RolloutConfig(max_attempts=0)
+    with pytest.raises(ValueError, match="Attempt.status"):
+        Attempt(rollout_id="r", attempt_id="a", sequence_id=1, start_time=0, status="queuing")  # type: ignore[arg-type]
+    rollout = Rollout(rollout_id="ro-a", input=None, start_time=0)
+    other = Attempt(rollout_id="ro-b", attempt_id="at", sequence_id=1, start_time=0)
+    with pytest.raises(ValueError, match="Inconsistent rollout_id"):
+        AttemptedRollout.of(rollout, other)
+    with pytest.raises(ValidationError, match="Inconsistent rollout_id"):
+        from_dict({**to_dict(rollout), "attempt": to_dict(other)}, AttemptedRollout)
+
+
+def test_malformed_json_and_unknown_resource_type() -> None:
+    with pytest.raises(ValidationError, match="malformed JSON"):
+        from_json("{not json", Rollout)
+    with pytest.raises(ValidationError, match=r"resource_type: 'gpu' is not one of"):
+        resources_from_dict({"x": {"resource_type": "gpu"}})
+    with pytest.raises(ValidationError, match=r"NamedResources\['llm'\].*model"):
+        resources_from_dict({"llm": {"resource_type": "llm", "endpoint": "http://x"}})
+
+
+def test_proxy_llm_urls() -> None:
+    proxy = ProxyLLM(endpoint="http://h:11434/v1/", model="m", api_key="k", sampling_parameters={"t": 1})
+    assert proxy.get_base_url("ro", "at") == "http://h:11434/rollout/ro/attempt/at/v1"
+    assert ProxyLLM(endpoint="http://h:11434", model="m").get_base_url("ro", "at") == "http://h:11434/rollout/ro/attempt/at"
+    assert proxy.get_base_url() == "http://h:11434/v1/"
+    with pytest.raises(ValueError, match="must be strings"):
+        proxy.get_base_url("ro", None)
+    attempted = AttemptedRollout.of(
+        Rollout(rollout_id="ro", input=None, start_time=0), Attempt(rollout_id="ro", attempt_id="at", sequence_id=1, start_time=0)
+    )
+    llm = proxy.with_attempted_rollout(attempted)
+    assert type(llm) is LLM and llm.endpoint.endswith("/rollout/ro/attempt/at/v1") and llm.api_key == "k"
+
+
+def test_prompt_template_engines() -> None:
+    assert PromptTemplate(template="Hi {name}", engine="f-string").format(name="A") == "Hi A"
+    assert PromptTemplate(template="Hi {name} {x.y}").placeholders() == {"name", "x"}
+    with pytest.raises(NotImplementedError):
+        PromptTemplate(template="<p/>", engine="poml").format()
+    with pytest.raises(ValueError, match="engine"):
+        PromptTemplate(template="x", engine="mustache")  # type: ignore[arg-type]
+
+
+def test_jinja_template() -> None:
+    pytest.importorskip("jinja2")
+    tpl = PromptTemplate(template="Hi {{ name }}", engine="jinja")
+    assert tpl.format(name="B") == "Hi B"
+    assert tpl.placeholders() == {"name"}
+
+
+def test_paginated_result_is_a_sequence() -> None:
+    page = PaginatedResult(items=["a", "b", "c"], limit=3, offset=0, total=5)
+    assert list(page) == ["a", "b", "c"] and len(page) == 3 and page[1] == "b" and page[1:] == ["b", "c"]
+    assert repr(page) == "<PaginatedResult (1:3 of 5) ['a', ...]>"
+    assert repr(PaginatedResult(items=[], limit=-1, offset=0, total=0)) == "<PaginatedResult (1: of 0) [empty]>"
+    assert to_dict(page) == {"items": ["a", "b", "c"], "limit": 3, "offset": 0, "total": 5}
+
+
+def test_span_from_attributes_defaults() -> None:
+    span = Span.from_attributes(attributes={"k": "v"})
+    assert len(span.trace_id) == 32 and len(span.span_id) == 16
+    assert (span.rollout_id, span.attempt_id, span.sequence_id, span.name) == ("", "", 0, "agentlightning.virtual")
+    assert span.status.status_code == "OK" and span.parent is None
+    child = Span.from_attributes(attributes={}, parent_id="ab" * 8, trace_id=span.trace_id)
+    assert child.parent is not None and child.parent.span_id == "ab" * 8
+
+
+def test_span_from_opentelemetry() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("parent"):
+        with tracer.start_as_current_span("child", attributes={"xs": (1, 2)}) as otel_span:
+            otel_span.add_event("e", {"a": 1})
+    span = Span.from_opentelemetry(otel_span, "ro", "at", 4)  # type: ignore[arg-type]
+    assert span.name == "child" and span.attributes == {"xs": [1, 2]} and span.parent_id is not None
+    assert span.events[0].name == "e" and span.start_time is not None and span.start_time < 1e12
+    assert from_dict(to_dict(span), Span) == span

@@ -1,0 +1,115 @@
+"""The test matrix: every package x Python 3.10-3.13, plus integration, lint, typecheck, slow and bench.
+
+    nox -l                         # list sessions
+    nox                            # the full suite (what CI and the README run)
+    nox -s "tests-sqlite-3.12"     # one cell
+    nox -t tests                   # every package on every Python
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+SLOW_PYTHON = "3.11"
+
+# Make pyenv's interpreters visible (the machine and CI keep 3.10-3.13 there).
+_pyenv_bins = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-3]*/bin")))
+os.environ["PATH"] = os.pathsep.join([*_pyenv_bins, os.environ.get("PATH", "")])
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "slow"]
+
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "anyio[trio]>=4.3", "jinja2>=3", "openai>=1.40", "psutil>=5.9"]
+
+# package name -> (path, extra dependencies its tests need). Each is tested alone, with core only.
+PACKAGES: dict[str, tuple[str, list[str]]] = {
+    "core": ("core", []),
+}
+for _plugin in sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()):
+    PACKAGES[_plugin] = (f"plugins/{_plugin}", [])
+PACKAGES["example"] = ("contrib/example-plugin", [])
+PACKAGES["template"] = ("contrib/plugin-template", [])
+
+
+def _install(session: nox.Session, *paths: str) -> None:
+    args: list[str] = []
+    for path in paths:
+        args += ["-e", path]
+    session.install(*args, *TEST_DEPS)
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    # exit code 5 (no tests collected) is a failure: every package must ship tests
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *session.posargs)
+
+
+def _make_tests(path: str):  # type: ignore[no-untyped-def]
+    def tests(session: nox.Session) -> None:
+        """Run one package's own tests (slow ones excluded: see the `slow` session)."""
+        _install(session, "core", *([] if path == "core" else [path]))
+        _pytest(session, f"{path}/tests", "-m", "not slow")
+
+    return tests
+
+
+for _name, (_path, _) in PACKAGES.items():
+    nox.session(name=f"tests-{_name}", python=PYTHONS, tags=["tests"])(_make_tests(_path))
+
+
+@nox.session(python=PYTHONS[0])
+def tests(session: nox.Session) -> None:
+    """Run every package on every Python (the matrix of tests-* sessions)."""
+    for name in PACKAGES:
+        for python in PYTHONS:
+            session.notify(f"tests-{name}-{python}")
+
+
+def _all_paths() -> list[str]:
+    return [path for path, _ in PACKAGES.values()]
+
+
+@nox.session(python=SLOW_PYTHON)
+def integration(session: nox.Session) -> None:
+    """Everything installed together: entry points, cross-plugin flows, the plugin story end to end."""
+    _install(session, *_all_paths())
+    session.install("uv")
+    _pytest(session, "tests/integration", "-m", "not slow")
+
+
+@nox.session(python=SLOW_PYTHON)
+def slow(session: nox.Session) -> None:
+    """Multi-process, crash and long tests of every package, once, on one Python."""
+    _install(session, *_all_paths())
+    paths = [f"{p}/tests" for p in _all_paths()] + ["tests/integration"]
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow", *paths,
+                *session.posargs, success_codes=[0, 5])
+
+
+@nox.session(python=SLOW_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=SLOW_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on core."""
+    _install(session, *_all_paths())
+    session.install("mypy>=1.10")
+    session.run("mypy", "core/src/agentlightning")
+
+
+@nox.session(python=SLOW_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the default run): writes results under results/."""
+    _install(session, *_all_paths())
+    session.run("python", "tests/benchmarks/run_all.py", *session.posargs)

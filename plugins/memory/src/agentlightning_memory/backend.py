@@ -1,0 +1,352 @@
+"""Storage for the in-memory store: plain dicts under one ``threading.Lock``, run inline (no threads, no copies).
+
+Spans are accounted by an estimate of their size; beyond ``memory_budget_bytes`` the spans of finished rollouts are
+evicted, oldest rollout first. A rollout whose spans were evicted answers ``query_spans`` with
+:class:`~agentlightning.store.errors.SpansEvictedError` from then on (spans that arrive later are kept and counted,
+but the set stays incomplete, so it is never served as if it were whole).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
+
+from agentlightning.store.errors import SpansEvictedError
+from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
+from agentlightning.types.resources import ResourcesUpdate
+from agentlightning.types.tracer import Span
+
+__all__ = ["MemoryBackend", "estimate_span_size"]
+
+T = TypeVar("T")
+
+_SPAN_OVERHEAD = 1200
+"""Bytes of a span's fixed part (ids, context objects, status, resource) in CPython, roughly."""
+
+
+def _size(value: Any) -> int:
+    kind = type(value)
+    if kind is str:
+        return 49 + len(value)
+    if kind is dict:
+        total = 64
+        for key, item in value.items():
+            total += 49 + len(key) if type(key) is str else _size(key)
+            total += 49 + len(item) if type(item) is str else _size(item)
+        return total
+    if kind is list or kind is tuple:
+        return 56 + sum(8 + _size(v) for v in value)
+    if kind in (int, float, bool) or value is None:
+        return 28
+    if isinstance(value, str):
+        return 49 + len(value)
+    if isinstance(value, dict):
+        return _size(dict(value))
+    if isinstance(value, (list, tuple)):
+        return _size(list(value))
+    return 64
+
+
+def estimate_span_size(span: Span) -> int:
+    """A cheap estimate of the bytes a stored span holds (its attributes, events and links dominate)."""
+    size = _SPAN_OVERHEAD + _size(span.attributes) + _size(span.name)
+    for event in span.events:
+        size += 120 + _size(event.attributes)
+    for link in span.links:
+        size += 200 + _size(link.attributes or {})
+    if span.resource.attributes:
+        size += _size(span.resource.attributes)
+    return size
+
+
+class MemoryBackend:
+    """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
+
+    shared_across_processes = False
+
+    def __init__(
+        self,
+        *,
+        memory_budget_bytes: Optional[int] = None,
+        span_size_estimator: Optional[Callable[[Span], int]] = None,
+    ) -> None:
+        if memory_budget_bytes is not None and (
+            isinstance(memory_budget_bytes, bool) or not isinstance(memory_budget_bytes, int) or memory_budget_bytes < 0
+        ):
+            raise ValueError(f"memory_budget_bytes must be an integer >= 0 or None, got {memory_budget_bytes!r}")
+        self.memory_budget_bytes = memory_budget_bytes
+        self._estimate = span_size_estimator or estimate_span_size
+        self._lock = threading.Lock()
+        self._rollouts: Dict[str, Rollout] = {}
+        self._order: Dict[str, int] = {}
+        self._by_status: Dict[str, Dict[str, None]] = {}
+        self._attempts: Dict[str, List[Attempt]] = {}
+        self._attempt_pos: Dict[Tuple[str, str], int] = {}
+        self._attempt_count = 0
+        self._queue: Deque[str] = deque()
+        self._queued: Set[str] = set()
+        self._sequences: Dict[str, int] = {}
+        self._spans: Dict[str, Dict[Tuple[str, str], Span]] = {}
+        self._span_bytes: Dict[str, int] = {}
+        self._span_count = 0
+        self._total_span_bytes = 0
+        self._evicted: Set[str] = set()
+        self._evicted_spans = 0
+        self._candidates: List[Tuple[float, int, str]] = []
+        self._candidate_ids: Set[str] = set()
+        self._resources: Dict[str, ResourcesUpdate] = {}
+        self._latest_resources: Optional[str] = None
+        self._workers: Dict[str, Worker] = {}
+        self._closed = False
+
+    # -- StorageBackend ---------------------------------------------------------------------------------------------
+
+    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        with self._lock:
+            return fn(self)
+
+    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        with self._lock:
+            return fn(self)
+
+    def change_token(self) -> Any:
+        return 0
+
+    def statistics(self) -> Dict[str, Any]:
+        with self._lock:
+            return {
+                "total_span_bytes": self._total_span_bytes,
+                "evicted_rollouts": len(self._evicted),
+                "evicted_spans": self._evicted_spans,
+                "memory_budget_bytes": self.memory_budget_bytes,
+            }
+
+    def close(self) -> None:
+        self._closed = True
+
+    # -- rollouts ---------------------------------------------------------------------------------------------------
+
+    def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
+        return self._rollouts.get(rollout_id)
+
+    def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        for rollout in rollouts:
+            if rollout.rollout_id in self._rollouts:
+                raise ValueError(f"Rollout {rollout.rollout_id} already exists")
+        for rollout in rollouts:
+            rid = rollout.rollout_id
+            self._rollouts[rid] = rollout
+            self._order[rid] = len(self._order)
+            self._by_status.setdefault(rollout.status, {})[rid] = None
+            self._on_status(rollout)
+
+    def update_rollout(self, rollout: Rollout) -> None:
+        rid = rollout.rollout_id
+        old = self._rollouts.get(rid)
+        if old is None:
+            raise ValueError(f"Rollout {rid} does not exist")
+        self._rollouts[rid] = rollout
+        if old.status != rollout.status:
+            self._by_status[old.status].pop(rid, None)
+            self._by_status.setdefault(rollout.status, {})[rid] = None
+            self._on_status(rollout)
+
+    def iter_rollouts(
+        self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
+    ) -> Iterable[Rollout]:
+        if rollout_id_in is not None:
+            ids = [i for i in dict.fromkeys(rollout_id_in) if i in self._rollouts]
+            ids.sort(key=self._order.__getitem__)
+            found = [self._rollouts[i] for i in ids]
+            return found if status_in is None else [r for r in found if r.status in status_in]
+        if status_in is not None:
+            statuses = set(status_in)
+            ids = [i for s in statuses for i in self._by_status.get(s, ())]
+            if len(statuses) > 1:
+                ids.sort(key=self._order.__getitem__)
+            return [self._rollouts[i] for i in ids]
+        return list(self._rollouts.values())
+
+    def count_rollouts(self) -> int:
+        return len(self._rollouts)
+
+    # -- attempts ---------------------------------------------------------------------------------------------------
+
+    def insert_attempt(self, attempt: Attempt) -> None:
+        key = (attempt.rollout_id, attempt.attempt_id)
+        if key in self._attempt_pos:
+            raise ValueError(f"Attempt {attempt.attempt_id} of rollout {attempt.rollout_id} already exists")
+        attempts = self._attempts.setdefault(attempt.rollout_id, [])
+        self._attempt_pos[key] = len(attempts)
+        attempts.append(attempt)
+        self._attempt_count += 1
+
+    def update_attempt(self, attempt: Attempt) -> None:
+        pos = self._attempt_pos.get((attempt.rollout_id, attempt.attempt_id))
+        if pos is None:
+            raise ValueError(f"Attempt {attempt.attempt_id} of rollout {attempt.rollout_id} does not exist")
+        self._attempts[attempt.rollout_id][pos] = attempt
+
+    def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
+        pos = self._attempt_pos.get((rollout_id, attempt_id))
+        return None if pos is None else self._attempts[rollout_id][pos]
+
+    def get_attempts(self, rollout_id: str) -> List[Attempt]:
+        return list(self._attempts.get(rollout_id, ()))
+
+    def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
+        out: Dict[str, Attempt] = {}
+        for rid in rollout_ids:
+            attempts = self._attempts.get(rid)
+            if attempts:
+                out[rid] = attempts[-1]
+        return out
+
+    def count_attempts(self) -> int:
+        return self._attempt_count
+
+    # -- queue ------------------------------------------------------------------------------------------------------
+
+    def queue_push(self, rollout_ids: Sequence[str]) -> None:
+        for rid in rollout_ids:
+            if rid not in self._queued:
+                self._queued.add(rid)
+                self._queue.append(rid)
+
+    def queue_pop(self, limit: int) -> List[str]:
+        out: List[str] = []
+        while self._queue and len(out) < limit:
+            rid = self._queue.popleft()
+            self._queued.discard(rid)
+            out.append(rid)
+        return out
+
+    def queue_contains(self, rollout_id: str) -> bool:
+        return rollout_id in self._queued
+
+    # -- sequence ids -----------------------------------------------------------------------------------------------
+
+    def sequence_next(self, rollout_id: str, count: int = 1) -> int:
+        first = self._sequences.get(rollout_id, 0) + 1
+        self._sequences[rollout_id] = first + count - 1
+        return first
+
+    def sequence_raise(self, rollout_id: str, value: int) -> None:
+        if value > self._sequences.get(rollout_id, 0):
+            self._sequences[rollout_id] = value
+
+    # -- spans ------------------------------------------------------------------------------------------------------
+
+    def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
+        flags: List[bool] = []
+        added = 0
+        for span in spans:
+            rid = span.rollout_id
+            bucket = self._spans.get(rid)
+            if bucket is None:
+                bucket = self._spans[rid] = {}
+            key = (span.attempt_id, span.span_id)
+            if key in bucket:
+                flags.append(False)
+                continue
+            bucket[key] = span
+            size = max(0, int(self._estimate(span)))
+            self._span_bytes[rid] = self._span_bytes.get(rid, 0) + size
+            self._total_span_bytes += size
+            added += 1
+            flags.append(True)
+        self._span_count += added
+        if added and self.memory_budget_bytes is not None:
+            for rid in {s.rollout_id for s in spans}:
+                rollout = self._rollouts.get(rid)
+                if rollout is not None and rollout.status in FINISHED_STATUSES:
+                    self._add_candidate(rollout)
+            self._enforce_budget()
+        return flags
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        if rollout_id in self._evicted:
+            raise SpansEvictedError(
+                f"Spans for rollout {rollout_id} have been evicted: the in-memory store keeps at most "
+                f"memory_budget_bytes={self.memory_budget_bytes} of spans and drops those of the oldest finished "
+                "rollouts beyond it (raise the budget or use a persistent store such as sqlite://)"
+            )
+        bucket = self._spans.get(rollout_id)
+        if not bucket:
+            return []
+        spans = list(bucket.values()) if attempt_id is None else [s for s in bucket.values() if s.attempt_id == attempt_id]
+        spans.sort(key=_sequence_of)
+        return spans
+
+    def count_spans(self) -> int:
+        return self._span_count
+
+    # -- eviction ---------------------------------------------------------------------------------------------------
+
+    def _on_status(self, rollout: Rollout) -> None:
+        if self.memory_budget_bytes is not None and rollout.status in FINISHED_STATUSES:
+            self._add_candidate(rollout)
+            self._enforce_budget()
+
+    def _add_candidate(self, rollout: Rollout) -> None:
+        rid = rollout.rollout_id
+        if rid not in self._candidate_ids and self._span_bytes.get(rid):
+            self._candidate_ids.add(rid)
+            heapq.heappush(self._candidates, (rollout.start_time, self._order.get(rid, 0), rid))
+
+    def _enforce_budget(self) -> None:
+        budget = self.memory_budget_bytes
+        if budget is None:
+            return
+        while self._total_span_bytes > budget and self._candidates:
+            _, _, rid = heapq.heappop(self._candidates)
+            self._candidate_ids.discard(rid)
+            rollout = self._rollouts.get(rid)
+            if rollout is None or rollout.status not in FINISHED_STATUSES:
+                continue
+            self._evict(rid)
+
+    def _evict(self, rollout_id: str) -> None:
+        bucket = self._spans.pop(rollout_id, None) or {}
+        self._total_span_bytes -= self._span_bytes.pop(rollout_id, 0)
+        self._span_count -= len(bucket)
+        self._evicted_spans += len(bucket)
+        self._evicted.add(rollout_id)
+
+    # -- resources --------------------------------------------------------------------------------------------------
+
+    def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        return self._resources.get(resources_id)
+
+    def put_resources(self, update: ResourcesUpdate) -> None:
+        self._resources[update.resources_id] = update
+        self._latest_resources = update.resources_id
+
+    def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        return None if self._latest_resources is None else self._resources.get(self._latest_resources)
+
+    def iter_resources(self) -> Iterable[ResourcesUpdate]:
+        return list(self._resources.values())
+
+    def count_resources(self) -> int:
+        return len(self._resources)
+
+    # -- workers ----------------------------------------------------------------------------------------------------
+
+    def get_worker(self, worker_id: str) -> Optional[Worker]:
+        return self._workers.get(worker_id)
+
+    def put_worker(self, worker: Worker) -> None:
+        self._workers[worker.worker_id] = worker
+
+    def iter_workers(self) -> Iterable[Worker]:
+        return list(self._workers.values())
+
+    def count_workers(self) -> int:
+        return len(self._workers)
+
+
+def _sequence_of(span: Span) -> int:
+    return span.sequence_id

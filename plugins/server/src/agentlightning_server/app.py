@@ -1,0 +1,261 @@
+"""The ASGI application: REST routes, OTLP ingestion, bearer-token auth, size limits, timeouts, JSON errors."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from typing import Any, Awaitable, Callable, List, Optional, Sequence, Union
+
+import anyio
+import attrs
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agentlightning.store.base import LightningStore
+
+from . import otlp, wire
+from .idempotency import IdempotencyCache
+from .params import BadInput
+from .routes import ROUTES, Call, RouteSpec
+
+__all__ = ["ServerSettings", "create_app", "create_app_from_env", "SETTINGS_ENV"]
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_ENV = "AGL_SERVER_SETTINGS"
+"""JSON settings (with ``store`` as a URL) read by :func:`create_app_from_env` in uvicorn worker processes."""
+
+StoreSource = Union[LightningStore, str, Callable[[], LightningStore]]
+
+
+@attrs.define(kw_only=True)
+class ServerSettings:
+    """What the application enforces. ``token=None``: no authentication (only sensible on loopback)."""
+
+    token: Optional[str] = None
+    max_body_bytes: int = 32 * 1024 * 1024
+    request_timeout: float = 60.0
+    max_wait_seconds: float = 60.0
+    cors_origins: Sequence[str] = ()
+    idempotency_entries: int = 10_000
+
+
+class _Error(Exception):
+    def __init__(self, status: int, detail: str, error_type: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.error_type = status, detail, error_type
+
+
+def _json(status: int, data: Any) -> Response:
+    return Response(wire.dumps(data), status_code=status, media_type=wire.JSON_TYPE)
+
+
+def _error(status: int, detail: str, error_type: str) -> Response:
+    return _json(status, wire.error_body(detail, error_type))
+
+
+def _exception_response(exc: BaseException) -> tuple[int, bytes]:
+    status = wire.error_status(exc)
+    detail = str(exc) or type(exc).__name__
+    if status >= 500 and status not in (503, 504):
+        logger.exception("store error while serving a request", exc_info=exc)
+    return status, wire.dumps(wire.error_body(detail, wire.error_type_name(exc)))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > limit
+        except ValueError:
+            raise _Error(400, f"invalid Content-Length header {declared!r}", "InvalidRequestError") from None
+        if too_big:
+            raise _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+    chunks: List[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Auth:
+    """Pure ASGI middleware: every HTTP request but the health check needs ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == wire.API_PREFIX + "/health":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization")
+        if given is None or not hmac.compare_digest(given, self.expected):
+            detail = "missing bearer token" if given is None else "wrong bearer token"
+            response = _error(401, f"{detail}: send 'Authorization: Bearer <token>'", "AuthenticationError")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _App:
+    """The request handling, over one store."""
+
+    def __init__(self, source: StoreSource, settings: ServerSettings) -> None:
+        self.source = source
+        self.settings = settings
+        self.store: Optional[LightningStore] = source if isinstance(source, LightningStore) else None
+        self.owns_store = self.store is None
+        self.idempotency = IdempotencyCache(max_entries=settings.idempotency_entries)
+
+    async def open(self) -> None:
+        if self.store is None:
+            if isinstance(self.source, str):
+                from agentlightning.store import open_store
+
+                self.store = open_store(self.source)
+            else:
+                self.store = self.source()  # type: ignore[operator]
+
+    async def close(self) -> None:
+        if self.owns_store and self.store is not None:
+            await self.store.close()
+
+    def endpoint(self, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                body: Any = None
+                if spec.has_body:
+                    raw = await _read_body(request, self.settings.max_body_bytes)
+                    if raw.strip():
+                        try:
+                            body = wire.loads(raw)
+                        except ValueError as exc:
+                            raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
+                assert self.store is not None
+                call = Call(
+                    store=self.store,
+                    path=request.path_params,
+                    body=body,
+                    query=None if spec.has_body else request.query_params,
+                    max_wait_seconds=self.settings.max_wait_seconds,
+                )
+
+                async def handle() -> tuple[int, bytes]:
+                    try:
+                        limit = self.settings.request_timeout
+                        if spec.long_running:
+                            limit += self.settings.max_wait_seconds
+                        with anyio.fail_after(limit):
+                            status, data = await spec.handler(call)
+                        return status, wire.dumps(data)
+                    except TimeoutError:
+                        return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
+                    except Exception as exc:
+                        return _exception_response(exc)
+
+                key = request.headers.get(wire.IDEMPOTENCY_HEADER) if spec.keyed else None
+                if key:
+                    status, payload = await self.idempotency.run(f"{spec.method} {request.url.path} {key}", handle)
+                else:
+                    status, payload = await handle()
+                return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
+            except _Error as exc:
+                return _error(exc.status, exc.detail, exc.error_type)
+
+        return run
+
+    async def otlp_traces(self, request: Request) -> Response:
+        try:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype not in (otlp.PROTOBUF, otlp.JSON):
+                raise _Error(415, f"unsupported Content-Type {ctype!r}: use {otlp.PROTOBUF} or {otlp.JSON}", "InvalidRequestError")
+            limit = self.settings.max_body_bytes
+            raw = otlp.decompress(
+                await _read_body(request, limit), request.headers.get("content-encoding", ""), limit
+            )
+            if ctype == otlp.PROTOBUF:
+                parsed = otlp.parse_protobuf(raw)
+            else:
+                try:
+                    data = wire.loads(raw) if raw.strip() else {}
+                except ValueError as exc:
+                    raise BadInput(f"malformed JSON body: {exc}") from None
+                if not isinstance(data, dict):
+                    raise BadInput("OTLP JSON body must be an object")
+                parsed = otlp.parse_json(data)
+            assert self.store is not None
+            with anyio.fail_after(self.settings.request_timeout):
+                _, rejected = await otlp.store_spans(self.store, parsed)
+        except _Error as exc:
+            return _error(exc.status, exc.detail, exc.error_type)
+        except Exception as exc:
+            status, payload = _exception_response(exc)
+            return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
+        message = f"{rejected} span(s) lack agentlightning.rollout_id / agentlightning.attempt_id"
+        if ctype == otlp.JSON:
+            body = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}} if rejected else {}
+            return _json(200, body)
+        gzip_it = "gzip" in request.headers.get("accept-encoding", "")
+        response = Response(otlp.export_response(rejected, message, gzip_it), media_type=otlp.PROTOBUF)
+        if gzip_it:
+            response.headers["Content-Encoding"] = "gzip"
+        return response
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        return _error(405, f"method {request.method} not allowed on {request.url.path}", "InvalidRequestError")
+    return _error(status, f"no route {request.method} {request.url.path}", "InvalidRequestError")
+
+
+def create_app(store: StoreSource, settings: Optional[ServerSettings] = None, **options: Any) -> ASGIApp:
+    """The ASGI app serving ``store`` (a store, a store URL, or a zero-argument factory called at startup).
+
+    ``options`` are :class:`ServerSettings` fields, used when ``settings`` is not given.
+    """
+    from contextlib import asynccontextmanager
+
+    settings = settings or ServerSettings(**options)
+    handler = _App(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> Any:
+        await handler.open()
+        try:
+            yield
+        finally:
+            await handler.close()
+
+    routes = [Route(wire.API_PREFIX + spec.path, handler.endpoint(spec), methods=[spec.method]) for spec in ROUTES]
+    routes.append(Route(wire.OTLP_TRACES_PATH, handler.otlp_traces, methods=["POST"]))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_found})
+    app.state.handler = handler
+    asgi: ASGIApp = app
+    if settings.token:
+        asgi = _Auth(asgi, settings.token)
+    if settings.cors_origins:  # outermost, so that preflight requests need no token
+        from starlette.middleware.cors import CORSMiddleware
+
+        origins = [o for o in settings.cors_origins if o.strip()]
+        asgi = CORSMiddleware(asgi, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
+    return asgi
+
+
+def create_app_from_env() -> ASGIApp:
+    """The app as configured by :data:`SETTINGS_ENV` (uvicorn's ``factory=True`` target in worker processes)."""
+    raw = json.loads(os.environ[SETTINGS_ENV])
+    store_url = raw.pop("store")
+    if not raw.get("token"):
+        raw["token"] = os.environ.get(wire.TOKEN_ENV) or None
+    return create_app(store_url, ServerSettings(**raw))

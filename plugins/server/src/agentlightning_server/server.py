@@ -1,0 +1,258 @@
+"""``LightningStoreServer``: serve a store over HTTP from a background thread or a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from typing import Any, Awaitable, Callable, Optional, Sequence, TypeVar
+
+from agentlightning.store.base import LightningStore
+
+from . import wire
+from .app import ServerSettings, StoreSource, create_app
+from .serve import LISTENING, access_host, check_security, check_workers
+
+__all__ = ["LightningStoreServer"]
+
+T = TypeVar("T")
+
+
+class LightningStoreServer:
+    """Serves ``store`` (an instance, a URL, or a factory called in the server's own event loop) over HTTP.
+
+    ``launch_mode="thread"`` runs uvicorn in a daemon thread of this process (any store source);
+    ``"subprocess"`` runs ``python -m agentlightning_server.serve`` (a store URL only; needed for ``workers > 1``).
+    ``port=0`` picks a free port; :attr:`endpoint` tells which. Use as a (sync or async) context manager, or call
+    :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        store: StoreSource,
+        host: str = "127.0.0.1",
+        port: int = 4747,
+        *,
+        token: Optional[str] = None,
+        workers: int = 1,
+        launch_mode: Optional[str] = None,
+        cors_origins: Sequence[str] = (),
+        max_body_bytes: int = 32 * 1024 * 1024,
+        request_timeout: float = 60.0,
+        max_wait_seconds: float = 60.0,
+        startup_timeout: float = 30.0,
+        log_level: str = "warning",
+    ) -> None:
+        token = token or os.environ.get(wire.TOKEN_ENV) or None
+        check_security(host, token)
+        mode = launch_mode or ("subprocess" if workers > 1 else "thread")
+        if mode not in ("thread", "subprocess"):
+            raise ValueError(f"launch_mode must be 'thread' or 'subprocess', got {mode!r}")
+        if mode == "subprocess" and not isinstance(store, str):
+            raise ValueError("launch_mode='subprocess' needs the store as a URL (e.g. 'sqlite:///run.db')")
+        if workers > 1:
+            if mode != "subprocess":
+                raise ValueError("workers > 1 needs launch_mode='subprocess'")
+            check_workers(str(store), workers)
+        if isinstance(store, LightningStore) and not store.capabilities.get("thread_safe"):
+            warnings.warn(
+                f"{type(store).__name__} is not thread-safe; the server calls it from its own thread, so do not use "
+                "it from this thread while the server runs",
+                stacklevel=2,
+            )
+        self.store = store
+        self.host, self.port, self.workers, self.launch_mode = host, port, workers, mode
+        self.startup_timeout = startup_timeout
+        self.log_level = log_level
+        self.settings = ServerSettings(
+            token=token,
+            max_body_bytes=max_body_bytes,
+            request_timeout=request_timeout,
+            max_wait_seconds=max_wait_seconds,
+            cors_origins=tuple(cors_origins),
+        )
+        self._endpoint: Optional[str] = None
+        self._thread: Optional[threading.Thread] = None
+        self._uvicorn: Any = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._process: Optional[subprocess.Popen[str]] = None
+
+    # -- addresses ---------------------------------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` as a client on this machine reaches it (known once started)."""
+        if self._endpoint is None:
+            if self.port == 0:
+                raise RuntimeError("the server picks its port when it starts: call start() first")
+            return f"http://{access_host(self.host)}:{self.port}"
+        return self._endpoint
+
+    def otlp_traces_endpoint(self) -> str:
+        return self.endpoint + wire.OTLP_TRACES_PATH
+
+    @property
+    def token(self) -> Optional[str]:
+        return self.settings.token
+
+    def client(self, **kwargs: Any) -> Any:
+        """A :class:`LightningStoreClient` for this server (with its token)."""
+        from .client import LightningStoreClient
+
+        return LightningStoreClient(self.endpoint, token=self.settings.token, **kwargs)
+
+    @property
+    def running(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+
+    def start(self) -> "LightningStoreServer":
+        if self.running:
+            return self
+        if self.launch_mode == "thread":
+            self._start_thread()
+        else:
+            self._start_process()
+        return self
+
+    def _start_thread(self) -> None:
+        import uvicorn
+
+        app = create_app(self.store, self.settings)
+        config = uvicorn.Config(
+            app, host=self.host, port=self.port, log_level=self.log_level, access_log=False, timeout_keep_alive=30
+        )
+        server = uvicorn.Server(config)
+        try:
+            sock = config.bind_socket()
+        except SystemExit:
+            raise RuntimeError(f"cannot bind {self.host}:{self.port} (address already in use?)") from None
+        self._endpoint = f"http://{access_host(self.host)}:{sock.getsockname()[1]}"
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        def target() -> None:
+            try:
+                asyncio.run(serve())
+            except BaseException as exc:  # reported to start()
+                failure.append(exc)
+            finally:
+                sock.close()
+
+        self._uvicorn = server
+        self._thread = threading.Thread(target=target, name=f"agl-store-server-{self._endpoint}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                self._thread.join(5)
+                reason = f": {failure[0]!r}" if failure else ""
+                raise RuntimeError(f"the store server did not start up within {self.startup_timeout}s{reason}")
+            time.sleep(0.005)
+
+    def _start_process(self) -> None:
+        from .serve import free_port
+
+        port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")
+        cmd = [
+            sys.executable, "-m", "agentlightning_server.serve",
+            "--store", str(self.store), "--host", self.host, "--port", str(port),
+            "--workers", str(self.workers), "--log-level", self.log_level,
+            "--max-body-bytes", str(self.settings.max_body_bytes),
+            "--request-timeout", str(self.settings.request_timeout),
+        ]  # fmt: skip
+        for origin in self.settings.cors_origins:
+            cmd += ["--cors-origin", origin]
+        env = dict(os.environ)
+        if self.settings.token:
+            env[wire.TOKEN_ENV] = self.settings.token
+        self._process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        self._endpoint = f"http://{access_host(self.host)}:{port}"
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.startup_timeout
+        url = self.endpoint + wire.API_PREFIX + "/health"
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the store server exited with code {self._process.returncode} while starting")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"the store server did not start up within {self.startup_timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (graceful, then forced). Safe to call twice."""
+        if self._uvicorn is not None and self._thread is not None:
+            self._uvicorn.should_exit = True
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._uvicorn.force_exit = True
+                self._thread.join(timeout)
+            self._thread = None
+            self._uvicorn = None
+            self._loop = None
+        if self._process is not None:
+            process = self._process
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout)
+            if process.stdout is not None:
+                process.stdout.close()
+            self._process = None
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The server's process id (this process in thread mode)."""
+        return self._process.pid if self._process is not None else os.getpid()
+
+    def run_in_server_loop(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Run a coroutine function in the server thread's event loop (thread mode) and return its result."""
+        if self._loop is None:
+            raise RuntimeError("run_in_server_loop needs a running thread-mode server")
+
+        async def call() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)
+
+    def __enter__(self) -> "LightningStoreServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> "LightningStoreServer":
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self.start)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(self.stop)
+
+    def __repr__(self) -> str:
+        return f"<LightningStoreServer {self._endpoint or self.host} mode={self.launch_mode} workers={self.workers}>"

@@ -1,0 +1,125 @@
+"""What server and client agree on: JSON encoding, route prefixes, headers and how errors travel.
+
+Errors travel as ``{"detail": str, "error_type": str}`` with a 4xx/5xx status. ``error_type`` is the name of the
+raised class when the client knows it (see :data:`KNOWN_ERRORS`), else that of its nearest known base class, so the
+client re-raises the very type a local store would have raised.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional, Tuple, Type
+
+import orjson
+
+from agentlightning.store.errors import (
+    ERROR_TYPES,
+    InvalidRequestError,
+    NotFoundError,
+    SpansEvictedError,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
+from agentlightning.types.serialization import ValidationError
+
+API_PREFIX = "/v1/agl"
+OTLP_TRACES_PATH = "/v1/traces"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+TOKEN_ENV = "AGL_STORE_TOKEN"
+JSON_TYPE = "application/json"
+
+
+class AuthenticationError(StoreError, PermissionError):
+    """A missing or wrong bearer token."""
+
+
+KNOWN_ERRORS: Dict[str, Type[BaseException]] = {
+    **ERROR_TYPES,
+    "ValidationError": ValidationError,
+    "AuthenticationError": AuthenticationError,
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "KeyError": KeyError,
+    "LookupError": LookupError,
+    "IndexError": IndexError,
+    "RuntimeError": RuntimeError,
+    "NotImplementedError": NotImplementedError,
+    "PermissionError": PermissionError,
+    "TimeoutError": TimeoutError,
+}
+"""Exception classes that cross the wire by name."""
+
+# Most specific first: the first class an exception is an instance of decides its HTTP status.
+_STATUS_BY_CLASS: Tuple[Tuple[Type[BaseException], int], ...] = (
+    (AuthenticationError, 401),
+    (NotFoundError, 404),
+    (SpansEvictedError, 410),
+    (StoreClosedError, 503),
+    (StoreUnavailableError, 503),
+    (StoreCorruptError, 500),
+    (InvalidRequestError, 400),
+    (ValidationError, 400),
+    (ValueError, 400),
+    (TypeError, 400),
+    (LookupError, 404),
+    (NotImplementedError, 501),
+    (TimeoutError, 504),
+)
+
+
+def error_type_name(exc: BaseException) -> str:
+    """The name of the most specific class of ``exc`` that the client can rebuild."""
+    for cls in type(exc).__mro__:
+        if KNOWN_ERRORS.get(cls.__name__) is cls:
+            return cls.__name__
+    return "StoreError"
+
+
+def error_status(exc: BaseException) -> int:
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(detail: str, error_type: str) -> Dict[str, str]:
+    return {"detail": detail, "error_type": error_type}
+
+
+def exception_from_error(status: int, body: Any, fallback: str = "") -> BaseException:
+    """The exception a client raises for an error response."""
+    detail = fallback
+    name: Optional[str] = None
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or fallback)
+        raw = body.get("error_type")
+        name = raw if isinstance(raw, str) else None
+    cls = KNOWN_ERRORS.get(name or "")
+    if cls is None:
+        if status in (401, 403):
+            cls = AuthenticationError
+        elif status == 404:
+            cls = NotFoundError
+        elif 400 <= status < 500:
+            cls = InvalidRequestError
+        else:
+            cls = StoreError
+    message = f"{detail} (HTTP {status})" if detail else f"HTTP {status}"
+    if cls is KeyError:
+        return KeyError(detail)
+    return cls(message)
+
+
+def dumps(data: Any) -> bytes:
+    """JSON bytes; orjson for speed, the standard library for what orjson refuses (huge ints, odd keys)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def loads(data: bytes) -> Any:
+    """Parse JSON; raises ``ValueError`` (orjson.JSONDecodeError) on malformed input."""
+    return orjson.loads(data)

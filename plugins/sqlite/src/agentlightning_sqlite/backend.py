@@ -1,0 +1,272 @@
+"""SqliteBackend: atomic transactions on one SQLite file, shared by threads and processes.
+
+- One connection per thread (sqlite3 connections never cross threads); connections of finished threads are closed.
+- Write transactions are ``BEGIN IMMEDIATE``: the write lock is taken up front, so a dequeue is atomic across
+  processes. Inside a process writers queue on a lock first, so SQLite's sleeping busy handler only arbitrates
+  between processes.
+- "database is locked" never escapes: SQLite waits ``busy_timeout`` seconds, then the backend retries with backoff
+  until ``lock_timeout`` has passed and only then raises :class:`StoreUnavailableError`.
+- WAL journal; a transaction is committed before ``run`` returns (``synchronous=NORMAL`` survives a process crash,
+  ``FULL`` also a power cut).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import sqlite3
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+import anyio.to_thread
+
+from agentlightning.store.errors import StoreClosedError, StoreCorruptError, StoreUnavailableError
+
+from .retention import Retention
+from .schema import check_file, migrate, read_version
+from .transaction import SqliteTransaction
+
+__all__ = ["SqliteBackend", "SYNCHRONOUS_MODES"]
+
+T = TypeVar("T")
+
+SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
+
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_UNAVAILABLE = {8, 10, 13, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+
+
+def _code(exc: sqlite3.Error) -> Optional[int]:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = _code(exc)
+    if code is not None:
+        return code in _BUSY
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _translate(exc: sqlite3.Error, path: str) -> Exception:
+    """The store error for an SQLite failure that retrying cannot fix; other errors unchanged."""
+    code = _code(exc)
+    message = str(exc)
+    if code in _CORRUPT or "malformed" in message or "not a database" in message:
+        return StoreCorruptError(f"SQLite store {path!r} is damaged: {message}")
+    if code in _UNAVAILABLE or "readonly" in message or "disk" in message:
+        return StoreUnavailableError(f"SQLite store {path!r} cannot be written: {message}")
+    return exc
+
+
+class SqliteBackend:
+    """The StorageBackend of an SQLite store file (see the module docstring)."""
+
+    shared_across_processes = True
+
+    def __init__(
+        self,
+        path: "str | os.PathLike[str]",
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
+        lock_timeout: float = 120.0,
+        retention: Optional[Retention] = None,
+    ) -> None:
+        mode = str(synchronous).upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, got {synchronous!r}")
+        if busy_timeout < 0 or lock_timeout < 0:
+            raise ValueError("busy_timeout and lock_timeout must be >= 0 seconds")
+        self.path = os.fspath(path)
+        self.synchronous = mode
+        self.busy_timeout = float(busy_timeout)
+        self.lock_timeout = float(lock_timeout)
+        self.retention = retention or Retention()
+        self._closed = False
+        self._commits = 0
+        self._after_fork()
+        check_file(self.path)
+        try:
+            self._initialize()
+        except BaseException:
+            self._close_connections()
+            raise
+
+    # -- connections -------------------------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        """Fresh per-process state; connections inherited through fork() are abandoned, never used."""
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._conns: List[Tuple["weakref.ref[threading.Thread]", sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def _open_connection(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,  # used by its own thread only; closed by close() from another
+                cached_statements=128,
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
+        if self._pid != os.getpid():
+            self._after_fork()
+        conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open_connection()
+            with self._conns_lock:
+                self._reap_dead_threads()
+                self._conns.append((weakref.ref(threading.current_thread()), conn))
+            self._local.conn = conn
+        return conn
+
+    def _reap_dead_threads(self) -> None:
+        alive = []
+        for ref, conn in self._conns:
+            thread = ref()
+            if thread is None or not thread.is_alive():
+                conn.close()
+            else:
+                alive.append((ref, conn))
+        self._conns = alive
+
+    def _close_connections(self) -> None:
+        with self._conns_lock:
+            for _, conn in self._conns:
+                conn.close()
+            self._conns = []
+        self._local = threading.local()
+
+    def _initialize(self) -> None:
+        def setup() -> None:
+            conn = self._connection()
+            read_version(conn, self.path)  # refuses foreign and newer files before anything is written
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreUnavailableError(f"SQLite store {self.path!r}: cannot use a WAL journal here ({mode})")
+            self._transaction(conn, lambda tx: migrate(conn, self.path), write=True, bookkeeping=False)
+
+        self._retrying(setup)
+
+    # -- transactions ------------------------------------------------------------------------------------------
+
+    def _transaction(
+        self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, write: bool, bookkeeping: bool = True
+    ) -> T:
+        tx = SqliteTransaction(conn)
+        if not write:
+            conn.execute("BEGIN")
+            try:
+                return fn(tx)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(tx)
+                if bookkeeping and self.retention.enabled and (tx.spans_added or tx.finished_rollouts):
+                    self.retention.compact(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._commits += 1
+            return result
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``, retrying with backoff while the database is locked, up to ``lock_timeout`` seconds."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.002
+        while True:
+            try:
+                return fn()
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise _translate(exc, self.path) from exc
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailableError(
+                        f"SQLite store {self.path!r} stayed locked by another process for more than "
+                        f"{self.lock_timeout:g}s"
+                    ) from exc
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.25)
+
+    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        """Run ``fn`` against a :class:`SqliteTransaction` in one transaction, from the calling thread."""
+        conn = self._connection()
+        return self._retrying(lambda: self._transaction(conn, fn, write=write))
+
+    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        if self._closed:
+            raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
+        return await anyio.to_thread.run_sync(functools.partial(self.run_sync, fn, write=write))
+
+    # -- the rest of StorageBackend ----------------------------------------------------------------------------
+
+    def change_token(self) -> Any:
+        """(``PRAGMA data_version`` of this thread's connection, commits made by this backend)."""
+        conn = self._connection()
+        version = self._retrying(lambda: conn.execute("PRAGMA data_version").fetchone()[0])
+        return (version, self._commits)
+
+    def compact(self) -> Tuple[int, int]:
+        """Apply the retention limits now; returns (rollouts, spans) evicted."""
+        if not self.retention.enabled:
+            return (0, 0)
+        conn = self._connection()
+        return self._retrying(
+            lambda: self._transaction(conn, lambda tx: self.retention.compact(conn), write=True, bookkeeping=False)
+        )
+
+    def file_size_bytes(self) -> int:
+        """The database file plus its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.path.getsize(self.path + suffix)
+            except OSError:
+                pass
+        return total
+
+    def statistics(self) -> Dict[str, Any]:
+        counters = self.run_sync(lambda tx: tx.counters(), write=False)
+        stats: Dict[str, Any] = {
+            "file_size_bytes": self.file_size_bytes(),
+            "total_span_bytes": counters["span_bytes"],
+            "evicted_rollouts": counters["evicted_rollouts"],
+            "evicted_spans": counters["evicted_spans"],
+        }
+        return stats
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close every connection; later calls raise :class:`StoreClosedError`. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pid != os.getpid():
+            return
+        with self._write_lock:
+            self._close_connections()

@@ -1,0 +1,36 @@
+"""Records to JSON text and back, through the project's one converter."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Type, TypeVar
+
+from agentlightning.store.errors import InvalidRequestError
+from agentlightning.types import from_dict, rollout_from_dict, to_dict
+from agentlightning.types.core import Rollout
+
+__all__ = ["encode", "decode", "decode_rollout"]
+
+T = TypeVar("T")
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+def encode(record: Any) -> str:
+    """A model as compact JSON; refuses values JSON cannot hold with an error naming the record."""
+    try:
+        return _dumps(to_dict(record))
+    except (TypeError, ValueError) as exc:
+        name = type(record).__name__
+        ident = getattr(record, "rollout_id", None) or getattr(record, "resources_id", None) or ""
+        raise InvalidRequestError(f"{name} {ident!s} cannot be stored as JSON: {exc}".replace("  ", " ")) from exc
+
+
+def decode(text: str, cls: Type[T]) -> T:
+    return from_dict(_loads(text), cls)
+
+
+def decode_rollout(text: str) -> Rollout:
+    """A Rollout, or an AttemptedRollout if one was stored."""
+    return rollout_from_dict(_loads(text))

@@ -1,0 +1,276 @@
+"""SqliteTransaction: the StorageTransaction of one open SQLite transaction on one connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+
+from agentlightning.store.errors import SpansEvictedError
+from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
+from agentlightning.types.resources import ResourcesUpdate
+from agentlightning.types.tracer import Span
+
+from .codec import decode, decode_rollout, encode
+
+__all__ = ["SqliteTransaction"]
+
+T = TypeVar("T")
+
+MAX_PARAMS = 500
+"""Ids bound per ``IN (...)`` list; longer lists are split."""
+
+
+def _chunks(items: Sequence[T], size: int = MAX_PARAMS) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class SqliteTransaction:
+    """Reads and writes inside the transaction the backend opened on ``conn``.
+
+    ``spans_added`` and ``finished_rollouts`` tell the backend whether retention may have work after this
+    transaction.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.spans_added = 0
+        self.finished_rollouts = 0
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[object, ...]]:
+        return self._conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+
+    def _count(self, table: str) -> int:
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    # -- rollouts ----------------------------------------------------------------------------------------------
+
+    def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
+        row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
+        return None if row is None else decode_rollout(str(row[0]))
+
+    def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        try:
+            self._conn.executemany(
+                "INSERT INTO rollouts (rollout_id, status, data) VALUES (?, ?, ?)",
+                [(r.rollout_id, r.status, encode(r)) for r in rollouts],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"rollout id already stored: {exc}") from exc
+
+    def update_rollout(self, rollout: Rollout) -> None:
+        cur = self._conn.execute(
+            "UPDATE rollouts SET status = ?, data = ? WHERE rollout_id = ?",
+            (rollout.status, encode(rollout), rollout.rollout_id),
+        )
+        if cur.rowcount == 0:
+            raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
+        if rollout.status in FINISHED_STATUSES:
+            self.finished_rollouts += 1
+
+    def iter_rollouts(
+        self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
+    ) -> Iterable[Rollout]:
+        where: List[str] = []
+        params: List[object] = []
+        if status_in is not None:
+            where.append(f"status IN ({_marks(len(status_in))})")
+            params.extend(status_in)
+        if rollout_id_in is not None and len(rollout_id_in) <= MAX_PARAMS * 20:
+            where.append(f"rollout_id IN ({_marks(len(rollout_id_in))})")
+            params.extend(rollout_id_in)
+        sql = "SELECT data FROM rollouts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY pk", params).fetchall()
+        return [decode_rollout(row[0]) for row in rows]
+
+    def count_rollouts(self) -> int:
+        return self._count("rollouts")
+
+    # -- attempts ----------------------------------------------------------------------------------------------
+
+    def insert_attempt(self, attempt: Attempt) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (?, ?, ?, ?)",
+                (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, encode(attempt)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored") from exc
+
+    def update_attempt(self, attempt: Attempt) -> None:
+        cur = self._conn.execute(
+            "UPDATE attempts SET sequence_id = ?, data = ? WHERE rollout_id = ? AND attempt_id = ?",
+            (attempt.sequence_id, encode(attempt), attempt.rollout_id, attempt.attempt_id),
+        )
+        if cur.rowcount == 0:
+            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+
+    def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
+        row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", (rollout_id, attempt_id))
+        return None if row is None else decode(str(row[0]), Attempt)
+
+    def get_attempts(self, rollout_id: str) -> List[Attempt]:
+        rows = self._conn.execute(
+            "SELECT data FROM attempts WHERE rollout_id = ? ORDER BY sequence_id", (rollout_id,)
+        ).fetchall()
+        return [decode(row[0], Attempt) for row in rows]
+
+    def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
+        out: Dict[str, Attempt] = {}
+        # SQLite returns the bare columns of the row holding MAX() in an aggregate query.
+        for chunk in _chunks(list(dict.fromkeys(rollout_ids))):
+            rows = self._conn.execute(
+                f"SELECT rollout_id, data, MAX(sequence_id) FROM attempts "
+                f"WHERE rollout_id IN ({_marks(len(chunk))}) GROUP BY rollout_id",
+                chunk,
+            ).fetchall()
+            for rollout_id, data, _ in rows:
+                out[rollout_id] = decode(data, Attempt)
+        return out
+
+    def count_attempts(self) -> int:
+        return self._count("attempts")
+
+    # -- queue -------------------------------------------------------------------------------------------------
+
+    def queue_push(self, rollout_ids: Sequence[str]) -> None:
+        self._conn.executemany("INSERT OR IGNORE INTO queue (rollout_id) VALUES (?)", [(r,) for r in rollout_ids])
+
+    def queue_pop(self, limit: int) -> List[str]:
+        if limit <= 0:
+            return []
+        rows = self._conn.execute("SELECT pos, rollout_id FROM queue ORDER BY pos LIMIT ?", (limit,)).fetchall()
+        if rows:
+            self._conn.execute("DELETE FROM queue WHERE pos <= ?", (rows[-1][0],))
+        return [row[1] for row in rows]
+
+    def queue_contains(self, rollout_id: str) -> bool:
+        return self._one("SELECT 1 FROM queue WHERE rollout_id = ?", (rollout_id,)) is not None
+
+    # -- span sequence counters --------------------------------------------------------------------------------
+
+    def sequence_next(self, rollout_id: str, count: int = 1) -> int:
+        row = self._one("SELECT next_id FROM span_counters WHERE rollout_id = ?", (rollout_id,))
+        first = 1 if row is None else int(row[0])  # type: ignore[call-overload]
+        self._conn.execute(
+            "INSERT OR REPLACE INTO span_counters (rollout_id, next_id) VALUES (?, ?)", (rollout_id, first + count)
+        )
+        return first
+
+    def sequence_raise(self, rollout_id: str, value: int) -> None:
+        self._conn.execute(
+            "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
+            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = MAX(next_id, excluded.next_id)",
+            (rollout_id, value + 1),
+        )
+
+    # -- spans -------------------------------------------------------------------------------------------------
+
+    def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
+        stored: List[bool] = []
+        per_rollout: Dict[str, List[int]] = {}
+        execute = self._conn.execute
+        for span in spans:
+            data = encode(span)
+            size = len(data)
+            cur = execute(
+                "INSERT OR IGNORE INTO spans (rollout_id, attempt_id, span_id, sequence_id, size, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, size, data),
+            )
+            added = cur.rowcount == 1
+            stored.append(added)
+            if added:
+                totals = per_rollout.setdefault(span.rollout_id, [0, 0])
+                totals[0] += 1
+                totals[1] += size
+        if per_rollout:
+            self._conn.executemany(
+                "UPDATE rollouts SET span_count = span_count + ?, span_bytes = span_bytes + ? WHERE rollout_id = ?",
+                [(count, size, rollout_id) for rollout_id, (count, size) in per_rollout.items()],
+            )
+            count = sum(t[0] for t in per_rollout.values())
+            size = sum(t[1] for t in per_rollout.values())
+            self.add_counters(spans=count, span_bytes=size)
+            self.spans_added += count
+        return stored
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        evicted = self._one("SELECT spans FROM evictions WHERE rollout_id = ?", (rollout_id,))
+        if evicted is not None:
+            raise SpansEvictedError(
+                f"the {evicted[0]} spans of rollout {rollout_id!r} were evicted by the store's retention limits"
+            )
+        if attempt_id is None:
+            rows = self._conn.execute(
+                "SELECT data FROM spans WHERE rollout_id = ? ORDER BY sequence_id, pk", (rollout_id,)
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                "SELECT data FROM spans WHERE rollout_id = ? AND attempt_id = ? ORDER BY sequence_id, pk",
+                (rollout_id, attempt_id),
+            ).fetchall()
+        return [decode(row[0], Span) for row in rows]
+
+    def count_spans(self) -> int:
+        return self.counters()["spans"]
+
+    # -- resources ---------------------------------------------------------------------------------------------
+
+    def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        row = self._one("SELECT data FROM resources WHERE resources_id = ?", (resources_id,))
+        return None if row is None else decode(str(row[0]), ResourcesUpdate)
+
+    def put_resources(self, update: ResourcesUpdate) -> None:
+        self._conn.execute(
+            "INSERT INTO resources (resources_id, written, data) "
+            "VALUES (?, (SELECT COALESCE(MAX(written), 0) + 1 FROM resources), ?) "
+            "ON CONFLICT (resources_id) DO UPDATE SET written = excluded.written, data = excluded.data",
+            (update.resources_id, encode(update)),
+        )
+
+    def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        row = self._one("SELECT data FROM resources ORDER BY written DESC LIMIT 1")
+        return None if row is None else decode(str(row[0]), ResourcesUpdate)
+
+    def iter_resources(self) -> Iterable[ResourcesUpdate]:
+        rows = self._conn.execute("SELECT data FROM resources ORDER BY pk").fetchall()
+        return [decode(row[0], ResourcesUpdate) for row in rows]
+
+    def count_resources(self) -> int:
+        return self._count("resources")
+
+    # -- workers -----------------------------------------------------------------------------------------------
+
+    def get_worker(self, worker_id: str) -> Optional[Worker]:
+        row = self._one("SELECT data FROM workers WHERE worker_id = ?", (worker_id,))
+        return None if row is None else decode(str(row[0]), Worker)
+
+    def put_worker(self, worker: Worker) -> None:
+        self._conn.execute(
+            "INSERT INTO workers (worker_id, data) VALUES (?, ?) ON CONFLICT (worker_id) DO UPDATE SET data = excluded.data",
+            (worker.worker_id, encode(worker)),
+        )
+
+    def iter_workers(self) -> Iterable[Worker]:
+        rows = self._conn.execute("SELECT data FROM workers ORDER BY pk").fetchall()
+        return [decode(row[0], Worker) for row in rows]
+
+    def count_workers(self) -> int:
+        return self._count("workers")
+
+    # -- bookkeeping (not part of StorageTransaction) ----------------------------------------------------------
+
+    def counters(self) -> Dict[str, int]:
+        return {str(name): int(value) for name, value in self._conn.execute("SELECT name, value FROM counters")}
+
+    def add_counters(self, **deltas: int) -> None:
+        self._conn.executemany(
+            "UPDATE counters SET value = value + ? WHERE name = ?", [(delta, name) for name, delta in deltas.items()]
+        )
