@@ -1,9 +1,9 @@
 """The test matrix: every package x Python 3.10-3.13, plus integration, lint, typecheck, slow and bench.
 
-    nox -l                         # list sessions
-    nox                            # the full suite (what CI and the README run)
-    nox -s "tests-sqlite-3.12"     # one cell
-    nox -t tests                   # every package on every Python
+nox -l                         # list sessions
+nox                            # the full suite (what CI and the README run)
+nox -s "tests-sqlite-3.12"     # one cell
+nox -t tests                   # every package on every Python
 """
 
 from __future__ import annotations
@@ -88,8 +88,19 @@ def slow(session: nox.Session) -> None:
     """Multi-process, crash and long tests of every package, once, on one Python."""
     _install(session, *_all_paths())
     paths = [f"{p}/tests" for p in _all_paths()] + ["tests/integration"]
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "slow", *paths,
-                *session.posargs, success_codes=[0, 5])
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "slow",
+        *paths,
+        *session.posargs,
+        success_codes=[0, 5],
+    )
 
 
 @nox.session(python=SLOW_PYTHON)

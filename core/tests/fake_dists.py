@@ -16,7 +16,7 @@ def make_dist(
     modules: Dict[str, str],
     requires: Optional[List[str]] = None,
 ) -> Path:
-    """Write ``modules`` (dotted name -> source) and a dist-info declaring ``entry_points`` in the agentlightning group."""
+    """Write ``modules`` (dotted name -> source) and a dist-info declaring ``entry_points`` (agentlightning group)."""
     root.mkdir(parents=True, exist_ok=True)
     for module, source in modules.items():
         path = root.joinpath(*module.split(".")).with_suffix(".py")

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from agentlightning import __version__
 from agentlightning.cli import run
 from agentlightning.plugins import PluginManager, hookimpl
@@ -18,7 +17,9 @@ def test_version(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManag
     assert __version__ in capsys.readouterr().out
 
 
-def test_plugins_lists_core_and_hand_registered(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager) -> None:
+def test_plugins_lists_core_and_hand_registered(
+    capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager
+) -> None:
     class Mine:
         @hookimpl
         def agentlightning_register_stores(self, register: Any) -> None:
@@ -33,7 +34,9 @@ def test_plugins_lists_core_and_hand_registered(capsys: pytest.CaptureFixture[st
     assert payload["failures"] == []
 
 
-def test_plugins_strict_fails_on_a_broken_plugin(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager) -> None:
+def test_plugins_strict_fails_on_a_broken_plugin(
+    capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager
+) -> None:
     class Broken:
         @hookimpl
         def agentlightning_register_stores(self, register: Any) -> None:

@@ -6,7 +6,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-
 from agentlightning.plugins import hookspecs
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"

@@ -6,8 +6,23 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "openai", "litellm", "agentops", "verl", "vllm", "transformers", "starlette", "uvicorn", "httpx",
-         "numpy", "opentelemetry.sdk", "cattrs", "jinja2", "pydantic")
+HEAVY = (
+    "torch",
+    "openai",
+    "litellm",
+    "agentops",
+    "verl",
+    "vllm",
+    "transformers",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "numpy",
+    "opentelemetry.sdk",
+    "cattrs",
+    "jinja2",
+    "pydantic",
+)
 
 
 def imported_after(code: str) -> list[str]:

@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from agentlightning.plugins import (
     AgentLightningPluginWarning,
-    DuplicatePluginNameError,
     PluginLoadError,
     PluginManager,
     UnknownComponentError,
     hookimpl,
 )
-
 from fake_dists import make_dist
 
 GOOD = """
@@ -195,7 +192,9 @@ def test_env_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_unknown_component_lists_installed_and_provider(plugin_manager: PluginManager) -> None:
-    with pytest.raises(UnknownComponentError, match=r"no store named 'sqlite'; installed: .*pip install agentlightning-sqlite"):
+    with pytest.raises(
+        UnknownComponentError, match=r"no store named 'sqlite'; installed: .*pip install agentlightning-sqlite"
+    ):
         plugin_manager.get("stores", "sqlite")
     with pytest.raises(UnknownComponentError, match="no store URL scheme 'nosuch'"):
         plugin_manager.get_scheme("stores", "nosuch")

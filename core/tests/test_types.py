@@ -7,9 +7,6 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from agentlightning.types import (
     ATTEMPT_STATUSES,
     LLM,
@@ -41,13 +38,19 @@ from agentlightning.types import (
     to_dict,
     to_json,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 text = st.text(max_size=12)
 ids = st.text(alphabet="abcdef0123456789-", min_size=1, max_size=12)
 times = st.one_of(st.none(), st.floats(min_value=0, max_value=4e9, allow_nan=False))
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), text)
+json_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), text
+)
 json_value = st.recursive(
-    json_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)), max_leaves=8
+    json_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)),
+    max_leaves=8,
 )
 metadata = st.one_of(st.none(), st.dictionaries(text, json_value, max_size=3))
 attr_values = st.one_of(text, st.booleans(), st.integers(-1000, 1000), st.lists(text, max_size=3))
@@ -93,8 +96,12 @@ def attempted_rollouts(draw: Any) -> AttemptedRollout:
     return AttemptedRollout.of(rollout, attempt)
 
 
-contexts = st.builds(SpanContext, trace_id=ids, span_id=ids, is_remote=st.booleans(), trace_state=st.dictionaries(text, text, max_size=2))
-extras = st.dictionaries(st.text(alphabet="xyz", min_size=1, max_size=4).map(lambda k: "x_" + k), json_value, max_size=2)
+contexts = st.builds(
+    SpanContext, trace_id=ids, span_id=ids, is_remote=st.booleans(), trace_state=st.dictionaries(text, text, max_size=2)
+)
+extras = st.dictionaries(
+    st.text(alphabet="xyz", min_size=1, max_size=4).map(lambda k: "x_" + k), json_value, max_size=2
+)
 spans = st.builds(
     Span,
     rollout_id=ids,
@@ -104,7 +111,9 @@ spans = st.builds(
     span_id=ids,
     parent_id=st.one_of(st.none(), ids),
     name=text,
-    status=st.builds(TraceStatus, status_code=st.sampled_from(["UNSET", "OK", "ERROR"]), description=st.one_of(st.none(), text)),
+    status=st.builds(
+        TraceStatus, status_code=st.sampled_from(["UNSET", "OK", "ERROR"]), description=st.one_of(st.none(), text)
+    ),
     attributes=attributes,
     events=st.lists(st.builds(Event, name=text, attributes=attributes, timestamp=times), max_size=2),
     links=st.lists(st.builds(Link, context=contexts, attributes=st.one_of(st.none(), attributes)), max_size=2),
@@ -116,7 +125,13 @@ spans = st.builds(
     extras=extras,
 )
 resources = st.one_of(
-    st.builds(LLM, endpoint=text, model=text, api_key=st.one_of(st.none(), text), sampling_parameters=st.dictionaries(text, json_scalar, max_size=2)),
+    st.builds(
+        LLM,
+        endpoint=text,
+        model=text,
+        api_key=st.one_of(st.none(), text),
+        sampling_parameters=st.dictionaries(text, json_scalar, max_size=2),
+    ),
     st.builds(ProxyLLM, endpoint=text, model=text),
     st.builds(PromptTemplate, template=text, engine=st.sampled_from(["f-string", "jinja", "poml"])),
 )
@@ -145,8 +160,26 @@ MODELS = [
     (Span, spans),
     (ResourcesUpdate, updates),
     (Worker, workers),
-    (Triplet, st.builds(Triplet, prompt=json_value, response=json_value, reward=st.one_of(st.none(), st.floats(-1, 1)), metadata=st.dictionaries(text, json_value, max_size=2))),
-    (EnqueueRolloutRequest, st.builds(EnqueueRolloutRequest, input=json_value, mode=st.sampled_from([None, "train"]), config=st.one_of(st.none(), configs), metadata=metadata)),
+    (
+        Triplet,
+        st.builds(
+            Triplet,
+            prompt=json_value,
+            response=json_value,
+            reward=st.one_of(st.none(), st.floats(-1, 1)),
+            metadata=st.dictionaries(text, json_value, max_size=2),
+        ),
+    ),
+    (
+        EnqueueRolloutRequest,
+        st.builds(
+            EnqueueRolloutRequest,
+            input=json_value,
+            mode=st.sampled_from([None, "train"]),
+            config=st.one_of(st.none(), configs),
+            metadata=metadata,
+        ),
+    ),
 ]
 
 
@@ -229,12 +262,16 @@ def test_malformed_json_and_unknown_resource_type() -> None:
 def test_proxy_llm_urls() -> None:
     proxy = ProxyLLM(endpoint="http://h:11434/v1/", model="m", api_key="k", sampling_parameters={"t": 1})
     assert proxy.get_base_url("ro", "at") == "http://h:11434/rollout/ro/attempt/at/v1"
-    assert ProxyLLM(endpoint="http://h:11434", model="m").get_base_url("ro", "at") == "http://h:11434/rollout/ro/attempt/at"
+    assert (
+        ProxyLLM(endpoint="http://h:11434", model="m").get_base_url("ro", "at")
+        == "http://h:11434/rollout/ro/attempt/at"
+    )
     assert proxy.get_base_url() == "http://h:11434/v1/"
     with pytest.raises(ValueError, match="must be strings"):
         proxy.get_base_url("ro", None)
     attempted = AttemptedRollout.of(
-        Rollout(rollout_id="ro", input=None, start_time=0), Attempt(rollout_id="ro", attempt_id="at", sequence_id=1, start_time=0)
+        Rollout(rollout_id="ro", input=None, start_time=0),
+        Attempt(rollout_id="ro", attempt_id="at", sequence_id=1, start_time=0),
     )
     llm = proxy.with_attempted_rollout(attempted)
     assert type(llm) is LLM and llm.endpoint.endswith("/rollout/ro/attempt/at/v1") and llm.api_key == "k"

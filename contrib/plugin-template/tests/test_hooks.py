@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import agentlightning_myplugin.hooks
 from agentlightning.cli import run
 from agentlightning.plugins import PluginManager
-
-import agentlightning_myplugin.hooks
 
 
 def test_command_is_registered(plugin_manager: PluginManager, capsys) -> None:  # type: ignore[no-untyped-def]

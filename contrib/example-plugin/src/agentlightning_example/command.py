@@ -13,7 +13,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import anyio
-
     from agentlightning.store import open_store
 
     async def main() -> dict:

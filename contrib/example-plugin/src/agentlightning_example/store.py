@@ -16,7 +16,7 @@ class CountingStore:
         self.calls: Counter[str] = collections.Counter()
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> "CountingStore":
+    def from_url(cls, url: str, **kwargs: Any) -> CountingStore:
         """``counting://memory://`` wraps ``memory://``: everything after ``counting://`` is the inner store."""
         return cls(open_store(url.split("://", 1)[1], **kwargs))
 
@@ -36,7 +36,7 @@ class CountingStore:
 
         return counted
 
-    async def __aenter__(self) -> "CountingStore":
+    async def __aenter__(self) -> CountingStore:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -44,4 +44,3 @@ class CountingStore:
 
 
 LightningStore.register(CountingStore)  # a virtual subclass: usable wherever a LightningStore is expected
-

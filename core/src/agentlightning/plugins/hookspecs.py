@@ -11,7 +11,7 @@ when the component is first built. Names must be unique across installed plugins
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import hookspec
 
@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def agentlightning_register_stores(register: "Register") -> None:
-    """Register LightningStore backends, e.g. ``register("sqlite", "agentlightning_sqlite.store:SqliteLightningStore")``.
+def agentlightning_register_stores(register: Register) -> None:
+    """Register LightningStore backends.
+
+    Example: ``register("sqlite", "agentlightning_sqlite.store:SqliteLightningStore", url_schemes=("sqlite",))``.
 
     A store registration may also give ``url_schemes=("sqlite",)`` so that store URLs such as
     ``sqlite:///run.db`` resolve to it; the factory then receives ``url=`` with the whole URL.
@@ -31,33 +33,35 @@ def agentlightning_register_stores(register: "Register") -> None:
 
 
 @hookspec
-def agentlightning_register_tracers(register: "Register") -> None:
+def agentlightning_register_tracers(register: Register) -> None:
     """Register tracers (``"otel"``, ``"agentops"``, ...). Added in 0.4."""
 
 
 @hookspec
-def agentlightning_register_emitters(register: "Register") -> None:
+def agentlightning_register_emitters(register: Register) -> None:
     """Register emitter sinks: objects that receive emitted rewards, messages and objects. Added in 0.4."""
 
 
 @hookspec
-def agentlightning_register_adapters(register: "Register") -> None:
+def agentlightning_register_adapters(register: Register) -> None:
     """Register trace adapters (``"triplet"``, ``"messages"``, ...). Added in 0.4."""
 
 
 @hookspec
-def agentlightning_register_algorithms(register: "Register") -> None:
+def agentlightning_register_algorithms(register: Register) -> None:
     """Register training algorithms (``"baseline"``, ``"apo"``, ``"verl"``, ...). Added in 0.4."""
 
 
 @hookspec
-def agentlightning_register_execution_strategies(register: "Register") -> None:
+def agentlightning_register_execution_strategies(register: Register) -> None:
     """Register execution strategies (``"inprocess"``, ``"multiprocess"``, ...). Added in 0.4."""
 
 
 @hookspec
-def agentlightning_register_exports(register: "Register") -> None:
-    """Register top-level names that ``agentlightning`` resolves lazily, e.g. ``register("APO", "agentlightning_apo:APO")``.
+def agentlightning_register_exports(register: Register) -> None:
+    """Register top-level names that ``agentlightning`` resolves lazily.
+
+    Example: ``register("APO", "agentlightning_apo:APO")``.
 
     This is how ``agl.InMemoryLightningStore`` or ``agl.APO`` work without core importing any plugin.
 
@@ -66,7 +70,7 @@ def agentlightning_register_exports(register: "Register") -> None:
 
 
 @hookspec
-def agentlightning_register_commands(register: "Register") -> None:
+def agentlightning_register_commands(register: Register) -> None:
     """Register ``agl`` sub-commands.
 
     ``factory`` is called with an ``argparse`` sub-parsers object's new parser and must add its arguments and set
@@ -74,5 +78,3 @@ def agentlightning_register_commands(register: "Register") -> None:
 
     Added in 0.4.
     """
-
-

@@ -205,9 +205,7 @@ class PluginManager:
                 for registry in self._registries.values():
                     registry.unregister_plugin(name)
 
-    def _add_plugin(
-        self, module: Any, name: str, dist: Optional[str], version: Optional[str], value: str
-    ) -> None:
+    def _add_plugin(self, module: Any, name: str, dist: Optional[str], version: Optional[str], value: str) -> None:
         try:
             self._pm.register(module, name=name)
             self._pm.check_pending()
@@ -368,5 +366,3 @@ def reset_plugin_manager(manager: Optional[PluginManager] = None) -> Optional[Pl
     with _manager_lock:
         previous, _manager = _manager, manager
         return previous
-
-

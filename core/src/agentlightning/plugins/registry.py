@@ -34,7 +34,7 @@ def resolve_factory(factory: Factory) -> Callable[..., Any]:
     obj: Any = importlib.import_module(module_name)
     for part in attribute.split(".") if attribute else []:
         obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 @attrs.define(kw_only=True)

@@ -49,5 +49,5 @@ def open_store(target: Any = "memory://", **kwargs: Any) -> LightningStore:
     manager = get_plugin_manager()
     if "://" in target:
         scheme = target.split("://", 1)[0].lower()
-        return manager.get_scheme("stores", scheme).create(url=target, **kwargs)  # type: ignore[no-any-return]
-    return manager.create("stores", target, **kwargs)  # type: ignore[no-any-return]
+        return manager.get_scheme("stores", scheme).create(url=target, **kwargs)
+    return manager.create("stores", target, **kwargs)

@@ -83,17 +83,17 @@ def _status_list(allowed: Sequence[str]) -> Any:
     return check
 
 
-def is_queuing(rollout: "Rollout") -> bool:
+def is_queuing(rollout: Rollout) -> bool:
     """Whether the rollout waits in the queue (``queuing`` or ``requeuing``)."""
     return rollout.status in QUEUING_STATUSES
 
 
-def is_running(rollout: "Rollout") -> bool:
+def is_running(rollout: Rollout) -> bool:
     """Whether the rollout has an attempt in progress (``preparing`` or ``running``)."""
     return rollout.status in RUNNING_STATUSES
 
 
-def is_finished(rollout: "Rollout") -> bool:
+def is_finished(rollout: Rollout) -> bool:
     """Whether the rollout reached a final status (``failed``, ``succeeded`` or ``cancelled``)."""
     return rollout.status in FINISHED_STATUSES
 
@@ -167,7 +167,7 @@ class AttemptedRollout(Rollout):
             )
 
     @classmethod
-    def of(cls, rollout: Rollout, attempt: Attempt) -> "AttemptedRollout":
+    def of(cls, rollout: Rollout, attempt: Attempt) -> AttemptedRollout:
         """Join a plain rollout with an attempt of it."""
         fields = {a.name: getattr(rollout, a.name) for a in attrs.fields(Rollout)}
         return cls(**fields, attempt=attempt)

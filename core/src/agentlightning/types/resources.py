@@ -62,6 +62,7 @@ class ProxyLLM(LLM):
     """
 
     resource_type: Literal["proxy_llm"] = "proxy_llm"  # type: ignore[assignment]
+
     def get_base_url(self, rollout_id: Optional[str] = None, attempt_id: Optional[str] = None) -> str:
         """The endpoint with ``/rollout/{rollout_id}/attempt/{attempt_id}`` inserted before a trailing ``/v1``."""
         if rollout_id is None and attempt_id is None:

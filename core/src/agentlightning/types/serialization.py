@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, 
 import attrs
 
 from .core import AttemptedRollout, PaginatedResult, Rollout
-from .resources import RESOURCE_TYPES, LLM, PromptTemplate, ProxyLLM, ResourceUnion
+from .resources import LLM, RESOURCE_TYPES, PromptTemplate, ProxyLLM, ResourceUnion
 
 __all__ = [
     "ValidationError",
@@ -81,7 +81,8 @@ def _register_extras(conv: cattrs.Converter) -> None:
         extras_name = _extras_field(cls)
         assert extras_name is not None
         known = {f.name for f in attrs.fields(cls) if f.name != extras_name}
-        base = cattrs.gen.make_dict_structure_fn(cls, conv, **{extras_name: cattrs.gen.override(omit=True)})
+        overrides: Dict[str, Any] = {extras_name: cattrs.gen.override(omit=True)}
+        base: Callable[[Any, type], Any] = cattrs.gen.make_dict_structure_fn(cls, conv, **overrides)
 
         def structure(data: Any, _: type) -> Any:
             if not isinstance(data, Mapping):
@@ -97,7 +98,8 @@ def _register_extras(conv: cattrs.Converter) -> None:
     def unstructure_factory(cls: type) -> Callable[[Any], Any]:
         extras_name = _extras_field(cls)
         assert extras_name is not None
-        base = cattrs.gen.make_dict_unstructure_fn(cls, conv, **{extras_name: cattrs.gen.override(omit=True)})
+        overrides: Dict[str, Any] = {extras_name: cattrs.gen.override(omit=True)}
+        base: Callable[[Any], Dict[str, Any]] = cattrs.gen.make_dict_unstructure_fn(cls, conv, **overrides)
 
         def unstructure(obj: Any) -> Dict[str, Any]:
             out = base(obj)
@@ -142,12 +144,17 @@ def get_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     _register_scalars(conv)
     _register_extras(conv)
-    conv.register_structure_hook(ResourceUnion, _structure_resource)  # type: ignore[arg-type]
-    conv.register_structure_hook(Union[Rollout, AttemptedRollout], _structure_rollout)  # type: ignore[arg-type]
+    conv.register_structure_hook(ResourceUnion, _structure_resource)
+    conv.register_structure_hook(Union[Rollout, AttemptedRollout], _structure_rollout)
     conv.register_unstructure_hook(ProxyLLM, cattrs.gen.make_dict_unstructure_fn(ProxyLLM, conv))
     conv.register_unstructure_hook(
         PaginatedResult,
-        lambda p: {"items": [conv.unstructure(i) for i in p.items], "limit": p.limit, "offset": p.offset, "total": p.total},
+        lambda p: {
+            "items": [conv.unstructure(i) for i in p.items],
+            "limit": p.limit,
+            "offset": p.offset,
+            "total": p.total,
+        },
     )
     return conv
 

@@ -144,9 +144,7 @@ class Span:
     extras: Dict[str, Any] = _extras()
 
     @classmethod
-    def from_opentelemetry(
-        cls, src: "ReadableSpan", rollout_id: str, attempt_id: str, sequence_id: int
-    ) -> "Span":
+    def from_opentelemetry(cls, src: ReadableSpan, rollout_id: str, attempt_id: str, sequence_id: int) -> Span:
         """Convert a finished OpenTelemetry SDK span."""
         from opentelemetry.trace import format_span_id, format_trace_id
 
@@ -154,7 +152,7 @@ class Span:
         trace_id = format_trace_id(ctx.trace_id) if ctx else "0" * 32
         span_id = format_span_id(ctx.span_id) if ctx else "0" * 16
         parent = src.parent
-        status_code = src.status.status_code.name if src.status is not None else "UNSET"
+        status_code: Any = src.status.status_code.name if src.status is not None else "UNSET"
 
         def to_context(c: Any) -> SpanContext:
             return SpanContext(
@@ -172,9 +170,7 @@ class Span:
             span_id=span_id,
             parent_id=format_span_id(parent.span_id) if parent is not None else None,
             name=src.name,
-            status=TraceStatus(
-                status_code=status_code, description=src.status.description if src.status else None
-            ),
+            status=TraceStatus(status_code=status_code, description=src.status.description if src.status else None),
             attributes=_plain_attributes(src.attributes),
             events=[
                 Event(name=e.name, attributes=_plain_attributes(e.attributes), timestamp=convert_timestamp(e.timestamp))
@@ -209,7 +205,7 @@ class Span:
         end_time: Optional[float] = None,
         resource: Optional[OtelResource] = None,
         status: Optional[TraceStatus] = None,
-    ) -> "Span":
+    ) -> Span:
         """Build a span from attributes alone; missing ids are generated."""
         trace_id = trace_id or _random_trace_id()
         span_id = span_id or _random_span_id()
@@ -240,7 +236,7 @@ class Span:
         rollout_id: Optional[str] = None,
         attempt_id: Optional[str] = None,
         sequence_id: Optional[int] = None,
-    ) -> "Span":
+    ) -> Span:
         """Tag an emitter's :class:`SpanCoreFields` with store ids."""
         return cls.from_attributes(
             attributes=core.attributes,
