@@ -10,20 +10,20 @@ from typing import Any
 
 __version__ = "0.4.0"
 
-from .plugins import hookimpl  # noqa: E402
-from .store.base import UNSET, LightningStore  # noqa: E402
-from .store.errors import NotFoundError, StoreError  # noqa: E402
-from .types import *  # noqa: E402,F403
-from .types import __all__ as _types_all  # noqa: E402
+from .store.base import UNSET, LightningStore
+from .store.errors import NotFoundError, StoreError
+from .types import *  # noqa: F403
+from .types import __all__ as _types_all
 
 # Names defined in core but imported on first access, to keep `import agentlightning` light.
 _LAZY_CORE: dict[str, str] = {
+    "hookimpl": "agentlightning.plugins:hookimpl",
     "open_store": "agentlightning.store:open_store",
     "PluginManager": "agentlightning.plugins:PluginManager",
     "get_plugin_manager": "agentlightning.plugins:get_plugin_manager",
 }
 
-__all__ = ["__version__", "hookimpl", "LightningStore", "UNSET", "StoreError", "NotFoundError", *_types_all]
+__all__ = ["__version__", "LightningStore", "UNSET", "StoreError", "NotFoundError", *_types_all]
 
 
 def register_lazy(name: str, target: str) -> None:

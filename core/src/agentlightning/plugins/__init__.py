@@ -7,6 +7,8 @@ module. That module implements the ``agentlightning_register_*`` hooks with :dat
 
 from __future__ import annotations
 
+from typing import Any
+
 import pluggy
 
 PROJECT_NAME = "agentlightning"
@@ -21,8 +23,29 @@ from .errors import (  # noqa: E402
     PluginLoadError,
     UnknownComponentError,
 )
-from .manager import KINDS, PluginFailure, PluginInfo, PluginManager, get_plugin_manager, reset_plugin_manager  # noqa: E402
-from .registry import Registration, Registry  # noqa: E402
+
+_LAZY = {
+    "KINDS": "manager",
+    "PluginManager": "manager",
+    "PluginInfo": "manager",
+    "PluginFailure": "manager",
+    "get_plugin_manager": "manager",
+    "reset_plugin_manager": "manager",
+    "Registry": "registry",
+    "Registration": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The manager and registries load on first use, so ``import agentlightning`` stays light."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentlightning.plugins' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "PROJECT_NAME",
