@@ -26,6 +26,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import anyio
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (wall time misleads on a shared machine)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _percentile(values: List[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -99,7 +106,9 @@ async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Dic
         done += 1
 
 
-async def _run_workers(store: Any, prefix: str, count: int, args: argparse.Namespace) -> Tuple[int, Dict[str, List[float]]]:
+async def _run_workers(
+    store: Any, prefix: str, count: int, args: argparse.Namespace
+) -> Tuple[int, Dict[str, List[float]]]:
     lat: Dict[str, List[float]] = {"dequeue": [], "add_span": []}
     totals: List[int] = []
 
@@ -138,9 +147,19 @@ async def _wait_and_query(store: Any, ids: List[str], args: argparse.Namespace) 
     finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=args.timeout)
     if len(finished) != len(ids):
         raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
+    return await _query_all(store, ids)
+
+
+async def _query_all(store: Any, ids: List[str]) -> int:
+    """Spans read back for ``ids`` (rollouts whose spans a retention budget evicted count as none)."""
+    from agentlightning.store.errors import SpansEvictedError
+
     spans = 0
     for rollout_id in ids:
-        spans += len(await store.query_spans(rollout_id))
+        try:
+            spans += len(await store.query_spans(rollout_id))
+        except SpansEvictedError:
+            pass
     return spans
 
 
@@ -154,12 +173,18 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         store = open_store(args.store)
         try:
             ids, t_start = await _algorithm(store, args)
+            cpu_start = _cpu_seconds()
             if args.processes > 0:
                 ctx = multiprocessing.get_context("spawn")
                 queue = ctx.Queue()
-                per = [args.workers // args.processes + (1 if i < args.workers % args.processes else 0) for i in range(args.processes)]
+                per = [
+                    args.workers // args.processes + (1 if i < args.workers % args.processes else 0)
+                    for i in range(args.processes)
+                ]
                 procs = [
-                    ctx.Process(target=_child, args=(args.store, f"p{i}", n, args, queue)) for i, n in enumerate(per) if n
+                    ctx.Process(target=_child, args=(args.store, f"p{i}", n, args, queue))
+                    for i, n in enumerate(per)
+                    if n
                 ]
                 for proc in procs:
                     proc.start()
@@ -167,8 +192,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 t_end = time.perf_counter()
                 for _ in procs:
                     _, child_lat = await anyio.to_thread.run_sync(queue.get)
-                    for key in lat:
-                        lat[key].extend(child_lat[key])
+                    for key, values in lat.items():
+                        values.extend(child_lat[key])
                 for proc in procs:
                     await anyio.to_thread.run_sync(proc.join)
             else:
@@ -176,18 +201,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
                     async def workers() -> None:
                         _, worker_lat = await _run_workers(store, "w", args.workers, args)
-                        for key in lat:
-                            lat[key].extend(worker_lat[key])
+                        for key, values in lat.items():
+                            values.extend(worker_lat[key])
 
                     tg.start_soon(workers)
                     finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=args.timeout)
                     t_end = time.perf_counter()
                 if len(finished) != len(ids):
                     raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
-                spans = 0
-                for rollout_id in ids:
-                    spans += len(await store.query_spans(rollout_id))
+                spans = await _query_all(store, ids)
             elapsed = t_end - t_start
+            cpu = _cpu_seconds() - cpu_start
             result.update(
                 store=args.store,
                 n=args.n,
@@ -198,12 +222,15 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 seconds=round(elapsed, 3),
                 rollouts_per_s=round(args.n / elapsed, 1),
                 spans_per_s=round(args.n * args.spans / elapsed, 1),
+                cpu_seconds=round(cpu, 3),
+                rollouts_per_cpu_s=round(args.n / cpu, 1) if cpu > 0 else None,
                 spans_queried=spans,
                 dequeue_p50_ms=round(_percentile(lat["dequeue"], 0.5) * 1e3, 3),
                 dequeue_p99_ms=round(_percentile(lat["dequeue"], 0.99) * 1e3, 3),
                 add_span_p50_ms=round(_percentile(lat["add_span"], 0.5) * 1e3, 4),
                 add_span_p99_ms=round(_percentile(lat["add_span"], 0.99) * 1e3, 4),
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                peak_rss_children_mb=round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
                 statistics={k: v for k, v in (await store.statistics()).items() if k != "uptime"},
             )
         finally:

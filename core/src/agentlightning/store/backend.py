@@ -31,8 +31,10 @@ class StorageTransaction(Protocol):
     def get_rollout(self, rollout_id: str) -> Optional[Rollout]: ...
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
         """Insert new rollouts; an existing id is a bug of the caller (raise ValueError)."""
+
     def update_rollout(self, rollout: Rollout) -> None:
         """Replace a stored rollout (same id)."""
+
     def iter_rollouts(
         self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
     ) -> Iterable[Rollout]:
@@ -40,6 +42,7 @@ class StorageTransaction(Protocol):
 
         The engine re-applies every filter, so a backend may ignore the hints and return everything.
         """
+
     def count_rollouts(self) -> int: ...
 
     # attempts
@@ -48,34 +51,42 @@ class StorageTransaction(Protocol):
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]: ...
     def get_attempts(self, rollout_id: str) -> List[Attempt]:
         """All attempts of a rollout, by ``sequence_id`` ascending."""
+
     def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
         """The highest-``sequence_id`` attempt of each rollout that has one."""
+
     def count_attempts(self) -> int: ...
 
     # queue (FIFO of rollout ids; an id is in it at most once)
     def queue_push(self, rollout_ids: Sequence[str]) -> None:
         """Append ids at the tail, skipping those already queued."""
+
     def queue_pop(self, limit: int) -> List[str]:
         """Remove and return up to ``limit`` ids from the head."""
+
     def queue_contains(self, rollout_id: str) -> bool: ...
 
     # span sequence counters, one per rollout
     def sequence_next(self, rollout_id: str, count: int = 1) -> int:
         """Reserve ``count`` consecutive ids; returns the first. A new counter starts at 1."""
+
     def sequence_raise(self, rollout_id: str, value: int) -> None:
         """Make sure the next reserved id is above ``value`` (take the max)."""
 
     # spans
     def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
         """Insert spans; for each, whether it was stored (False: same (rollout, attempt, span id) already stored)."""
+
     def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
         """A rollout's spans (of one attempt when given), by ``sequence_id`` ascending."""
+
     def count_spans(self) -> int: ...
 
     # resources
     def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]: ...
     def put_resources(self, update: ResourcesUpdate) -> None:
         """Insert or replace; the written one becomes the latest."""
+
     def get_latest_resources(self) -> Optional[ResourcesUpdate]: ...
     def iter_resources(self) -> Iterable[ResourcesUpdate]: ...
     def count_resources(self) -> int: ...
@@ -84,6 +95,7 @@ class StorageTransaction(Protocol):
     def get_worker(self, worker_id: str) -> Optional[Worker]: ...
     def put_worker(self, worker: Worker) -> None:
         """Insert or replace."""
+
     def iter_workers(self) -> Iterable[Worker]: ...
     def count_workers(self) -> int: ...
 

@@ -39,9 +39,9 @@ __all__ = [
 class _UnsetType:
     """The "not given" marker of update methods, distinct from an explicit ``None``."""
 
-    _instance: Optional["_UnsetType"] = None
+    _instance: Optional[_UnsetType] = None
 
-    def __new__(cls) -> "_UnsetType":
+    def __new__(cls) -> _UnsetType:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -110,7 +110,7 @@ class LightningStore(abc.ABC):
     async def close(self) -> None:
         """Release connections, threads and files. Safe to call twice."""
 
-    async def __aenter__(self) -> "LightningStore":
+    async def __aenter__(self) -> LightningStore:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:

@@ -58,6 +58,9 @@ T = TypeVar("T")
 CHANGE_POLL_SECONDS = 0.05
 """How often ``wait_for_rollouts`` checks ``backend.change_token()`` when other processes may write."""
 
+MIN_WAIT_SCAN_SECONDS = 0.1
+"""Without a watchdog thread, ``wait_for_rollouts`` runs the timeout scan at most this often (or per debounce)."""
+
 
 def _rollout_not_found(rollout_id: str) -> NotFoundError:
     return NotFoundError(f"Rollout {rollout_id} not found")
@@ -76,10 +79,10 @@ def _config(config: Any) -> RolloutConfig:
     return attrs.evolve(config, retry_condition=list(config.retry_condition))
 
 
-def _mode(mode: Any) -> Optional[str]:
+def _mode(mode: Any) -> Optional[RolloutMode]:
     if mode is not None and mode not in ROLLOUT_MODES:
         raise InvalidRequestError(f"Invalid rollout mode {mode!r}; expected one of {', '.join(ROLLOUT_MODES)} or None")
-    return mode  # type: ignore[no-any-return]
+    return mode  # type: ignore[no-any-return,unused-ignore]
 
 
 def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
@@ -139,18 +142,20 @@ class EngineLightningStore(LightningStore):
         """Run ``fn`` in one transaction (preceded by the debounced timeout scan when ``scan``), then wake waiters."""
         self._check_open()
         effects = tr.Effects()
-        if scan and self._debouncer.claim():
+        try:
+            if scan and self._debouncer.claim():
 
-            def scanned(tx: StorageTransaction) -> T:
-                tr.scan_unhealthy(tx, time.time(), effects)
-                return fn(tx, effects)
+                def scanned(tx: StorageTransaction) -> T:
+                    tr.scan_unhealthy(tx, time.time(), effects)
+                    return fn(tx, effects)
 
-            result = await self.backend.run(scanned, write=True)
-        else:
-            result = await self.backend.run(lambda tx: fn(tx, effects), write=write)
-        if effects.finished:
-            self._notifier.notify(effects.finished)
-        return result
+                return await self.backend.run(scanned, write=True)
+            return await self.backend.run(lambda tx: fn(tx, effects), write=write)
+        finally:
+            # also when ``fn`` failed: a backend without rollback kept the scan's writes (a spurious wake-up after a
+            # rollback is harmless: waiters re-read before they answer)
+            if effects.finished:
+                self._notifier.notify(effects.finished)
 
     def _watchdog_tick(self) -> None:
         if self._closed:
@@ -208,7 +213,7 @@ class EngineLightningStore(LightningStore):
             rollout_id=tr.new_rollout_id(),
             input=input,
             start_time=now,
-            mode=_mode(mode),  # type: ignore[arg-type]
+            mode=_mode(mode),
             resources_id=resources_id if resources_id is not None else latest_resources,
             status=status,  # type: ignore[arg-type]
             config=_config(config),
@@ -252,7 +257,11 @@ class EngineLightningStore(LightningStore):
         metadata: Optional[Dict[str, Any]] = None,
     ) -> Rollout:
         request = EnqueueRolloutRequest(
-            input=input, mode=_mode(mode), resources_id=resources_id, config=config, metadata=metadata  # type: ignore[arg-type]
+            input=input,
+            mode=_mode(mode),
+            resources_id=resources_id,
+            config=config,
+            metadata=metadata,
         )
         return (await self.enqueue_many_rollouts([request]))[0]
 
@@ -260,15 +269,15 @@ class EngineLightningStore(LightningStore):
         requests = list(rollouts)
         for i, request in enumerate(requests):
             if not isinstance(request, EnqueueRolloutRequest):
-                raise InvalidRequestError(f"rollouts[{i}] must be an EnqueueRolloutRequest, got {type(request).__name__}")
+                raise InvalidRequestError(
+                    f"rollouts[{i}] must be an EnqueueRolloutRequest, got {type(request).__name__}"
+                )
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
             now = time.time()
             latest = self._latest_resources_id(tx, None)
             created = [
-                self._new_rollout(
-                    tx, now, "queuing", r.input, r.mode, r.resources_id, r.config, r.metadata, latest
-                )
+                self._new_rollout(tx, now, "queuing", r.input, r.mode, r.resources_id, r.config, r.metadata, latest)
                 for r in requests
             ]
             tx.insert_rollouts(created)
@@ -415,20 +424,32 @@ class EngineLightningStore(LightningStore):
         def op(tx: StorageTransaction, fx: tr.Effects) -> Rollout:
             rollout = tx.get_rollout(rollout_id)
             if rollout is None:
-                raise NotFoundError(f"Rollout {rollout_id} not found (Item with rollout_id={rollout_id!r} does not exist)")
+                raise NotFoundError(
+                    f"Rollout {rollout_id} not found (Item with rollout_id={rollout_id!r} does not exist)"
+                )
             updated = tr.write_rollout(tx, rollout, changes, time.time(), fx)
             return updated.as_rollout() if isinstance(updated, AttemptedRollout) else updated
 
         return await self._run(op, write=True, scan=True)
 
-    async def _finished_among(self, ids: Sequence[str], *, scan: bool = False) -> Set[str]:
+    async def _finished_among(self, ids: Sequence[str], *, scan: bool = False, known: bool = False) -> Set[str]:
+        """The ids that need no more waiting: finished rollouts, and ids the store does not know.
+
+        ``known``: every id was stored at an earlier check (rollouts are never deleted), so one indexed query for
+        the finished ones among them suffices; a waiter on N rollouts then never decodes N records per poll.
+        """
+
         def op(tx: StorageTransaction, fx: tr.Effects) -> Set[str]:
-            found = set()
+            if known:
+                wanted = set(ids)
+                hits = tx.iter_rollouts(status_in=sorted(FINISHED_STATUSES), rollout_id_in=list(ids))
+                return {r.rollout_id for r in hits if r.rollout_id in wanted and r.status in FINISHED_STATUSES}
+            done = set()
             for rollout_id in ids:
                 rollout = tx.get_rollout(rollout_id)
-                if rollout is not None and rollout.status in FINISHED_STATUSES:
-                    found.add(rollout_id)
-            return found
+                if rollout is None or rollout.status in FINISHED_STATUSES:
+                    done.add(rollout_id)
+            return done
 
         return await self._run(op, write=False, scan=scan)
 
@@ -438,17 +459,23 @@ class EngineLightningStore(LightningStore):
             raise InvalidRequestError(f"timeout must be a number of seconds or None, got {timeout!r}")
         deadline = None if timeout is None else anyio.current_time() + max(float(timeout), 0.0)
         shared = bool(getattr(self.backend, "shared_across_processes", False))
+        # without a watchdog thread, the waiter itself runs the (debounced) timeout scan now and then
+        scan_every = None if self._watchdog is not None else max(self._debouncer.interval, MIN_WAIT_SCAN_SECONDS)
+        slice_cap = min(
+            (c for c in (CHANGE_POLL_SECONDS if shared else None, scan_every) if c is not None), default=None
+        )
         key, waiter = self._notifier.register(ids)
         try:
             token = self.backend.change_token() if shared else None
+            last_scan = anyio.current_time()
             remaining = set(ids) - await self._finished_among(ids, scan=True)
             while remaining:
                 now = anyio.current_time()
                 if deadline is not None and now >= deadline:
                     break
                 wait: Optional[float] = None if deadline is None else deadline - now
-                if shared:
-                    wait = CHANGE_POLL_SECONDS if wait is None else min(wait, CHANGE_POLL_SECONDS)
+                if slice_cap is not None:
+                    wait = slice_cap if wait is None else min(wait, slice_cap)
                 if wait is None:
                     await waiter.event.wait()
                 else:
@@ -460,8 +487,12 @@ class EngineLightningStore(LightningStore):
                     if current != token:
                         token = current
                         check = set(remaining)
+                scan = scan_every is not None and anyio.current_time() - last_scan >= scan_every
+                if scan:
+                    last_scan = anyio.current_time()
+                    check = set(remaining)
                 if check:
-                    remaining -= await self._finished_among(sorted(check))
+                    remaining -= await self._finished_among(list(check), scan=scan, known=True)
 
             def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
                 out = []
@@ -511,7 +542,7 @@ class EngineLightningStore(LightningStore):
         latest = tx.get_latest_attempts([rollout_id]).get(rollout_id)
         if latest is None:
             raise NotFoundError(f"No attempts found for rollout {rollout_id}")
-        if attempt_id == "latest" or attempt_id == latest.attempt_id:
+        if attempt_id in ("latest", latest.attempt_id):
             return rollout, latest
         attempt = tx.get_attempt(rollout_id, attempt_id)
         if attempt is None:
@@ -566,11 +597,11 @@ class EngineLightningStore(LightningStore):
             targets.append((rollout, attempt))
         now = time.time()
         stored: List[Span] = []
-        for (rollout, attempt), group in zip(targets, groups.values()):
+        for (rollout, attempt), group in zip(targets, groups.values(), strict=True):
             tx.sequence_raise(rollout.rollout_id, max(s.sequence_id for s in group))
             flags = tx.insert_spans(group)
-            kept = [s for s, ok in zip(group, flags) if ok]
-            for span, ok in zip(group, flags):
+            kept = [s for s, ok in zip(group, flags, strict=True) if ok]
+            for span, ok in zip(group, flags, strict=True):
                 if not ok:
                     logger.error(
                         "Duplicated span added: span %s of rollout %s attempt %s is already stored",
@@ -693,7 +724,9 @@ class EngineLightningStore(LightningStore):
     @staticmethod
     def _check_resources(resources: Any) -> Dict[str, Any]:
         if not isinstance(resources, Mapping):
-            raise InvalidRequestError(f"resources must be a mapping of names to resources, got {type(resources).__name__}")
+            raise InvalidRequestError(
+                f"resources must be a mapping of names to resources, got {type(resources).__name__}"
+            )
         return dict(resources)
 
     async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:

@@ -153,18 +153,24 @@ def write_attempt(
 
 
 def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: float, effects: Effects) -> None:
-    """A span arrived for ``attempt``: record the heartbeat, revive it, and promote its rollout when latest."""
+    """A span arrived for ``attempt``: record the heartbeat, revive it (preparing/unresponsive -> running), and
+    promote its rollout to ``running`` when the attempt is the latest and now running."""
     changes: Dict[str, Any] = {"last_heartbeat_time": now}
     if attempt.status in ("preparing", "unresponsive"):
         changes["status"] = "running"
     tx.update_attempt(attrs.evolve(attempt, **changes))
-    if rollout.status in PROMOTED_BY_SPAN:
+    # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
+    # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
+    alive = changes.get("status", attempt.status) == "running"
+    if alive and rollout.status in PROMOTED_BY_SPAN:
         latest = tx.get_latest_attempts([rollout.rollout_id]).get(rollout.rollout_id)
         if latest is not None and latest.attempt_id == attempt.attempt_id:
             write_rollout(tx, rollout, {"status": "running"}, now, effects)
 
 
-def sync_worker(tx: StorageTransaction, worker_id: str, attempt: Attempt, now: float, *, dequeued: bool = False) -> None:
+def sync_worker(
+    tx: StorageTransaction, worker_id: str, attempt: Attempt, now: float, *, dequeued: bool = False
+) -> None:
     """Derive a worker's status and assignment from the attempt it works on (heartbeat fields are kept)."""
     worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
     changes: Dict[str, Any] = {}

@@ -69,7 +69,7 @@ class CompletionNotifier:
         self._waiters: Dict[int, Waiter] = {}
         self._ids = itertools.count()
 
-    def register(self, ids: Iterable[str]) -> "tuple[int, Waiter]":
+    def register(self, ids: Iterable[str]) -> tuple[int, Waiter]:
         waiter = Waiter(ids)
         with self._lock:
             key = next(self._ids)

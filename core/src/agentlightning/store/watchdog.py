@@ -53,12 +53,10 @@ class Watchdog:
             raise ValueError(f"watchdog_interval must be > 0 or None, got {interval!r}")
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, args=(weakref.ref(owner), method), name=name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop, args=(weakref.ref(owner), method), name=name, daemon=True)
         self._thread.start()
 
-    def _loop(self, owner_ref: "weakref.ref[Any]", method: str) -> None:
+    def _loop(self, owner_ref: weakref.ref[Any], method: str) -> None:
         while not self._stop.wait(self.interval):
             owner = owner_ref()
             if owner is None:

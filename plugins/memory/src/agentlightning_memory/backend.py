@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
+import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
@@ -105,7 +106,10 @@ class MemoryBackend:
 
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
-            return fn(self)
+            result = fn(self)
+        # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
+        await anyio.lowlevel.checkpoint()
+        return result
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
@@ -164,8 +168,7 @@ class MemoryBackend:
         if status_in is not None:
             statuses = set(status_in)
             ids = [i for s in statuses for i in self._by_status.get(s, ())]
-            if len(statuses) > 1:
-                ids.sort(key=self._order.__getitem__)
+            ids.sort(key=self._order.__getitem__)  # a status bucket is in order of arrival in that status
             return [self._rollouts[i] for i in ids]
         return list(self._rollouts.values())
 
@@ -276,7 +279,9 @@ class MemoryBackend:
         bucket = self._spans.get(rollout_id)
         if not bucket:
             return []
-        spans = list(bucket.values()) if attempt_id is None else [s for s in bucket.values() if s.attempt_id == attempt_id]
+        spans = (
+            list(bucket.values()) if attempt_id is None else [s for s in bucket.values() if s.attempt_id == attempt_id]
+        )
         spans.sort(key=_sequence_of)
         return spans
 

@@ -1,0 +1,304 @@
+"""InMemoryLightningStore specifics: registration, the idle-store watchdog, eviction, threads and loops, closing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, List
+
+import agentlightning as agl
+import anyio
+import pytest
+from agentlightning.store import open_store
+from agentlightning.store.errors import InvalidRequestError, NotFoundError, SpansEvictedError, StoreClosedError
+from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
+from agentlightning.types.tracer import Span
+from agentlightning_memory import InMemoryLightningStore, estimate_span_size
+
+pytestmark = pytest.mark.anyio
+
+
+def span_for(rollout_id: str, attempt_id: str, seq: int, **attributes: Any) -> Span:
+    return Span.from_attributes(
+        attributes=attributes or {"k": "v"},
+        rollout_id=rollout_id,
+        attempt_id=attempt_id,
+        sequence_id=seq,
+        span_id=f"{seq:016x}",
+        trace_id="0" * 31 + "1",
+    )
+
+
+async def test_registered_by_name_url_and_export(anyio_backend: str) -> None:
+    store = open_store("memory://", watchdog_interval=None)
+    try:
+        assert isinstance(store, InMemoryLightningStore)
+        assert agl.InMemoryLightningStore is InMemoryLightningStore
+        assert store.capabilities["thread_safe"] and not store.capabilities["zero_copy"]
+    finally:
+        await store.close()
+    with pytest.raises(TypeError, match="bogus"):
+        InMemoryLightningStore(bogus=1)
+    with pytest.raises(ValueError, match="memory_budget_bytes"):
+        InMemoryLightningStore(memory_budget_bytes=-1, watchdog_interval=None)
+
+
+async def test_watchdog_times_out_attempts_of_an_idle_store(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(scan_debounce_seconds=3600, watchdog_interval=0.05)
+    try:
+        config = RolloutConfig(timeout_seconds=0.2, max_attempts=2, retry_condition=["timeout"])
+        attempted = await store.start_rollout({"task": 1}, config=config, worker_id="w")
+        # No store call from here on: only the watchdog thread can notice the timeout.
+        deadline = time.monotonic() + 5
+        state = None
+        while time.monotonic() < deadline:
+            await anyio.sleep(0.05)
+            state = store.backend.run_sync(
+                lambda tx: (
+                    tx.get_rollout(attempted.rollout_id).status,
+                    tx.get_attempts(attempted.rollout_id)[0].status,
+                ),
+                write=False,
+            )
+            if state != ("preparing", "preparing"):
+                break
+        assert state == ("requeuing", "timeout")
+        worker = await store.get_worker_by_id("w")
+        assert worker is not None and worker.status == "unknown"
+        retried = await store.dequeue_rollout()
+        assert retried is not None and retried.attempt.sequence_id == 2
+    finally:
+        await store.close()
+
+
+async def test_wait_for_rollouts_wakes_on_a_watchdog_failure(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(scan_debounce_seconds=3600, watchdog_interval=0.05)
+    try:
+        attempted = await store.start_rollout("t", config=RolloutConfig(unresponsive_seconds=0.1))
+        with anyio.fail_after(5):
+            finished = await store.wait_for_rollouts(rollout_ids=[attempted.rollout_id], timeout=None)
+        assert [(r.rollout_id, r.status) for r in finished] == [(attempted.rollout_id, "failed")]
+    finally:
+        await store.close()
+
+
+async def test_spans_of_finished_rollouts_are_evicted_oldest_first(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(memory_budget_bytes=250, span_size_estimator=lambda s: 100, watchdog_interval=None)
+    try:
+        runs = [await store.start_rollout(i) for i in range(4)]
+        for run in runs:
+            assert await store.add_span(span_for(run.rollout_id, run.attempt.attempt_id, 1)) is not None
+        stats = await store.statistics()
+        assert stats["total_span_bytes"] == 400 and stats["evicted_rollouts"] == 0  # nothing finished: kept
+        await store.update_attempt(runs[1].rollout_id, "latest", status="succeeded")
+        await store.update_attempt(runs[0].rollout_id, "latest", status="failed")
+        await store.update_attempt(runs[2].rollout_id, "latest", status="succeeded")
+        # 400 > 250: finishing runs[1] evicts it; runs[0] then; at 200 the budget holds and runs[2] stays.
+        for evicted in (runs[0], runs[1]):
+            with pytest.raises(SpansEvictedError, match=f"Spans for rollout {evicted.rollout_id} have been evicted"):
+                await store.query_spans(evicted.rollout_id)
+        assert len(await store.query_spans(runs[2].rollout_id)) == 1
+        assert len(await store.query_spans(runs[3].rollout_id)) == 1
+        stats = await store.statistics()
+        assert stats["total_span_bytes"] == 200
+        assert stats["evicted_rollouts"] == 2 and stats["evicted_spans"] == 2
+        assert stats["total_spans"] == 2 and stats["memory_budget_bytes"] == 250
+    finally:
+        await store.close()
+
+
+async def test_eviction_keeps_memory_bounded_under_load(anyio_backend: str) -> None:
+    budget = 200_000
+    store = InMemoryLightningStore(memory_budget_bytes=budget, watchdog_interval=None)
+    try:
+        for i in range(60):
+            run = await store.start_rollout(i)
+            await store.add_many_spans(
+                [span_for(run.rollout_id, run.attempt.attempt_id, s, payload="x" * 2000) for s in range(1, 11)]
+            )
+            await store.update_attempt(run.rollout_id, "latest", status="succeeded")
+            assert (await store.statistics())["total_span_bytes"] <= budget
+        stats = await store.statistics()
+        assert stats["evicted_rollouts"] > 0 and stats["total_spans"] + stats["evicted_spans"] == 600
+    finally:
+        await store.close()
+
+
+def test_size_estimate_grows_with_attributes() -> None:
+    small = span_for("r", "a", 1, k="v")
+    big = span_for("r", "a", 1, k="v" * 5000, nested={"list": [1, 2.5, "x"], "flag": True})
+    assert estimate_span_size(big) - estimate_span_size(small) >= 5000
+
+
+async def test_errors_have_store_types(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        with pytest.raises(NotFoundError, match="Rollout ro-missing not found"):
+            await store.update_attempt("ro-missing", "latest", status="failed")
+        with pytest.raises(NotFoundError, match="does not exist"):
+            await store.update_rollout("ro-missing", status="failed")
+        with pytest.raises(InvalidRequestError, match="limit"):
+            await store.query_rollouts(limit=-5)
+        with pytest.raises(InvalidRequestError, match="sort"):
+            await store.query_rollouts(sort_by="colour")
+        with pytest.raises(InvalidRequestError, match="'queueing'"):
+            await store.update_rollout((await store.enqueue_rollout(1)).rollout_id, status="queueing")
+    finally:
+        await store.close()
+
+
+async def test_closed_store_refuses_calls_and_stops_its_thread(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(watchdog_interval=0.05)
+    watchdog = store._watchdog
+    assert watchdog is not None and watchdog.alive
+    await store.close()
+    await store.close()
+    assert not watchdog.alive
+    with pytest.raises(StoreClosedError):
+        await store.enqueue_rollout(1)
+
+
+def test_many_threads_and_event_loops_share_one_store() -> None:
+    store = InMemoryLightningStore(watchdog_interval=None)
+    n = 200
+    ids: List[str] = []
+
+    async def produce() -> None:
+        created = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input=i) for i in range(n)])
+        ids.extend(r.rollout_id for r in created)
+
+    anyio.run(produce)
+    done: List[int] = []
+
+    async def work(worker: str) -> None:
+        count = 0
+        while (claimed := await store.dequeue_rollout(worker_id=worker)) is not None:
+            await store.add_many_spans([span_for(claimed.rollout_id, claimed.attempt.attempt_id, s) for s in (1, 2)])
+            await store.update_attempt(claimed.rollout_id, claimed.attempt.attempt_id, status="succeeded")
+            count += 1
+        done.append(count)
+
+    finished: List[Any] = []
+
+    async def wait() -> None:
+        finished.extend(await store.wait_for_rollouts(rollout_ids=ids, timeout=30))
+
+    waiter = threading.Thread(target=anyio.run, args=(wait,), kwargs={"backend": "trio"})
+    waiter.start()
+    threads = [
+        threading.Thread(target=anyio.run, args=(work, f"w{i}"), kwargs={"backend": ("asyncio", "trio")[i % 2]})
+        for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    waiter.join(30)
+    assert sum(done) == n
+    assert [r.rollout_id for r in finished] == ids
+
+    async def check() -> None:
+        stats = await store.statistics()
+        assert stats["total_spans"] == 2 * n and stats["total_attempts"] == n
+        await store.close()
+
+    anyio.run(check)
+
+
+async def test_status_queries_keep_insertion_order(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        first = await store.enqueue_rollout("a")
+        second = await store.enqueue_rollout("b")
+        await store.update_rollout(second.rollout_id, status="running")
+        await store.update_rollout(first.rollout_id, status="running")
+        found = await store.query_rollouts(status_in=["running"])
+        assert [r.rollout_id for r in found] == [first.rollout_id, second.rollout_id]
+    finally:
+        await store.close()
+
+
+async def test_waiting_without_a_watchdog_still_notices_timeouts(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(scan_debounce_seconds=0, watchdog_interval=None)
+    try:
+        attempted = await store.start_rollout("t", config=RolloutConfig(timeout_seconds=0.1))
+        with anyio.fail_after(5):
+            finished = await store.wait_for_rollouts(rollout_ids=[attempted.rollout_id])
+        assert [r.status for r in finished] == ["failed"]
+        assert (await store.get_latest_attempt(attempted.rollout_id)).status == "timeout"
+    finally:
+        await store.close()
+
+
+async def test_url_options(anyio_backend: str) -> None:
+    store = open_store("memory://?memory_budget_bytes=1000&watchdog_interval=none&scan_debounce_seconds=0")
+    try:
+        assert (await store.statistics())["memory_budget_bytes"] == 1000
+        assert store._watchdog is None
+    finally:
+        await store.close()
+    with pytest.raises(ValueError, match="colour"):
+        open_store("memory://?colour=red")
+    with pytest.raises(ValueError, match="memory_budget_bytes"):
+        open_store("memory://?memory_budget_bytes=lots")
+    with pytest.raises(ValueError, match="memory://"):
+        open_store("memory://somewhere/else")
+
+
+async def test_span_for_a_timed_out_attempt_does_not_revive_its_requeued_rollout(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(scan_debounce_seconds=0, watchdog_interval=None)
+    try:
+        config = RolloutConfig(timeout_seconds=0.05, max_attempts=2, retry_condition=["timeout"])
+        attempted = await store.start_rollout("t", config=config)
+        await anyio.sleep(0.1)
+        await store.scan_unhealthy_rollouts()
+        assert (await store.get_rollout_by_id(attempted.rollout_id)).status == "requeuing"
+        await store.add_span(span_for(attempted.rollout_id, attempted.attempt.attempt_id, 1))
+        rollout = await store.get_rollout_by_id(attempted.rollout_id)
+        assert rollout.status == "requeuing" and rollout.attempt.status == "timeout"
+        assert rollout.attempt.last_heartbeat_time is not None
+        retried = await store.dequeue_rollout()
+        assert retried is not None and retried.attempt.sequence_id == 2
+    finally:
+        await store.close()
+
+
+async def test_shared_backends_are_polled_for_other_writers(anyio_backend: str) -> None:
+    """A write the engine did not make (another process, here: straight into the backend) is seen by a waiter."""
+    from agentlightning.store.engine import EngineLightningStore
+    from agentlightning_memory import MemoryBackend
+
+    class SharedBackend(MemoryBackend):
+        shared_across_processes = True
+        token = 0
+
+        def change_token(self) -> Any:
+            return self.token
+
+    backend = SharedBackend()
+    store = EngineLightningStore(backend, scan_debounce_seconds=0, watchdog_interval=None)
+    try:
+        attempted = await store.start_rollout("t")
+
+        def finish_elsewhere() -> None:
+            rollout = backend.run_sync(lambda tx: tx.get_rollout(attempted.rollout_id), write=False)
+            import attrs
+
+            backend.run_sync(lambda tx: tx.update_rollout(attrs.evolve(rollout, status="succeeded")), write=True)
+            backend.token += 1
+
+        threading.Timer(0.1, finish_elsewhere).start()
+        with anyio.fail_after(5):
+            finished = await store.wait_for_rollouts(rollout_ids=[attempted.rollout_id, "ro-unknown"])
+        assert [r.rollout_id for r in finished] == [attempted.rollout_id]
+    finally:
+        await store.close()
+
+
+async def test_waiting_for_unknown_ids_returns_at_once(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        with anyio.fail_after(5):
+            assert await store.wait_for_rollouts(rollout_ids=["ro-000000000000"], timeout=None) == []
+    finally:
+        await store.close()
