@@ -12,7 +12,9 @@ from ._common import extra_attributes, resolve_tracer
 __all__ = ["emit_exception"]
 
 
-def emit_exception(exception: BaseException, attributes: Optional[Dict[str, Any]] = None, propagate: bool = True) -> None:
+def emit_exception(
+    exception: BaseException, attributes: Optional[Dict[str, Any]] = None, propagate: bool = True
+) -> None:
     """Record an ``agentlightning.exception`` span with OpenTelemetry's ``exception.*`` attributes (status OK)."""
     if not isinstance(exception, BaseException):
         raise TypeError(f"emit_exception expects an exception, got {type(exception).__name__}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from agentlightning.semconv import AGL_OBJECT, LightningSpanAttributes
 from agentlightning.types.tracer import SpanCoreFields
@@ -53,7 +53,7 @@ def get_object_value(span: Any) -> Any:
     if _LITERAL not in attrs:
         return None
     literal, kind = attrs[_LITERAL], attrs.get(_TYPE)
-    decoders = {
+    decoders: Dict[str, Callable[[Any], Any]] = {
         "str": str,
         "int": int,
         "float": float,

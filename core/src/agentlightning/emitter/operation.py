@@ -60,7 +60,7 @@ class OperationContext:
 
     # -- context manager -------------------------------------------------------------------------------------
 
-    def __enter__(self) -> "OperationContext":
+    def __enter__(self) -> OperationContext:
         self._cm = self._tracer.operation_context(AGL_OPERATION, attributes=dict(self._attributes))
         self._recording = self._cm.__enter__()
         return self
@@ -172,7 +172,7 @@ class _LazyOperation(OperationContext):
         self._recording = None
         self._span = None
 
-    def __enter__(self) -> "OperationContext":
+    def __enter__(self) -> OperationContext:
         if not self._resolved:
             self._tracer = resolve_tracer(self._propagate, "operation")
             self._resolved = True

@@ -115,7 +115,7 @@ def _agentops_reward(attrs: Dict[str, Any]) -> Optional[float]:
                 stacklevel=3,
             )
             value = payload.get("value")
-            return float(value) if _is_number(value) else None
+            return float(value) if isinstance(value, (int, float)) else None
     return None
 
 

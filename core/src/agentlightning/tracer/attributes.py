@@ -126,14 +126,13 @@ def sanitize_attribute_value(value: Any, *, force: bool = True, key: str = "") -
         raise ValueError(f"attribute {key!r} is None, which OpenTelemetry cannot store")
     if _is_primitive(value):
         return value
-    if isinstance(value, (list, tuple)) and _homogeneous(value) and value:
-        if all(isinstance(v, (bool, int)) for v in value) and not all(isinstance(v, bool) for v in value):
+    if isinstance(value, (list, tuple)) and value and all(_is_primitive(v) for v in value):
+        if all(isinstance(v, str) for v in value) or all(isinstance(v, bool) for v in value):
+            return list(value)
+        if all(isinstance(v, (bool, int)) for v in value):
             return [int(v) for v in value]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and any(
-            isinstance(v, float) for v in value
-        ):
+        if all(isinstance(v, (bool, int, float)) for v in value):
             return [float(v) for v in value]
-        return list(value)
     try:
         return json.dumps(value, default=str if force else None)
     except (TypeError, ValueError) as exc:

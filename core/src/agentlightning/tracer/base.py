@@ -3,7 +3,9 @@
 A tracer is used as ``init`` -> ``init_worker`` -> ``async with trace_context(...)`` (one per rollout attempt) ->
 ``teardown_worker`` -> ``teardown``. While a trace context is open its tracer is the *active tracer* of the current
 task: the active tracer lives in a :class:`contextvars.ContextVar`, so concurrent rollouts in one process (asyncio
-or trio tasks, threads started with a copied context) each see their own.
+or trio tasks, threads started with a copied context) each see their own. Code that runs without that context (a
+plain ``threading.Thread`` started by an agent framework) sees the one open trace context of the process when there
+is exactly one, as upstream's process-wide active tracer did; with several open it sees none.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import threading
 import warnings
 from typing import (
     TYPE_CHECKING,
@@ -46,19 +49,32 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_ACTIVE_TRACER: contextvars.ContextVar[Optional["Tracer"]] = contextvars.ContextVar(
+_ACTIVE_TRACER: contextvars.ContextVar[Optional[Tracer]] = contextvars.ContextVar(
     "agentlightning_active_tracer", default=None
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-def get_active_tracer() -> Optional["Tracer"]:
-    """The tracer whose trace context is open in the current task, or None."""
-    return _ACTIVE_TRACER.get()
+_open_lock = threading.Lock()
+_open_contexts: List[Tracer] = []
 
 
-def set_active_tracer(tracer: "Tracer") -> contextvars.Token[Optional["Tracer"]]:
+def open_trace_context_count() -> int:
+    """How many trace contexts are open in this process, across tasks and threads."""
+    return len(_open_contexts)
+
+
+def get_active_tracer() -> Optional[Tracer]:
+    """The tracer whose trace context is open in the current task; else the only one open in the process; or None."""
+    tracer = _ACTIVE_TRACER.get()
+    if tracer is None:
+        with _open_lock:
+            if len(_open_contexts) == 1:
+                return _open_contexts[0]
+    return tracer
+
+
+def set_active_tracer(tracer: Tracer) -> contextvars.Token[Optional[Tracer]]:
     """Make ``tracer`` active in the current context; ValueError if one is active already (no nesting)."""
     current = _ACTIVE_TRACER.get()
     if current is not None:
@@ -75,12 +91,16 @@ def with_active_tracer_context(func: F) -> F:
 
     @functools.wraps(func)
     @contextlib.asynccontextmanager
-    async def wrapper(self: "Tracer", *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+    async def wrapper(self: Tracer, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         token = set_active_tracer(self)
+        with _open_lock:
+            _open_contexts.append(self)
         try:
             async with func(self, *args, **kwargs) as value:
                 yield value
         finally:
+            with _open_lock:
+                _open_contexts.remove(self)
             try:
                 _ACTIVE_TRACER.reset(token)
             except ValueError:  # exited in another context: clear there
@@ -89,7 +109,7 @@ def with_active_tracer_context(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def as_trace_status(status: Union[None, StatusCode, TraceStatus], default: StatusCode = "OK") -> TraceStatus:
+def as_trace_status(status: Union[StatusCode, TraceStatus, None], default: StatusCode = "OK") -> TraceStatus:
     if status is None:
         return TraceStatus(status_code=default)
     if isinstance(status, TraceStatus):
@@ -102,7 +122,7 @@ class Tracer(abc.ABC):
 
     def __init__(self) -> None:
         self.worker_id: Optional[int] = None
-        self._store: Optional["LightningStore"] = None
+        self._store: Optional[LightningStore] = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -112,7 +132,7 @@ class Tracer(abc.ABC):
     def teardown(self, *args: Any, **kwargs: Any) -> None:
         """Undo :meth:`init`."""
 
-    def init_worker(self, worker_id: int, store: Optional["LightningStore"] = None) -> None:
+    def init_worker(self, worker_id: int, store: Optional[LightningStore] = None) -> None:
         """Per-worker setup; ``store`` is where spans go unless a trace context names another."""
         self.worker_id = worker_id
         self._store = store
@@ -122,7 +142,7 @@ class Tracer(abc.ABC):
         self.worker_id = None
 
     @contextlib.contextmanager
-    def lifespan(self, store: Optional["LightningStore"] = None) -> Iterator["Tracer"]:
+    def lifespan(self, store: Optional[LightningStore] = None) -> Iterator[Tracer]:
         """``init`` + ``init_worker(0, store)`` ... ``teardown_worker(0)`` + ``teardown`` (only steps that ran)."""
         self.init()
         try:
@@ -141,7 +161,7 @@ class Tracer(abc.ABC):
         self,
         name: Optional[str] = None,
         *,
-        store: Optional["LightningStore"] = None,
+        store: Optional[LightningStore] = None,
         rollout_id: Optional[str] = None,
         attempt_id: Optional[str] = None,
     ) -> AsyncContextManager[Any]:
@@ -157,7 +177,7 @@ class Tracer(abc.ABC):
         name: str,
         attributes: Optional[Dict[str, Any]] = None,
         timestamp: Optional[float] = None,
-        status: Union[None, StatusCode, TraceStatus] = None,
+        status: Union[StatusCode, TraceStatus, None] = None,
     ) -> SpanCoreFields:
         """Record a finished, zero-length span now (or at ``timestamp``, in seconds)."""
 

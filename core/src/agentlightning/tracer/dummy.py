@@ -60,7 +60,7 @@ class DummyTracer(Tracer):
         name: str,
         attributes: Optional[Dict[str, Any]] = None,
         timestamp: Optional[float] = None,
-        status: Union[None, StatusCode, TraceStatus] = None,
+        status: Union[StatusCode, TraceStatus, None] = None,
     ) -> SpanCoreFields:
         ts = timestamp if timestamp is not None else time.time()
         return SpanCoreFields(
@@ -91,10 +91,10 @@ class DummyTracer(Tracer):
         self,
         name: Optional[str] = None,
         *,
-        store: Optional["LightningStore"] = None,
+        store: Optional[LightningStore] = None,
         rollout_id: Optional[str] = None,
         attempt_id: Optional[str] = None,
-    ) -> AsyncIterator["DummyTracer"]:
+    ) -> AsyncIterator[DummyTracer]:
         yield self
 
     def get_last_trace(self) -> List[Span]:

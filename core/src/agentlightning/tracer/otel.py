@@ -37,7 +37,7 @@ from agentlightning.types.core import StatusCode
 from agentlightning.types.tracer import Span, SpanCoreFields, TraceStatus, convert_timestamp
 
 from .attributes import sanitize_attributes
-from .base import Tracer, as_trace_status, with_active_tracer_context
+from .base import Tracer, as_trace_status, open_trace_context_count, with_active_tracer_context
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -50,6 +50,7 @@ __all__ = ["OtelTracer", "LightningSpanProcessor", "SpanFlusher", "TraceState", 
 logger = logging.getLogger(__name__)
 
 _OTEL_STATUS = {"OK": OtelStatusCode.OK, "ERROR": OtelStatusCode.ERROR, "UNSET": OtelStatusCode.UNSET}
+_FROM_OTEL: Dict[OtelStatusCode, StatusCode] = {v: k for k, v in _OTEL_STATUS.items()}  # type: ignore[misc]
 
 
 def _ns(seconds: Optional[float]) -> Optional[int]:
@@ -61,8 +62,8 @@ class TraceState:
 
     def __init__(
         self,
-        processor: "LightningSpanProcessor",
-        store: Optional["LightningStore"],
+        processor: LightningSpanProcessor,
+        store: Optional[LightningStore],
         rollout_id: Optional[str],
         attempt_id: Optional[str],
         token: Any,
@@ -112,7 +113,9 @@ class TraceState:
             converted: List[Span] = []
             try:
                 key = (self.rollout_id, self.attempt_id)
-                seqs = anyio.from_thread.run(self.store.get_many_span_sequence_ids, [key] * len(batch), token=self.token)
+                seqs = anyio.from_thread.run(
+                    self.store.get_many_span_sequence_ids, [key] * len(batch), token=self.token
+                )
                 converted = [
                     Span.from_opentelemetry(s, self.rollout_id, self.attempt_id, int(q))
                     for s, q in zip(batch, seqs, strict=True)
@@ -166,6 +169,11 @@ class SpanFlusher:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def only_state(self) -> Optional[TraceState]:
+        """The open trace context, when it is the only one."""
+        with self._lock:
+            return next(iter(self._states)) if len(self._states) == 1 else None
+
     def add(self, state: TraceState) -> None:
         with self._lock:
             self._states.add(state)
@@ -199,13 +207,15 @@ class LightningSpanProcessor(SpanProcessor):
         self.enabled = True
         self._owner: Dict[int, TraceState] = {}
 
-    def on_start(self, span: "SdkSpan", parent_context: Optional["Context"] = None) -> None:
+    def on_start(self, span: SdkSpan, parent_context: Optional[Context] = None) -> None:
         if not self.enabled or span.context is None:
             return
         state = _CURRENT_STATE.get()
         if state is None or state.processor is not self:
             parent = span.parent
             state = self._owner.get(parent.span_id) if parent is not None else None
+        if state is None and open_trace_context_count() == 1:
+            state = self.flusher.only_state()  # a thread without our context while one rollout runs
         if state is not None:
             self._owner[span.context.span_id] = state
 
@@ -218,6 +228,11 @@ class LightningSpanProcessor(SpanProcessor):
             return
         if state.enqueue(span) >= self.batch_size:
             self.flusher.wake()
+
+    def forget(self, state: TraceState) -> None:
+        """Drop the unfinished spans of a closed trace context (a span ending later is not part of it)."""
+        for span_id in [k for k, v in list(self._owner.items()) if v is state]:
+            self._owner.pop(span_id, None)
 
     def shutdown(self) -> None:
         self.enabled = False
@@ -246,7 +261,7 @@ class OtelSpanRecordingContext:
 
     def get_recorded_span(self) -> SpanCoreFields:
         span = self._span
-        code = span.status.status_code.name if span.status is not None else "UNSET"
+        code: StatusCode = _FROM_OTEL.get(span.status.status_code, "UNSET") if span.status is not None else "UNSET"
         return SpanCoreFields(
             name=span.name,
             status=TraceStatus(status_code=code, description=span.status.description if span.status else None),
@@ -265,6 +280,8 @@ class OtelTracer(Tracer):
         batch_size: queued spans that wake the flusher early.
         flush_interval: seconds between background flushes.
         flush_timeout: how long the exit of a trace context waits for the last spans to reach the store.
+        instrument: patch the ``openai`` client (when installed) while a worker is initialised, so that its calls
+            become ``openai.chat.completion`` spans (see :mod:`agentlightning.instrumentation.openai`).
     """
 
     def __init__(
@@ -274,8 +291,11 @@ class OtelTracer(Tracer):
         batch_size: int = 64,
         flush_interval: float = 0.05,
         flush_timeout: float = 30.0,
+        instrument: bool = True,
     ) -> None:
         super().__init__()
+        self.instrument = instrument
+        self._instrumented = False
         if batch_size < 1:
             raise ValueError(f"OtelTracer batch_size must be >= 1, got {batch_size}")
         self._requested_provider = tracer_provider
@@ -310,7 +330,7 @@ class OtelTracer(Tracer):
     def processor(self) -> Optional[LightningSpanProcessor]:
         return self._processor
 
-    def init_worker(self, worker_id: int, store: Optional["LightningStore"] = None) -> None:
+    def init_worker(self, worker_id: int, store: Optional[LightningStore] = None) -> None:
         super().init_worker(worker_id, store)
         if self._processor is None:
             self._provider = self._requested_provider or self._global_sdk_provider()
@@ -318,12 +338,21 @@ class OtelTracer(Tracer):
             self._provider.add_span_processor(self._processor)
         self._processor.enabled = True
         self._flusher.start()
+        if self.instrument and not self._instrumented:
+            from agentlightning.instrumentation.openai import instrument_openai
+
+            self._instrumented = instrument_openai()
 
     def teardown_worker(self, worker_id: int) -> None:
         super().teardown_worker(worker_id)
         if self._processor is not None:
             self._processor.enabled = False  # a provider cannot drop a processor; this one goes quiet
         self._flusher.stop()
+        if self._instrumented:
+            from agentlightning.instrumentation.openai import uninstrument_openai
+
+            uninstrument_openai()
+            self._instrumented = False
 
     def get_otel_tracer(self) -> trace_api.Tracer:
         if self._provider is None:
@@ -338,7 +367,7 @@ class OtelTracer(Tracer):
         self,
         name: Optional[str] = None,
         *,
-        store: Optional["LightningStore"] = None,
+        store: Optional[LightningStore] = None,
         rollout_id: Optional[str] = None,
         attempt_id: Optional[str] = None,
     ) -> AsyncIterator[trace_api.Tracer]:
@@ -371,6 +400,7 @@ class OtelTracer(Tracer):
                 await self._final_flush(state)
             finally:
                 self._flusher.remove(state)
+                processor.forget(state)
                 self._last_trace = state.spans
 
     async def _final_flush(self, state: TraceState) -> None:
@@ -399,7 +429,7 @@ class OtelTracer(Tracer):
         name: str,
         attributes: Optional[Dict[str, Any]] = None,
         timestamp: Optional[float] = None,
-        status: Union[None, StatusCode, TraceStatus] = None,
+        status: Union[StatusCode, TraceStatus, None] = None,
     ) -> SpanCoreFields:
         ts = timestamp if timestamp is not None else time.time()
         span = self.get_otel_tracer().start_span(

@@ -1,0 +1,516 @@
+"""Spans for the ``openai`` client's chat and text completions (sync, async, streaming).
+
+:func:`instrument_openai` patches ``Completions.create`` and ``AsyncCompletions.create`` of
+``openai.resources.chat.completions`` (span ``openai.chat.completion``) and of ``openai.resources.completions``
+(span ``openai.completion``). Each call becomes one span of the global OpenTelemetry tracer provider with:
+
+- request: ``gen_ai.system``, ``gen_ai.request.type``, ``gen_ai.request.model``, ``gen_ai.request.streaming``,
+  sampling parameters (``gen_ai.request.temperature``, ...), ``gen_ai.request.functions.<i>.name`` /
+  ``.description`` / ``.parameters`` (JSON), ``gen_ai.prompt.<i>.role`` / ``.content`` / ``.tool_call_id`` /
+  ``.tool_calls.<j>.id|name|arguments``;
+- response: ``gen_ai.response.id``, ``gen_ai.response.model``, ``gen_ai.usage.prompt_tokens`` /
+  ``completion_tokens`` / ``total_tokens``, ``gen_ai.completion.<i>.role`` / ``.content`` / ``.finish_reason`` /
+  ``.tool_calls.<j>.id|name|arguments``;
+- vLLM token ids when the server returns them (``extra_body={"return_token_ids": True}``): ``prompt_token_ids``
+  and ``response_token_ids`` (of choice 0), and ``logprobs.content`` (JSON) when logprobs were returned.
+
+A streamed call's span ends when the stream is exhausted or closed. ``openai`` is imported only when instrumenting.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import Status, StatusCode
+
+__all__ = [
+    "instrument_openai",
+    "uninstrument_openai",
+    "is_openai_instrumented",
+    "CHAT_SPAN_NAME",
+    "COMPLETION_SPAN_NAME",
+]
+
+CHAT_SPAN_NAME = "openai.chat.completion"
+COMPLETION_SPAN_NAME = "openai.completion"
+_SCOPE = "agentlightning.instrumentation.openai"
+_REQUEST_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "logprobs",
+    "top_logprobs",
+)
+
+_lock = threading.Lock()
+_refcount = 0
+_originals: List[Tuple[Any, str, Any]] = []
+_tracer_cache: Tuple[Any, Any] = (None, None)
+
+
+def _tracer() -> trace_api.Tracer:
+    global _tracer_cache
+    provider = trace_api.get_tracer_provider()
+    cached_provider, tracer = _tracer_cache
+    if cached_provider is not provider:
+        tracer = provider.get_tracer(_SCOPE)
+        _tracer_cache = (provider, tracer)
+    return tracer
+
+
+# -- attributes ----------------------------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    value = getattr(obj, key, default)
+    if value is default:
+        extra = getattr(obj, "model_extra", None)
+        if extra:
+            return extra.get(key, default)
+    return value
+
+
+def _text(value: Any) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _tool_call_attributes(prefix: str, tool_calls: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for j, call in enumerate(tool_calls or []):
+        function = _get(call, "function") or {}
+        for key, value in (
+            ("id", _get(call, "id")),
+            ("name", _get(function, "name")),
+            ("arguments", _get(function, "arguments")),
+        ):
+            if value is not None:
+                out[f"{prefix}.tool_calls.{j}.{key}"] = _text(value)
+    return out
+
+
+def request_attributes(kwargs: Dict[str, Any], chat: bool) -> Dict[str, Any]:
+    """Span attributes for a ``create(**kwargs)`` call."""
+    attrs: Dict[str, Any] = {
+        "gen_ai.system": "openai",
+        "gen_ai.request.type": "chat" if chat else "completion",
+        "gen_ai.request.streaming": bool(kwargs.get("stream")),
+    }
+    if kwargs.get("model") is not None:
+        attrs["gen_ai.request.model"] = str(kwargs["model"])
+    for name in _REQUEST_PARAMS:
+        value = kwargs.get(name)
+        if isinstance(value, (str, bool, int, float)):
+            attrs[f"gen_ai.request.{name}"] = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            attrs[f"gen_ai.request.{name}"] = list(value)
+    if chat:
+        for i, message in enumerate(kwargs.get("messages") or []):
+            prefix = f"gen_ai.prompt.{i}"
+            for key in ("role", "content", "tool_call_id", "name"):
+                value = _get(message, key)
+                if value is not None:
+                    attrs[f"{prefix}.{key}"] = _text(value)
+            attrs.update(_tool_call_attributes(prefix, _get(message, "tool_calls")))
+        for j, tool in enumerate(kwargs.get("tools") or []):
+            function = _get(tool, "function") or {}
+            for key in ("name", "description", "parameters"):
+                value = _get(function, key)
+                if value is not None:
+                    attrs[f"gen_ai.request.functions.{j}.{key}"] = _text(value)
+    else:
+        prompt = kwargs.get("prompt")
+        if prompt is not None:
+            attrs["gen_ai.prompt.0.role"] = "user"
+            attrs["gen_ai.prompt.0.content"] = _text(prompt)
+    return attrs
+
+
+def _int_list(value: Any) -> Optional[List[int]]:
+    if isinstance(value, (list, tuple)) and value and set(map(type, value)) == {int}:  # C speed on long lists
+        return list(value)
+    return None
+
+
+def _usage_attributes(usage: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = _get(usage, key)
+        if isinstance(value, int):
+            out[f"gen_ai.usage.{key}"] = value
+    return out
+
+
+def response_attributes(response: Any, chat: bool) -> Dict[str, Any]:
+    """Span attributes for a (non-streamed) ChatCompletion or Completion."""
+    attrs: Dict[str, Any] = {}
+    for key, name in (("id", "gen_ai.response.id"), ("model", "gen_ai.response.model")):
+        value = _get(response, key)
+        if value is not None:
+            attrs[name] = str(value)
+    attrs.update(_usage_attributes(_get(response, "usage")))
+    prompt_ids = _int_list(_get(response, "prompt_token_ids"))
+    choices = _get(response, "choices") or []
+    for i, choice in enumerate(choices):
+        prefix = f"gen_ai.completion.{i}"
+        if chat:
+            message = _get(choice, "message")
+            role, content = _get(message, "role"), _get(message, "content")
+            attrs.update(_tool_call_attributes(prefix, _get(message, "tool_calls")))
+        else:
+            role, content = "assistant", _get(choice, "text")
+        if role is not None:
+            attrs[f"{prefix}.role"] = str(role)
+        if content is not None:
+            attrs[f"{prefix}.content"] = _text(content)
+        if _get(choice, "finish_reason") is not None:
+            attrs[f"{prefix}.finish_reason"] = str(_get(choice, "finish_reason"))
+        if prompt_ids is None:  # vLLM's completions API puts prompt ids on each choice
+            prompt_ids = _int_list(_get(choice, "prompt_token_ids"))
+    if prompt_ids is not None:
+        attrs["prompt_token_ids"] = prompt_ids
+    if choices:
+        response_ids = _int_list(_get(choices[0], "token_ids"))
+        if response_ids is not None:
+            attrs["response_token_ids"] = response_ids
+        logprobs = _get(choices[0], "logprobs")
+        content = _get(logprobs, "content") if logprobs is not None else None
+        if content:
+            dump = [c.model_dump() if hasattr(c, "model_dump") else c for c in content]
+            attrs["logprobs.content"] = json.dumps(dump, default=str)
+    return attrs
+
+
+# -- streaming -----------------------------------------------------------------------------------------------
+
+
+class _StreamAccumulator:
+    """Rebuilds the final response from chunks, for the span."""
+
+    def __init__(self, chat: bool) -> None:
+        self.chat = chat
+        self.id: Optional[str] = None
+        self.model: Optional[str] = None
+        self.usage: Any = None
+        self.prompt_token_ids: Optional[List[int]] = None
+        self.choices: Dict[int, Dict[str, Any]] = {}
+
+    def add(self, chunk: Any) -> None:
+        self.id = self.id or _get(chunk, "id")
+        self.model = self.model or _get(chunk, "model")
+        if _get(chunk, "usage") is not None:
+            self.usage = _get(chunk, "usage")
+        if self.prompt_token_ids is None:
+            self.prompt_token_ids = _int_list(_get(chunk, "prompt_token_ids"))
+        for choice in _get(chunk, "choices") or []:
+            index = _get(choice, "index") or 0
+            acc = self.choices.setdefault(
+                index, {"role": "assistant", "content": [], "finish_reason": None, "tool_calls": {}, "token_ids": []}
+            )
+            if self.prompt_token_ids is None:
+                self.prompt_token_ids = _int_list(_get(choice, "prompt_token_ids"))
+            acc["token_ids"].extend(_int_list(_get(choice, "token_ids")) or [])
+            if _get(choice, "finish_reason") is not None:
+                acc["finish_reason"] = _get(choice, "finish_reason")
+            if not self.chat:
+                acc["content"].append(_get(choice, "text") or "")
+                continue
+            delta = _get(choice, "delta")
+            if delta is None:
+                continue
+            if _get(delta, "role"):
+                acc["role"] = _get(delta, "role")
+            if _get(delta, "content"):
+                acc["content"].append(_get(delta, "content"))
+            for call in _get(delta, "tool_calls") or []:
+                slot = acc["tool_calls"].setdefault(_get(call, "index") or 0, {"id": None, "name": "", "arguments": ""})
+                function = _get(call, "function")
+                slot["id"] = slot["id"] or _get(call, "id")
+                if function is not None:
+                    slot["name"] += _get(function, "name") or ""
+                    slot["arguments"] += _get(function, "arguments") or ""
+
+    def response(self) -> Dict[str, Any]:
+        choices = []
+        for index in sorted(self.choices):
+            acc = self.choices[index]
+            content = "".join(acc["content"]) if acc["content"] else None
+            calls = [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for _, c in sorted(acc["tool_calls"].items())
+            ]
+            choice: Dict[str, Any] = {
+                "index": index,
+                "finish_reason": acc["finish_reason"],
+                "token_ids": acc["token_ids"],
+            }
+            if self.chat:
+                choice["message"] = {"role": acc["role"], "content": content, "tool_calls": calls or None}
+            else:
+                choice["text"] = content
+            choices.append(choice)
+        return {
+            "id": self.id,
+            "model": self.model,
+            "usage": self.usage,
+            "prompt_token_ids": self.prompt_token_ids,
+            "choices": choices,
+        }
+
+
+class _SpanEnder:
+    def __init__(self, span: Any, chat: bool) -> None:
+        self.span = span
+        self.acc = _StreamAccumulator(chat)
+        self.done = False
+
+    def finish(self, error: Optional[BaseException] = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.span.set_attributes(response_attributes(self.acc.response(), self.acc.chat))
+            if error is not None:
+                self.span.record_exception(error)
+                self.span.set_status(Status(StatusCode.ERROR, str(error)))
+        finally:
+            self.span.end()
+
+
+class TracedStream:
+    """Wraps ``openai.Stream``: chunks pass through unchanged; the span ends with the stream."""
+
+    def __init__(self, stream: Any, ender: _SpanEnder) -> None:
+        self._stream = stream
+        self._ender = ender
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for chunk in self._stream:
+                self._ender.acc.add(chunk)
+                yield chunk
+        except GeneratorExit:  # the consumer stopped early: not an error
+            self._ender.finish()
+            raise
+        except BaseException as exc:
+            self._ender.finish(exc)
+            raise
+        self._ender.finish()
+
+    def __next__(self) -> Any:
+        try:
+            chunk = next(self._stream)
+        except StopIteration:
+            self._ender.finish()
+            raise
+        self._ender.acc.add(chunk)
+        return chunk
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._ender.finish()
+
+    def __enter__(self) -> TracedStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        ender = self.__dict__.get("_ender")
+        if ender is not None and not ender.done:
+            ender.finish()
+
+
+class TracedAsyncStream:
+    """Wraps ``openai.AsyncStream`` like :class:`TracedStream`."""
+
+    def __init__(self, stream: Any, ender: _SpanEnder) -> None:
+        self._stream = stream
+        self._ender = ender
+
+    async def _iterate(self) -> Any:
+        try:
+            async for chunk in self._stream:
+                self._ender.acc.add(chunk)
+                yield chunk
+        except GeneratorExit:
+            self._ender.finish()
+            raise
+        except BaseException as exc:
+            self._ender.finish(exc)
+            raise
+        self._ender.finish()
+
+    def __aiter__(self) -> Any:
+        return self._iterate()
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self._stream.__anext__()
+        except StopAsyncIteration:
+            self._ender.finish()
+            raise
+        self._ender.acc.add(chunk)
+        return chunk
+
+    async def close(self) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            self._ender.finish()
+
+    async def __aenter__(self) -> TracedAsyncStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        ender = self.__dict__.get("_ender")
+        if ender is not None and not ender.done:
+            ender.finish()
+
+
+# -- patching ------------------------------------------------------------------------------------------------
+
+
+def _parsed(result: Any) -> Any:
+    """The response object, also for ``with_raw_response`` calls (whose ``parse()`` caches its result)."""
+    parse = getattr(result, "parse", None)
+    if callable(parse) and not hasattr(result, "choices"):
+        try:
+            return parse()
+        except Exception:  # a body the client cannot parse: record what we can
+            return None
+    return result
+
+
+def _start(span_name: str, kwargs: Dict[str, Any], chat: bool) -> Any:
+    return _tracer().start_span(span_name, kind=trace_api.SpanKind.CLIENT, attributes=request_attributes(kwargs, chat))
+
+
+def _fail(span: Any, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, str(exc)))
+    span.end()
+
+
+def _wrap_sync(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        span = _start(span_name, kwargs, chat)
+        try:
+            with trace_api.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            _fail(span, exc)
+            raise
+        if kwargs.get("stream") and not hasattr(result, "parse"):
+            return TracedStream(result, _SpanEnder(span, chat))
+        if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
+            span.end()
+            return result
+        try:
+            span.set_attributes(response_attributes(_parsed(result), chat))
+        finally:
+            span.end()
+        return result
+
+    create.__agentlightning_original__ = original  # type: ignore[attr-defined]
+    return create
+
+
+def _wrap_async(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        span = _start(span_name, kwargs, chat)
+        try:
+            with trace_api.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+                result = await original(self, *args, **kwargs)
+        except BaseException as exc:
+            _fail(span, exc)
+            raise
+        if kwargs.get("stream") and not hasattr(result, "parse"):
+            return TracedAsyncStream(result, _SpanEnder(span, chat))
+        if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
+            span.end()
+            return result
+        try:
+            span.set_attributes(response_attributes(_parsed(result), chat))
+        finally:
+            span.end()
+        return result
+
+    create.__agentlightning_original__ = original  # type: ignore[attr-defined]
+    return create
+
+
+def instrument_openai() -> bool:
+    """Patch the openai client (reference counted: each call needs one :func:`uninstrument_openai`).
+
+    Returns False, doing nothing, when ``openai`` is not installed.
+    """
+    global _refcount
+    try:
+        from openai.resources import completions as text_module
+        from openai.resources.chat import completions as chat_module
+    except ImportError:
+        return False
+    with _lock:
+        _refcount += 1
+        if _refcount > 1:
+            return True
+        targets: List[Tuple[Any, Callable[..., Any], str, bool]] = [
+            (chat_module.Completions, _wrap_sync, CHAT_SPAN_NAME, True),
+            (chat_module.AsyncCompletions, _wrap_async, CHAT_SPAN_NAME, True),
+            (text_module.Completions, _wrap_sync, COMPLETION_SPAN_NAME, False),
+            (text_module.AsyncCompletions, _wrap_async, COMPLETION_SPAN_NAME, False),
+        ]
+        for cls, wrap, span_name, chat in targets:
+            original = cls.__dict__["create"]
+            _originals.append((cls, "create", original))
+            cls.create = wrap(original, span_name, chat)
+    return True
+
+
+def uninstrument_openai() -> None:
+    """Undo one :func:`instrument_openai`; the last one restores the original methods."""
+    global _refcount
+    with _lock:
+        if _refcount == 0:
+            return
+        _refcount -= 1
+        if _refcount > 0:
+            return
+        while _originals:
+            cls, name, original = _originals.pop()
+            setattr(cls, name, original)
+
+
+def is_openai_instrumented() -> bool:
+    return _refcount > 0
