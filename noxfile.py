@@ -28,14 +28,21 @@ nox.options.sessions = ["lint", "typecheck", "tests", "integration", "slow"]
 
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "anyio[trio]>=4.3", "jinja2>=3", "openai>=1.40", "psutil>=5.9"]
 
-# package name -> (path, extra dependencies its tests need). Each is tested alone, with core only.
+# package name -> (path, other packages of this repo its tests use). Each is tested with core and those only.
 PACKAGES: dict[str, tuple[str, list[str]]] = {
-    "core": ("core", []),
+    # core's end-to-end tests (tracing, runner, Trainer) write to real memory and SQLite stores
+    "core": ("core", ["plugins/memory", "plugins/sqlite"]),
 }
 for _plugin in sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()):
     PACKAGES[_plugin] = (f"plugins/{_plugin}", [])
-PACKAGES["example"] = ("contrib/example-plugin", [])
+PACKAGES["example"] = ("contrib/example-plugin", ["plugins/memory"])
 PACKAGES["template"] = ("contrib/plugin-template", [])
+TEST_USES = {
+    "server": ["plugins/memory", "plugins/sqlite"],
+}
+for _name, _uses in TEST_USES.items():
+    if _name in PACKAGES:
+        PACKAGES[_name] = (PACKAGES[_name][0], _uses)
 
 
 def _install(session: nox.Session, *paths: str) -> None:
@@ -50,17 +57,17 @@ def _pytest(session: nox.Session, *args: str) -> None:
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *session.posargs)
 
 
-def _make_tests(path: str):  # type: ignore[no-untyped-def]
+def _make_tests(path: str, uses: list[str]):  # type: ignore[no-untyped-def]
     def tests(session: nox.Session) -> None:
         """Run one package's own tests (slow ones excluded: see the `slow` session)."""
-        _install(session, "core", *([] if path == "core" else [path]))
+        _install(session, "core", *([] if path == "core" else [path]), *uses)
         _pytest(session, f"{path}/tests", "-m", "not slow")
 
     return tests
 
 
-for _name, (_path, _) in PACKAGES.items():
-    nox.session(name=f"tests-{_name}", python=PYTHONS, tags=["tests"])(_make_tests(_path))
+for _name, (_path, _uses) in PACKAGES.items():
+    nox.session(name=f"tests-{_name}", python=PYTHONS, tags=["tests"])(_make_tests(_path, _uses))
 
 
 @nox.session(python=PYTHONS[0])

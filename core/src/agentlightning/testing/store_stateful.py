@@ -8,7 +8,7 @@ attempt sequence ids, span sequence counters, span counts and resource versions.
 The store is async; every rule runs through one blocking portal (a private event loop in a thread), so the machine
 works for any backend. Run it with :func:`run_store_state_machine`, or through ``TestStoreStateMachine`` in
 :mod:`agentlightning.testing.store_suite`. ``AGL_STATEFUL_EXAMPLES`` (default 200), ``AGL_STATEFUL_STEPS``
-(default 25) and ``AGL_STATEFUL_BACKENDS`` (default ``asyncio``; comma-separated) tune it.
+(default 30) and ``AGL_STATEFUL_BACKENDS`` (default ``asyncio``; comma-separated) tune it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def stateful_settings() -> settings:
     """Hypothesis settings of the store state machine, tuned by ``AGL_STATEFUL_EXAMPLES`` / ``AGL_STATEFUL_STEPS``."""
     return settings(
         max_examples=_env_int("AGL_STATEFUL_EXAMPLES", 200),
-        stateful_step_count=_env_int("AGL_STATEFUL_STEPS", 25),
+        stateful_step_count=_env_int("AGL_STATEFUL_STEPS", 30),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
@@ -200,6 +200,7 @@ class StoreStateMachine(RuleBasedStateMachine):
             functools.partial(store_factory, scan_debounce_seconds=0, watchdog_interval=None)
         )
         self.model = StoreModel()
+        self._checked: Dict[str, Tuple[Any, ...]] = {}
         self.last_span: Optional[Span] = None
 
     def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
@@ -286,20 +287,30 @@ class StoreStateMachine(RuleBasedStateMachine):
 
     # -- status updates --------------------------------------------------------------------------------------------
 
-    @rule(rollout_id=rollouts, pick=st.integers(0, 5), latest=st.booleans(), status=st.sampled_from(ATTEMPT_STATUSES))
-    def update_attempt(self, rollout_id: str, pick: int, latest: bool, status: str) -> None:
+    @rule(rollout_id=rollouts, status=st.sampled_from(ATTEMPT_STATUSES))
+    def update_latest_attempt(self, rollout_id: str, status: str) -> None:
+        """Any rollout, including one without attempts (which must raise NotFoundError)."""
         rollout = self.model.rollouts[rollout_id]
-        if not rollout.attempts:
-            try:
-                self.call(self.store.update_attempt, rollout_id, "latest", status=status)
-            except NotFoundError as exc:
-                assert f"No attempts found for rollout {rollout_id}" in str(exc)
-                return
-            raise AssertionError("update_attempt on a rollout without attempts did not raise NotFoundError")
-        attempt = rollout.latest if latest else rollout.attempts[pick % len(rollout.attempts)]
-        assert attempt is not None
-        name = "latest" if latest else attempt.attempt_id
-        updated = self.call(self.store.update_attempt, rollout_id, name, status=status)
+        if rollout.attempts:
+            self._update_attempt(rollout, rollout.attempts[-1], "latest", status)
+            return
+        try:
+            self.call(self.store.update_attempt, rollout_id, "latest", status=status)
+        except NotFoundError as exc:
+            assert f"No attempts found for rollout {rollout_id}" in str(exc)
+            return
+        raise AssertionError("update_attempt on a rollout without attempts did not raise NotFoundError")
+
+    @rule(pick=st.integers(0, 50), attempt_pick=st.integers(0, 5), status=st.sampled_from(ATTEMPT_STATUSES))
+    def update_attempt(self, pick: int, attempt_pick: int, status: str) -> None:
+        rollout = self._with_attempts(pick)
+        if rollout is None:
+            return
+        attempt = rollout.attempts[attempt_pick % len(rollout.attempts)]
+        self._update_attempt(rollout, attempt, attempt.attempt_id, status)
+
+    def _update_attempt(self, rollout: ModelRollout, attempt: ModelAttempt, name: str, status: str) -> None:
+        updated = self.call(self.store.update_attempt, rollout.rollout_id, name, status=status)
         assert updated.attempt_id == attempt.attempt_id and updated.status == status
         if status in ("failed", "succeeded"):
             assert updated.end_time is not None
@@ -320,12 +331,18 @@ class StoreStateMachine(RuleBasedStateMachine):
 
     # -- spans -----------------------------------------------------------------------------------------------------
 
-    @rule(rollout_id=rollouts, pick=st.integers(0, 5), explicit=st.one_of(st.none(), st.integers(0, 5)))
-    def add_span(self, rollout_id: str, pick: int, explicit: Optional[int]) -> None:
-        rollout = self.model.rollouts[rollout_id]
-        if not rollout.attempts:
+    def _with_attempts(self, pick: int) -> Optional[ModelRollout]:
+        """The ``pick``-th rollout (modulo) among those with attempts, so that span and attempt rules hit often."""
+        candidates = [r for r in self.model.rollouts.values() if r.attempts]
+        return candidates[pick % len(candidates)] if candidates else None
+
+    @rule(pick=st.integers(0, 50), attempt_pick=st.integers(0, 5), explicit=st.one_of(st.none(), st.integers(0, 5)))
+    def add_span(self, pick: int, attempt_pick: int, explicit: Optional[int]) -> None:
+        rollout = self._with_attempts(pick)
+        if rollout is None:
             return
-        attempt = rollout.attempts[pick % len(rollout.attempts)]
+        rollout_id = rollout.rollout_id
+        attempt = rollout.attempts[attempt_pick % len(rollout.attempts)]
         if explicit is None:
             sequence_id = self.call(self.store.get_next_span_sequence_id, rollout_id, attempt.attempt_id)
             assert sequence_id == self.model.next_sequence(rollout_id), "span sequence ids are not gap-free"
@@ -375,9 +392,11 @@ class StoreStateMachine(RuleBasedStateMachine):
 
     @invariant()
     def store_matches_model(self) -> None:
-        snapshot = self.portal.call(self._snapshot)
+        """Every rollout's status and latest attempt; the full attempt list and span count of each rollout whose
+        model state changed since the last check; resource versions; statistics totals."""
         model = self.model
-        rollouts, attempts, spans, resources, latest_resources, stats = snapshot
+        changed = [rid for rid, r in model.rollouts.items() if self._checked.get(rid) != _fingerprint(r)]
+        rollouts, attempts, spans, resources, latest_resources, stats = self.portal.call(self._snapshot, changed)
         assert [r.rollout_id for r in rollouts] == list(model.rollouts), "rollouts are not in insertion order"
         for rollout in rollouts:
             expected = model.rollouts[rollout.rollout_id]
@@ -386,15 +405,26 @@ class StoreStateMachine(RuleBasedStateMachine):
             )
             if rollout.status in FINISHED:
                 assert rollout.end_time is not None, f"finished rollout {rollout.rollout_id} has no end_time"
-            store_attempts = [(a.attempt_id, a.sequence_id, a.status) for a in attempts[rollout.rollout_id]]
-            model_attempts = [(a.attempt_id, a.sequence_id, a.status) for a in expected.attempts]
-            assert store_attempts == model_attempts, f"attempts of {rollout.rollout_id} differ"
-            if expected.latest is not None:
-                assert getattr(rollout, "attempt", None) is not None
-                assert rollout.attempt.attempt_id == expected.latest.attempt_id  # type: ignore[attr-defined]
+            latest = getattr(rollout, "attempt", None)
+            if expected.latest is None:
+                assert latest is None, f"rollout {rollout.rollout_id} has an attempt the model does not know"
             else:
-                assert getattr(rollout, "attempt", None) is None
-            assert spans[rollout.rollout_id] == expected.spans, f"span count of {rollout.rollout_id} differs"
+                assert latest is not None, f"rollout {rollout.rollout_id} is missing its latest attempt"
+                assert (latest.attempt_id, latest.sequence_id, latest.status) == (
+                    expected.latest.attempt_id,
+                    expected.latest.sequence_id,
+                    expected.latest.status,
+                ), f"latest attempt of {rollout.rollout_id} differs"
+        for rollout_id in changed:
+            expected = model.rollouts[rollout_id]
+            store_attempts = [(a.attempt_id, a.sequence_id, a.status) for a in attempts[rollout_id]]
+            model_attempts = [(a.attempt_id, a.sequence_id, a.status) for a in expected.attempts]
+            assert store_attempts == model_attempts, f"attempts of {rollout_id} differ"
+            for attempt in attempts[rollout_id]:
+                if attempt.status in ("failed", "succeeded"):
+                    assert attempt.end_time is not None, f"attempt {attempt.attempt_id} ended without end_time"
+            assert spans[rollout_id] == expected.spans, f"span count of {rollout_id} differs"
+            self._checked[rollout_id] = _fingerprint(expected)
         assert resources == model.resources, "resource versions differ"
         assert latest_resources == model.latest_resources
         assert stats.get("total_rollouts") == len(model.rollouts)
@@ -402,15 +432,19 @@ class StoreStateMachine(RuleBasedStateMachine):
         assert stats.get("total_spans") == len(model.span_keys)
         assert stats.get("total_resources") == len(model.resources)
 
-    async def _snapshot(self) -> Tuple[Any, ...]:
+    async def _snapshot(self, changed: List[str]) -> Tuple[Any, ...]:
         store = self.store
         rollouts = list(await store.query_rollouts())
-        attempts = {r.rollout_id: list(await store.query_attempts(r.rollout_id)) for r in rollouts}
-        spans = {r.rollout_id: (await store.query_spans(r.rollout_id, limit=0)).total for r in rollouts}
+        attempts = {rid: list(await store.query_attempts(rid)) for rid in changed}
+        spans = {rid: (await store.query_spans(rid, limit=0)).total for rid in changed}
         resources = {u.resources_id: u.version for u in await store.query_resources()}
         latest = await store.get_latest_resources()
         stats = await store.statistics()
         return rollouts, attempts, spans, resources, latest.resources_id if latest else None, stats
+
+
+def _fingerprint(rollout: ModelRollout) -> Tuple[Any, ...]:
+    return (rollout.status, rollout.spans, tuple((a.attempt_id, a.status) for a in rollout.attempts))
 
 
 def run_store_state_machine(
@@ -418,6 +452,5 @@ def run_store_state_machine(
 ) -> None:
     """Run :class:`StoreStateMachine` against stores from ``store_factory`` on one anyio backend."""
     with anyio.from_thread.start_blocking_portal(backend) as portal:
-        run_state_machine_as_test(
-            lambda: StoreStateMachine(store_factory, portal), settings=settings_ or stateful_settings()
-        )
+        make: Any = functools.partial(StoreStateMachine, store_factory, portal)  # hypothesis accepts any factory
+        run_state_machine_as_test(make, settings=settings_ or stateful_settings())
