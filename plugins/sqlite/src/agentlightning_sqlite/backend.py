@@ -7,7 +7,10 @@
 - "database is locked" never escapes: SQLite waits ``busy_timeout`` seconds, then the backend retries with backoff
   until ``lock_timeout`` has passed and only then raises :class:`StoreUnavailableError`.
 - WAL journal; a transaction is committed before ``run`` returns (``synchronous=NORMAL`` survives a process crash,
-  ``FULL`` also a power cut).
+  ``FULL`` also a power cut). A background :class:`~.checkpoint.Checkpointer` folds the log into the file.
+- ``run`` executes a transaction right on the event-loop thread when that cannot wait (reads, and with
+  ``synchronous=NORMAL`` writes that get both locks at once): a thread hop costs more than most transactions.
+  Everything else runs on a worker thread.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, TypeVar
 
 import anyio.to_thread
-
 from agentlightning.store.errors import StoreClosedError, StoreCorruptError, StoreUnavailableError
 
+from .checkpoint import Checkpointer
 from .retention import Retention
 from .schema import check_file, migrate, read_version
 from .transaction import SqliteTransaction
@@ -36,6 +39,13 @@ T = TypeVar("T")
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+PAGE_SIZE = 8192
+"""Page size of new files: a ~2.5 KB span record then wastes less of a page than with SQLite's 4096."""
+AUTOCHECKPOINT_PAGES = 8192
+"""SQLite's own checkpoint inside a commit, only should the Checkpointer thread fall behind (64 MiB of log)."""
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+CHECKPOINT_POKE_COMMITS = 64
+
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _UNAVAILABLE = {8, 10, 13, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
 
@@ -52,15 +62,33 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
-def _translate(exc: sqlite3.Error, path: str) -> Exception:
-    """The store error for an SQLite failure that retrying cannot fix; other errors unchanged."""
+def _reraise(exc: sqlite3.Error, path: str) -> NoReturn:
+    """Raise the store error for an SQLite failure that retrying cannot fix (others unchanged)."""
     code = _code(exc)
     message = str(exc)
     if code in _CORRUPT or "malformed" in message or "not a database" in message:
-        return StoreCorruptError(f"SQLite store {path!r} is damaged: {message}")
+        raise StoreCorruptError(f"SQLite store {path!r} is damaged: {message}") from exc
     if code in _UNAVAILABLE or "readonly" in message or "disk" in message:
-        return StoreUnavailableError(f"SQLite store {path!r} cannot be written: {message}")
-    return exc
+        raise StoreUnavailableError(f"SQLite store {path!r} cannot be written: {message}") from exc
+    raise exc
+
+
+def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    """A connection set up the store's way (autocommit mode: transactions are explicit)."""
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,  # used by its own thread only; closed by close() from another
+            cached_statements=128,
+        )
+    except sqlite3.Error as exc:
+        raise StoreUnavailableError(f"cannot open SQLite store {path!r}: {exc}") from exc
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")  # the Checkpointer thread comes first
+    conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    return conn
 
 
 class SqliteBackend:
@@ -70,12 +98,13 @@ class SqliteBackend:
 
     def __init__(
         self,
-        path: "str | os.PathLike[str]",
+        path: str | os.PathLike[str],
         *,
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,
         lock_timeout: float = 120.0,
         retention: Optional[Retention] = None,
+        inline_transactions: bool = True,
     ) -> None:
         mode = str(synchronous).upper()
         if mode not in SYNCHRONOUS_MODES:
@@ -87,13 +116,16 @@ class SqliteBackend:
         self.busy_timeout = float(busy_timeout)
         self.lock_timeout = float(lock_timeout)
         self.retention = retention or Retention()
+        self.inline_transactions = inline_transactions
         self._closed = False
+        self._initialized = False
         self._commits = 0
         self._after_fork()
         check_file(self.path)
         try:
             self._initialize()
         except BaseException:
+            self._checkpointer.stop()
             self._close_connections()
             raise
 
@@ -103,36 +135,32 @@ class SqliteBackend:
         """Fresh per-process state; connections inherited through fork() are abandoned, never used."""
         self._pid = os.getpid()
         self._local = threading.local()
-        self._conns: List[Tuple["weakref.ref[threading.Thread]", sqlite3.Connection]] = []
+        self._conns: List[Tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # the checkpoint thread holds no reference to the backend, and stops once the backend is garbage
+        self._checkpointer = Checkpointer(self.path, functools.partial(connect, self.path, self.synchronous, 0.0))
+        weakref.finalize(self, self._checkpointer.signal_stop)
+        if self._initialized:
+            self._checkpointer.start()
 
-    def _open_connection(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,  # used by its own thread only; closed by close() from another
-                cached_statements=128,
-            )
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        return conn
+    def _open_connection(self, busy_timeout: Optional[float] = None) -> sqlite3.Connection:
+        return connect(self.path, self.synchronous, self.busy_timeout if busy_timeout is None else busy_timeout)
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, *, inline: bool = False) -> sqlite3.Connection:
+        """This thread's connection; ``inline`` ones never wait for a lock (used on event-loop threads)."""
         if self._closed:
             raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
         if self._pid != os.getpid():
             self._after_fork()
-        conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
+        attr = "inline_conn" if inline else "conn"
+        conn: Optional[sqlite3.Connection] = getattr(self._local, attr, None)
         if conn is None:
-            conn = self._open_connection()
+            conn = self._open_connection(0.0 if inline else None)
             with self._conns_lock:
                 self._reap_dead_threads()
                 self._conns.append((weakref.ref(threading.current_thread()), conn))
-            self._local.conn = conn
+            setattr(self._local, attr, conn)
         return conn
 
     def _reap_dead_threads(self) -> None:
@@ -155,42 +183,55 @@ class SqliteBackend:
     def _initialize(self) -> None:
         def setup() -> None:
             conn = self._connection()
-            read_version(conn, self.path)  # refuses foreign and newer files before anything is written
+            version = read_version(conn, self.path)  # refuses foreign and newer files before anything is written
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
+                if version == 0:
+                    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on a new, empty file
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise StoreUnavailableError(f"SQLite store {self.path!r}: cannot use a WAL journal here ({mode})")
-            self._transaction(conn, lambda tx: migrate(conn, self.path), write=True, bookkeeping=False)
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                self._write(conn, lambda tx: migrate(conn, self.path), bookkeeping=False)
 
         self._retrying(setup)
+        self._initialized = True
+        self._checkpointer.start()
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _transaction(
-        self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, write: bool, bookkeeping: bool = True
-    ) -> T:
+    def _write(self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, bookkeeping: bool = True) -> T:
+        """Run ``fn`` in the write transaction just begun on ``conn`` (the caller holds the write lock) and commit."""
         tx = SqliteTransaction(conn)
+        try:
+            result = fn(tx)
+            if bookkeeping and self.retention.enabled and (tx.spans_added or tx.finished_rollouts):
+                self.retention.compact(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._commits += 1
+        if not self._commits % CHECKPOINT_POKE_COMMITS:
+            self._checkpointer.poke()
+        return result
+
+    def _read(self, conn: sqlite3.Connection, fn: Callable[[Any], T]) -> T:
+        conn.execute("BEGIN")
+        try:
+            return fn(SqliteTransaction(conn))
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def _transaction(self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, write: bool) -> T:
         if not write:
-            conn.execute("BEGIN")
-            try:
-                return fn(tx)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            return self._read(conn, fn)
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(tx)
-                if bookkeeping and self.retention.enabled and (tx.spans_added or tx.finished_rollouts):
-                    self.retention.compact(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            self._commits += 1
-            return result
+            return self._write(conn, fn)
 
     def _retrying(self, fn: Callable[[], T]) -> T:
         """Run ``fn``, retrying with backoff while the database is locked, up to ``lock_timeout`` seconds."""
@@ -201,7 +242,7 @@ class SqliteBackend:
                 return fn()
             except sqlite3.Error as exc:
                 if not _is_busy(exc):
-                    raise _translate(exc, self.path) from exc
+                    _reraise(exc, self.path)
                 if time.monotonic() >= deadline:
                     raise StoreUnavailableError(
                         f"SQLite store {self.path!r} stayed locked by another process for more than "
@@ -215,9 +256,36 @@ class SqliteBackend:
         conn = self._connection()
         return self._retrying(lambda: self._transaction(conn, fn, write=write))
 
+    def _run_inline(self, fn: Callable[[Any], T], *, write: bool) -> Tuple[bool, Optional[T]]:
+        """Run ``fn`` on the calling (event-loop) thread if that needs no waiting: (True, result), else (False, None).
+
+        Reads never wait under WAL. A write goes inline only when no other thread of this process writes, no other
+        process holds the database's write lock, and its commit does not fsync (``synchronous=NORMAL``; the WAL is
+        checkpointed by a background thread). Anything else goes to a worker thread, which may wait.
+        """
+        conn = self._connection(inline=True)
+        try:
+            if not write:
+                return True, self._read(conn, fn)
+            if not self._write_lock.acquire(blocking=False):
+                return False, None
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return True, self._write(conn, fn)
+            finally:
+                self._write_lock.release()
+        except sqlite3.Error as exc:
+            if _is_busy(exc):
+                return False, None
+            _reraise(exc, self.path)
+
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         if self._closed:
             raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
+        if self.inline_transactions and (not write or self.synchronous == "NORMAL"):
+            done, result = self._run_inline(fn, write=write)
+            if done:
+                return result  # type: ignore[return-value]
         return await anyio.to_thread.run_sync(functools.partial(self.run_sync, fn, write=write))
 
     # -- the rest of StorageBackend ----------------------------------------------------------------------------
@@ -233,9 +301,13 @@ class SqliteBackend:
         if not self.retention.enabled:
             return (0, 0)
         conn = self._connection()
-        return self._retrying(
-            lambda: self._transaction(conn, lambda tx: self.retention.compact(conn), write=True, bookkeeping=False)
-        )
+
+        def compact() -> Tuple[int, int]:
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                return self._write(conn, lambda tx: self.retention.compact(conn), bookkeeping=False)
+
+        return self._retrying(compact)
 
     def file_size_bytes(self) -> int:
         """The database file plus its write-ahead log."""
@@ -268,5 +340,6 @@ class SqliteBackend:
         self._closed = True
         if self._pid != os.getpid():
             return
+        self._checkpointer.stop()
         with self._write_lock:
             self._close_connections()

@@ -13,7 +13,7 @@ from .schema import FINISHED_SQL
 __all__ = ["Retention"]
 
 
-def _positive(instance: object, attribute: "attrs.Attribute[Optional[int]]", value: Optional[int]) -> None:
+def _positive(instance: object, attribute: attrs.Attribute[Optional[int]], value: Optional[int]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{attribute.name} must be None or an integer >= 0, got {value!r}")
 

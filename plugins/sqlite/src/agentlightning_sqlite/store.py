@@ -6,7 +6,6 @@ import os
 from typing import Any, Optional, Tuple, Union
 
 import anyio.to_thread
-
 from agentlightning.store.base import LightningStoreCapabilities
 from agentlightning.store.engine import EngineLightningStore
 
@@ -38,7 +37,7 @@ class SqliteLightningStore(EngineLightningStore):
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]", None] = None,
+        path: Union[str, os.PathLike[str], None] = None,
         *,
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,

@@ -75,19 +75,23 @@ class SqliteTransaction:
     def iter_rollouts(
         self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
     ) -> Iterable[Rollout]:
-        where: List[str] = []
-        params: List[object] = []
+        status_sql = ""
+        status_params: List[object] = []
         if status_in is not None:
-            where.append(f"status IN ({_marks(len(status_in))})")
-            params.extend(status_in)
-        if rollout_id_in is not None and len(rollout_id_in) <= MAX_PARAMS * 20:
-            where.append(f"rollout_id IN ({_marks(len(rollout_id_in))})")
-            params.extend(rollout_id_in)
-        sql = "SELECT data FROM rollouts"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._conn.execute(sql + " ORDER BY pk", params).fetchall()
-        return [decode_rollout(row[0]) for row in rows]
+            status_sql = f"status IN ({_marks(len(status_in))})"
+            status_params = list(status_in)
+        if rollout_id_in is None:
+            sql = "SELECT data FROM rollouts" + (f" WHERE {status_sql}" if status_sql else "") + " ORDER BY pk"
+            return [decode_rollout(row[0]) for row in self._conn.execute(sql, status_params)]
+        # one indexed lookup per chunk of ids (old SQLite builds bind at most 999 variables), merged in pk order
+        rows: List[Tuple[int, str]] = []
+        for chunk in _chunks(list(dict.fromkeys(rollout_id_in))):
+            sql = f"SELECT pk, data FROM rollouts WHERE rollout_id IN ({_marks(len(chunk))})"
+            if status_sql:
+                sql += f" AND {status_sql}"
+            rows.extend(self._conn.execute(sql, [*chunk, *status_params]))
+        rows.sort(key=lambda row: row[0])
+        return [decode_rollout(data) for _, data in rows]
 
     def count_rollouts(self) -> int:
         return self._count("rollouts")
@@ -101,7 +105,9 @@ class SqliteTransaction:
                 (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, encode(attempt)),
             )
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored") from exc
+            raise ValueError(
+                f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
+            ) from exc
 
     def update_attempt(self, attempt: Attempt) -> None:
         cur = self._conn.execute(
@@ -254,7 +260,8 @@ class SqliteTransaction:
 
     def put_worker(self, worker: Worker) -> None:
         self._conn.execute(
-            "INSERT INTO workers (worker_id, data) VALUES (?, ?) ON CONFLICT (worker_id) DO UPDATE SET data = excluded.data",
+            "INSERT INTO workers (worker_id, data) VALUES (?, ?) "
+            "ON CONFLICT (worker_id) DO UPDATE SET data = excluded.data",
             (worker.worker_id, encode(worker)),
         )
 

@@ -1,0 +1,95 @@
+"""The direct span codec writes exactly the converter's JSON and reads back what the converter would."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import attrs
+import pytest
+from agentlightning.store.errors import InvalidRequestError
+from agentlightning.types import from_dict, to_dict
+from agentlightning.types.resources import PromptTemplate
+from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
+from agentlightning_sqlite import codec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False) | st.text(max_size=8)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+attributes = st.dictionaries(st.text(max_size=8), values, max_size=4)
+extras = st.dictionaries(st.sampled_from(["custom", "vendor_x", "name", "zz"]), values, max_size=2)
+times = st.none() | st.integers(0, 2**40) | st.floats(0, 2e9)
+hexes = st.text("0123456789abcdef", min_size=1, max_size=32)
+contexts = st.builds(
+    SpanContext,
+    trace_id=hexes,
+    span_id=hexes,
+    is_remote=st.booleans(),
+    trace_state=st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+    extras=extras,
+)
+spans = st.builds(
+    Span,
+    rollout_id=st.text(min_size=1, max_size=10),
+    attempt_id=st.text(min_size=1, max_size=10),
+    sequence_id=st.integers(0, 10**6),
+    trace_id=hexes,
+    span_id=hexes,
+    parent_id=st.none() | hexes,
+    name=st.text(max_size=10),
+    status=st.builds(
+        TraceStatus,
+        status_code=st.sampled_from(["UNSET", "OK", "ERROR"]),
+        description=st.none() | st.text(max_size=5),
+        extras=extras,
+    ),
+    attributes=attributes,
+    events=st.lists(
+        st.builds(Event, name=st.text(max_size=5), attributes=attributes, timestamp=times, extras=extras), max_size=2
+    ),
+    links=st.lists(st.builds(Link, context=contexts, attributes=st.none() | attributes, extras=extras), max_size=2),
+    start_time=times,
+    end_time=times,
+    context=st.none() | contexts,
+    parent=st.none() | contexts,
+    resource=st.builds(OtelResource, attributes=attributes, schema_url=st.text(max_size=5)),
+    extras=extras,
+)
+
+
+def test_fast_path_is_on_for_the_current_models() -> None:
+    assert codec.FAST_SPANS
+
+
+@settings(max_examples=60, deadline=None)
+@given(span=spans)
+def test_span_codec_matches_the_converter(span: Span) -> None:
+    text = codec.encode(span)
+    assert json.loads(text) == json.loads(json.dumps(to_dict(span)))
+    reference = from_dict(json.loads(text), Span)
+    decoded = codec.decode(text, Span)
+    assert decoded == reference
+    assert attrs.asdict(decoded) == attrs.asdict(reference)
+
+
+def test_non_json_attribute_values_go_through_the_converter() -> None:
+    span = Span.from_attributes(attributes={"prompt": PromptTemplate(template="hi")}, rollout_id="r", attempt_id="a")
+    text = codec.encode(span)
+    assert json.loads(text)["attributes"]["prompt"]["template"] == "hi"
+
+
+def test_nan_survives_a_round_trip() -> None:
+    span = Span.from_attributes(attributes={"reward": math.nan, "big": 2**70}, rollout_id="r", attempt_id="a")
+    decoded = codec.decode(codec.encode(span), Span)
+    assert math.isnan(decoded.attributes["reward"]) and decoded.attributes["big"] == 2**70
+
+
+def test_unserialisable_values_name_the_record() -> None:
+    span = Span.from_attributes(attributes={"x": object()}, rollout_id="r", attempt_id="a")
+    with pytest.raises(InvalidRequestError, match="Span r cannot be stored as JSON"):
+        codec.encode(span)
