@@ -94,20 +94,21 @@ def integration(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """Multi-process, crash and long tests of every package, once, on one Python."""
     _install(session, *_all_paths())
-    paths = [f"{p}/tests" for p in _all_paths()] + ["tests/integration"]
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "slow",
-        *paths,
-        *session.posargs,
-        success_codes=[0, 5],
-    )
+    # one pytest run per package: test modules of different packages may share names
+    for path in [f"{p}/tests" for p in _all_paths()] + ["tests/integration"]:
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "slow",
+            path,
+            *session.posargs,
+            success_codes=[0, 5],
+        )
 
 
 @nox.session(python=SLOW_PYTHON)
