@@ -13,6 +13,8 @@ CommandFactory = Callable[[argparse.ArgumentParser], None]
 # Core's own commands: name -> (help, "module:function" that configures the parser).
 CORE_COMMANDS = {
     "plugins": ("List installed plugins, what they register, and failures.", "agentlightning.cli.plugins:configure"),
+    "dev": ("Run an agent over a JSONL dataset with the Baseline algorithm.", "agentlightning.cli.dev:configure"),
+    "eval": ("Reward statistics of an agent over a held-out JSONL split.", "agentlightning.cli.eval:configure"),
 }
 
 

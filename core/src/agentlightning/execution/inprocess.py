@@ -1,0 +1,129 @@
+"""``InProcessExecutionStrategy`` ("inprocess", alias "shm"): the algorithm and the runners in this process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, List, Optional
+
+import anyio
+
+from ._bundles import resolve_backend, run_until_stopped, unwrap_group
+from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
+from .events import ThreadingEvent
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
+
+__all__ = ["InProcessExecutionStrategy"]
+
+logger = logging.getLogger(__name__)
+
+
+class InProcessExecutionStrategy(ExecutionStrategy):
+    """Runs the algorithm and ``n_runners`` runners in this process, on any store.
+
+    Args:
+        n_runners: runner workers (ids 0..n-1).
+        mode: ``"tasks"`` (default): everything in one event loop; ``"threads"``: each runner in its own thread
+            with its own event loop (the store must be thread-safe), the algorithm on the calling thread.
+        backend: ``"asyncio"`` or ``"trio"``.
+        graceful_timeout: seconds runners get to finish their rollouts after the algorithm returned, before they
+            are cancelled (a cancelled attempt keeps its status, see docs/runtime.md).
+    """
+
+    alias = "inprocess"
+
+    def __init__(
+        self,
+        n_runners: int = 1,
+        *,
+        mode: str = "tasks",
+        backend: Optional[str] = None,
+        graceful_timeout: float = 5.0,
+        **legacy: Any,
+    ) -> None:
+        legacy.pop("main_thread", None)  # upstream "shm" knobs, accepted for compatibility
+        legacy.pop("managed_store", None)
+        if legacy:
+            raise TypeError(f"InProcessExecutionStrategy got unexpected arguments: {', '.join(sorted(legacy))}")
+        if mode not in ("tasks", "threads"):
+            raise ValueError(f"mode must be 'tasks' or 'threads', got {mode!r}")
+        self.n_runners = check_n_runners(n_runners)
+        self.mode = mode
+        self.backend = resolve_backend(backend)
+        self.graceful_timeout = graceful_timeout
+
+    def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
+        event = ThreadingEvent()
+        if self.mode == "tasks":
+            self._execute_tasks(algorithm, runner, store, event)
+        else:
+            self._execute_threads(algorithm, runner, store, event)
+
+    def _runner_main(self, runner: RunnerBundle, store: LightningStore, worker_id: int, event: ThreadingEvent) -> Any:
+        return run_until_stopped(
+            runner, store, worker_id, event,
+            event=event, graceful_timeout=self.graceful_timeout, what=f"runner {worker_id}",
+        )  # fmt: skip
+
+    def _execute_tasks(
+        self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent
+    ) -> None:
+        async def main() -> None:
+            async with anyio.create_task_group() as tg:
+                for worker_id in range(self.n_runners):
+                    tg.start_soon(self._guarded, self._runner_main, runner, store, worker_id, event)
+                try:
+                    await algorithm(store, event)
+                finally:
+                    event.set()
+
+        try:
+            anyio.run(main, backend=self.backend)
+        except BaseException as exc:
+            event.set()
+            inner = unwrap_group(exc)
+            if inner is exc:
+                raise
+            raise inner from None
+
+    async def _guarded(self, fn: Any, *args: Any) -> None:
+        event = args[-1]
+        try:
+            await fn(*args)
+        except BaseException:
+            event.set()
+            raise
+
+    def _execute_threads(
+        self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent
+    ) -> None:
+        if not store.capabilities.get("thread_safe"):
+            raise ValueError(f"mode='threads' needs a thread-safe store; {type(store).__name__} is not")
+        errors: List[BaseException] = []
+
+        def thread_main(worker_id: int) -> None:
+            try:
+                anyio.run(self._runner_main, runner, store, worker_id, event, backend=self.backend)
+            except BaseException as exc:
+                logger.exception("Runner thread %d failed", worker_id)
+                errors.append(exc)
+                event.set()
+
+        threads = [
+            threading.Thread(target=thread_main, args=(i,), name=f"agl-runner-{i}", daemon=True)
+            for i in range(self.n_runners)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            anyio.run(algorithm, store, event, backend=self.backend)
+        finally:
+            event.set()
+            for thread in threads:
+                thread.join(self.graceful_timeout + 5.0)
+                if thread.is_alive():
+                    logger.error("Runner thread %s did not stop; abandoning it (daemon)", thread.name)
+        if errors:
+            raise unwrap_group(errors[0])

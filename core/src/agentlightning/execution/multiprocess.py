@@ -1,0 +1,159 @@
+"""``MultiProcessExecutionStrategy`` ("multiprocess", alias "cs"): the algorithm here, runners in processes."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import anyio
+
+from ._bundles import resolve_backend, unwrap_group
+from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
+from .events import MultiprocessingEvent
+from .processes import runner_process_main, shutdown_processes
+from .store_link import link_store
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
+
+__all__ = ["MultiProcessExecutionStrategy"]
+
+logger = logging.getLogger(__name__)
+
+MONITOR_SECONDS = 0.2
+
+
+def check_picklable(runner: RunnerBundle) -> None:
+    """Runner processes receive the runner bundle (agent, runner, hooks) pickled; say so clearly when it is not."""
+    try:
+        pickle.dumps(runner)
+    except Exception as exc:
+        raise TypeError(
+            f"The agent, runner and hooks must be picklable to run in runner processes ({exc}). Define the agent "
+            "at module level (not inside a function), or use strategy='inprocess'."
+        ) from exc
+
+
+class MultiProcessExecutionStrategy(ExecutionStrategy):
+    """Runs the algorithm in this process and each runner in a process of its own (started with ``spawn``).
+
+    Runner processes open the store themselves when it is shared across processes (capability ``zero_copy``:
+    SQLite, the HTTP client); any other store (the memory store) is served to them over HTTP from this process
+    by ``LightningStoreServer`` (agentlightning-server).
+
+    Stopping: when the algorithm returns or fails, or on Ctrl-C, the stop event is set; runners get
+    ``graceful_timeout`` seconds to finish their rollouts, then SIGTERM, then after ``terminate_timeout`` SIGKILL.
+    Runner processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group) and exit by themselves if
+    this process dies. A runner process that dies while the algorithm runs is restarted (``max_restarts`` per
+    worker); the attempt it was running is timed out by the store (``RolloutConfig.unresponsive_seconds``) and
+    retried per its rollout's config. Runner processes are daemonic: an agent may run subprocesses, but not
+    ``multiprocessing`` children of its own.
+
+    Args:
+        n_runners: runner processes (worker ids 0..n-1).
+        store_url: the URL the store was opened with (lets processes reopen it without pickling).
+        server_host, server_port: where the HTTP store server listens when one is needed (port 0: any free port).
+        start_method: multiprocessing start method ("spawn" by default; "forkserver" works too).
+        backend: event loop of the runner processes and the algorithm, "asyncio" or "trio".
+    """
+
+    alias = "multiprocess"
+
+    def __init__(
+        self,
+        n_runners: int = 1,
+        *,
+        store_url: Optional[str] = None,
+        server_host: str = "127.0.0.1",
+        server_port: int = 0,
+        start_method: str = "spawn",
+        backend: Optional[str] = None,
+        graceful_timeout: float = 5.0,
+        terminate_timeout: float = 3.0,
+        max_restarts: int = 3,
+        **legacy: Any,
+    ) -> None:
+        for name in ("role", "main_process", "managed_store", "allowed_exit_codes"):
+            legacy.pop(name, None)  # upstream "cs" knobs, accepted for compatibility
+        if legacy:
+            raise TypeError(f"MultiProcessExecutionStrategy got unexpected arguments: {', '.join(sorted(legacy))}")
+        self.n_runners = check_n_runners(n_runners)
+        self.store_url = store_url
+        self.server_host = server_host
+        self.server_port = server_port
+        self.start_method = start_method
+        self.backend = resolve_backend(backend)
+        self.graceful_timeout = graceful_timeout
+        self.terminate_timeout = terminate_timeout
+        self.max_restarts = max_restarts
+        self.processes: List[Any] = []
+        self.restarts: Dict[int, int] = {}
+
+    def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
+        check_picklable(runner)
+        ctx = multiprocessing.get_context(self.start_method)
+        event = MultiprocessingEvent(ctx=ctx)
+        link, server = link_store(store, url=self.store_url, host=self.server_host, port=self.server_port)
+        slots: Dict[int, Any] = {}
+        self.restarts = {}
+        log_level = logging.getLogger("agentlightning").getEffectiveLevel()
+
+        def spawn(worker_id: int) -> None:
+            process = ctx.Process(  # type: ignore[attr-defined]
+                target=runner_process_main,
+                args=(runner, link, worker_id, event, self.backend, self.graceful_timeout, log_level),
+                name=f"agl-runner-{worker_id}",
+                daemon=True,  # never outlives this process, even if shutdown is cut short
+            )
+            process.start()
+            slots[worker_id] = process
+            self.processes.append(process)
+
+        stop_monitor = threading.Event()
+
+        def monitor() -> None:
+            while not stop_monitor.wait(MONITOR_SECONDS):
+                for worker_id, process in list(slots.items()):
+                    if process.is_alive() or event.is_set() or stop_monitor.is_set():
+                        continue
+                    if process.exitcode == 0:  # finished by itself (max_rollouts)
+                        del slots[worker_id]
+                        continue
+                    restarts = self.restarts.get(worker_id, 0)
+                    if restarts >= self.max_restarts:
+                        logger.error("Runner %d exited (code %s); no restarts left", worker_id, process.exitcode)
+                        del slots[worker_id]
+                        continue
+                    logger.warning("Runner %d exited (code %s); restarting it", worker_id, process.exitcode)
+                    self.restarts[worker_id] = restarts + 1
+                    spawn(worker_id)
+
+        monitor_thread = threading.Thread(target=monitor, name="agl-runner-monitor", daemon=True)
+        try:
+            for worker_id in range(self.n_runners):
+                spawn(worker_id)
+            monitor_thread.start()
+            try:
+                anyio.run(algorithm, store, event, backend=self.backend)
+            except BaseException as exc:
+                inner = unwrap_group(exc)
+                if inner is exc:
+                    raise
+                raise inner from None
+        finally:
+            stop_monitor.set()
+            event.set()
+            if monitor_thread.is_alive():
+                monitor_thread.join(2.0)
+            started = time.monotonic()
+            shutdown_processes(
+                list(slots.values()), event,
+                graceful_timeout=self.graceful_timeout, terminate_timeout=self.terminate_timeout,
+            )  # fmt: skip
+            logger.debug("Runner processes stopped in %.2f s", time.monotonic() - started)
+            if server is not None:
+                server.stop()
