@@ -38,7 +38,9 @@ for _plugin in sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pypr
 PACKAGES["example"] = ("contrib/example-plugin", ["plugins/memory"])
 PACKAGES["template"] = ("contrib/plugin-template", [])
 TEST_USES = {
+    "agentops": ["plugins/memory"],
     "server": ["plugins/memory", "plugins/sqlite"],
+    "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
