@@ -1,0 +1,22 @@
+"""Registers the ``apo`` algorithm and the top-level ``agentlightning.APO`` (no heavy imports here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentlightning.plugins import hookimpl
+
+
+@hookimpl
+def agentlightning_register_algorithms(register: Any) -> None:
+    register(
+        "apo",
+        "agentlightning_apo.apo:APO",
+        description="Automatic prompt optimisation: beam search over a prompt template with LLM critiques and edits.",
+    )
+
+
+@hookimpl
+def agentlightning_register_exports(register: Any) -> None:
+    register("APO", "agentlightning_apo.apo:APO")
+    register("VersionedPromptTemplate", "agentlightning_apo.state:VersionedPromptTemplate")
