@@ -41,6 +41,7 @@ TEST_USES = {
     "agentops": ["plugins/memory"],
     "server": ["plugins/memory", "plugins/sqlite"],
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
+    "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
