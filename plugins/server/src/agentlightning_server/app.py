@@ -10,13 +10,12 @@ from typing import Any, Awaitable, Callable, List, Optional, Sequence, Union
 
 import anyio
 import attrs
+from agentlightning.store.base import LightningStore
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from agentlightning.store.base import LightningStore
 
 from . import otlp, wire
 from .idempotency import IdempotencyCache
@@ -178,11 +177,13 @@ class _App:
         try:
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in (otlp.PROTOBUF, otlp.JSON):
-                raise _Error(415, f"unsupported Content-Type {ctype!r}: use {otlp.PROTOBUF} or {otlp.JSON}", "InvalidRequestError")
+                raise _Error(
+                    415,
+                    f"unsupported Content-Type {ctype!r}: use {otlp.PROTOBUF} or {otlp.JSON}",
+                    "InvalidRequestError",
+                )
             limit = self.settings.max_body_bytes
-            raw = otlp.decompress(
-                await _read_body(request, limit), request.headers.get("content-encoding", ""), limit
-            )
+            raw = otlp.decompress(await _read_body(request, limit), request.headers.get("content-encoding", ""), limit)
             if ctype == otlp.PROTOBUF:
                 parsed = otlp.parse_protobuf(raw)
             else:

@@ -91,9 +91,7 @@ def parse_protobuf(body: bytes) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
                             "attributes": _pb_attrs(s.attributes),
                             "status": _STATUS.get(s.status.code, "UNSET"),
                             "description": s.status.message or None,
-                            "events": [
-                                (e.name, e.time_unix_nano, _pb_attrs(e.attributes)) for e in s.events
-                            ],
+                            "events": [(e.name, e.time_unix_nano, _pb_attrs(e.attributes)) for e in s.events],
                             "links": [
                                 (_hex(link.trace_id, 32), _hex(link.span_id, 16), _pb_attrs(link.attributes))
                                 for link in s.links

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
 
 import attrs
-
 from agentlightning.store.base import LightningStore
 from agentlightning.types.core import EnqueueRolloutRequest, PaginatedResult, RolloutConfig
 from agentlightning.types.serialization import from_dict, resources_from_dict, to_dict
 from agentlightning.types.tracer import Span
 
-from .params import K, BadInput, read_json_args, read_query_args, require_object
+from .params import BadInput, K, read_json_args, read_query_args, require_object
 
 Result = Tuple[int, Any]
 
@@ -46,7 +45,8 @@ class RouteSpec:
 
 def _page(result: Any) -> Dict[str, Any]:
     if isinstance(result, PaginatedResult):
-        return to_dict(result)
+        page: Dict[str, Any] = to_dict(result)
+        return page
     items = list(result)
     return {"items": to_dict(items), "limit": -1, "offset": 0, "total": len(items)}
 
@@ -121,7 +121,12 @@ _ROLLOUT_QUERY = {
 
 
 async def query_rollouts(call: Call) -> Result:
-    return 200, _page(await call.store.query_rollouts(**_args(call, _ROLLOUT_QUERY)))
+    args = _args(call, _ROLLOUT_QUERY)
+    for alias, name in (("status", "status_in"), ("rollout_ids", "rollout_id_in")):  # deprecated aliases
+        value = args.pop(alias, None)
+        if value is not None and args.get(name) is None:
+            args[name] = value
+    return 200, _page(await call.store.query_rollouts(**args))
 
 
 async def get_rollout(call: Call) -> Result:
@@ -178,11 +183,15 @@ async def add_span(call: Call) -> Result:
 
 
 async def add_spans(call: Call) -> Result:
+    """``{"spans": [...]}`` -> ``{"stored": [indexes of the spans stored]}`` (duplicates left out): the client
+    already holds the spans, so they do not travel back."""
     data = read_json_args(call.body, {"spans": K.list}, required=("spans",))
     spans = [_span(item, f"spans[{i}]") for i, item in enumerate(data["spans"])]
     if not spans:
-        return 201, []
-    return 201, to_dict(list(await call.store.add_many_spans(spans)))
+        return 201, {"stored": []}
+    stored = await call.store.add_many_spans(spans)
+    index = {(s.rollout_id, s.attempt_id, s.span_id): i for i, s in enumerate(spans)}
+    return 201, {"stored": [index[(s.rollout_id, s.attempt_id, s.span_id)] for s in stored]}
 
 
 async def next_sequence_id(call: Call) -> Result:
@@ -295,13 +304,13 @@ ROUTES: Tuple[RouteSpec, ...] = (
     _post("/rollouts/{rollout_id}/attempts/{attempt_id}", update_attempt),
     _get("/workers", query_workers),
     _post("/workers/search", query_workers),
-    _get("/workers/{worker_id}", get_worker),
-    _post("/workers/{worker_id}", update_worker),
+    _get("/workers/{worker_id:path}", get_worker),
+    _post("/workers/{worker_id:path}", update_worker),
     _get("/resources", query_resources),
     _post("/resources", add_resources, keyed=True),
     _get("/resources/latest", latest_resources),
-    _post("/resources/{resources_id}", update_resources),
-    _get("/resources/{resources_id}", get_resources),
+    _post("/resources/{resources_id:path}", update_resources),
+    _get("/resources/{resources_id:path}", get_resources),
     _post("/spans", add_span),
     _post("/spans/batch", add_spans),
     _get("/spans", query_spans),
@@ -310,4 +319,5 @@ ROUTES: Tuple[RouteSpec, ...] = (
     _post("/spans/sequence_ids", many_sequence_ids, keyed=True),
     _post("/waits/rollouts", wait_rollouts, long_running=True),
 )
-"""Order matters: fixed segments (``search``, ``latest``) come before the ``{id}`` routes they would match."""
+"""Order matters: fixed segments (``search``, ``latest``) come before the ``{id}`` routes they would match. Worker
+and resources ids are chosen by users and may hold ``/``, so those final segments match the rest of the path."""

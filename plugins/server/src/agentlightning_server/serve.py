@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import attrs
 
@@ -39,11 +39,26 @@ def access_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket. Created with ``IPPROTO_TCP`` so that asyncio sets TCP_NODELAY on accepted
+    connections (uvicorn's own socket has proto 0, and small responses then wait ~40 ms on delayed ACKs)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 def check_security(host: str, token: Optional[str]) -> None:
     if not token and not is_loopback(host):
         raise ValueError(
-            f"refusing to serve on non-loopback address {host!r} without a token: "
-            f"pass --token or set {wire.TOKEN_ENV}"
+            f"refusing to serve on non-loopback address {host!r} without a token: pass --token or set {wire.TOKEN_ENV}"
         )
 
 
@@ -52,7 +67,6 @@ def check_workers(store_url: str, workers: int) -> None:
     if workers <= 1:
         return
     import anyio
-
     from agentlightning.store import open_store
 
     store = open_store(store_url)
@@ -85,7 +99,8 @@ def serve_forever(
     settings = settings or ServerSettings(token=os.environ.get(wire.TOKEN_ENV) or None)
     check_security(host, settings.token)
     check_workers(store_url, workers)
-    common = {"host": host, "port": port, "log_level": log_level, "access_log": False, "timeout_keep_alive": 30}
+    common: Dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False}
+    common["timeout_keep_alive"] = 30
     if workers > 1:
         env = {k: v for k, v in attrs.asdict(settings).items() if k != "token"}
         os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})
@@ -96,14 +111,19 @@ def serve_forever(
         )
     else:
         config = uvicorn.Config(create_app(store_url, settings), **common)
-    sock = config.bind_socket()
+    sock = bind_socket(host, port)
     if announce:
         bound_port = sock.getsockname()[1]
         print(f"{LISTENING} http://{access_host(host)}:{bound_port}", flush=True)
     if workers > 1:
+        import inspect
+
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.30
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
 
@@ -134,7 +154,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     try:
         serve_forever(
-            args.store, host=args.host, port=args.port, workers=args.workers, settings=settings, log_level=args.log_level
+            args.store,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            settings=settings,
+            log_level=args.log_level,
         )
     except (ValueError, StoreError, OSError) as exc:
         print(f"agl store serve: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from agentlightning.store.base import LightningStore
 
 from . import wire
 from .app import ServerSettings, StoreSource, create_app
-from .serve import LISTENING, access_host, check_security, check_workers
+from .serve import access_host, bind_socket, check_security, check_workers
 
 __all__ = ["LightningStoreServer"]
 
@@ -28,7 +28,7 @@ class LightningStoreServer:
     ``launch_mode="thread"`` runs uvicorn in a daemon thread of this process (any store source);
     ``"subprocess"`` runs ``python -m agentlightning_server.serve`` (a store URL only; needed for ``workers > 1``).
     ``port=0`` picks a free port; :attr:`endpoint` tells which. Use as a (sync or async) context manager, or call
-    :meth:`start` and :meth:`stop`.
+    :meth:`start` and :meth:`stop`. ``app``: serve this ASGI app instead of one built from ``store`` (thread mode).
     """
 
     def __init__(
@@ -46,6 +46,7 @@ class LightningStoreServer:
         max_wait_seconds: float = 60.0,
         startup_timeout: float = 30.0,
         log_level: str = "warning",
+        app: Any = None,
     ) -> None:
         token = token or os.environ.get(wire.TOKEN_ENV) or None
         check_security(host, token)
@@ -65,6 +66,7 @@ class LightningStoreServer:
                 stacklevel=2,
             )
         self.store = store
+        self._app = app
         self.host, self.port, self.workers, self.launch_mode = host, port, workers, mode
         self.startup_timeout = startup_timeout
         self.log_level = log_level
@@ -113,7 +115,7 @@ class LightningStoreServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
-    def start(self) -> "LightningStoreServer":
+    def start(self) -> LightningStoreServer:
         if self.running:
             return self
         if self.launch_mode == "thread":
@@ -125,15 +127,17 @@ class LightningStoreServer:
     def _start_thread(self) -> None:
         import uvicorn
 
-        app = create_app(self.store, self.settings)
+        app = self._app if self._app is not None else create_app(self.store, self.settings)
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_level=self.log_level, access_log=False, timeout_keep_alive=30
         )
         server = uvicorn.Server(config)
         try:
-            sock = config.bind_socket()
-        except SystemExit:
-            raise RuntimeError(f"cannot bind {self.host}:{self.port} (address already in use?)") from None
+            sock = bind_socket(self.host, self.port)
+        except OSError as exc:
+            raise RuntimeError(
+                f"the store server did not start up: cannot bind {self.host}:{self.port}: {exc}"
+            ) from None
         self._endpoint = f"http://{access_host(self.host)}:{sock.getsockname()[1]}"
         failure: list[BaseException] = []
 
@@ -177,7 +181,7 @@ class LightningStoreServer:
         env = dict(os.environ)
         if self.settings.token:
             env[wire.TOKEN_ENV] = self.settings.token
-        self._process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, text=True)
         self._endpoint = f"http://{access_host(self.host)}:{port}"
         self._wait_healthy()
 
@@ -238,13 +242,13 @@ class LightningStoreServer:
 
         return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)
 
-    def __enter__(self) -> "LightningStoreServer":
+    def __enter__(self) -> LightningStoreServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
 
-    async def __aenter__(self) -> "LightningStoreServer":
+    async def __aenter__(self) -> LightningStoreServer:
         import anyio.to_thread
 
         return await anyio.to_thread.run_sync(self.start)

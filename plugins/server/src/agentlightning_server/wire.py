@@ -11,7 +11,6 @@ import json
 from typing import Any, Dict, Optional, Tuple, Type
 
 import orjson
-
 from agentlightning.store.errors import (
     ERROR_TYPES,
     InvalidRequestError,

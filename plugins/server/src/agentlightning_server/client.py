@@ -1,0 +1,565 @@
+"""``LightningStoreClient``: a LightningStore that talks to a store server over HTTP.
+
+One pooled keep-alive ``httpx.AsyncClient`` per event loop (asyncio or trio, any thread). Requests are retried with
+jittered backoff on connection errors and 5xx answers; non-idempotent writes carry an ``Idempotency-Key`` so a retry is
+never applied twice. Errors come back as the same exception types a local store raises.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+import warnings
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+
+import httpx
+from agentlightning.store.base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
+from agentlightning.types.core import (
+    Attempt,
+    AttemptedRollout,
+    EnqueueRolloutRequest,
+    PaginatedResult,
+    Rollout,
+    RolloutConfig,
+    RolloutMode,
+    Worker,
+)
+from agentlightning.types.resources import NamedResources, ResourcesUpdate
+from agentlightning.types.serialization import from_dict, resources_to_dict, rollout_from_dict, to_dict
+from agentlightning.types.tracer import Span
+
+from . import wire
+
+__all__ = ["LightningStoreClient"]
+
+T = TypeVar("T")
+
+_RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
+
+
+def _loop_token() -> Any:
+    """The running event loop (asyncio) or run (trio): one HTTP client each."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _set(body: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
+    """``body`` plus the fields that are not UNSET (explicit None kept)."""
+    body.update({k: v for k, v in fields.items() if v is not UNSET})
+    return body
+
+
+class LightningStoreClient(LightningStore):
+    """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
+
+    ``retry_delays``: seconds to wait before each retry (each scaled by a random factor in [0.5, 1.5]); after the
+    last one a server that cannot be reached raises :class:`StoreUnavailableError`. ``wait_chunk_seconds`` bounds
+    each request of a long :meth:`wait_for_rollouts`. Picklable: only the URL and settings travel.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: Optional[str] = None,
+        *,
+        retry_delays: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
+        request_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        wait_chunk_seconds: float = 10.0,
+        max_connections: int = 64,
+    ) -> None:
+        import os
+
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"LightningStoreClient needs an http:// or https:// URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token or os.environ.get(wire.TOKEN_ENV) or None
+        self.retry_delays = tuple(retry_delays)
+        self.request_timeout = request_timeout
+        self.connect_timeout = connect_timeout
+        self.wait_chunk_seconds = wait_chunk_seconds
+        self.max_connections = max_connections
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._api = self.url + wire.API_PREFIX
+        self._lock = threading.Lock()
+        self._clients: Dict[int, Tuple[weakref.ref[Any], httpx.AsyncClient]] = {}
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> LightningStoreClient:
+        return cls(url, **kwargs)
+
+    def _settings(self) -> Dict[str, Any]:
+        return {
+            "url": self.url,
+            "token": self.token,
+            "retry_delays": self.retry_delays,
+            "request_timeout": self.request_timeout,
+            "connect_timeout": self.connect_timeout,
+            "wait_chunk_seconds": self.wait_chunk_seconds,
+            "max_connections": self.max_connections,
+        }
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return self._settings()
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return f"LightningStoreClient({self.url!r})"
+
+    # -- capabilities and transport ----------------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> LightningStoreCapabilities:
+        return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=True)
+
+    def otlp_traces_endpoint(self) -> str:
+        return self.url + wire.OTLP_TRACES_PATH
+
+    def otlp_headers(self) -> Dict[str, str]:
+        """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise StoreClosedError(f"{self!r} is closed")
+        loop = _loop_token()
+        key = id(loop)
+        with self._lock:
+            entry = self._clients.get(key)
+            if entry is not None and entry[0]() is loop:
+                return entry[1]
+            headers = {"Accept": wire.JSON_TYPE, **self.otlp_headers()}
+            client = httpx.AsyncClient(
+                headers=headers,
+                # plain http needs no TLS context, and building one (loading CA certificates) costs ~0.1 s
+                verify=self.url.startswith("https://"),
+                timeout=httpx.Timeout(self.request_timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+                ),
+            )
+            for stale in [k for k, (ref, _) in self._clients.items() if ref() is None]:
+                del self._clients[stale]  # loops that ended; their connections close with them
+            self._clients[key] = (weakref.ref(loop), client)
+            return client
+
+    async def close(self) -> None:
+        """Close this event loop's connections (those of other loops are dropped); the client is then unusable."""
+        with self._lock:
+            self._closed = True
+            clients, self._clients = self._clients, {}
+        try:
+            loop = _loop_token()
+        except Exception:
+            return
+        for ref, client in clients.values():
+            if ref() is loop:
+                await client.aclose()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Any = None,
+        keyed: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        import anyio
+
+        try:
+            content = None if body is None else wire.dumps(body)
+        except TypeError as exc:
+            raise TypeError(f"cannot send to the store server: {exc}") from None
+        headers = {"Content-Type": wire.JSON_TYPE}
+        if keyed:
+            headers[wire.IDEMPOTENCY_HEADER] = uuid.uuid4().hex
+        client = self._http()
+        url = self._api + path
+        limit: Any = (
+            httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout, connect=self.connect_timeout)
+        )
+        failure: Optional[BaseException] = None
+        for attempt in range(len(self.retry_delays) + 1):
+            if attempt:
+                await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
+            try:
+                response = await client.request(
+                    method, url, content=content, params=params, headers=headers, timeout=limit
+                )
+            except httpx.TransportError as exc:
+                failure = exc
+                continue
+            status = response.status_code
+            if status < 400:
+                return wire.loads(response.content) if response.content else None
+            try:
+                data = wire.loads(response.content)
+            except ValueError:
+                data = None
+            failure = wire.exception_from_error(status, data, response.text[:200])
+            if status not in _RETRY_STATUSES:
+                raise failure
+        if isinstance(failure, httpx.TransportError):
+            tries = len(self.retry_delays) + 1
+            raise StoreUnavailableError(
+                f"store server {self.url} unreachable after {tries} tries: {type(failure).__name__}: {failure}"
+            ) from failure
+        assert failure is not None
+        raise failure
+
+    # -- decoding ----------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _page(data: Any, item: Callable[[Any], T]) -> PaginatedResult[T]:
+        return PaginatedResult(
+            items=[item(i) for i in data["items"]], limit=data["limit"], offset=data["offset"], total=data["total"]
+        )
+
+    @staticmethod
+    def _maybe(data: Any, cls: Type[T]) -> Optional[T]:
+        return None if data is None else from_dict(data, cls)
+
+    # -- rollouts and the queue --------------------------------------------------------------------------------------
+
+    async def start_rollout(
+        self,
+        input: Any,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+        worker_id: Optional[str] = None,
+    ) -> AttemptedRollout:
+        body = {
+            "input": input,
+            "mode": mode,
+            "resources_id": resources_id,
+            "config": to_dict(config),
+            "metadata": metadata,
+            "worker_id": worker_id,
+        }
+        return from_dict(await self._request("POST", "/rollouts", body, keyed=True), AttemptedRollout)
+
+    async def enqueue_rollout(
+        self,
+        input: Any,
+        mode: Optional[RolloutMode] = None,
+        resources_id: Optional[str] = None,
+        config: Optional[RolloutConfig] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> Rollout:
+        request = EnqueueRolloutRequest(
+            input=input,
+            mode=mode,
+            resources_id=resources_id,
+            config=config,
+            metadata=metadata,
+        )
+        rollouts = await self.enqueue_many_rollouts([request])
+        if len(rollouts) != 1:
+            raise RuntimeError(f"the store server enqueued {len(rollouts)} rollouts instead of 1")
+        return rollouts[0]
+
+    async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
+        if not rollouts:
+            return []
+        body = {"rollouts": [to_dict(r) for r in rollouts]}
+        data = await self._request("POST", "/queues/rollouts/enqueue", body, keyed=True)
+        return [from_dict(r, Rollout) for r in data]
+
+    async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
+        claimed = await self.dequeue_many_rollouts(limit=1, worker_id=worker_id)
+        return claimed[0] if claimed else None
+
+    async def dequeue_many_rollouts(
+        self, *, limit: int = 1, worker_id: Optional[str] = None
+    ) -> Sequence[AttemptedRollout]:
+        if limit <= 0:
+            return []
+        data = await self._request(
+            "POST", "/queues/rollouts/dequeue", {"limit": limit, "worker_id": worker_id}, keyed=True
+        )
+        return [from_dict(r, AttemptedRollout) for r in data]
+
+    async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
+        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts", {"worker_id": worker_id}, keyed=True)
+        return from_dict(data, AttemptedRollout)
+
+    async def query_rollouts(
+        self,
+        *,
+        status_in: Optional[Sequence[str]] = None,
+        rollout_id_in: Optional[Sequence[str]] = None,
+        rollout_id_contains: Optional[str] = None,
+        filter_logic: str = "and",
+        sort_by: Optional[str] = None,
+        sort_order: str = "asc",
+        limit: int = -1,
+        offset: int = 0,
+        status: Optional[Sequence[str]] = None,
+        rollout_ids: Optional[Sequence[str]] = None,
+    ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
+        if status is not None:
+            warnings.warn("query_rollouts(status=...) is deprecated; use status_in", DeprecationWarning, stacklevel=2)
+            status_in = status if status_in is None else status_in
+        if rollout_ids is not None:
+            warnings.warn(
+                "query_rollouts(rollout_ids=...) is deprecated; use rollout_id_in", DeprecationWarning, stacklevel=2
+            )
+            rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
+        body: Dict[str, Any] = {
+            "rollout_id_contains": rollout_id_contains,
+            "filter_logic": filter_logic,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+            "limit": limit,
+            "offset": offset,
+        }
+        if status_in is not None:
+            body["status_in"] = list(status_in)
+        if rollout_id_in is not None:
+            body["rollout_id_in"] = list(rollout_id_in)
+        return self._page(await self._request("POST", "/rollouts/search", body), rollout_from_dict)
+
+    async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
+        data = await self._request("GET", f"/rollouts/{_q(rollout_id)}")
+        return None if data is None else rollout_from_dict(data)
+
+    async def update_rollout(
+        self,
+        rollout_id: str,
+        input: Any = UNSET,
+        mode: Any = UNSET,
+        resources_id: Any = UNSET,
+        status: Any = UNSET,
+        config: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Rollout:
+        if config is not UNSET and config is not None:
+            config = to_dict(config)
+        body = _set(
+            {}, input=input, mode=mode, resources_id=resources_id, status=status, config=config, metadata=metadata
+        )
+        return from_dict(await self._request("POST", f"/rollouts/{_q(rollout_id)}", body), Rollout)
+
+    async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
+        """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
+        ids = list(rollout_ids)
+        wanted = len(set(ids))
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        while True:
+            remaining = self.wait_chunk_seconds if deadline is None else deadline - time.monotonic()
+            chunk = max(0.0, min(self.wait_chunk_seconds, remaining))
+            data = await self._request(
+                "POST",
+                "/waits/rollouts",
+                {"rollout_ids": ids, "timeout": chunk},
+                timeout=chunk + self.request_timeout,
+            )
+            done = [from_dict(r, Rollout) for r in data]
+            if len({r.rollout_id for r in done}) >= wanted or not ids:
+                return done
+            if deadline is not None and time.monotonic() >= deadline:
+                return done
+
+    # -- attempts ----------------------------------------------------------------------------------------------------
+
+    async def query_attempts(
+        self,
+        rollout_id: str,
+        *,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: str = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Attempt]:
+        body = {"sort_by": sort_by, "sort_order": sort_order, "limit": limit, "offset": offset}
+        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/search", body)
+        return self._page(data, lambda a: from_dict(a, Attempt))
+
+    async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
+        return self._maybe(await self._request("GET", f"/rollouts/{_q(rollout_id)}/attempts/latest"), Attempt)
+
+    async def update_attempt(
+        self,
+        rollout_id: str,
+        attempt_id: str,
+        status: Any = UNSET,
+        worker_id: Any = UNSET,
+        last_heartbeat_time: Any = UNSET,
+        metadata: Any = UNSET,
+    ) -> Attempt:
+        body = _set({}, status=status, worker_id=worker_id, last_heartbeat_time=last_heartbeat_time, metadata=metadata)
+        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/{_q(attempt_id)}", body)
+        return from_dict(data, Attempt)
+
+    # -- spans -------------------------------------------------------------------------------------------------------
+
+    async def add_span(self, span: Span) -> Optional[Span]:
+        return self._maybe(await self._request("POST", "/spans", to_dict(span)), Span)
+
+    async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        if not spans:
+            return []
+        spans = list(spans)
+        data = await self._request("POST", "/spans/batch", {"spans": [to_dict(s) for s in spans]})
+        return [spans[i] for i in data["stored"]]
+
+    async def add_otel_span(
+        self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
+    ) -> Optional[Span]:
+        if sequence_id is None:
+            sequence_id = await self.get_next_span_sequence_id(rollout_id, attempt_id)
+        return await self.add_span(Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id))
+
+    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
+        body = {"rollout_id": rollout_id, "attempt_id": attempt_id}
+        return int((await self._request("POST", "/spans/next", body, keyed=True))["sequence_id"])
+
+    async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]:
+        if not rollout_attempt_ids:
+            return []
+        body = {"rollout_attempt_ids": [[r, a] for r, a in rollout_attempt_ids]}
+        return list((await self._request("POST", "/spans/sequence_ids", body, keyed=True))["sequence_ids"])
+
+    async def query_spans(
+        self,
+        rollout_id: str,
+        attempt_id: Optional[str] = None,
+        *,
+        trace_id: Optional[str] = None,
+        trace_id_contains: Optional[str] = None,
+        span_id: Optional[str] = None,
+        span_id_contains: Optional[str] = None,
+        parent_id: Optional[str] = None,
+        parent_id_contains: Optional[str] = None,
+        name: Optional[str] = None,
+        name_contains: Optional[str] = None,
+        filter_logic: str = "and",
+        limit: int = -1,
+        offset: int = 0,
+        sort_by: Optional[str] = "sequence_id",
+        sort_order: str = "asc",
+    ) -> PaginatedResult[Span]:
+        body = {
+            "rollout_id": rollout_id,
+            "attempt_id": attempt_id,
+            "trace_id": trace_id,
+            "trace_id_contains": trace_id_contains,
+            "span_id": span_id,
+            "span_id_contains": span_id_contains,
+            "parent_id": parent_id,
+            "parent_id_contains": parent_id_contains,
+            "name": name,
+            "name_contains": name_contains,
+            "filter_logic": filter_logic,
+            "limit": limit,
+            "offset": offset,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+        }
+        return self._page(await self._request("POST", "/spans/search", body), lambda s: from_dict(s, Span))
+
+    # -- resources ---------------------------------------------------------------------------------------------------
+
+    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
+        data = await self._request("POST", "/resources", resources_to_dict(resources), keyed=True)
+        return from_dict(data, ResourcesUpdate)
+
+    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
+        data = await self._request("POST", f"/resources/{_q(resources_id)}", resources_to_dict(resources))
+        return from_dict(data, ResourcesUpdate)
+
+    async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        return self._maybe(await self._request("GET", f"/resources/{_q(resources_id)}"), ResourcesUpdate)
+
+    async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        return self._maybe(await self._request("GET", "/resources/latest"), ResourcesUpdate)
+
+    async def query_resources(
+        self,
+        *,
+        resources_id: Optional[str] = None,
+        resources_id_contains: Optional[str] = None,
+        sort_by: Optional[str] = None,
+        sort_order: str = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[ResourcesUpdate]:
+        params: Dict[str, Any] = {"sort_order": sort_order, "limit": limit, "offset": offset}
+        for key, value in (
+            ("resources_id", resources_id),
+            ("resources_id_contains", resources_id_contains),
+            ("sort_by", sort_by),
+        ):
+            if value is not None:
+                params[key] = value
+        data = await self._request("GET", "/resources", params=params)
+        return self._page(data, lambda r: from_dict(r, ResourcesUpdate))
+
+    # -- workers -----------------------------------------------------------------------------------------------------
+
+    async def query_workers(
+        self,
+        *,
+        status_in: Optional[Sequence[str]] = None,
+        worker_id_contains: Optional[str] = None,
+        filter_logic: str = "and",
+        sort_by: Optional[str] = None,
+        sort_order: str = "asc",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> PaginatedResult[Worker]:
+        body: Dict[str, Any] = {
+            "worker_id_contains": worker_id_contains,
+            "filter_logic": filter_logic,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+            "limit": limit,
+            "offset": offset,
+        }
+        if status_in is not None:
+            body["status_in"] = list(status_in)
+        return self._page(await self._request("POST", "/workers/search", body), lambda w: from_dict(w, Worker))
+
+    async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
+        return self._maybe(await self._request("GET", f"/workers/{_q(worker_id)}"), Worker)
+
+    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+        body = _set({}, heartbeat_stats=heartbeat_stats)
+        return from_dict(await self._request("POST", f"/workers/{_q(worker_id)}", body), Worker)
+
+    async def statistics(self) -> LightningStoreStatistics:
+        """The served store's statistics, named after this class (the served store's name is ``remote_name``)."""
+        remote = dict(await self._request("GET", "/statistics"))
+        remote["remote_name"] = remote.get("name")
+        remote["name"] = type(self).__name__
+        return remote  # type: ignore[return-value]
+
+
+def _q(segment: str) -> str:
+    """A path segment, percent-encoded (ids may hold ``/`` or spaces)."""
+    from urllib.parse import quote
+
+    if not isinstance(segment, str):
+        raise TypeError(f"ids are strings, got {type(segment).__name__} {segment!r}")
+    return quote(segment, safe="")

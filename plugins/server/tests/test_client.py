@@ -1,0 +1,183 @@
+"""LightningStoreClient: same exception types as a local store, retries, idempotent writes, waits, pickling."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from typing import Any, Dict, Iterator, List
+
+import anyio
+import pytest
+from agentlightning.store.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
+from agentlightning_server import LightningStoreClient, LightningStoreServer
+from agentlightning_server.app import create_app
+
+pytestmark = pytest.mark.anyio
+
+
+def _memory() -> Any:
+    from agentlightning_memory import InMemoryLightningStore
+
+    return InMemoryLightningStore(watchdog_interval=None)
+
+
+async def test_errors_have_the_local_types(memory_client: LightningStoreClient) -> None:
+    local = _memory()
+    for store in (local, memory_client):
+        with pytest.raises(NotFoundError, match="ro-missing"):
+            await store.update_rollout("ro-missing", status="running")
+        with pytest.raises(InvalidRequestError):
+            await store.query_rollouts(limit=-5)
+        queued = await store.enqueue_rollout("x")
+        with pytest.raises(ValueError):
+            await store.update_rollout(queued.rollout_id, status="exploded")
+    for bad in ({"heartbeat_stats": None}, {"heartbeat_stats": [1, 2]}):
+        local_error = remote_error = None
+        try:
+            await local.update_worker("w", **bad)
+        except Exception as exc:
+            local_error = exc
+        try:
+            await memory_client.update_worker("w", **bad)
+        except Exception as exc:
+            remote_error = exc
+        assert type(local_error) is type(remote_error), bad
+    await local.close()
+
+
+async def test_unreachable_server_raises_store_unavailable() -> None:
+    client = LightningStoreClient("http://127.0.0.1:9", retry_delays=(0.01, 0.01), connect_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="unreachable after 3 tries"):
+        await client.get_rollout_by_id("ro-x")
+    with pytest.raises(ConnectionError):
+        await client.enqueue_rollout("x")
+    assert time.monotonic() - started < 20
+    await client.close()
+
+
+class _Flaky:
+    """ASGI wrapper: the first ``fail`` requests of each kind run the real app, then answer 500 as if the reply
+    were lost, so a retry arrives for a write that already happened."""
+
+    def __init__(self, app: Any, fail: int) -> None:
+        self.app, self.fail, self.seen = app, fail, 0
+        self.paths: List[str] = []
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.paths.append(scope["path"])
+        if self.seen < self.fail:
+            self.seen += 1
+
+            async def swallow(message: Any) -> None:
+                pass
+
+            await self.app(scope, receive, swallow)
+            await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"lost"})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def flaky() -> Iterator[tuple[LightningStoreServer, _Flaky, Any]]:
+    store = _memory()
+    wrapper = _Flaky(create_app(store), fail=0)
+    with LightningStoreServer(None, port=0, app=wrapper) as server:  # type: ignore[arg-type]
+        yield server, wrapper, store
+
+
+async def test_retried_writes_apply_once(flaky: Any) -> None:
+    server, wrapper, store = flaky
+    client = LightningStoreClient(server.endpoint, retry_delays=(0.01, 0.01, 0.01))
+    try:
+        wrapper.seen, wrapper.fail = 0, 2
+        rollout = await client.enqueue_rollout("once")
+        assert wrapper.paths.count("/v1/agl/queues/rollouts/enqueue") == 3
+        wrapper.seen, wrapper.fail = 0, 1
+        started = await client.start_rollout("started-once")
+        wrapper.seen, wrapper.fail = 0, 1
+        claimed = await client.dequeue_rollout(worker_id="w")
+        assert claimed is not None and claimed.rollout_id == rollout.rollout_id
+        wrapper.seen, wrapper.fail = 0, 1
+        resources = await client.add_resources({})
+        wrapper.seen, wrapper.fail = 0, 1
+        assert await client.get_next_span_sequence_id(started.rollout_id, started.attempt.attempt_id) == 1
+        stats = await client.statistics()
+        assert stats["total_rollouts"] == 2 and stats["total_attempts"] == 2 and stats["total_resources"] == 1
+        assert await client.get_next_span_sequence_id(started.rollout_id, started.attempt.attempt_id) == 2
+        assert (await client.get_latest_resources()).resources_id == resources.resources_id  # type: ignore[union-attr]
+        wrapper.seen, wrapper.fail = 0, 10  # more failures than retries: the 500 surfaces
+        with pytest.raises(Exception, match="HTTP 500"):
+            await client.statistics()
+    finally:
+        await client.close()
+
+
+async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> None:
+    client = LightningStoreClient(memory_client.url, wait_chunk_seconds=0.2)
+    claimed = await client.start_rollout("slow")
+
+    async def finish_later() -> None:
+        await anyio.sleep(0.7)
+        await client.update_attempt(claimed.rollout_id, "latest", status="succeeded")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(finish_later)
+        started = time.monotonic()
+        done = await client.wait_for_rollouts(rollout_ids=[claimed.rollout_id], timeout=30)
+        elapsed = time.monotonic() - started
+    assert [r.rollout_id for r in done] == [claimed.rollout_id] and done[0].status == "succeeded"
+    assert elapsed < 10
+    started = time.monotonic()
+    assert await client.wait_for_rollouts(rollout_ids=["ro-never"], timeout=0.5) == []
+    assert 0.4 < time.monotonic() - started < 10
+    await client.close()
+
+
+async def test_pickled_client_keeps_settings_only(memory_client: LightningStoreClient) -> None:
+    await memory_client.enqueue_rollout("x")
+    copy = pickle.loads(pickle.dumps(memory_client))
+    assert copy.url == memory_client.url and copy.retry_delays == memory_client.retry_delays
+    assert (await copy.statistics())["total_rollouts"] == 1
+    await copy.close()
+
+
+async def test_batched_spans_and_sequence_ids(memory_client: LightningStoreClient) -> None:
+    from agentlightning.testing.store_suite import make_span
+
+    claimed = await memory_client.start_rollout("spans")
+    rid, aid = claimed.rollout_id, claimed.attempt.attempt_id
+    ids = await memory_client.get_many_span_sequence_ids([(rid, aid)] * 3)
+    assert list(ids) == [1, 2, 3]
+    spans = [make_span(rid, aid, i) for i in ids]
+    stored = await memory_client.add_many_spans(spans)
+    assert [s.span_id for s in stored] == [s.span_id for s in spans]
+    assert await memory_client.add_many_spans(spans[:1]) == []
+    assert await memory_client.add_many_spans([]) == []
+    assert (await memory_client.query_spans(rid)).total == 3
+
+
+async def test_otel_span_through_client(memory_client: LightningStoreClient) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    claimed = await memory_client.start_rollout("otel")
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("op") as otel_span:
+        otel_span.set_attribute("k", "v")
+    stored = await memory_client.add_otel_span(claimed.rollout_id, claimed.attempt.attempt_id, otel_span)
+    assert stored is not None and stored.sequence_id == 1 and stored.attributes == {"k": "v"}
+    assert memory_client.otlp_traces_endpoint().endswith("/v1/traces")
+
+
+async def test_user_chosen_ids_with_odd_characters(memory_client: LightningStoreClient) -> None:
+    for worker_id in ("host/worker 1", "w?x=1#frag", "ünï"):
+        worker = await memory_client.update_worker(worker_id, heartbeat_stats={"n": 1})
+        assert worker.worker_id == worker_id
+        assert (await memory_client.get_worker_by_id(worker_id)).worker_id == worker_id  # type: ignore[union-attr]
+    updated = await memory_client.update_resources("team/prompt v2", {})
+    assert updated.resources_id == "team/prompt v2"
+    assert (await memory_client.get_resources_by_id("team/prompt v2")).version == 1  # type: ignore[union-attr]
