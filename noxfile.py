@@ -30,8 +30,8 @@ TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "anyio[trio]>=4.3", "jinja2>=3", 
 
 # package name -> (path, other packages of this repo its tests use). Each is tested with core and those only.
 PACKAGES: dict[str, tuple[str, list[str]]] = {
-    # core's end-to-end tests (tracing, runner, Trainer) write to real memory and SQLite stores
-    "core": ("core", ["plugins/memory", "plugins/sqlite"]),
+    # core's end-to-end tests (tracing, runner, Trainer) use real memory, SQLite and HTTP stores
+    "core": ("core", ["plugins/memory", "plugins/sqlite", "plugins/server"]),
 }
 for _plugin in sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists()):
     PACKAGES[_plugin] = (f"plugins/{_plugin}", [])
@@ -40,6 +40,7 @@ PACKAGES["template"] = ("contrib/plugin-template", [])
 TEST_USES = {
     "agentops": ["plugins/memory"],
     "server": ["plugins/memory", "plugins/sqlite"],
+    "litellm": ["plugins/memory", "plugins/server"],  # LLM proxy: depends on server; tests use the memory store
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
     "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
 }
