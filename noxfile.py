@@ -118,7 +118,7 @@ def slow(session: nox.Session) -> None:
 @nox.session(python=SLOW_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check over the whole tree."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -127,7 +127,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on core."""
     _install(session, *_all_paths())
-    session.install("mypy>=1.10")
+    session.install("mypy>=1.10,<2")
     session.run("mypy", "core/src/agentlightning")
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 import agentlightning_example.hooks
 import agentlightning_memory.hooks
+import pytest
 from agentlightning.cli import run
 from agentlightning.plugins import PluginManager
 from agentlightning.store import open_store
@@ -36,7 +35,6 @@ async def test_counting_store_wraps_the_inner_store_and_counts(manager: PluginMa
 
 async def test_export_resolves_lazily(manager: PluginManager) -> None:
     import agentlightning
-
     from agentlightning_example.store import CountingStore
 
     assert agentlightning.CountingStore is CountingStore
