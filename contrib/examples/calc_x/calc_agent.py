@@ -85,26 +85,28 @@ async def calc_agent(task: Dict[str, Any], llm: agl.LLM) -> float:
     """One episode: the question, tool calls as the model asks, the final answer scored."""
     import openai
 
-    client = openai.AsyncOpenAI(base_url=llm.endpoint, api_key=llm.api_key or "dummy", max_retries=1)
-    messages: List[Dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": task["question"]},
-    ]
-    text = ""
-    for _ in range(MAX_TURNS):
-        reply = await client.chat.completions.create(
-            model=llm.model,
-            messages=messages,  # type: ignore[arg-type]
-            tools=[CALCULATOR_TOOL],  # type: ignore[list-item]
-            temperature=llm.sampling_parameters.get("temperature", 1.0),
-            max_tokens=int(llm.sampling_parameters.get("max_tokens", 512)),
-            extra_body={"return_token_ids": True},  # vLLM returns the token ids training uses
-        )
-        message = reply.choices[0].message
-        text = message.content or ""
-        if not message.tool_calls:
-            break
-        messages.append(message.model_dump(exclude_none=True))
-        for call in message.tool_calls:
-            messages.append({"role": "tool", "tool_call_id": call.id, "content": _tool_result(call.function.arguments)})
+    async with openai.AsyncOpenAI(base_url=llm.endpoint, api_key=llm.api_key or "dummy", max_retries=1) as client:
+        messages: List[Dict[str, Any]] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": task["question"]},
+        ]
+        text = ""
+        for _ in range(MAX_TURNS):
+            reply = await client.chat.completions.create(
+                model=llm.model,
+                messages=messages,  # type: ignore[arg-type]
+                tools=[CALCULATOR_TOOL],  # type: ignore[list-item]
+                temperature=llm.sampling_parameters.get("temperature", 1.0),
+                max_tokens=int(llm.sampling_parameters.get("max_tokens", 512)),
+                extra_body={"return_token_ids": True},  # vLLM returns the token ids training uses
+            )
+            message = reply.choices[0].message
+            text = message.content or ""
+            if not message.tool_calls:
+                break
+            messages.append(message.model_dump(exclude_none=True))
+            for call in message.tool_calls:
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": _tool_result(call.function.arguments)}
+                )
     return score(text, task["answer"])
