@@ -49,10 +49,19 @@ for _name, _uses in TEST_USES.items():
         PACKAGES[_name] = (PACKAGES[_name][0], _uses)
 
 
+# PyTorch: the CPU build that lies on this kind of machine (a plain `torch` from PyPI is a multi-GB CUDA build).
+TORCH_WHEELS = "/opt/wheels"
+TORCH = ["--find-links", TORCH_WHEELS, "torch==2.13.0+cpu"] if os.path.isdir(TORCH_WHEELS) else ["torch>=2.2"]
+TORCH_PYTHONS = ["3.11"]  # the Python that CPU wheel is built for
+PYTHONS_OF = {"torch": TORCH_PYTHONS}
+
+
 def _install(session: nox.Session, *paths: str) -> None:
     args: list[str] = []
     for path in paths:
         args += ["-e", path]
+    if "plugins/torch" in paths:
+        args += TORCH
     session.install(*args, *TEST_DEPS)
 
 
@@ -71,14 +80,14 @@ def _make_tests(path: str, uses: list[str]):  # type: ignore[no-untyped-def]
 
 
 for _name, (_path, _uses) in PACKAGES.items():
-    nox.session(name=f"tests-{_name}", python=PYTHONS, tags=["tests"])(_make_tests(_path, _uses))
+    nox.session(name=f"tests-{_name}", python=PYTHONS_OF.get(_name, PYTHONS), tags=["tests"])(_make_tests(_path, _uses))
 
 
 @nox.session(python=PYTHONS[0])
 def tests(session: nox.Session) -> None:
     """Run every package on every Python (the matrix of tests-* sessions)."""
     for name in PACKAGES:
-        for python in PYTHONS:
+        for python in PYTHONS_OF.get(name, PYTHONS):
             session.notify(f"tests-{name}-{python}")
 
 
