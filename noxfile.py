@@ -74,6 +74,9 @@ def _make_tests(path: str, uses: list[str]):  # type: ignore[no-untyped-def]
     def tests(session: nox.Session) -> None:
         """Run one package's own tests (slow ones excluded: see the `slow` session)."""
         _install(session, "core", *([] if path == "core" else [path]), *uses)
+        # The store state machine runs its full 200 examples on the main Python, fewer on the others.
+        if session.python != SLOW_PYTHON:
+            session.env.setdefault("AGL_STATEFUL_EXAMPLES", "50")
         _pytest(session, f"{path}/tests", "-m", "not slow")
 
     return tests
