@@ -26,6 +26,8 @@ def test_exports_test_classes_and_fixtures() -> None:
 
 
 def test_stateful_settings_follow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGL_STATEFUL_EXAMPLES", raising=False)
+    monkeypatch.delenv("AGL_STATEFUL_STEPS", raising=False)
     assert stateful_settings().max_examples == 200
     monkeypatch.setenv("AGL_STATEFUL_EXAMPLES", "7")
     monkeypatch.setenv("AGL_STATEFUL_STEPS", "3")
