@@ -22,13 +22,13 @@ SYSTEM = "Answer the arithmetic question."
 async def _ask(llm: agl.LLM, messages: List[Dict[str, str]]) -> str:
     import openai
 
-    client = openai.AsyncOpenAI(base_url=llm.endpoint, api_key="test", max_retries=0)
-    reply = await client.chat.completions.create(
-        model=llm.model,
-        messages=messages,
-        temperature=llm.sampling_parameters.get("temperature"),  # type: ignore
-        extra_body={"return_token_ids": True},
-    )
+    async with openai.AsyncOpenAI(base_url=llm.endpoint, api_key="test", max_retries=0) as client:
+        reply = await client.chat.completions.create(
+            model=llm.model,
+            messages=messages,
+            temperature=llm.sampling_parameters.get("temperature"),  # type: ignore
+            extra_body={"return_token_ids": True},
+        )
     return reply.choices[0].message.content or ""
 
 
