@@ -42,7 +42,8 @@ TEST_USES = {
     "server": ["plugins/memory", "plugins/sqlite"],
     "litellm": ["plugins/memory", "plugins/server"],  # LLM proxy: depends on server; tests use the memory store
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
-    "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
+    "verl": ["plugins/memory"],
+    "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store  # the VERL loop under Trainer.fit with the memory store
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
