@@ -148,4 +148,5 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the default run): writes results under results/."""
     _install(session, *_all_paths())
+    session.install("uv", "matplotlib")  # uv builds upstream's venv; matplotlib draws the chart
     session.run("python", "tests/benchmarks/run_all.py", *session.posargs)

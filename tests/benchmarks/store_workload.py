@@ -8,7 +8,9 @@ the algorithm side waits for the rollouts (``wait_for_rollouts``) and queries th
     python tests/benchmarks/store_workload.py --store sqlite:///tmp/w.db --workers 8 --processes 4 --json
 
 With ``--processes P`` the K workers run in P child processes that open the store by URL (a store shared across
-processes: sqlite:// or http://); the parent enqueues, waits and queries.
+processes: sqlite:// or http://); the parent enqueues, waits and queries. The children start, open the store and
+report ready before the parent enqueues and starts the clock (process start-up is not part of the measured window);
+their CPU time is counted from the start signal on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _percentile(values: List[float], q: float) -> float:
@@ -121,18 +128,24 @@ async def _run_workers(
     return sum(totals), lat
 
 
-def _child(url: str, prefix: str, count: int, args: argparse.Namespace, queue: Any) -> None:
-    async def main() -> Tuple[int, Dict[str, List[float]]]:
+def _child(url: str, prefix: str, count: int, args: argparse.Namespace, queue: Any, ready: Any, go: Any) -> None:
+    """A runner process: open the store, say ready, wait for the start signal, then work (CPU counted from then)."""
+
+    async def main() -> Tuple[int, Dict[str, List[float]], float]:
         from agentlightning.store import open_store
 
         store = open_store(url)
         try:
-            return await _run_workers(store, prefix, count, args)
+            await store.statistics()  # the store is reachable (a client connects here)
+            ready.put(prefix)
+            await anyio.to_thread.run_sync(go.wait)
+            cpu0 = _own_cpu()
+            done, lat = await _run_workers(store, prefix, count, args)
+            return done, lat, _own_cpu() - cpu0
         finally:
             await store.close()
 
-    done, lat = anyio.run(main)
-    queue.put((done, lat))
+    queue.put(anyio.run(main))
 
 
 async def _algorithm(store: Any, args: argparse.Namespace) -> Tuple[List[str], float]:
@@ -143,11 +156,10 @@ async def _algorithm(store: Any, args: argparse.Namespace) -> Tuple[List[str], f
     return [r.rollout_id for r in rollouts], time.perf_counter()
 
 
-async def _wait_and_query(store: Any, ids: List[str], args: argparse.Namespace) -> int:
+async def _wait(store: Any, ids: List[str], args: argparse.Namespace) -> None:
     finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=args.timeout)
     if len(finished) != len(ids):
         raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
-    return await _query_all(store, ids)
 
 
 async def _query_all(store: Any, ids: List[str]) -> int:
@@ -172,30 +184,40 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     async def main() -> None:
         store = open_store(args.store)
         try:
-            ids, t_start = await _algorithm(store, args)
-            cpu_start = _cpu_seconds()
+            procs: List[Any] = []
             if args.processes > 0:
                 ctx = multiprocessing.get_context("spawn")
-                queue = ctx.Queue()
+                queue, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
                 per = [
                     args.workers // args.processes + (1 if i < args.workers % args.processes else 0)
                     for i in range(args.processes)
                 ]
                 procs = [
-                    ctx.Process(target=_child, args=(args.store, f"p{i}", n, args, queue))
+                    ctx.Process(target=_child, args=(args.store, f"p{i}", n, args, queue, ready, go))
                     for i, n in enumerate(per)
                     if n
                 ]
                 for proc in procs:
                     proc.start()
-                spans = await _wait_and_query(store, ids, args)
-                t_end = time.perf_counter()
                 for _ in procs:
-                    _, child_lat = await anyio.to_thread.run_sync(queue.get)
+                    await anyio.to_thread.run_sync(ready.get)
+            ids, t_start = await _algorithm(store, args)
+            cpu_start = _cpu_seconds()
+            if procs:
+                own_start = _own_cpu()
+                go.set()
+                await _wait(store, ids, args)
+                t_end = time.perf_counter()
+                runner_cpu = 0.0
+                for _ in procs:
+                    _, child_lat, child_cpu = await anyio.to_thread.run_sync(queue.get)
+                    runner_cpu += child_cpu
                     for key, values in lat.items():
                         values.extend(child_lat[key])
                 for proc in procs:
                     await anyio.to_thread.run_sync(proc.join)
+                spans = await _query_all(store, ids)
+                cpu = _own_cpu() - own_start + runner_cpu
             else:
                 async with anyio.create_task_group() as tg:
 
@@ -210,8 +232,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 if len(finished) != len(ids):
                     raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
                 spans = await _query_all(store, ids)
+                cpu = _cpu_seconds() - cpu_start
             elapsed = t_end - t_start
-            cpu = _cpu_seconds() - cpu_start
             result.update(
                 store=args.store,
                 n=args.n,

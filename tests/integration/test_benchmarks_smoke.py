@@ -1,0 +1,153 @@
+"""The benchmark orchestrator (``nox -s bench``): its quick mode runs end to end, and its report logic holds.
+
+The full quick run spawns many processes (servers, runners, fresh interpreters), so it is marked slow; the report
+and ratio tests are plain functions over synthetic results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import report  # noqa: E402
+import run_all  # noqa: E402
+
+CASE_KEYS = {"rollouts_per_s", "spans_per_s", "seconds", "cpu_seconds", "spans_queried", "peak_rss_mb", "n"}
+
+
+def _run(rate: float, cpu_rate: float, n: int = 100) -> Dict[str, Any]:
+    return {
+        "n": n,
+        "rollouts_per_s": rate,
+        "spans_per_s": rate * 20,
+        "rollouts_per_cpu_s": cpu_rate,
+        "seconds": n / rate,
+    }
+
+
+def _workload(cases: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    return {name: {"runs": runs, "summary": run_all.summarize(runs)} for name, runs in cases.items()}
+
+
+def test_summary_is_median_min_max() -> None:
+    summary = run_all.summarize([_run(10, 1), _run(30, 3), _run(20, 2)])
+    assert summary["rollouts_per_s"] == {"median": 20, "min": 10, "max": 30}
+    assert "peak_rss_mb" not in summary  # absent metrics are left out, not zero
+
+
+def test_ratios_are_ours_over_upstream_with_paired_range_and_target() -> None:
+    workload = _workload(
+        {
+            "ours-memory": [_run(1000, 2000), _run(1200, 2400), _run(1100, 2200)],
+            "upstream-memory": [_run(100, 400), _run(200, 400), _run(100, 400)],
+            "ours-sqlite": [_run(250, 500)] * 3,
+        }
+    )
+    out = run_all.ratios(workload)
+    mem = out["memory_vs_upstream_memory"]
+    assert mem["rollouts_per_s"] == 11.0 and mem["rollouts_per_cpu_s"] == 5.5
+    assert mem["rollouts_per_s_range"] == [6.0, 11.0] and mem["met"] is True
+    sql = out["sqlite_vs_upstream_memory"]
+    assert sql["rollouts_per_s"] == 2.5 and sql["met"] is False  # target 3x
+    assert "http_sqlite_vs_upstream_client_server" not in out  # neither side ran
+
+
+def test_last_json_skips_noise_and_reads_indented_objects() -> None:
+    assert run_all._last_json('warning: x\n{"a": 1}\n') == {"a": 1}
+    assert run_all._last_json('noise {\n{\n  "a": {"b": 2}\n}\n') == {"a": {"b": 2}}
+    with pytest.raises(RuntimeError, match="no JSON"):
+        run_all._last_json("nothing here")
+
+
+def test_report_renders_every_section_and_updates_docs_between_markers(tmp_path: Path) -> None:
+    data: Dict[str, Any] = {
+        "meta": {"time_utc": "t", "cpus": 2},
+        "params": {"n": 100, "cs_n": 50, "spans": 20, "span_bytes": 2048, "reps": 3, "processes": 4},
+        "workload": _workload({"ours-memory": [_run(1000, 2000)], "upstream-memory": [_run(100, 400)]}),
+        "import_time": {
+            "ours": {"wall_s": 0.2, "wall_s_min": 0.2, "wall_s_max": 0.3, "cpu_s": 0.1, "importtime_s": 0.1, "reps": 1},
+            "speedup": {"wall_s": 25.0, "cpu_s": 30.0, "importtime_s": 40.0},
+            "met": True,
+        },
+        "scale": [
+            {
+                "case": "ours-sqlite",
+                "n": 2000,
+                "seconds": 2.0,
+                "rollouts_per_s": 1000.0,
+                "ms_per_rollout": 1.0,
+                "cpu_ms_per_rollout": 0.5,
+                "peak_rss_mb": 40.0,
+                "evicted_rollouts": 0,
+                "file_mb": 12.0,
+            },
+        ],  # fmt: skip
+        "errors": {"tracing": "boom"},
+    }
+    data["ratios"] = run_all.ratios(data["workload"])
+    text = report.render(data)
+    assert "ours: memory store, in process" in text and "1,000.0" in text
+    assert "ours-memory / upstream-memory" in text and "10.0x" in text
+    assert "25.0x (wall)" in text and "### Scale" in text and "`tracing`: boom" in text
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Perf\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\nmethod\n")
+    report.update_docs(doc, text)
+    updated = doc.read_text()
+    assert "old table" not in updated and "intro" in updated and updated.endswith(f"{report.END}\n\nmethod\n")
+    assert "ours: memory store" in updated
+    (tmp_path / "bad.md").write_text("no markers")
+    with pytest.raises(SystemExit, match="markers"):
+        report.update_docs(tmp_path / "bad.md", text)
+
+
+@pytest.mark.slow
+def test_quick_run_without_upstream_writes_the_expected_json(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "run_all.py"), "--quick", "--skip-upstream", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert {"meta", "params", "workload", "ratios", "anchors", "import_time", "tracing", "trainer", "scale"} <= set(
+        data
+    )
+    assert data["errors"] == {} and data["params"]["quick"] is True and data["meta"]["upstream"] is None
+    assert set(data["workload"]) == {"ours-memory", "ours-sqlite", "ours-http-sqlite"}
+    for name, entry in data["workload"].items():
+        (run,) = entry["runs"]
+        assert CASE_KEYS <= set(run), name
+        assert run["spans_queried"] == run["n"] * data["params"]["spans"], name
+        assert entry["summary"]["rollouts_per_s"]["median"] > 0
+    assert data["ratios"] == {}  # nothing to compare without upstream
+    assert {"sqlite", "http_echo"} <= set(data["anchors"])
+    assert data["import_time"]["ours"]["wall_s"] > 0 and "upstream" not in data["import_time"]
+    assert {"overhead", "adapter"} <= set(data["tracing"])
+    assert {"memory", "sqlite"} == set(data["trainer"])
+    assert [(r["case"], r["n"]) for r in data["scale"]] == [
+        ("ours-memory-retention", 20),
+        ("ours-sqlite", 20),
+        ("ours-memory-retention", 80),
+        ("ours-sqlite", 80),
+    ]
+    table = (tmp_path / "latest.md").read_text()
+    assert "### Store workload" in table and "### Scale" in table
+
+
+def test_merge_keeps_the_workload_params_and_accumulates_errors() -> None:
+    a = {"meta": {"time_utc": "a"}, "params": {"n": 2000}, "workload": {}, "errors": {"x": "1"}}
+    b = {"meta": {"time_utc": "b"}, "params": {"n": 40}, "scale": [1], "errors": {"y": "2"}}
+    merged = report.merge([a, b])
+    assert merged["params"] == {"n": 2000} and merged["scale"] == [1] and merged["workload"] == {}
+    assert merged["errors"] == {"x": "1", "y": "2"}
+    assert merged["meta"]["time_utc"] == "a" and [p["time_utc"] for p in merged["meta"]["parts"]] == ["a", "b"]
