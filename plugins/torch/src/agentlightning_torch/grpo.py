@@ -1,0 +1,382 @@
+"""GRPO: sample groups of rollouts per task through the store, turn their spans into token-id triplets, update the
+policy with a clipped, group-relative policy gradient, and publish each new policy as a new LLM resource version."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
+
+import anyio
+import attrs
+from agentlightning.algorithm import Algorithm
+from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
+from agentlightning.types.resources import ProxyLLM
+
+from .checkpoint import checkpoint_dir_for, latest_checkpoint, load_checkpoint, save_checkpoint
+from .triplets import spans_to_triplets
+
+__all__ = ["GRPO", "GRPOConfig", "StepReport"]
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.define(kw_only=True)
+class GRPOConfig:
+    """Hyper-parameters. Defaults are those measured to learn the quickstart task on two CPU cores."""
+
+    group_size: int = 8
+    batch_size: int = 16  # tasks per step (each sampled group_size times)
+    steps: int = 100
+    learning_rate: float = 1e-3
+    epochs: int = 4  # gradient steps per batch (the clipped ratio keeps them close to the sampling policy)
+    clip: float = 0.2
+    entropy_coef: float = 0.05
+    flat_groups_to_batch: bool = True  # groups with equal rewards are compared with the batch (see group_advantages)
+    kl_coef: float = 0.0
+    grad_clip: float = 1.0
+    temperature: float = 1.0
+    val_temperature: float = 0.0
+    max_tokens: int = 3
+    val_every: int = 5
+    val_size: Optional[int] = None
+    checkpoint_every: int = 10
+    rollout_timeout: float = 120.0
+    target_val_reward: Optional[float] = None  # stop early once validation reaches it
+    max_seconds: Optional[float] = None  # stop (after a last validation) once the run is this old
+    seed: int = 0
+    resource_name: str = "main_llm"
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("group_size", "batch_size", "epochs", "val_every", "max_tokens", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GRPO {name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ValueError(f"GRPO steps must be >= 0, got {self.steps}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"GRPO learning_rate must be > 0, got {self.learning_rate}")
+
+
+@attrs.define(kw_only=True)
+class StepReport:
+    """What one step (or validation) did; handed to ``on_step`` and kept in ``GRPO.history``."""
+
+    step: int
+    kind: str  # "train" | "val"
+    policy_version: int
+    resources_id: str
+    rollouts: int
+    triplets: int
+    mean_reward: float
+    elapsed: float
+    total_rollouts: int
+    loss: Optional[float] = None
+    entropy: Optional[float] = None
+
+
+class GRPO(Algorithm):
+    """Group-relative policy optimisation of a local PyTorch policy.
+
+    ``run(train_dataset, val_dataset)`` starts a :class:`~agentlightning_torch.server.PolicyServer` for the policy
+    and, per step, enqueues ``batch_size`` tasks ``group_size`` times each, waits for the runners, builds triplets from
+    each rollout's spans, computes ``(reward - group mean) / (group std + eps)`` per group (same task and prompt;
+    groups whose rewards are all equal are compared with the batch when ``flat_groups_to_batch``), takes ``epochs``
+    clipped policy-gradient steps with an entropy bonus (log-probs at the sampling ``temperature``, so the update
+    stays on-policy), and publishes the new weights as a new resources version
+    (``{resource_name: ProxyLLM(endpoint=<server>, model=<name>@v<version>)}``) that new rollouts are enqueued with.
+    Validation rollouts (every ``val_every`` steps and at the end) decode at ``val_temperature`` (greedy).
+
+    Args:
+        model: a local Hugging Face model directory; None builds a tiny random transformer (``model_config``).
+        model_config: keyword arguments for :func:`~agentlightning_torch.policy.build_policy` (alphabet, d_model...).
+        checkpoint_dir: where checkpoints go; default ``checkpoints/`` next to a file-backed store. An existing
+            checkpoint there is resumed from.
+        on_step: called with each :class:`StepReport`.
+        adapter: turns spans into triplets; default the Trainer's, backed up by ``LlmProxyTraceToTriplet`` (which
+            reads the policy server's spans) when it finds no token ids.
+        **config: :class:`GRPOConfig` fields.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Optional[str] = None,
+        model_config: Optional[Dict[str, Any]] = None,
+        checkpoint_dir: Optional[str] = None,
+        on_step: Optional[Callable[[StepReport], None]] = None,
+        device: str = "cpu",
+        adapter: Any = None,
+        **config: Any,
+    ) -> None:
+        self.config = GRPOConfig(**config)
+        self.model_path = model
+        self.model_config = dict(model_config or {})
+        self.checkpoint_dir = checkpoint_dir
+        self.on_step = on_step
+        self.device = device
+        self.adapter = adapter
+        self.history: List[StepReport] = []
+        self.policy: Any = None
+        self.reference: Any = None
+        self.server: Any = None
+        self.policy_version = 0
+        self.resources_id: Optional[str] = None
+        self.total_rollouts = 0
+        self._start = 0.0
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    async def run(self, train_dataset: Any = None, val_dataset: Any = None) -> None:
+        if not train_dataset:
+            raise ValueError("GRPO needs a non-empty train_dataset")
+        import torch
+
+        from .policy import build_policy
+        from .server import PolicyServer
+
+        cfg = self.config
+        store = self.get_store()
+        self._start = time.time()
+        self.policy = build_policy(model_path=self.model_path, device=self.device, seed=cfg.seed, **self.model_config)
+        optimizer = torch.optim.Adam(self.policy.model.parameters(), lr=cfg.learning_rate)
+        if cfg.kl_coef:  # the KL term pulls towards the initial policy, frozen
+            import copy
+
+            from .policy import Policy
+
+            frozen = copy.deepcopy(self.policy.model).eval().requires_grad_(False)
+            self.reference = Policy(
+                frozen, self.policy.tokenizer, name="reference", device=self.device, hf=self.policy.hf
+            )
+        rng = random.Random(cfg.seed)
+        directory = self.checkpoint_dir or checkpoint_dir_for(store)
+        first_step = 0
+        resume = latest_checkpoint(directory)
+        if resume is not None:
+            state = load_checkpoint(resume)
+            self.policy.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            first_step = int(state["step"])
+            self.policy_version = int(state.get("policy_version", first_step))
+            self.total_rollouts = int(state.get("total_rollouts", 0))
+            rng.setstate(state["rng"])
+            logger.info("GRPO resumed from %s (step %d)", resume, first_step)
+
+        self.server = PolicyServer(self.policy, store=store, model_name=self.policy.name).start()
+        try:
+            await self._publish()
+            for step in range(first_step, cfg.steps):
+                if val_dataset and step % cfg.val_every == 0:
+                    report = await self._validate(step, val_dataset)
+                    if cfg.target_val_reward is not None and report.mean_reward >= cfg.target_val_reward:
+                        break
+                await self._train_step(step, train_dataset, rng, optimizer)
+                await self._publish()
+                last = step + 1 == cfg.steps or self._out_of_time()
+                if directory and ((step + 1) % cfg.checkpoint_every == 0 or last):
+                    await self._checkpoint(directory, step + 1, optimizer, rng)
+                if last:
+                    if val_dataset:
+                        await self._validate(step + 1, val_dataset)
+                    break
+        finally:
+            self.server.stop()
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.max_seconds
+        return limit is not None and time.time() - self._start >= limit
+
+    async def _publish(self) -> None:
+        """Publish the current weights as a new resources version; new rollouts are enqueued with it."""
+        self.policy_version += 1
+        self.server.version = self.policy_version
+        update = await self.get_store().add_resources({self.config.resource_name: self._llm(self.config.temperature)})
+        self.resources_id = update.resources_id
+
+    def _llm(self, temperature: float) -> ProxyLLM:
+        return ProxyLLM(
+            endpoint=self.server.endpoint,
+            model=f"{self.policy.name}@v{self.policy_version}",
+            sampling_parameters={"temperature": temperature, "max_tokens": self.config.max_tokens},
+        )
+
+    async def _rollouts(
+        self, tasks: Sequence[Any], mode: str, resources_id: str, repeat: int, step: int
+    ) -> List[Tuple[Hashable, Any, List[Any]]]:
+        """Enqueue each task ``repeat`` times, wait for all, and return ``(group, rollout, triplets)``."""
+        store = self.get_store()
+        requests = []
+        for index, task in enumerate(tasks):
+            for _ in range(repeat):
+                requests.append(
+                    EnqueueRolloutRequest(
+                        input=task,
+                        mode=mode,  # type: ignore[arg-type]
+                        resources_id=resources_id,
+                        config=RolloutConfig(timeout_seconds=self.config.rollout_timeout),
+                        metadata={"group": f"{mode}-{step}-{index}", "step": step},
+                    )
+                )
+        rollouts = await store.enqueue_many_rollouts(requests)
+        ids = [r.rollout_id for r in rollouts]
+        pending = set(ids)
+        deadline = time.monotonic() + self.config.rollout_timeout + 30
+        while pending and time.monotonic() < deadline:
+            done = await store.wait_for_rollouts(rollout_ids=sorted(pending), timeout=1.0)
+            pending -= {r.rollout_id for r in done}
+        if pending:
+            logger.warning("%d of %d rollouts did not finish in time; they are left out", len(pending), len(ids))
+        self.total_rollouts += len(ids) - len(pending)
+        finished = await store.query_rollouts(rollout_id_in=ids, status_in=["succeeded"], limit=0)
+        if ids and finished.total == 0:
+            raise RuntimeError(
+                f"GRPO: none of the {len(ids)} {mode} rollouts of step {step} succeeded; the runners' log says why "
+                "(the agent raised, or could not reach the policy server)"
+            )
+        out = []
+        for rollout in rollouts:
+            if rollout.rollout_id in pending:
+                continue
+            attempt = await store.get_latest_attempt(rollout.rollout_id)
+            if attempt is None:
+                continue
+            spans = await store.query_spans(rollout.rollout_id, attempt.attempt_id)
+            triplets = spans_to_triplets(list(spans), self._adapter())
+            out.append(((rollout.metadata or {}).get("group"), rollout, triplets))
+        return out
+
+    def _adapter(self) -> Any:
+        if self.adapter is not None:
+            return self.adapter
+        try:
+            return self.get_adapter()  # the Trainer's
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _rows(results: Sequence[Tuple[Hashable, Any, List[Any]]]) -> List[Tuple[Hashable, List[int], List[int], float]]:
+        rows: List[Tuple[Hashable, List[int], List[int], float]] = []
+        for group, _, triplets in results:
+            for t in triplets:
+                if t.reward is None:
+                    continue
+                prompt = list(t.prompt.get("token_ids") or [])
+                response = list(t.response.get("token_ids") or [])
+                if prompt and response:
+                    rows.append(((group, tuple(prompt)), prompt, response, float(t.reward)))
+        return rows
+
+    async def _validate(self, step: int, val_dataset: Sequence[Any]) -> StepReport:
+        cfg = self.config
+        tasks = list(val_dataset)[: cfg.val_size] if cfg.val_size else list(val_dataset)
+        update = await self.get_store().add_resources({cfg.resource_name: self._llm(cfg.val_temperature)})
+        results = await self._rollouts(tasks, "val", update.resources_id, 1, step)
+        rows = self._rows(results)
+        rewards = [r[3] for r in rows]
+        report = self._report(step, "val", update.resources_id, len(results), len(rows), rewards)
+        return report
+
+    async def _train_step(self, step: int, dataset: Sequence[Any], rng: random.Random, optimizer: Any) -> None:
+        from .grpo_math import group_advantages
+
+        cfg = self.config
+        tasks = rng.sample(list(dataset), min(cfg.batch_size, len(dataset)))
+        assert self.resources_id is not None
+        results = await self._rollouts(tasks, "train", self.resources_id, cfg.group_size, step)
+        rows = self._rows(results)
+        rewards = [r[3] for r in rows]
+        advantages = group_advantages(rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch)
+        # rows without signal only add to the entropy bonus; when no row has any, the bonus alone is applied, so a
+        # collapsed policy (every group answering alike) regains the entropy it needs to explore again
+        keep = [i for i, a in enumerate(advantages) if a != 0.0] or list(range(len(rows)))
+        stats: Dict[str, float] = {}
+        if keep:
+            batch = [rows[i] for i in keep]
+            adv = [advantages[i] for i in keep]
+            stats = await anyio.to_thread.run_sync(self._update, batch, adv, optimizer)
+        self._report(step, "train", self.resources_id, len(results), len(rows), rewards, **stats)
+
+    def _update(
+        self, batch: List[Tuple[Hashable, List[int], List[int], float]], adv: List[float], optimizer: Any
+    ) -> Dict[str, float]:
+        import torch
+
+        from .grpo_math import grpo_loss
+
+        cfg = self.config
+        policy = self.policy
+        prompts = [r[1] for r in batch]
+        responses = [r[2] for r in batch]
+        advantages = torch.tensor(adv, dtype=torch.float32, device=policy.device)
+        with policy.lock:
+            policy.model.train()
+            with torch.no_grad():
+                old_logp, _, _ = policy.token_logprobs(prompts, responses, temperature=cfg.temperature)
+            ref_logp = None
+            if cfg.kl_coef and self.reference is not None:
+                with torch.no_grad():
+                    ref_logp, _, _ = self.reference.token_logprobs(prompts, responses, temperature=cfg.temperature)
+            parts = None
+            for _ in range(cfg.epochs):
+                logp, entropy, mask = policy.token_logprobs(prompts, responses, temperature=cfg.temperature)
+                parts = grpo_loss(
+                    logp,
+                    old_logp,
+                    advantages,
+                    mask,
+                    clip=cfg.clip,
+                    entropy=entropy,
+                    entropy_coef=cfg.entropy_coef,
+                    ref_logp=ref_logp,
+                    kl_coef=cfg.kl_coef,
+                )
+                optimizer.zero_grad(set_to_none=True)
+                parts.loss.backward()  # type: ignore[no-untyped-call]
+                torch.nn.utils.clip_grad_norm_(policy.model.parameters(), cfg.grad_clip)
+                optimizer.step()
+            policy.model.eval()
+        assert parts is not None
+        return {"loss": float(parts.loss.detach()), "entropy": parts.entropy}
+
+    def _report(
+        self,
+        step: int,
+        kind: str,
+        resources_id: str,
+        rollouts: int,
+        triplets: int,
+        rewards: List[float],
+        **stats: float,
+    ) -> StepReport:
+        report = StepReport(
+            step=step,
+            kind=kind,
+            policy_version=self.policy_version,
+            resources_id=resources_id,
+            rollouts=rollouts,
+            triplets=triplets,
+            mean_reward=sum(rewards) / len(rewards) if rewards else 0.0,
+            elapsed=time.time() - self._start,
+            total_rollouts=self.total_rollouts,
+            **stats,
+        )
+        self.history.append(report)
+        logger.info("GRPO %s step %d: reward %.3f over %d rollouts", kind, step, report.mean_reward, rollouts)
+        if self.on_step is not None:
+            self.on_step(report)
+        return report
+
+    async def _checkpoint(self, directory: str, step: int, optimizer: Any, rng: random.Random) -> None:
+        state = {
+            "model": self.policy.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "policy_version": self.policy_version,
+            "total_rollouts": self.total_rollouts,
+            "rng": rng.getstate(),
+            "config": attrs.asdict(self.config),
+            "model_config": self.model_config,
+            "model_path": self.model_path,
+        }
+        await anyio.to_thread.run_sync(save_checkpoint, directory, step, state)

@@ -1,0 +1,31 @@
+"""Registers the ``grpo`` algorithm, the ``GRPO`` export and the ``agl quickstart`` command (imports nothing heavy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentlightning.plugins import hookimpl
+
+
+@hookimpl
+def agentlightning_register_algorithms(register: Any) -> None:
+    register(
+        "grpo",
+        "agentlightning_torch.grpo:GRPO",
+        description="Group-relative policy optimisation of a local PyTorch policy served with token ids.",
+    )
+
+
+@hookimpl
+def agentlightning_register_exports(register: Any) -> None:
+    register("GRPO", "agentlightning_torch.grpo:GRPO")
+    register("PolicyServer", "agentlightning_torch.server:PolicyServer")
+
+
+@hookimpl
+def agentlightning_register_commands(register: Any) -> None:
+    register(
+        "quickstart",
+        "agentlightning_torch.quickstart.cli:configure",
+        description="Train a bundled example agent with RL on this machine and report the reward curve.",
+    )

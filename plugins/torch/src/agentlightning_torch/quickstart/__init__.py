@@ -1,0 +1,1 @@
+"""``agl quickstart``: train a bundled agent end to end on this machine."""

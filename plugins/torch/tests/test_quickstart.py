@@ -1,0 +1,83 @@
+"""A shortened ``agl quickstart``: the whole loop through the Trainer, runner processes, the policy server, the
+SQLite store and GRPO, then a resumed run from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import anyio
+import pytest
+from agentlightning.adapter import LlmProxyTraceToTriplet
+from agentlightning.store import open_store
+from agentlightning_torch.quickstart.cli import ProgressLine, run_quickstart
+from agentlightning_torch.server import POLICY_VERSION_ATTRIBUTE
+
+pytestmark = pytest.mark.network
+
+SHORT = dict(
+    steps=2, group_size=4, batch_size=4, val_every=2, target=None, runners=1, concurrency=16, n_train=40, n_val=8
+)
+
+
+async def _inspect(url: str) -> dict:
+    async with open_store(url) as store:
+        rollouts = list(await store.query_rollouts(status_in=["succeeded"]))
+        versions = list(await store.query_resources())
+        triplets, used, rewards = 0, set(), 0
+        for rollout in rollouts:
+            spans = list(await store.query_spans(rollout.rollout_id, "latest"))
+            found = LlmProxyTraceToTriplet().adapt(spans)
+            triplets += sum(1 for t in found if t.prompt["token_ids"] and t.response["token_ids"])
+            rewards += sum(1 for t in found if t.reward is not None)
+            used |= {s.attributes[POLICY_VERSION_ATTRIBUTE] for s in spans if POLICY_VERSION_ATTRIBUTE in s.attributes}
+        return {
+            "rollouts": len(rollouts),
+            "resources": len(versions),
+            "triplets": triplets,
+            "rewarded": rewards,
+            "policy_versions_used": used,
+            "modes": {r.mode for r in rollouts},
+        }
+
+
+@pytest.fixture
+def plugins(plugin_manager: Any) -> Any:
+    """Only the plugins this test needs (the dev environment may hold broken ones); runner processes load theirs."""
+    import agentlightning_sqlite.hooks
+    import agentlightning_torch.hooks
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+    plugin_manager.register(agentlightning_torch.hooks)
+    return plugin_manager
+
+
+def test_short_quickstart_runs_the_whole_loop(tmp_path: Any, plugins: Any) -> None:
+    run_dir = os.path.join(str(tmp_path), "run")
+    summary = run_quickstart(run_dir, **SHORT, progress=ProgressLine(2, quiet=True))
+    seen = anyio.run(_inspect, summary["store"])
+    assert seen["rollouts"] == summary["rollouts"] == 2 * 16 + 2 * 8  # 2 train steps, validation at 0 and at the end
+    assert seen["modes"] == {"train", "val"}
+    # every rollout left a token-id triplet with its reward
+    assert seen["triplets"] == seen["rollouts"] and seen["rewarded"] == seen["rollouts"]
+    # policy versions were published, and later rollouts were served by newer ones
+    assert summary["policy_versions"] >= 3 and seen["resources"] >= 3
+    assert len(seen["policy_versions_used"]) >= 2 and max(seen["policy_versions_used"]) > 1
+    kinds = [h["kind"] for h in summary["history"]]
+    assert kinds.count("train") == 2 and kinds.count("val") == 2
+    with open(summary["curve"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+        assert json.load(f)["rollouts"] == summary["rollouts"]
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))
+
+
+@pytest.mark.slow
+def test_a_run_pointed_at_its_store_resumes_from_the_last_checkpoint(tmp_path: Any, plugins: Any) -> None:
+    run_dir = os.path.join(str(tmp_path), "run")
+    first = run_quickstart(run_dir, **{**SHORT, "steps": 1}, progress=ProgressLine(1, quiet=True))
+    resumed = run_quickstart(run_dir, **SHORT, progress=ProgressLine(2, quiet=True))
+    assert [h["step"] for h in resumed["history"] if h["kind"] == "train"] == [1]
+    assert resumed["policy_versions"] > first["policy_versions"]
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))

@@ -1,0 +1,112 @@
+"""The quickstart task, the plugin's registrations, light imports, and the command's messages."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from agentlightning_torch.quickstart.report import write_png
+from agentlightning_torch.quickstart.task import CATEGORIES, category_of, make_datasets, score_answer
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(st.integers(0, 10_000), st.booleans())
+def test_datasets_are_disjoint_and_labelled_by_first_letter(seed: int, same_group: bool) -> None:
+    train, val = make_datasets(n_train=60, n_val=20, seed=seed, same_group=same_group)
+    assert len(train) == 60 and len(val) == 20
+    assert not {t["keyword"] for t in train} & {t["keyword"] for t in val}
+    for task in train + val:
+        assert task["answer"] == category_of(task["keyword"]) and 3 <= len(task["keyword"]) <= 5
+        if same_group:
+            assert {category_of(ch) for ch in task["keyword"]} == {task["answer"]}
+
+
+def test_categories_and_scores() -> None:
+    assert [category_of(w) for w in ("apple", "fig", "grape", "mango", "nut", "sloe", "tea", "zest")] == list(
+        "AABBCCDD"
+    )
+    assert score_answer("C", "C", "stop") == 1.0
+    assert score_answer(" C\n", "C", "stop") == 1.0
+    assert score_answer("A", "C", "stop") == 0.1
+    assert score_answer("C", "C", "length") == 0.0  # cut off: never rewarded
+    assert score_answer("CC", "C", "stop") == 0.0
+    assert score_answer(None, "C", "stop") == 0.0
+    with pytest.raises(ValueError, match="must start with one of"):
+        category_of("1abc")
+    # ignoring the input cannot beat 0.25 + 0.75 * 0.1
+    _, val = make_datasets(n_train=10, n_val=400, seed=1)
+    best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES)
+    assert best_constant <= 0.5
+
+
+def test_png_writer_writes_a_valid_png(tmp_path: Any) -> None:
+    import zlib
+
+    path = str(tmp_path / "x.png")
+    write_png(path, [bytearray(b"\x10\x20\x30" * 3) for _ in range(2)], 3, 2)
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    assert zlib.decompress(data[idat + 4 : idat + 4 + length]) == (b"\x00" + b"\x10\x20\x30" * 3) * 2
+
+
+def test_hooks_register_the_algorithm_export_and_command(plugin_manager: Any) -> None:
+    import agentlightning_torch.hooks as hooks
+
+    plugin_manager.register(hooks)
+    assert plugin_manager.registry("algorithms").get("grpo") is not None
+    assert plugin_manager.registry("exports").get("GRPO") is not None
+    assert plugin_manager.registry("commands").get("quickstart") is not None
+    from agentlightning_torch.grpo import GRPO
+
+    assert plugin_manager.registry("algorithms").get("grpo").load() is GRPO
+
+
+def test_importing_the_plugin_does_not_import_torch() -> None:
+    code = (
+        "import sys, agentlightning_torch, agentlightning_torch.hooks, agentlightning_torch.server, "
+        "agentlightning_torch.quickstart.agent, agentlightning_torch.quickstart.cli\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'transformers' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_apo_without_its_plugin_names_it(capsys: Any, monkeypatch: Any) -> None:
+    from agentlightning_torch.quickstart import cli
+
+    monkeypatch.setitem(sys.modules, "agentlightning_apo", None)  # as if not installed
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args(["--algorithm", "apo"])
+    assert args.func(args) == 2
+    assert "agentlightning-apo" in capsys.readouterr().err
+
+
+def test_apo_without_an_endpoint_says_what_to_set(capsys: Any, monkeypatch: Any) -> None:
+    pytest.importorskip("agentlightning_apo")
+    from agentlightning_torch.quickstart import cli
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    args = parser.parse_args(["--algorithm", "apo"])
+    assert args.func(args) == 2
+    assert "OPENAI_BASE_URL" in capsys.readouterr().err
+
+
+def test_grpo_config_errors_name_the_field() -> None:
+    from agentlightning_torch.grpo import GRPO
+
+    with pytest.raises(ValueError, match="group_size"):
+        GRPO(group_size=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        GRPO(learning_rate=0)
+    with pytest.raises(TypeError):
+        GRPO(no_such_option=1)
