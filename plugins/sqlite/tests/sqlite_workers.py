@@ -13,14 +13,19 @@ import traceback
 from typing import Any, Dict, List
 
 import anyio
+import anyio.to_thread
 
 
-def dequeue_all(path: str, worker: str, busy_timeout: float, out: Any) -> None:
-    """Claim rollouts until the queue is empty; report (rollout_id, attempt_id, sequence_id) of each, or the error."""
+def dequeue_all(path: str, worker: str, busy_timeout: float, start: Any, out: Any) -> None:
+    """Claim rollouts until the queue is empty; report (rollout_id, attempt_id, sequence_id) of each, or the error.
+
+    ``start`` is a barrier shared by the workers: each opens the store, then all begin claiming together.
+    """
     from agentlightning_sqlite import SqliteLightningStore
 
     async def main() -> List[Any]:
         store = SqliteLightningStore(path, busy_timeout=busy_timeout, watchdog_interval=None)
+        await anyio.to_thread.run_sync(start.wait, 60)
         claimed: List[Any] = []
         try:
             empty = 0

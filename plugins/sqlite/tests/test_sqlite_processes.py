@@ -56,7 +56,8 @@ def test_concurrent_dequeuers_never_share_a_rollout(tmp_path: Path) -> None:
 
     ids = anyio.run(setup)
     # a tiny busy_timeout makes the processes collide constantly, so the retry path does the work
-    results = _run_children(sqlite_workers.dequeue_all, [(path, f"p{i}", 0.005) for i in range(PROCESSES)])
+    start = multiprocessing.get_context("spawn").Barrier(PROCESSES)
+    results = _run_children(sqlite_workers.dequeue_all, [(path, f"p{i}", 0.005, start) for i in range(PROCESSES)])
     errors = [error for _, _, error in results if error]
     assert not errors, errors[0]
     claimed = [item for _, items, _ in results for item in items]
