@@ -120,8 +120,12 @@ class MemoryBackend:
 
     def statistics(self) -> Dict[str, Any]:
         with self._lock:
+            if self.memory_budget_bytes is None:  # estimated on demand: keeps the estimate off the write path
+                total = sum(max(0, int(self._estimate(s))) for b in self._spans.values() for s in b.values())
+            else:
+                total = self._total_span_bytes
             return {
-                "total_span_bytes": self._total_span_bytes,
+                "total_span_bytes": total,
                 "evicted_rollouts": len(self._evicted),
                 "evicted_spans": self._evicted_spans,
                 "memory_budget_bytes": self.memory_budget_bytes,
@@ -255,9 +259,10 @@ class MemoryBackend:
                 flags.append(False)
                 continue
             bucket[key] = span
-            size = max(0, int(self._estimate(span)))
-            self._span_bytes[rid] = self._span_bytes.get(rid, 0) + size
-            self._total_span_bytes += size
+            if self.memory_budget_bytes is not None:  # without a budget, sizes are only needed by statistics()
+                size = max(0, int(self._estimate(span)))
+                self._span_bytes[rid] = self._span_bytes.get(rid, 0) + size
+                self._total_span_bytes += size
             added += 1
             flags.append(True)
         self._span_count += added
