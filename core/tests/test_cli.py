@@ -34,6 +34,21 @@ def test_plugins_lists_core_and_hand_registered(
     assert payload["failures"] == []
 
 
+def test_plugins_details_show_descriptions(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager) -> None:
+    class Described:
+        @hookimpl
+        def agentlightning_register_algorithms(self, register: Any) -> None:
+            register(
+                "gpu-algo", "collections:OrderedDict", description="Missing GPU extra (torch): pip install x[gpu]."
+            )
+
+    plugin_manager.register(Described(), "described")
+    assert run(["plugins"]) == 0
+    assert "Missing GPU extra" not in capsys.readouterr().out
+    assert run(["plugins", "--details"]) == 0
+    assert "gpu-algo: Missing GPU extra (torch): pip install x[gpu]." in capsys.readouterr().out
+
+
 def test_plugins_strict_fails_on_a_broken_plugin(
     capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager
 ) -> None:

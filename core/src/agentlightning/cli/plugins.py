@@ -12,6 +12,9 @@ from agentlightning.plugins import get_plugin_manager
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="Print machine-readable JSON.")
     parser.add_argument("--strict", action="store_true", help="Exit with status 1 when any plugin failed to load.")
+    parser.add_argument(
+        "-d", "--details", action="store_true", help="Also print each component's description (missing extras, ...)."
+    )
     parser.set_defaults(func=handle)
 
 
@@ -48,6 +51,11 @@ def handle(args: argparse.Namespace) -> int:
             print(f"{p.name:<20} {dist}")
             for kind, names in sorted(p.registrations.items()):
                 print(f"    {kind:<22} {', '.join(names)}")
+                if args.details:
+                    for name in names:
+                        registration = manager.registry(kind).get(name)
+                        if registration is not None and registration.description:
+                            print(f"        {name}: {registration.description}")
         for f in failures:
             print(f"FAILED {f.describe()}", file=sys.stderr)
     return 1 if (args.strict and failures) else 0
