@@ -39,6 +39,8 @@ def dequeue_all(path: str, worker: str, busy_timeout: float, start: Any, out: An
                 for a in got:
                     claimed.append((a.rollout_id, a.attempt.attempt_id, a.attempt.sequence_id))
                     await store.update_attempt(a.rollout_id, a.attempt.attempt_id, status="running")
+                # a little work per claim, as a runner would do, so one process cannot drain the queue alone
+                await anyio.sleep(0.003)
         finally:
             await store.close()
         return claimed
