@@ -26,7 +26,15 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests", "integration", "slow"]
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "anyio[trio]>=4.3", "jinja2>=3", "openai>=1.40", "psutil>=5.9"]
+TEST_DEPS = [
+    "pytest>=8",
+    "hypothesis>=6.100",
+    "anyio[trio]>=4.3",
+    "jinja2>=3",
+    "openai>=1.40",
+    "psutil>=5.9",
+    "httpx>=0.27",  # raw HTTP requests in tests (openai itself may use httpx2)
+]
 
 # package name -> (path, other packages of this repo its tests use). Each is tested with core and those only.
 PACKAGES: dict[str, tuple[str, list[str]]] = {
@@ -42,8 +50,8 @@ TEST_USES = {
     "server": ["plugins/memory", "plugins/sqlite"],
     "litellm": ["plugins/memory", "plugins/server"],  # LLM proxy: depends on server; tests use the memory store
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
-    "verl": ["plugins/memory"],
-    "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store  # the VERL loop under Trainer.fit with the memory store
+    "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
+    "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
