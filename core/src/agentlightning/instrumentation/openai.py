@@ -33,6 +33,13 @@ __all__ = [
     "is_openai_instrumented",
     "CHAT_SPAN_NAME",
     "COMPLETION_SPAN_NAME",
+    # building blocks other instrumentations reuse (agentops, litellm)
+    "request_attributes",
+    "response_attributes",
+    "parse_response",
+    "StreamAccumulator",
+    "wrap_sync_create",
+    "wrap_async_create",
 ]
 
 CHAT_SPAN_NAME = "openai.chat.completion"
@@ -200,7 +207,7 @@ def response_attributes(response: Any, chat: bool) -> Dict[str, Any]:
 # -- streaming -----------------------------------------------------------------------------------------------
 
 
-class _StreamAccumulator:
+class StreamAccumulator:
     """Rebuilds the final response from chunks, for the span."""
 
     def __init__(self, chat: bool) -> None:
@@ -277,7 +284,7 @@ class _StreamAccumulator:
 class _SpanEnder:
     def __init__(self, span: Any, chat: bool) -> None:
         self.span = span
-        self.acc = _StreamAccumulator(chat)
+        self.acc = StreamAccumulator(chat)
         self.done = False
 
     def finish(self, error: Optional[BaseException] = None) -> None:
@@ -399,7 +406,7 @@ class TracedAsyncStream:
 # -- patching ------------------------------------------------------------------------------------------------
 
 
-def _parsed(result: Any) -> Any:
+def parse_response(result: Any) -> Any:
     """The response object, also for ``with_raw_response`` calls (whose ``parse()`` caches its result)."""
     parse = getattr(result, "parse", None)
     if callable(parse) and not hasattr(result, "choices"):
@@ -420,7 +427,21 @@ def _fail(span: Any, exc: BaseException) -> None:
     span.end()
 
 
-def _wrap_sync(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
+def _finish(span: Any, result: Any, kwargs: Dict[str, Any], chat: bool, stream_type: Callable[..., Any]) -> Any:
+    """After the call returned: wrap a stream so the span ends with it, or record the response and end the span."""
+    if kwargs.get("stream") and not hasattr(result, "parse"):
+        return stream_type(result, _SpanEnder(span, chat))
+    if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
+        span.end()
+        return result
+    try:
+        span.set_attributes(response_attributes(parse_response(result), chat))
+    finally:
+        span.end()
+    return result
+
+
+def wrap_sync_create(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         span = _start(span_name, kwargs, chat)
@@ -430,22 +451,13 @@ def _wrap_sync(original: Callable[..., Any], span_name: str, chat: bool) -> Call
         except BaseException as exc:
             _fail(span, exc)
             raise
-        if kwargs.get("stream") and not hasattr(result, "parse"):
-            return TracedStream(result, _SpanEnder(span, chat))
-        if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
-            span.end()
-            return result
-        try:
-            span.set_attributes(response_attributes(_parsed(result), chat))
-        finally:
-            span.end()
-        return result
+        return _finish(span, result, kwargs, chat, TracedStream)
 
     create.__agentlightning_original__ = original  # type: ignore[attr-defined]
     return create
 
 
-def _wrap_async(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
+def wrap_async_create(original: Callable[..., Any], span_name: str, chat: bool) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(self: Any, *args: Any, **kwargs: Any) -> Any:
         span = _start(span_name, kwargs, chat)
@@ -455,16 +467,7 @@ def _wrap_async(original: Callable[..., Any], span_name: str, chat: bool) -> Cal
         except BaseException as exc:
             _fail(span, exc)
             raise
-        if kwargs.get("stream") and not hasattr(result, "parse"):
-            return TracedAsyncStream(result, _SpanEnder(span, chat))
-        if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
-            span.end()
-            return result
-        try:
-            span.set_attributes(response_attributes(_parsed(result), chat))
-        finally:
-            span.end()
-        return result
+        return _finish(span, result, kwargs, chat, TracedAsyncStream)
 
     create.__agentlightning_original__ = original  # type: ignore[attr-defined]
     return create
@@ -486,10 +489,10 @@ def instrument_openai() -> bool:
         if _refcount > 1:
             return True
         targets: List[Tuple[Any, Callable[..., Any], str, bool]] = [
-            (chat_module.Completions, _wrap_sync, CHAT_SPAN_NAME, True),
-            (chat_module.AsyncCompletions, _wrap_async, CHAT_SPAN_NAME, True),
-            (text_module.Completions, _wrap_sync, COMPLETION_SPAN_NAME, False),
-            (text_module.AsyncCompletions, _wrap_async, COMPLETION_SPAN_NAME, False),
+            (chat_module.Completions, wrap_sync_create, CHAT_SPAN_NAME, True),
+            (chat_module.AsyncCompletions, wrap_async_create, CHAT_SPAN_NAME, True),
+            (text_module.Completions, wrap_sync_create, COMPLETION_SPAN_NAME, False),
+            (text_module.AsyncCompletions, wrap_async_create, COMPLETION_SPAN_NAME, False),
         ]
         for cls, wrap, span_name, chat in targets:
             original = cls.__dict__["create"]

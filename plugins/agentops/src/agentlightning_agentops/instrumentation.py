@@ -22,7 +22,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from agentlightning.instrumentation.openai import _parsed, _StreamAccumulator, response_attributes
+from agentlightning.instrumentation.openai import StreamAccumulator, parse_response, response_attributes
 
 __all__ = [
     "token_attributes",
@@ -117,7 +117,7 @@ def _chat_attributes_with_tokens(original: Callable[..., Dict[str, Any]]) -> Cal
         return_value: Optional[Any] = None,
         span: Optional[Any] = None,
     ) -> Dict[str, Any]:
-        response = _parsed(return_value) if return_value is not None else None
+        response = parse_response(return_value) if return_value is not None else None
         attributes = original(args=args, kwargs=kwargs, return_value=response, span=span)
         attributes.update(token_attributes(response))
         return attributes
@@ -131,7 +131,7 @@ def _process_chunk_with_tokens(original: Callable[..., None]) -> Callable[..., N
     def _process_chunk(self: Any, chunk: Any) -> None:
         acc = self.__dict__.get("_agl_tokens")
         if acc is None:
-            acc = self.__dict__["_agl_tokens"] = _StreamAccumulator(chat=True)
+            acc = self.__dict__["_agl_tokens"] = StreamAccumulator(chat=True)
         try:
             acc.add(chunk)
         except Exception:

@@ -20,7 +20,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import attrs
-from agentlightning.instrumentation.openai import _StreamAccumulator, request_attributes, response_attributes
+from agentlightning.instrumentation.openai import StreamAccumulator, request_attributes, response_attributes
 from agentlightning.types.tracer import Event, Span, TraceStatus, _random_span_id, _random_trace_id
 
 __all__ = [
@@ -96,7 +96,7 @@ class StreamCollector:
         self.prompt_token_ids: Optional[List[int]] = None
         self.prompt_ids_sent = False
         self.raw_response_ids: List[int] = []
-        self._openai = _StreamAccumulator(kind == "chat") if kind in ("chat", "completion") else None
+        self._openai = StreamAccumulator(kind == "chat") if kind in ("chat", "completion") else None
         self._anthropic: Dict[str, Any] = {"content": [], "usage": {}}
         self._final: Optional[Dict[str, Any]] = None
         self.chunks = 0

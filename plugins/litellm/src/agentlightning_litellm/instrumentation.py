@@ -15,7 +15,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, List, Tuple
 
-from agentlightning.instrumentation.openai import CHAT_SPAN_NAME, COMPLETION_SPAN_NAME, _wrap_async, _wrap_sync
+from agentlightning.instrumentation.openai import (
+    CHAT_SPAN_NAME,
+    COMPLETION_SPAN_NAME,
+    wrap_async_create,
+    wrap_sync_create,
+)
 
 from .capture import restore_token_ids
 
@@ -28,7 +33,7 @@ _originals: List[Tuple[Any, str, Any]] = []
 
 def _function_wrapper(wrap: Callable[..., Any], original: Callable[..., Any], span_name: str, chat: bool) -> Any:
     """The openai wrappers expect a method; adapt a module-level function."""
-    if wrap is _wrap_async:
+    if wrap is wrap_async_create:
 
         async def as_method_async(_self: Any, *args: Any, **kwargs: Any) -> Any:
             return restore_token_ids(await original(*args, **kwargs))
@@ -67,10 +72,10 @@ def instrument_litellm() -> bool:
         if _refcount > 1:
             return True
         for name, wrap, span_name, chat in (
-            ("completion", _wrap_sync, CHAT_SPAN_NAME, True),
-            ("acompletion", _wrap_async, CHAT_SPAN_NAME, True),
-            ("text_completion", _wrap_sync, COMPLETION_SPAN_NAME, False),
-            ("atext_completion", _wrap_async, COMPLETION_SPAN_NAME, False),
+            ("completion", wrap_sync_create, CHAT_SPAN_NAME, True),
+            ("acompletion", wrap_async_create, CHAT_SPAN_NAME, True),
+            ("text_completion", wrap_sync_create, COMPLETION_SPAN_NAME, False),
+            ("atext_completion", wrap_async_create, COMPLETION_SPAN_NAME, False),
         ):
             original = getattr(litellm, name)
             _originals.append((litellm, name, original))
