@@ -34,6 +34,7 @@ TEST_DEPS = [
     "openai>=1.40",
     "psutil>=5.9",
     "httpx>=0.27",  # raw HTTP requests in tests (openai itself may use httpx2)
+    "pytest-timeout>=2.3",  # a hung test fails with its traceback instead of stalling the run
 ]
 
 # package name -> (path, other packages of this repo its tests use). Each is tested with core and those only.

@@ -36,7 +36,7 @@ def store() -> Any:
 def proxy(backend: OpenAITestServer, store: Any) -> Iterator[Any]:
     from agentlightning_litellm import LLMProxy
 
-    llm_proxy = LLMProxy(model_list=model_list(backend), store=store, launch_mode="thread")
+    llm_proxy = LLMProxy(model_list=model_list(backend), store=store, launch_mode="thread", timeout=30)
     llm_proxy.start()
     try:
         yield llm_proxy

@@ -13,7 +13,7 @@ from agentlightning.algorithm import Algorithm, with_llm_proxy, with_store
 @agl.rollout
 def proxy_agent(task: str, llm: agl.LLM) -> float:
     """Knows nothing of rollouts: it only uses the base URL of the LLM resource it is given."""
-    client = openai.OpenAI(base_url=llm.get_base_url(), api_key="agent", max_retries=0)
+    client = openai.OpenAI(base_url=llm.get_base_url(), api_key="agent", max_retries=0, timeout=60)
     reply = client.chat.completions.create(model=llm.model, messages=[{"role": "user", "content": task}])
     streamed = client.chat.completions.create(
         model=llm.model, messages=[{"role": "user", "content": task + " again"}], stream=True

@@ -44,7 +44,7 @@ def test_agl_proxy_serve_records_calls_into_the_store(backend: OpenAITestServer)
                 except httpx.HTTPError:
                     time.sleep(0.1)
             base = f"{endpoint}/rollout/{rollout.rollout_id}/attempt/{rollout.attempt.attempt_id}/v1"
-            client = openai.OpenAI(base_url=base, api_key="k", max_retries=0)
+            client = openai.OpenAI(base_url=base, api_key="k", max_retries=0, timeout=60)
             reply = client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "cli"}])
             assert reply.choices[0].message.content == "echo: cli"
             spans = anyio.run(proxy_spans, store, rollout.rollout_id, rollout.attempt.attempt_id, 1)

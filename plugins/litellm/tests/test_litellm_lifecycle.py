@@ -13,7 +13,7 @@ from llmproxy_helpers import FlakyStore, model_list
 
 
 def _ask(proxy: Any, model: str, base: str) -> str:
-    client = openai.OpenAI(base_url=base, api_key="k", max_retries=0)
+    client = openai.OpenAI(base_url=base, api_key="k", max_retries=0, timeout=60)
     reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "ping"}])
     return str(reply.choices[0].message.content)
 

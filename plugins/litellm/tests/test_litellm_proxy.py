@@ -29,7 +29,7 @@ async def client_for(proxy: Any) -> AsyncIterator[Callable[..., openai.AsyncOpen
         url = proxy.as_resource().get_base_url(rollout_id, attempt_id)
         if rollout_id is None:
             url += "/v1"
-        made.append(openai.AsyncOpenAI(base_url=url, api_key="agent-key", max_retries=0))
+        made.append(openai.AsyncOpenAI(base_url=url, api_key="agent-key", max_retries=0, timeout=60))
         return made[-1]
 
     yield make

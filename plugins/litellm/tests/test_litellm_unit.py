@@ -179,3 +179,40 @@ def test_deployments_round_robin_and_wildcards() -> None:
     assert wildcard.pick("qwen")["model"] == "hosted_vllm/qwen"
     with pytest.raises(LookupError, match="not served by this proxy"):
         two.pick("nope")
+
+
+class _StallingLiteLLM:
+    """Stands in for the ``litellm`` module: a call, or a stream after its first chunk, that never answers (as
+    LiteLLM's aiohttp transport can do on a stalled connection)."""
+
+    async def acompletion(self, **kwargs: object) -> object:
+        import anyio
+
+        if not kwargs.get("stream"):
+            await anyio.sleep_forever()
+
+        async def chunks() -> object:
+            yield {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a"}}]}
+            await anyio.sleep_forever()
+
+        return chunks()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_a_backend_that_never_answers_is_cut_off_by_the_gateway_deadline(stream: bool) -> None:
+    from agentlightning_litellm.gateway import Gateway
+
+    gateway = Gateway(ProxySettings(model_list=[_entry("m")], timeout=0.2), None)
+    gateway.litellm = _StallingLiteLLM()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    response = await gateway._call("chat", body, None, None)
+    if not stream:
+        assert response.status_code == 408
+        assert json.loads(response.body)["error"]["type"] == "timeout"
+        return
+    assert response.status_code == 200  # headers went out with the first chunk; the stall ends the stream with an error
+    events = [chunk async for chunk in response.body_iterator]
+    assert b'"content":"a"' in events[0]
+    error = json.loads(events[-1].decode().removeprefix("data: "))["error"]
+    assert error["type"] == "timeout" and "did not answer within 0.2 s" in error["message"]

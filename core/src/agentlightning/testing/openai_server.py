@@ -378,6 +378,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the stdlib's 5 drops connections when many agents connect at once
     owner: OpenAITestServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

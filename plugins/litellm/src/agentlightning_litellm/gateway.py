@@ -39,6 +39,14 @@ _ERROR_TYPES = {
     429: "rate_limit_error",
 }
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DEFAULT_CALL_TIMEOUT = 600.0
+"""Seconds a backend may take to answer (or to send the next chunk of a stream) when the settings name no timeout."""
+
+
+class BackendTimeoutError(TimeoutError):
+    """The backend did not answer in time (the gateway's own deadline: LiteLLM's aiohttp transport can stall)."""
+
+    status_code = 408
 
 
 def error_of(exc: BaseException) -> CallError:
@@ -49,7 +57,7 @@ def error_of(exc: BaseException) -> CallError:
     name = type(exc).__name__
     if name == "ContextWindowExceededError":
         kind = "context_length_exceeded"
-    elif name in ("Timeout", "APITimeoutError"):
+    elif name in ("Timeout", "APITimeoutError", "BackendTimeoutError"):
         kind, status = "timeout", 408 if status == 500 else status
     else:
         kind = _ERROR_TYPES.get(status, "api_error")
@@ -170,7 +178,8 @@ class Gateway:
         token = inner_call.set(collector if kind == "anthropic" else None)
         try:
             try:
-                result = await self._invoke(kind, kwargs)
+                with self._deadline():
+                    result = await self._invoke(kind, kwargs)
             finally:
                 inner_call.reset(token)
             if not stream:
@@ -182,7 +191,7 @@ class Gateway:
             if kind != "anthropic":
                 observe_raw_chunks(result, collector)
             iterator = result.__aiter__()
-            first = await self._first(iterator)
+            first = await self._next(iterator)
         except Exception as exc:
             record.error = error_of(exc)
             logger.info("Backend call failed: %s %s", record.error.status, record.error.message)
@@ -218,10 +227,21 @@ class Gateway:
             return await ll.anthropic_messages(**kwargs)
         return await ll.aresponses(**kwargs)
 
-    @staticmethod
-    async def _first(iterator: Any) -> Any:
+    @contextlib.contextmanager
+    def _deadline(self) -> Any:
+        """Bound one wait on the backend by wall-clock time, whatever the transport does with its own timeout."""
+        seconds = self.settings.timeout if self.settings.timeout is not None else DEFAULT_CALL_TIMEOUT
         try:
-            return await iterator.__anext__()
+            with anyio.fail_after(seconds):
+                yield
+        except TimeoutError as exc:
+            raise BackendTimeoutError(f"the backend did not answer within {seconds:g} s") from exc
+
+    async def _next(self, iterator: Any) -> Any:
+        """The stream's next item (None at its end), within the deadline."""
+        try:
+            with self._deadline():
+                return await iterator.__anext__()
         except StopAsyncIteration:
             return None
 
@@ -255,10 +275,10 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         buffer = [b""]
         try:
-            if first is not None:
-                yield self._encode(kind, first, collector, buffer)
-                async for item in iterator:
-                    yield self._encode(kind, item, collector, buffer)
+            item = first
+            while item is not None:
+                yield self._encode(kind, item, collector, buffer)
+                item = await self._next(iterator)
             if kind in ("chat", "completion"):
                 yield b"data: [DONE]\n\n"
         except Exception as exc:

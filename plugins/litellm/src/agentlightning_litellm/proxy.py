@@ -50,7 +50,7 @@ class LLMProxy:
         num_retries: LiteLLM's retries of a failed backend call.
         launch_mode: ``"process"`` (default, alias ``"mp"``): a child process, so that LiteLLM's import, globals
             and event loop stay out of this one; ``"thread"``: a thread of this process.
-        timeout: seconds for one backend call.
+        timeout: seconds the backend may take to answer, and to send each next chunk of a stream (default 600).
         callbacks: upstream's aliases: ``"return_token_ids"`` (default on), ``"logprobs"``, ``"opentelemetry"``
             (recording; always on). Unknown names are an error.
         startup_timeout: seconds to wait for the server to answer ``/health``.

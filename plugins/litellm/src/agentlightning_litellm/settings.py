@@ -35,7 +35,8 @@ class ProxySettings:
         model_list: LiteLLM-style deployments; a ``model_name`` of ``"*"`` serves any requested name.
         litellm_config: ``{"litellm_settings": {...}}`` is applied to the ``litellm`` module (upstream's YAML keys).
         num_retries: LiteLLM's retries of a failed backend call.
-        timeout: seconds for one backend call (None: LiteLLM's default).
+        timeout: seconds the backend may take to answer, and to send each next chunk of a stream (None: 600 s);
+            enforced by the gateway as a wall-clock bound whatever the HTTP transport does.
         return_token_ids: ask vLLM-style backends for ``return_token_ids`` (chat and text completions).
         logprobs: ask for logprobs of the sampled tokens when the request did not say.
         retry_seconds: how long undelivered spans are retried when the store is unreachable.
