@@ -52,13 +52,15 @@ def _workload(data: Dict[str, Any]) -> List[str]:
     p = data["params"]
     lines = [
         f"### Store workload: N={p['n']:,} rollouts (client-server cases N={p['cs_n']:,}) x {p['spans']} spans of "
-        f"~{p['span_bytes']:,} B; median (min-max) of {p['reps']} alternating repetitions",
+        f"~{p['span_bytes']:,} B; median (min-max) of {p['reps']} alternating repetitions. `single` spans: one "
+        "`add_span` call per span (as a tracer writes them); `many`: one `add_many_spans` call per rollout.",
         "",
     ]
     rows = []
     for name, entry in data["workload"].items():
         s = entry.get("summary") or {}
-        label = CASE_LABELS.get(name, name).format(p=p["processes"])
+        case, _, mode = name.partition("/")
+        label = CASE_LABELS.get(case, case).format(p=p["processes"]) + (f", `{mode}` spans" if mode else "")
         rows.append(
             [
                 label,
@@ -79,7 +81,7 @@ def _ratios(data: Dict[str, Any]) -> List[str]:
         rng = entry.get("rollouts_per_s_range")
         rows.append(
             [
-                f"{entry['ours']} / {entry['upstream']}",
+                f"{entry['ours']} / {entry['upstream']}".replace("/single", " (single)").replace("/many", " (many)"),
                 f">= {entry['target']:g}x",
                 f"{entry.get('rollouts_per_s', '-')}x" + (f" ({rng[0]}-{rng[1]})" if rng else ""),
                 f"{entry.get('rollouts_per_cpu_s', '-')}x",
@@ -251,7 +253,7 @@ def chart(data: Dict[str, Any], path: Path) -> Optional[Path]:
         colors.append("tab:blue" if name.startswith("ours") else "tab:gray")
     if not names:
         return None
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.9), 4.5))
     ax.bar(names, medians, yerr=[lows, highs], color=colors, capsize=4)
     ax.set_yscale("log")
     ax.set_ylabel("rollouts/s (median, min-max)")

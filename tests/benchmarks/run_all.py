@@ -4,14 +4,17 @@
     python tests/benchmarks/run_all.py --quick --skip-upstream --results /tmp/bench   # CI smoke test (tiny N)
     python tests/benchmarks/run_all.py --reps 5 --n 5000 --cs-n 1000
 
-Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment): the
-cases below run in turn, one repetition of each before the next repetition starts, so slow drifts of a shared machine
-spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own process) over SQLite with P
-runner processes. Upstream: its in-memory store in process, and its client-server store with P runner processes.
-Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo), ``import agentlightning``
-(ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the scale sweep (N from 2,000 to
-20,000: throughput, cost per rollout, peak memory). Results go to ``<results>/bench-<time>.json`` and ``latest.json``,
-a chart to ``.png`` (when matplotlib is installed) and the table to stdout and ``latest.md``.
+Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in
+each span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer
+does, and how the issues' upstream figures were measured), ``many`` adds a rollout's spans in one
+``add_many_spans``. The cases below run in turn, one repetition of each before the next repetition starts, so slow
+drifts of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own
+process) over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store
+with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo),
+``import agentlightning`` (ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the
+scale sweep (N from 2,000 to 20,000: throughput, cost per rollout, peak memory). Results go to
+``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
+table to stdout and ``latest.md``.
 
 The upstream environment is made once with uv (``uv venv`` + ``uv pip install agentlightning==0.3.0``; no torch) under
 ``--upstream-venv`` and reused; ``--upstream-python`` points at an existing one instead.
@@ -42,12 +45,13 @@ import report  # noqa: E402  (a sibling script)
 
 UPSTREAM_SPEC = "agentlightning==0.3.0"
 METRICS = ("rollouts_per_s", "spans_per_s", "rollouts_per_cpu_s", "seconds", "store_peak_rss_mb", "add_span_p50_ms")
-# (ours case, upstream case, target median ratio of rollouts/s)
+# (ours case, upstream case, target median ratio of rollouts/s); compared within each span mode
 TARGETS = {
     "memory_vs_upstream_memory": ("ours-memory", "upstream-memory", 10.0),
     "sqlite_vs_upstream_memory": ("ours-sqlite", "upstream-memory", 3.0),
     "http_sqlite_vs_upstream_client_server": ("ours-http-sqlite", "upstream-client-server", 10.0),
 }
+SPAN_MODES = ("single", "many")
 IMPORT_TARGET = 20.0
 
 
@@ -170,13 +174,16 @@ class OurServer:
 class Cases:
     """The workload cases, each a callable returning the metrics dict of one run."""
 
-    def __init__(self, args: argparse.Namespace, upstream_python: Optional[Path], tmp: Path) -> None:
-        self.args, self.upstream_python, self.tmp = args, upstream_python, tmp
+    def __init__(self, args: argparse.Namespace, upstream_python: Optional[Path], tmp: Path, span_mode: str) -> None:
+        self.args, self.upstream_python, self.tmp, self.span_mode = args, upstream_python, tmp, span_mode
         self.counter = 0
 
     def _common(self, n: int, workers: int) -> List[str]:
         a = self.args
-        return ["--n", str(n), "--spans", str(a.spans), "--span-bytes", str(a.span_bytes), "--workers", str(workers)]
+        return [
+            *("--n", str(n), "--spans", str(a.spans), "--span-bytes", str(a.span_bytes)),
+            *("--workers", str(workers), "--span-mode", self.span_mode),
+        ]
 
     def _db(self, name: str) -> str:
         self.counter += 1
@@ -236,7 +243,7 @@ class Cases:
         return self._upstream("client-server", a.cs_n, a.processes, ["--processes", str(a.processes)])
 
     def table(self) -> Dict[str, Callable[[], Dict[str, Any]]]:
-        """Cases in running order: ours and upstream alternate."""
+        """Cases in running order (ours and upstream alternate), named ``<case>/<span mode>``."""
         cases = {"ours-memory": self.ours_memory}
         if self.upstream_python:
             cases["upstream-memory"] = self.upstream_memory
@@ -244,7 +251,7 @@ class Cases:
         cases["ours-http-sqlite"] = self.ours_http_sqlite
         if self.upstream_python:
             cases["upstream-client-server"] = self.upstream_client_server
-        return cases
+        return {f"{name}/{self.span_mode}": case for name, case in cases.items()}
 
 
 def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
@@ -256,8 +263,8 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
     return out
 
 
-def run_workload(cases: Cases, reps: int, errors: Dict[str, str]) -> Dict[str, Any]:
-    table = cases.table()
+def run_workload(all_cases: Sequence[Cases], reps: int, errors: Dict[str, str]) -> Dict[str, Any]:
+    table = {name: case for cases in all_cases for name, case in cases.table().items()}
     results: Dict[str, Any] = {name: {"runs": []} for name in table}
     for rep in range(reps):
         for name, case in table.items():
@@ -277,7 +284,9 @@ def run_workload(cases: Cases, reps: int, errors: Dict[str, str]) -> Dict[str, A
 def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
     """Median ratios ours/upstream (rollouts/s; and per CPU second) with the per-repetition ratios' range."""
     out: Dict[str, Any] = {}
-    for key, (ours, up, target) in TARGETS.items():
+    modes = sorted({name.rsplit("/", 1)[1] for name in workload if "/" in name}, key=SPAN_MODES.index)
+    for (name, (ours_case, up_case, target)), mode in ((t, m) for m in modes for t in TARGETS.items()):
+        ours, up, key = f"{ours_case}/{mode}", f"{up_case}/{mode}", f"{name}/{mode}"
         o, u = workload.get(ours, {}), workload.get(up, {})
         if not o.get("summary") or not u.get("summary"):
             continue
@@ -402,6 +411,7 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--spans", type=int, default=20, help="spans per rollout")
     parser.add_argument("--span-bytes", type=int, default=2048, help="approximate attribute bytes per span")
     parser.add_argument("--workers", type=int, default=4, help="workers of the in-process cases")
+    parser.add_argument("--span-modes", nargs="+", choices=SPAN_MODES, default=list(SPAN_MODES), help="span modes")
     parser.add_argument("--processes", type=int, default=4, help="runner processes of the client-server cases")
     parser.add_argument("--scale", type=int, nargs="*", default=None, help="N values of the sweep (default 2000 20000)")
     parser.add_argument("--memory-budget", type=int, default=256 * 2**20, help="span bytes the retention case keeps")
@@ -454,12 +464,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         "params": {
             k: getattr(args, k)
             for k in ("quick", "reps", "n", "cs_n", "spans", "span_bytes", "workers", "processes", "scale")
+            + ("span_modes",)
         },
     }
     with tempfile.TemporaryDirectory(prefix="agl-bench-") as tmp_name:
         tmp = Path(tmp_name)
         sections_run: Dict[str, Callable[[], Any]] = {
-            "workload": lambda: run_workload(Cases(args, upstream_python, tmp), args.reps, errors),
+            "workload": lambda: run_workload(
+                [Cases(args, upstream_python, tmp, mode) for mode in args.span_modes], args.reps, errors
+            ),
             "anchors": lambda: run_anchors(args, tmp),
             "import": lambda: run_import_time(args, upstream_python),
             "tracing": lambda: run_tracing(args),

@@ -46,18 +46,24 @@ def test_summary_is_median_min_max() -> None:
 def test_ratios_are_ours_over_upstream_with_paired_range_and_target() -> None:
     workload = _workload(
         {
-            "ours-memory": [_run(1000, 2000), _run(1200, 2400), _run(1100, 2200)],
-            "upstream-memory": [_run(100, 400), _run(200, 400), _run(100, 400)],
-            "ours-sqlite": [_run(250, 500)] * 3,
+            "ours-memory/single": [_run(1000, 2000), _run(1200, 2400), _run(1100, 2200)],
+            "upstream-memory/single": [_run(100, 400), _run(200, 400), _run(100, 400)],
+            "ours-sqlite/single": [_run(250, 500)] * 3,
+            "ours-memory/many": [_run(1000, 2000)],
+            "upstream-memory/many": [_run(500, 1000)],
         }
     )
     out = run_all.ratios(workload)
-    mem = out["memory_vs_upstream_memory"]
+    mem = out["memory_vs_upstream_memory/single"]
+    assert (mem["ours"], mem["upstream"]) == ("ours-memory/single", "upstream-memory/single")
     assert mem["rollouts_per_s"] == 11.0 and mem["rollouts_per_cpu_s"] == 5.5
     assert mem["rollouts_per_s_range"] == [6.0, 11.0] and mem["met"] is True
-    sql = out["sqlite_vs_upstream_memory"]
+    sql = out["sqlite_vs_upstream_memory/single"]
     assert sql["rollouts_per_s"] == 2.5 and sql["met"] is False  # target 3x
-    assert "http_sqlite_vs_upstream_client_server" not in out  # neither side ran
+    assert "http_sqlite_vs_upstream_client_server/single" not in out  # neither side ran
+    many = out["memory_vs_upstream_memory/many"]  # modes are compared with their own mode only
+    assert many["rollouts_per_s"] == 2.0 and many["met"] is False
+    assert "sqlite_vs_upstream_memory/many" not in out
 
 
 def test_last_json_skips_noise_and_reads_indented_objects() -> None:
@@ -71,7 +77,7 @@ def test_report_renders_every_section_and_updates_docs_between_markers(tmp_path:
     data: Dict[str, Any] = {
         "meta": {"time_utc": "t", "cpus": 2},
         "params": {"n": 100, "cs_n": 50, "spans": 20, "span_bytes": 2048, "reps": 3, "processes": 4},
-        "workload": _workload({"ours-memory": [_run(1000, 2000)], "upstream-memory": [_run(100, 400)]}),
+        "workload": _workload({"ours-memory/single": [_run(1000, 2000)], "upstream-memory/single": [_run(100, 400)]}),
         "import_time": {
             "ours": {"wall_s": 0.2, "wall_s_min": 0.2, "wall_s_max": 0.3, "cpu_s": 0.1, "importtime_s": 0.1, "reps": 1},
             "speedup": {"wall_s": 25.0, "cpu_s": 30.0, "importtime_s": 40.0},
@@ -94,8 +100,8 @@ def test_report_renders_every_section_and_updates_docs_between_markers(tmp_path:
     }
     data["ratios"] = run_all.ratios(data["workload"])
     text = report.render(data)
-    assert "ours: memory store, in process" in text and "1,000.0" in text
-    assert "ours-memory / upstream-memory" in text and "10.0x" in text
+    assert "ours: memory store, in process, `single` spans" in text and "1,000.0" in text
+    assert "ours-memory (single) / upstream-memory (single)" in text and "10.0x" in text
     assert "25.0x (wall)" in text and "### Scale" in text and "`tracing`: boom" in text
     doc = tmp_path / "performance.md"
     doc.write_text(f"# Perf\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\nmethod\n")
@@ -123,7 +129,8 @@ def test_quick_run_without_upstream_writes_the_expected_json(tmp_path: Path) -> 
         data
     )
     assert data["errors"] == {} and data["params"]["quick"] is True and data["meta"]["upstream"] is None
-    assert set(data["workload"]) == {"ours-memory", "ours-sqlite", "ours-http-sqlite"}
+    cases = {"ours-memory", "ours-sqlite", "ours-http-sqlite"}
+    assert set(data["workload"]) == {f"{case}/{mode}" for case in cases for mode in ("single", "many")}
     for name, entry in data["workload"].items():
         (run,) = entry["runs"]
         assert CASE_KEYS <= set(run), name
