@@ -211,6 +211,26 @@ def test_group_advantages_are_centred_per_group(pairs: List[Tuple[int, float]]) 
     assert group_advantages([1.0], ["g"]) == [0.0]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=20))
+def test_flat_groups_can_be_compared_with_the_batch(pairs: List[Tuple[int, float]]) -> None:
+    groups = [g for g, _ in pairs]
+    rewards = [r for _, r in pairs]
+    plain = group_advantages(rewards, groups)
+    flat = group_advantages(rewards, groups, flat_to_batch=True)
+    mean = sum(rewards) / len(rewards)
+    spread = (sum((r - mean) ** 2 for r in rewards) / len(rewards)) ** 0.5
+    for g in set(groups):
+        idx = [i for i, gg in enumerate(groups) if gg == g]
+        if len({rewards[i] for i in idx}) > 1:  # groups with a spread are unchanged
+            assert all(flat[i] == plain[i] for i in idx)
+        else:  # flat groups: 0 plainly, their distance to the batch mean with flat_to_batch
+            assert all(plain[i] == 0.0 for i in idx)
+            for i in idx:
+                expected = (rewards[i] - mean) / (spread + 1e-6) if spread else 0.0
+                assert flat[i] == pytest.approx(expected)
+
+
 def test_group_advantages_length_mismatch() -> None:
     with pytest.raises(ValueError, match="2 rewards but 1 group ids"):
         group_advantages([1.0, 2.0], ["g"])

@@ -308,24 +308,43 @@ def _bounded_row(
 
 
 def group_advantages(
-    rewards: Sequence[float], groups: Sequence[Hashable], *, normalize_by_std: bool = True, eps: float = 1e-6
+    rewards: Sequence[float],
+    groups: Sequence[Hashable],
+    *,
+    normalize_by_std: bool = True,
+    eps: float = 1e-6,
+    flat_to_batch: bool = False,
 ) -> List[float]:
-    """``(reward - group mean)``, divided by ``(group std + eps)`` when ``normalize_by_std``. A group whose rewards
-    are all equal (a group of one included) gets 0: there is no signal in it."""
+    """``(reward - group mean)``, divided by ``(group std + eps)`` when ``normalize_by_std``.
+
+    A group whose rewards are all equal (a group of one included) carries no relative signal and gets 0, unless
+    ``flat_to_batch``: then it is compared with the whole batch instead (``(reward - batch mean)``, over the batch
+    std when ``normalize_by_std``), so a policy that answers a whole group alike and wrongly is still pushed away from
+    that answer (and one that answers it alike and rightly is reinforced). That keeps a collapsed policy exploring;
+    plain GRPO stops learning on such groups.
+    """
     if len(rewards) != len(groups):
         raise ValueError(f"{len(rewards)} rewards but {len(groups)} group ids")
+    values_all = [float(r) for r in rewards]
     members: Dict[Hashable, List[int]] = {}
     for i, key in enumerate(groups):
         members.setdefault(key, []).append(i)
-    out = [0.0] * len(rewards)
-    for indices in members.values():
-        values = [float(rewards[i]) for i in indices]
-        if max(values) == min(values):
-            continue
+
+    def scaled(indices: Sequence[int]) -> Dict[int, float]:
+        values = [values_all[i] for i in indices]
         mean = sum(values) / len(values)
         std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-        for i, value in zip(indices, values, strict=True):
-            out[i] = (value - mean) / (std + eps) if normalize_by_std else value - mean
+        return {i: (values_all[i] - mean) / (std + eps) if normalize_by_std else values_all[i] - mean for i in indices}
+
+    batch = scaled(range(len(values_all))) if flat_to_batch and len(set(values_all)) > 1 else {}
+    out = [0.0] * len(values_all)
+    for indices in members.values():
+        if len({values_all[i] for i in indices}) > 1:
+            picked = scaled(indices)
+        else:  # no relative signal in the group (and no rounding noise posing as one)
+            picked = {i: batch.get(i, 0.0) for i in indices}
+        for i in indices:
+            out[i] = picked[i]
     return out
 
 

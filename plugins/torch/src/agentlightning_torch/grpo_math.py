@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Dict, Hashable, List, Optional, Sequence
+from typing import Hashable, List, Optional, Sequence
 
 import attrs
 import torch
+from agentlightning.training import group_advantages as core_group_advantages
 
 __all__ = ["group_advantages", "grpo_loss", "LossParts"]
 
@@ -13,34 +14,9 @@ __all__ = ["group_advantages", "grpo_loss", "LossParts"]
 def group_advantages(
     rewards: Sequence[float], groups: Sequence[Hashable], *, eps: float = 1e-4, flat_to_batch: bool = False
 ) -> List[float]:
-    """``(reward - group mean) / (group std + eps)`` per sample.
-
-    A group whose rewards are all equal carries no relative signal and gets 0, unless ``flat_to_batch``: then it is
-    compared with the whole batch instead (``(reward - batch mean) / (batch std + eps)``), so a policy that answers a
-    whole group alike and wrongly is still pushed away from that answer (and one that answers it alike and rightly
-    is reinforced). That keeps a collapsed policy exploring; plain GRPO would stop learning on such groups.
-    """
-    if len(rewards) != len(groups):
-        raise ValueError(f"{len(rewards)} rewards but {len(groups)} group keys")
-    members: Dict[Hashable, List[int]] = {}
-    for i, key in enumerate(groups):
-        members.setdefault(key, []).append(i)
-    values_all = [float(r) for r in rewards]
-    batch_mean = sum(values_all) / len(values_all) if values_all else 0.0
-    batch_std = (sum((v - batch_mean) ** 2 for v in values_all) / len(values_all)) ** 0.5 if values_all else 0.0
-    out = [0.0] * len(rewards)
-    for idx in members.values():
-        values = [values_all[i] for i in idx]
-        if max(values) == min(values):  # no relative signal (and no rounding noise posing as one)
-            if flat_to_batch and batch_std > 0:
-                for i in idx:
-                    out[i] = (values_all[i] - batch_mean) / (batch_std + eps)
-            continue
-        mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-        for i, v in zip(idx, values, strict=True):
-            out[i] = (v - mean) / (std + eps)
-    return out
+    """Core's :func:`agentlightning.training.group_advantages` with this algorithm's ``eps``; ``flat_to_batch``
+    compares groups whose rewards are all equal with the whole batch (see there)."""
+    return core_group_advantages(rewards, groups, eps=eps, flat_to_batch=flat_to_batch)
 
 
 @attrs.define
