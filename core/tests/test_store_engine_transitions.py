@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.store.transitions import (
     check_attempt_status,
     check_rollout_status,
+    evolve,
     new_attempt_id,
     new_resources_id,
     new_rollout_id,
@@ -91,3 +93,42 @@ def test_id_formats_follow_upstream() -> None:
         value = make()
         assert value.startswith(prefix) and len(value) == length
         int(value[3:], 16)
+
+
+def test_evolve_is_attrs_evolve_with_validation() -> None:
+    base = attempt(heartbeat=1.0)
+    # a change of unvalidated fields only: copied slot by slot
+    beat = evolve(base, last_heartbeat_time=2.0)
+    assert beat == attrs.evolve(base, last_heartbeat_time=2.0) and type(beat) is Attempt
+    assert beat is not base and base.last_heartbeat_time == 1.0
+    assert evolve(base) == base and evolve(base) is not base
+    # a change of a validated field: through __init__, so the validator runs
+    changed = evolve(base, last_heartbeat_time=2.0, status="succeeded")
+    assert changed == attrs.evolve(base, last_heartbeat_time=2.0, status="succeeded")
+    with pytest.raises(ValueError, match="status"):
+        evolve(base, status="bogus")
+    with pytest.raises(TypeError):
+        evolve(base, no_such_field=1)
+    config = RolloutConfig(max_attempts=2, retry_condition=["timeout"])
+    assert evolve(config, max_attempts=3) == RolloutConfig(max_attempts=3, retry_condition=["timeout"])
+    with pytest.raises(ValueError, match="max_attempts"):
+        evolve(config, max_attempts=0)
+
+
+def test_evolve_goes_through_init_when_the_class_computes_something() -> None:
+    @attrs.define
+    class Derived:
+        value: int
+        double: int = attrs.field(init=False)
+
+        def __attrs_post_init__(self) -> None:
+            self.double = 2 * self.value
+
+    @attrs.define
+    class Private:
+        _secret: int
+        plain: int = 0
+
+    assert evolve(Derived(2), value=5).double == 10
+    hidden = Private(1)
+    assert evolve(hidden, secret=4) == Private(4) and evolve(hidden, plain=3) == Private(1, 3)

@@ -121,3 +121,12 @@ async def test_notifier_ignores_unrelated_ids(anyio_backend: str) -> None:
     await anyio.sleep(0.01)
     assert not waiter.event.is_set()
     assert notifier.take_hits(waiter) == set()
+
+
+@pytest.mark.anyio
+async def test_notifier_on_the_waiters_own_loop_sets_the_event_at_once(anyio_backend: str) -> None:
+    notifier = CompletionNotifier()
+    _, waiter = notifier.register(["a"])
+    notifier.notify(["a"])  # from the waiter's own loop: no round trip through the loop's thread-safe entry
+    assert waiter.event.is_set()
+    assert notifier.take_hits(waiter) == {"a"}

@@ -310,6 +310,44 @@ def test_span_from_attributes_defaults() -> None:
     assert child.parent is not None and child.parent.span_id == "ab" * 8
 
 
+def test_span_from_attributes_builds_what_the_constructors_build() -> None:
+    # from_attributes skips keyword parsing for Span itself: the result must equal the plain constructors' and
+    # serialize identically
+    span = Span.from_attributes(
+        attributes={"k": "v"}, rollout_id="r", attempt_id="a", sequence_id=3, name="n", trace_id="t" * 32,
+        span_id="s" * 16, parent_id="p" * 16, start_time=1.0, end_time=2.0,
+    )  # fmt: skip
+    expected = Span(
+        rollout_id="r",
+        attempt_id="a",
+        sequence_id=3,
+        trace_id="t" * 32,
+        span_id="s" * 16,
+        parent_id="p" * 16,
+        name="n",
+        status=TraceStatus(status_code="OK"),
+        attributes={"k": "v"},
+        events=[],
+        links=[],
+        start_time=1.0,
+        end_time=2.0,
+        context=SpanContext(trace_id="t" * 32, span_id="s" * 16, is_remote=False),
+        parent=SpanContext(trace_id="t" * 32, span_id="p" * 16, is_remote=False),
+        resource=OtelResource(attributes={}, schema_url=""),
+    )
+    assert span == expected and to_dict(span) == to_dict(expected)
+    assert span.status is not Span.from_attributes(attributes={}).status  # nothing shared between spans
+    with pytest.raises(ValueError, match="status_code"):
+        span.status.status_code = "BAD"  # type: ignore[assignment]  # the fast-built status still validates
+
+    @attrs.define(kw_only=True)
+    class Tagged(Span):
+        tag: str = "t"
+
+    tagged = Tagged.from_attributes(attributes={"k": "v"})
+    assert isinstance(tagged, Tagged) and tagged.tag == "t"
+
+
 def test_span_from_opentelemetry() -> None:
     from opentelemetry.sdk.trace import TracerProvider
 

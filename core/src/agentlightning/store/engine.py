@@ -469,6 +469,7 @@ class EngineLightningStore(LightningStore):
             token = self.backend.change_token() if shared else None
             last_scan = anyio.current_time()
             remaining = set(ids) - await self._finished_among(ids, scan=True)
+            reported: Set[str] = set()
             while remaining:
                 now = anyio.current_time()
                 if deadline is not None and now >= deadline:
@@ -481,7 +482,10 @@ class EngineLightningStore(LightningStore):
                 else:
                     with anyio.move_on_after(wait):
                         await waiter.event.wait()
-                check = self._notifier.take_hits(waiter) & remaining
+                # ids reported finished are re-read (a report can be spurious: its write rolled back) only once every
+                # remaining id has been reported, in one read, rather than once per wake-up
+                reported |= self._notifier.take_hits(waiter) & remaining
+                check = reported if reported >= remaining else set()
                 if shared:
                     current = self.backend.change_token()
                     if current != token:
@@ -493,6 +497,7 @@ class EngineLightningStore(LightningStore):
                     check = set(remaining)
                 if check:
                     remaining -= await self._finished_among(list(check), scan=scan, known=True)
+                    reported = set()  # what the read did not confirm waits for a new report
 
             def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
                 out = []
@@ -583,9 +588,15 @@ class EngineLightningStore(LightningStore):
     @staticmethod
     def _store_spans(tx: StorageTransaction, spans: Sequence[Span], fx: tr.Effects) -> List[Span]:
         """Check every (rollout, attempt) first, then insert group by group with one heartbeat per group."""
-        groups: Dict[Tuple[str, str], List[Span]] = {}
-        for span in spans:
-            groups.setdefault((span.rollout_id, span.attempt_id), []).append(span)
+        if not spans:
+            return []
+        first = spans[0]
+        rollout_id, attempt_id = first.rollout_id, first.attempt_id
+        groups: Dict[Tuple[str, str], List[Span]] = {(rollout_id, attempt_id): list(spans)}
+        if len(spans) > 1 and any(s.rollout_id != rollout_id or s.attempt_id != attempt_id for s in spans):
+            groups = {}  # a batch over several attempts (rare): group it
+            for span in spans:
+                groups.setdefault((span.rollout_id, span.attempt_id), []).append(span)
         targets = []
         for rollout_id, attempt_id in groups:
             rollout = tx.get_rollout(rollout_id)
@@ -596,23 +607,28 @@ class EngineLightningStore(LightningStore):
                 raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
             targets.append((rollout, attempt))
         now = time.time()
+        several = len(targets) > 1
         stored: List[Span] = []
-        for (rollout, attempt), group in zip(targets, groups.values(), strict=True):
-            tx.sequence_raise(rollout.rollout_id, max(s.sequence_id for s in group))
+        for (checked_rollout, checked_attempt), group in zip(targets, groups.values(), strict=True):
+            rollout, attempt = checked_rollout, checked_attempt
+            top = group[0].sequence_id if len(group) == 1 else max(s.sequence_id for s in group)
+            tx.sequence_raise(rollout.rollout_id, top)
             flags = tx.insert_spans(group)
-            kept = [s for s, ok in zip(group, flags, strict=True) if ok]
-            for span, ok in zip(group, flags, strict=True):
-                if not ok:
-                    logger.error(
-                        "Duplicated span added: span %s of rollout %s attempt %s is already stored",
-                        span.span_id,
-                        span.rollout_id,
-                        span.attempt_id,
-                    )
+            kept = group if all(flags) else [s for s, ok in zip(group, flags, strict=True) if ok]
+            if len(kept) < len(group):
+                for span, ok in zip(group, flags, strict=True):
+                    if not ok:
+                        logger.error(
+                            "Duplicated span added: span %s of rollout %s attempt %s is already stored",
+                            span.span_id,
+                            span.rollout_id,
+                            span.attempt_id,
+                        )
             if kept:
-                # re-read: an earlier group of this call may have changed the rollout
-                current = tx.get_rollout(rollout.rollout_id) or rollout
-                tr.heartbeat(tx, current, tx.get_attempt(rollout.rollout_id, attempt.attempt_id) or attempt, now, fx)
+                if several:  # re-read: an earlier group of this call may have changed the rollout
+                    rollout = tx.get_rollout(rollout.rollout_id) or rollout
+                    attempt = tx.get_attempt(rollout.rollout_id, attempt.attempt_id) or attempt
+                tr.heartbeat(tx, rollout, attempt, now, fx)
             stored.extend(kept)
         return stored
 
@@ -623,8 +639,9 @@ class EngineLightningStore(LightningStore):
                 raise InvalidRequestError(f"spans[{i}] must be a Span, got {type(span).__name__}")
 
     async def add_span(self, span: Span) -> Optional[Span]:
-        self._check_spans([span])
-        stored = await self._run(lambda tx, fx: self._store_spans(tx, [span], fx), write=True)
+        batch = [span]
+        self._check_spans(batch)
+        stored = await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
         return stored[0] if stored else None
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
@@ -646,7 +663,7 @@ class EngineLightningStore(LightningStore):
                     raise _rollout_not_found(rollout_id)
                 if tx.get_attempt(rollout_id, attempt_id) is None:
                     raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
-                span = attrs.evolve(template, sequence_id=tx.sequence_next(rollout_id, 1))
+                span = tr.evolve(template, sequence_id=tx.sequence_next(rollout_id, 1))
             stored = self._store_spans(tx, [span], fx)
             return stored[0] if stored else None
 
@@ -753,7 +770,7 @@ class EngineLightningStore(LightningStore):
                     resources_id=resources_id, create_time=now, update_time=now, version=1, resources=named
                 )
             else:
-                update = attrs.evolve(current, resources=named, update_time=now, version=current.version + 1)
+                update = tr.evolve(current, resources=named, update_time=now, version=current.version + 1)
             tx.put_resources(update)
             return update
 
@@ -833,7 +850,7 @@ class EngineLightningStore(LightningStore):
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Worker:
             worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
-            updated = attrs.evolve(worker, last_heartbeat_time=time.time(), **changes)
+            updated = tr.evolve(worker, last_heartbeat_time=time.time(), **changes)
             tx.put_worker(updated)
             return updated
 

@@ -12,7 +12,8 @@ Filters follow upstream's ``FilterOptions``: ``{field: {"exact"|"within"|"contai
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+import collections.abc
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 import attrs
 
@@ -69,7 +70,7 @@ def check_logic(logic: Any) -> str:
 
 
 def _field_conditions(field: str, spec: Any, where: str) -> List[Condition]:
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, collections.abc.Mapping):
         raise InvalidRequestError(f"filter for field {field!r}{where} must be a mapping of operators, got {spec!r}")
     out: List[Condition] = []
     for op, value in spec.items():
@@ -89,7 +90,7 @@ def normalize_filters(filters: Optional[Mapping[str, Any]]) -> Tuple[List[Condit
     """Split ``FilterOptions`` into (pooled conditions, must conditions, aggregate)."""
     if not filters:
         return [], [], "and"
-    if not isinstance(filters, Mapping):
+    if not isinstance(filters, collections.abc.Mapping):
         raise InvalidRequestError(f"filters must be a mapping, got {type(filters).__name__}")
     aggregate = check_logic(filters.get("_aggregate", "and"))
     pooled: List[Condition] = []
@@ -98,10 +99,10 @@ def normalize_filters(filters: Optional[Mapping[str, Any]]) -> Tuple[List[Condit
         if field == "_aggregate":
             continue
         if field == "_must":
-            entries = [spec] if isinstance(spec, Mapping) else list(spec or [])
+            entries = [spec] if isinstance(spec, collections.abc.Mapping) else list(spec or [])
             seen: set[Tuple[str, str]] = set()
             for entry in entries:
-                if not isinstance(entry, Mapping):
+                if not isinstance(entry, collections.abc.Mapping):
                     raise InvalidRequestError(f"_must entries must be mappings, got {entry!r}")
                 for must_field, must_spec in entry.items():
                     for cond in _field_conditions(must_field, must_spec, " in _must"):
@@ -143,19 +144,34 @@ def _sort_key(field: str) -> Callable[[Any], Tuple[int, Any]]:
     return key
 
 
+_FIELD_NAMES: Dict[type, FrozenSet[str]] = {}
+
+
+def _field_names(model: Type[Any]) -> FrozenSet[str]:
+    names = _FIELD_NAMES.get(model)
+    if names is None:
+        names = _FIELD_NAMES[model] = frozenset(a.name for a in attrs.fields(model))
+    return names
+
+
 def sort_items(items: List[T], sort_by: Optional[str], sort_order: str, model: Type[Any]) -> List[T]:
     """Stable sort by a field of ``model``; ``None`` sorts before every value."""
     if sort_order not in ("asc", "desc"):
         raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
     if sort_by is None:
         return items
-    names = {a.name for a in attrs.fields(model)}
+    names = _field_names(model)
     if sort_by not in names:
         raise InvalidRequestError(
             f"cannot sort {model.__name__} by {sort_by!r}: not a field (fields: {', '.join(sorted(names))})"
         )
     try:
-        return sorted(items, key=_sort_key(sort_by), reverse=sort_order == "desc")
+        keys = [getattr(item, sort_by, None) for item in items]
+        if any(k is None for k in keys):
+            return sorted(items, key=_sort_key(sort_by), reverse=sort_order == "desc")
+        # no None: sort positions by the bare values (no key tuples; nearly free on input already in order)
+        order = sorted(range(len(keys)), key=keys.__getitem__, reverse=sort_order == "desc")  # type: ignore[arg-type]
+        return [items[i] for i in order]
     except TypeError as exc:
         raise InvalidRequestError(f"cannot sort {model.__name__} by {sort_by!r}: values are not comparable") from exc
 
@@ -182,5 +198,5 @@ def run_query(
     pooled, must, aggregate = normalize_filters(filters)
     if sort_by is not None:
         sort_items([], sort_by, sort_order, model)
-    selected = [item for item in items if matches(item, pooled, must, aggregate)]
+    selected = [item for item in items if matches(item, pooled, must, aggregate)] if pooled or must else list(items)
     return paginate(sort_items(selected, sort_by, sort_order, model), limit, offset)

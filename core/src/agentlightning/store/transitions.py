@@ -8,7 +8,7 @@ The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the 
 from __future__ import annotations
 
 import secrets
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple, TypeVar
 
 import attrs
 
@@ -29,6 +29,7 @@ from .errors import InvalidRequestError
 
 __all__ = [
     "Effects",
+    "evolve",
     "new_rollout_id",
     "new_attempt_id",
     "new_resources_id",
@@ -52,6 +53,60 @@ RETRYABLE_ATTEMPT_STATUSES = frozenset({"failed", "timeout", "unresponsive"})
 
 PROMOTED_BY_SPAN = frozenset({"preparing", "queuing", "requeuing"})
 """Rollout statuses a span on the latest attempt turns into ``running`` (upstream misspelt ``queuing``)."""
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class _EvolvePlan:
+    """How :func:`evolve` copies instances of one class."""
+
+    init_fields: Tuple[Tuple[str, str], ...]
+    """(attribute name, ``__init__`` argument name) of the init fields."""
+    unchecked: FrozenSet[str]
+    """Fields a copy may set directly: no validator or converter runs on them, and the class has nothing else
+    (no ``__attrs_post_init__``, no non-init fields) that ``__init__`` would recompute. Empty when copying is unsafe."""
+
+
+_PLANS: Dict[type, _EvolvePlan] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _plan(cls: type) -> _EvolvePlan:
+    fields = attrs.fields(cls)
+    copyable = all(a.init for a in fields) and not any(
+        hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
+    )
+    return _EvolvePlan(
+        init_fields=tuple((a.name, a.alias) for a in fields if a.init),
+        unchecked=frozenset(
+            a.name for a in fields if copyable and a.validator is None and a.converter is None and a.alias == a.name
+        ),
+    )
+
+
+def evolve(inst: T, /, **changes: Any) -> T:
+    """``attrs.evolve`` for the store's hot paths, with the class's fields looked up once per class.
+
+    When every changed field is one no validator or converter looks at, the copy is made slot by slot (the other
+    fields were validated when ``inst`` was built or last set, and are copied as they are, as ``evolve`` would);
+    otherwise the new instance goes through ``__init__``.
+    """
+    cls = type(inst)
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _plan(cls)
+    if plan.unchecked.issuperset(changes):
+        new = _new(cls)
+        for name, _ in plan.init_fields:
+            _set(new, name, changes[name] if name in changes else getattr(inst, name))
+        return new
+    for name, alias in plan.init_fields:
+        if alias not in changes:
+            changes[alias] = getattr(inst, name)
+    return cls(**changes)
 
 
 @attrs.define
@@ -105,7 +160,7 @@ def write_rollout(
     status = changes.get("status")
     if status in FINISHED_STATUSES:
         changes = {**changes, "end_time": now}
-    updated = attrs.evolve(rollout, **changes) if changes else rollout
+    updated = evolve(rollout, **changes) if changes else rollout
     tx.update_rollout(updated)
     if status in QUEUING_STATUSES and not tx.queue_contains(rollout.rollout_id):
         tx.queue_push([rollout.rollout_id])
@@ -141,7 +196,7 @@ def write_attempt(
     status = changes.get("status")
     if status in ENDING_ATTEMPT_STATUSES:
         changes = {**changes, "end_time": now}
-    updated = attrs.evolve(attempt, **changes)
+    updated = evolve(attempt, **changes)
     tx.update_attempt(updated)
     if status is not None:
         latest = tx.get_latest_attempts([rollout.rollout_id]).get(rollout.rollout_id)
@@ -158,7 +213,7 @@ def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: f
     changes: Dict[str, Any] = {"last_heartbeat_time": now}
     if attempt.status in ("preparing", "unresponsive"):
         changes["status"] = "running"
-    tx.update_attempt(attrs.evolve(attempt, **changes))
+    tx.update_attempt(evolve(attempt, **changes))
     # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
     # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
     alive = changes.get("status", attempt.status) == "running"
@@ -187,16 +242,16 @@ def sync_worker(
         )
     if dequeued:
         changes["last_dequeue_time"] = now
-    tx.put_worker(attrs.evolve(worker, **changes))
+    tx.put_worker(evolve(worker, **changes))
 
 
 def mark_worker_idle(tx: StorageTransaction, worker_id: str, now: float) -> None:
     """An empty dequeue: the worker is idle (only ``last_dequeue_time`` moves when it already was)."""
     worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
     if worker.status == "idle":
-        tx.put_worker(attrs.evolve(worker, last_dequeue_time=now))
+        tx.put_worker(evolve(worker, last_dequeue_time=now))
     else:
-        tx.put_worker(attrs.evolve(worker, status="idle", last_idle_time=now, last_dequeue_time=now))
+        tx.put_worker(evolve(worker, status="idle", last_idle_time=now, last_dequeue_time=now))
 
 
 def unhealthy_status(attempt: Attempt, config: RolloutConfig, now: float) -> Optional[str]:

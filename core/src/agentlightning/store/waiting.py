@@ -1,9 +1,10 @@
 """Wake ``wait_for_rollouts`` callers when rollouts finish, across threads and event loops (asyncio and trio).
 
 Each waiter registers the rollout ids it waits for together with a wake-up callable bound to its own event loop
-(``loop.call_soon_threadsafe`` on asyncio, the trio token's ``run_sync_soon`` on trio). A writer that finished
-rollouts calls :meth:`CompletionNotifier.notify` from whatever thread it runs on; only the waiters interested in those
-ids are woken, and each is told which of its ids finished, so a waiter on N rollouts does O(N) work in total.
+(``loop.call_soon_threadsafe`` on asyncio, the trio token's ``run_sync_soon`` on trio; a plain ``event.set()`` when
+called on that loop already). A writer that finished rollouts calls :meth:`CompletionNotifier.notify` from whatever
+thread it runs on; only the waiters interested in those ids are woken, and each is told which of its ids finished, so
+a waiter on N rollouts does O(N) work in total.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ __all__ = ["CompletionNotifier", "Waiter", "loop_waker"]
 
 
 def loop_waker(event: anyio.Event) -> Callable[[], None]:
-    """A thread-safe callable that sets ``event`` on the current event loop."""
+    """A thread-safe callable that sets ``event`` on the current event loop.
+
+    Called from that loop itself (the usual case: a store call on the waiter's loop finished the rollouts) it sets
+    the event at once; from another thread or loop it goes through the loop's thread-safe entry (which costs a
+    self-pipe write and an extra loop wake-up).
+    """
     library = sniffio.current_async_library()
     if library == "trio":
         import trio
@@ -28,7 +34,10 @@ def loop_waker(event: anyio.Event) -> Callable[[], None]:
 
         def wake_trio() -> None:
             try:
-                token.run_sync_soon(event.set)
+                if _current_trio_token() is token:
+                    event.set()
+                else:
+                    token.run_sync_soon(event.set)
             except trio.RunFinishedError:
                 pass
 
@@ -39,11 +48,32 @@ def loop_waker(event: anyio.Event) -> Callable[[], None]:
 
     def wake_asyncio() -> None:
         try:
-            loop.call_soon_threadsafe(event.set)
+            if _current_asyncio_loop() is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
 
     return wake_asyncio
+
+
+def _current_asyncio_loop() -> object:
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _current_trio_token() -> object:
+    import trio
+
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
 
 
 class Waiter:

@@ -106,6 +106,41 @@ class SpanRecordingContext(Protocol):
     def get_recorded_span(self) -> SpanCoreFields: ...
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _build_status(status_code: StatusCode, description: Optional[str], extras: Dict[str, Any]) -> TraceStatus:
+    """``TraceStatus(...)`` without argument parsing or validation: only for a status code already checked (a copy
+    of a stored status, or a constant)."""
+    status = _new(TraceStatus)
+    _set(status, "status_code", status_code)
+    _set(status, "description", description)
+    _set(status, "extras", extras)
+    return status
+
+
+def _build_context(
+    trace_id: str, span_id: str, is_remote: bool, trace_state: Dict[str, str], extras: Dict[str, Any]
+) -> SpanContext:
+    """``SpanContext(...)`` with every field given positionally (no keyword parsing)."""
+    context = _new(SpanContext)
+    context.trace_id = trace_id
+    context.span_id = span_id
+    context.is_remote = is_remote
+    context.trace_state = trace_state
+    context.extras = extras
+    return context
+
+
+def _build_resource(attributes: Attributes, schema_url: str) -> OtelResource:
+    """``OtelResource(...)`` with every field given positionally."""
+    resource = _new(OtelResource)
+    resource.attributes = attributes
+    resource.schema_url = schema_url
+    return resource
+
+
 def _random_trace_id() -> str:
     from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
@@ -209,6 +244,26 @@ class Span:
         """Build a span from attributes alone; missing ids are generated."""
         trace_id = trace_id or _random_trace_id()
         span_id = span_id or _random_span_id()
+        if cls is Span:  # the common case, built without keyword parsing (subclasses may add fields: use __init__)
+            return _build_span(
+                rollout_id or "",
+                attempt_id or "",
+                sequence_id or 0,
+                trace_id,
+                span_id,
+                parent_id,
+                name or VIRTUAL_SPAN_NAME,
+                status or _build_status("OK", None, {}),
+                dict(attributes),
+                [],
+                [],
+                start_time,
+                end_time,
+                _build_context(trace_id, span_id, False, {}, {}),
+                _build_context(trace_id, parent_id, False, {}, {}) if parent_id else None,
+                resource or _build_resource({}, ""),
+                {},
+            )
         return cls(
             rollout_id=rollout_id or "",
             attempt_id=attempt_id or "",
@@ -248,6 +303,48 @@ class Span:
             start_time=core.start_time or time.time(),
             end_time=core.end_time,
         )
+
+
+def _build_span(
+    rollout_id: str,
+    attempt_id: str,
+    sequence_id: int,
+    trace_id: str,
+    span_id: str,
+    parent_id: Optional[str],
+    name: str,
+    status: TraceStatus,
+    attributes: Attributes,
+    events: List[Event],
+    links: List[Link],
+    start_time: Optional[float],
+    end_time: Optional[float],
+    context: Optional[SpanContext],
+    parent: Optional[SpanContext],
+    resource: OtelResource,
+    extras: Dict[str, Any],
+) -> Span:
+    """``Span(...)`` with every field given positionally: the same object, without keyword parsing (hot paths build
+    tens of thousands of spans). ``Span`` has no validators or converters, so nothing is skipped."""
+    span = _new(Span)
+    span.rollout_id = rollout_id
+    span.attempt_id = attempt_id
+    span.sequence_id = sequence_id
+    span.trace_id = trace_id
+    span.span_id = span_id
+    span.parent_id = parent_id
+    span.name = name
+    span.status = status
+    span.attributes = attributes
+    span.events = events
+    span.links = links
+    span.start_time = start_time
+    span.end_time = end_time
+    span.context = context
+    span.parent = parent
+    span.resource = resource
+    span.extras = extras
+    return span
 
 
 def _plain_attributes(attributes: Any) -> Attributes:

@@ -4,6 +4,9 @@ Spans are accounted by an estimate of their size; beyond ``memory_budget_bytes``
 evicted, oldest rollout first. A rollout whose spans were evicted answers ``query_spans`` with
 :class:`~agentlightning.store.errors.SpansEvictedError` from then on (spans that arrive later are kept and counted,
 but the set stays incomplete, so it is never served as if it were whole).
+
+Spans are kept packed (:mod:`.packing`): plain tuples the garbage collector does not track; queries rebuild fresh
+span objects.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from agentlightning.store.errors import SpansEvictedError
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
+
+from .packing import PackedSpan, pack_span, packed_sequence_id, unpack_span
 
 __all__ = ["MemoryBackend", "estimate_span_size"]
 
@@ -89,7 +94,7 @@ class MemoryBackend:
         self._queue: Deque[str] = deque()
         self._queued: Set[str] = set()
         self._sequences: Dict[str, int] = {}
-        self._spans: Dict[str, Dict[Tuple[str, str], Span]] = {}
+        self._spans: Dict[str, Dict[Tuple[str, str], PackedSpan]] = {}
         self._span_bytes: Dict[str, int] = {}
         self._span_count = 0
         self._total_span_bytes = 0
@@ -121,7 +126,9 @@ class MemoryBackend:
     def statistics(self) -> Dict[str, Any]:
         with self._lock:
             if self.memory_budget_bytes is None:  # estimated on demand: keeps the estimate off the write path
-                total = sum(max(0, int(self._estimate(s))) for b in self._spans.values() for s in b.values())
+                total = sum(
+                    max(0, int(self._estimate(unpack_span(s)))) for b in self._spans.values() for s in b.values()
+                )
             else:
                 total = self._total_span_bytes
             return {
@@ -258,7 +265,7 @@ class MemoryBackend:
             if key in bucket:
                 flags.append(False)
                 continue
-            bucket[key] = span
+            bucket[key] = pack_span(span)
             if self.memory_budget_bytes is not None:  # without a budget, sizes are only needed by statistics()
                 size = max(0, int(self._estimate(span)))
                 self._span_bytes[rid] = self._span_bytes.get(rid, 0) + size
@@ -284,11 +291,9 @@ class MemoryBackend:
         bucket = self._spans.get(rollout_id)
         if not bucket:
             return []
-        spans = (
-            list(bucket.values()) if attempt_id is None else [s for s in bucket.values() if s.attempt_id == attempt_id]
-        )
-        spans.sort(key=_sequence_of)
-        return spans
+        packed = list(bucket.values()) if attempt_id is None else [p for p in bucket.values() if p[0] == attempt_id]
+        packed.sort(key=packed_sequence_id)
+        return [unpack_span(p) for p in packed]
 
     def count_spans(self) -> int:
         return self._span_count
@@ -356,7 +361,3 @@ class MemoryBackend:
 
     def count_workers(self) -> int:
         return len(self._workers)
-
-
-def _sequence_of(span: Span) -> int:
-    return span.sequence_id

@@ -1,0 +1,200 @@
+"""Packed spans: an exact round trip, fresh objects on every read, and nothing left for the garbage collector."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Dict, List
+
+import attrs
+import pytest
+from agentlightning.store.errors import NotFoundError
+from agentlightning.types.core import EnqueueRolloutRequest
+from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
+from agentlightning_memory import InMemoryLightningStore
+from agentlightning_memory.packing import pack_span, unpack_span
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def plain_span(seq: int = 1, **attributes: Any) -> Span:
+    return Span.from_attributes(
+        attributes=attributes or {"k": "v", "n": 3, "f": 1.5, "b": True, "none": None},
+        rollout_id="ro-1",
+        attempt_id="at-1",
+        sequence_id=seq,
+        name="step",
+        trace_id="a" * 32,
+        span_id=f"{seq:016x}",
+        parent_id="f" * 16,
+        start_time=1.0,
+        end_time=2.0,
+    )
+
+
+def rich_span() -> Span:
+    context = SpanContext(trace_id="b" * 32, span_id="c" * 16, is_remote=True, trace_state={"v": "1"}, extras={"x": 1})
+    return Span(
+        rollout_id="ro-1",
+        attempt_id="at-2",
+        sequence_id=7,
+        trace_id="b" * 32,
+        span_id="c" * 16,
+        parent_id=None,
+        name="rich",
+        status=TraceStatus(status_code="ERROR", description="boom", extras={"why": "x"}),
+        attributes={"list": [1, 2], "nested": {"a": [3]}},
+        events=[Event(name="e", attributes={"k": 1}, timestamp=3.0, extras={"more": True})],
+        links=[Link(context=context, attributes=None), Link(context=context, attributes={"w": 2}, extras={"y": 0})],
+        start_time=None,
+        end_time=None,
+        context=context,
+        parent=None,
+        resource=OtelResource(attributes={"service.name": "svc"}, schema_url="https://schema"),
+        extras={"unknown_key": {"kept": True}},
+    )
+
+
+def test_field_list_is_what_the_packer_knows() -> None:
+    # a new Span field must be added to pack_span/unpack_span (and tracer._build_span): this test says so
+    assert [a.name for a in attrs.fields(Span)] == [
+        "rollout_id",
+        "attempt_id",
+        "sequence_id",
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "name",
+        "status",
+        "attributes",
+        "events",
+        "links",
+        "start_time",
+        "end_time",
+        "context",
+        "parent",
+        "resource",
+        "extras",
+    ]
+
+
+def test_part_field_lists_are_what_the_builders_know() -> None:
+    # agentlightning.types.tracer._build_status/_build_context/_build_resource set these fields one by one
+    assert [a.name for a in attrs.fields(TraceStatus)] == ["status_code", "description", "extras"]
+    assert [a.name for a in attrs.fields(SpanContext)] == ["trace_id", "span_id", "is_remote", "trace_state", "extras"]
+    assert [a.name for a in attrs.fields(OtelResource)] == ["attributes", "schema_url"]
+
+
+@pytest.mark.parametrize("make", [plain_span, rich_span])
+def test_round_trip_is_equal_and_fresh(make: Any) -> None:
+    span = make()
+    packed = pack_span(span)
+    assert type(packed) is tuple and not any(isinstance(v, Span) for v in packed)
+    again = unpack_span(packed)
+    assert again == span and again is not span
+    for name in ("status", "attributes", "events", "links", "context", "resource", "extras"):
+        assert getattr(again, name) is not getattr(span, name) or getattr(span, name) is None
+    second = unpack_span(packed)
+    second.attributes["added"] = 1
+    second.status.extras["added"] = 1
+    assert unpack_span(packed) == span  # mutating what a read returned changes nothing stored
+
+
+def test_mutating_the_original_after_packing_changes_nothing_stored() -> None:
+    span = plain_span()
+    packed = pack_span(span)
+    expected = unpack_span(packed)
+    span.attributes["late"] = "change"
+    span.name = "renamed"
+    assert unpack_span(packed) == expected
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"events": ()},
+        {"links": (Link(context=SpanContext(trace_id="1", span_id="2")),)},
+        {"attributes": attrs.make_class("Odd", {})()},
+    ],
+)
+def test_unusual_parts_are_kept_as_the_object_itself(change: Dict[str, Any]) -> None:
+    span = attrs.evolve(plain_span(), **change)
+    packed = pack_span(span)
+    assert unpack_span(packed) is span
+
+
+def test_span_subclass_is_kept_as_is() -> None:
+    @attrs.define(kw_only=True)
+    class MySpan(Span):
+        flavour: str = "x"
+
+    span = MySpan(**{a.name: getattr(plain_span(), a.name) for a in attrs.fields(Span)})
+    assert unpack_span(pack_span(span)) is span
+
+
+def test_packed_spans_leave_the_young_generations_untracked() -> None:
+    # the reason for packing: kept spans must not be walked by every full collection
+    enabled = gc.isenabled()
+    gc.disable()  # no automatic collection in between: it could move a span to the old generation half-untracked
+    try:
+        packed = [pack_span(plain_span(i)) for i in range(50)]
+        gc.collect(0)
+        gc.collect(1)
+        assert not any(gc.is_tracked(p) for p in packed)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_atoms = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+_dicts = st.dictionaries(st.text(max_size=6), st.one_of(_atoms, st.lists(_atoms, max_size=3)), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    attributes=_dicts,
+    extras=_dicts,
+    resource=_dicts,
+    events=st.lists(st.tuples(st.text(max_size=4), _dicts), max_size=2),
+    parent=st.one_of(st.none(), st.text(min_size=1, max_size=16)),
+    code=st.sampled_from(["UNSET", "OK", "ERROR"]),
+)
+def test_round_trip_property(
+    attributes: Dict[str, Any],
+    extras: Dict[str, Any],
+    resource: Dict[str, Any],
+    events: List[Any],
+    parent: Any,
+    code: str,
+) -> None:
+    span = attrs.evolve(
+        plain_span(),
+        attributes=attributes,
+        extras=extras,
+        resource=OtelResource(attributes=resource),
+        events=[Event(name=n, attributes=a) for n, a in events],
+        parent=None if parent is None else SpanContext(trace_id="t", span_id=parent),
+        status=TraceStatus(status_code=code),  # type: ignore[arg-type]
+    )
+    assert unpack_span(pack_span(span)) == span
+
+
+@pytest.mark.anyio
+async def test_store_reads_return_fresh_equal_spans(anyio_backend: str) -> None:
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        [rollout] = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input={})])
+        claimed = await store.dequeue_rollout()
+        assert claimed is not None
+        spans = [attrs.evolve(rich_span(), rollout_id=rollout.rollout_id, attempt_id=claimed.attempt.attempt_id)]
+        spans.append(plain_span(2))
+        spans[1].rollout_id, spans[1].attempt_id = rollout.rollout_id, claimed.attempt.attempt_id
+        await store.add_many_spans(spans)
+        first = (await store.query_spans(rollout.rollout_id)).items
+        assert list(first) == sorted(spans, key=lambda s: s.sequence_id)
+        first[0].attributes.clear()
+        again = (await store.query_spans(rollout.rollout_id)).items
+        assert list(again) == sorted(spans, key=lambda s: s.sequence_id)
+        with pytest.raises(NotFoundError):
+            await store.add_span(attrs.evolve(plain_span(3), rollout_id="ro-missing"))
+    finally:
+        await store.close()
