@@ -8,7 +8,8 @@ import math
 import attrs
 import pytest
 from agentlightning.store.errors import InvalidRequestError
-from agentlightning.types import from_dict, to_dict
+from agentlightning.types import from_dict, rollout_from_dict, to_dict
+from agentlightning.types.core import Attempt, AttemptedRollout, Rollout, RolloutConfig
 from agentlightning.types.resources import PromptTemplate
 from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
 from agentlightning_sqlite import codec
@@ -93,3 +94,80 @@ def test_unserialisable_values_name_the_record() -> None:
     span = Span.from_attributes(attributes={"x": object()}, rollout_id="r", attempt_id="a")
     with pytest.raises(InvalidRequestError, match="Span r cannot be stored as JSON"):
         codec.encode(span)
+
+
+# -- rollouts and attempts ------------------------------------------------------------------------------------------
+
+statuses = st.sampled_from(["queuing", "preparing", "running", "failed", "succeeded", "cancelled", "requeuing"])
+attempt_statuses = st.sampled_from(["preparing", "running", "failed", "succeeded", "timeout", "unresponsive"])
+metadata = st.none() | st.dictionaries(st.text(max_size=5), values, max_size=3)
+configs = st.builds(
+    RolloutConfig,
+    timeout_seconds=st.none() | st.floats(0, 1e6) | st.integers(0, 100),
+    unresponsive_seconds=st.none() | st.floats(0, 1e6),
+    max_attempts=st.integers(1, 5),
+    retry_condition=st.lists(st.sampled_from(["failed", "timeout", "unresponsive"]), max_size=2),
+)
+rollouts = st.builds(
+    Rollout,
+    rollout_id=st.text(min_size=1, max_size=10),
+    input=values,
+    start_time=st.floats(0, 2e9) | st.integers(0, 2**40),
+    end_time=times,
+    mode=st.none() | st.sampled_from(["train", "val", "test"]),
+    resources_id=st.none() | st.text(max_size=5),
+    status=statuses,
+    config=configs,
+    metadata=metadata,
+)
+attempts = st.builds(
+    Attempt,
+    rollout_id=st.text(min_size=1, max_size=10),
+    attempt_id=st.text(min_size=1, max_size=10),
+    sequence_id=st.integers(1, 10**6),
+    start_time=st.floats(0, 2e9),
+    end_time=times,
+    status=attempt_statuses,
+    worker_id=st.none() | st.text(max_size=5),
+    last_heartbeat_time=times,
+    metadata=metadata,
+)
+
+
+def test_record_fast_path_is_on_for_the_current_models() -> None:
+    assert codec.FAST_RECORDS
+
+
+def _assert_round_trip(record: object, text: str, decoded: object, reference: object) -> None:
+    assert text == codec._dumps(to_dict(record))  # the very same text as the converter's
+    assert decoded == reference
+    assert type(decoded) is type(reference)
+    assert attrs.asdict(decoded) == attrs.asdict(reference)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rollout=rollouts)
+def test_rollout_codec_matches_the_converter(rollout: Rollout) -> None:
+    text = codec.encode(rollout)
+    _assert_round_trip(rollout, text, codec.decode_rollout(text), rollout_from_dict(json.loads(text)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(attempt=attempts)
+def test_attempt_codec_matches_the_converter(attempt: Attempt) -> None:
+    text = codec.encode(attempt)
+    _assert_round_trip(attempt, text, codec.decode(text, Attempt), from_dict(json.loads(text), Attempt))
+
+
+def test_attempted_rollouts_and_non_json_values_go_through_the_converter() -> None:
+    rollout = Rollout(rollout_id="r", input={"prompt": PromptTemplate(template="hi")}, start_time=1.0)
+    text = codec.encode(rollout)
+    assert json.loads(text)["input"]["prompt"]["template"] == "hi"
+    attempt = Attempt(rollout_id="r", attempt_id="a", sequence_id=1, start_time=1.0, metadata={"t": (1, 2)})
+    assert json.loads(codec.encode(attempt))["metadata"] == {"t": [1, 2]}
+    attempt = attrs.evolve(attempt, metadata={"t": [1, 2]})
+    attempted = AttemptedRollout.of(Rollout(rollout_id="r", input=1, start_time=1.0), attempt)
+    decoded = codec.decode_rollout(codec.encode(attempted))
+    assert type(decoded) is AttemptedRollout and decoded == attempted
+    with pytest.raises(InvalidRequestError, match="Attempt r cannot be stored as JSON"):
+        codec.encode(Attempt(rollout_id="r", attempt_id="a", sequence_id=1, start_time=1.0, metadata={"x": object()}))

@@ -6,7 +6,7 @@ import attrs
 import pytest
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.types.core import AttemptedRollout
-from agentlightning_sqlite import SqliteBackend
+from agentlightning_sqlite import SqliteBackend, SqliteTransaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_records import make_attempt, make_resources, make_rollout, make_span, make_worker
@@ -205,3 +205,37 @@ def test_iter_rollouts_with_many_ids_keeps_insertion_order(backend: SqliteBacken
     assert got == rollouts
     got = read(backend, lambda tx: list(tx.iter_rollouts(rollout_id_in=wanted, status_in=["queuing"])))
     assert got == [r for r in rollouts if r.status == "queuing"]
+
+
+def test_reads_after_writes_in_one_transaction_see_the_writes(backend: SqliteBackend) -> None:
+    def fn(tx: SqliteTransaction) -> None:
+        tx.insert_rollouts([make_rollout("r")])
+        rollout = tx.get_rollout("r")
+        assert rollout is not None
+        tx.update_rollout(attrs.evolve(rollout, status="running"))
+        assert tx.get_rollout("r").status == "running"  # type: ignore[union-attr]
+        tx.insert_attempt(make_attempt("r", 1))
+        attempt = tx.get_attempt("r", "r-at1")
+        assert attempt is not None
+        tx.update_attempt(attrs.evolve(attempt, status="running"))
+        assert tx.get_attempt("r", "r-at1").status == "running"  # type: ignore[union-attr]
+        assert tx.get_latest_attempts(["r"])["r"].status == "running"
+        tx.insert_attempt(make_attempt("r", 2))
+        assert tx.get_latest_attempts(["r"])["r"].attempt_id == "r-at2"
+
+    backend.run_sync(fn, write=True)
+    assert backend.run_sync(lambda tx: tx.get_rollout("r"), write=False).status == "running"
+    latest = backend.run_sync(lambda tx: tx.get_latest_attempts(["r"]), write=False)
+    assert latest["r"].attempt_id == "r-at2"
+    assert backend.run_sync(lambda tx: tx.get_attempt("r", "r-at1"), write=False).status == "running"
+
+
+def test_update_attempt_may_change_its_sequence_id(backend: SqliteBackend) -> None:
+    backend.run_sync(
+        lambda tx: (tx.insert_rollouts([make_rollout("r")]), tx.insert_attempt(make_attempt("r", 1))), write=True
+    )
+    moved = attrs.evolve(make_attempt("r", 1), sequence_id=5)
+    backend.run_sync(lambda tx: tx.update_attempt(moved), write=True)
+    assert backend.run_sync(lambda tx: tx.get_attempts("r"), write=False) == [moved]
+    with pytest.raises(ValueError, match="is not stored"):
+        backend.run_sync(lambda tx: tx.update_attempt(make_attempt("r", 9)), write=True)

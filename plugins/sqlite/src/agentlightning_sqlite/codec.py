@@ -2,9 +2,10 @@
 
 Writing uses the stdlib ``json`` (orjson would silently turn NaN into null); reading uses orjson when installed.
 The JSON is exactly what the project's converter (:func:`agentlightning.types.to_dict`) writes. Spans, by far the
-most numerous records, take a direct path that builds the same dicts and objects without the converter's generic
-dispatch (a few times faster); it is used only while the span models have the fields it was written for, and any
-value it cannot handle sends that record through the converter instead.
+most numerous records, and rollouts and attempts, read and rewritten by every span's heartbeat, take a direct path
+that builds the same dicts and objects without the converter's generic dispatch (a few times faster); it is used
+only while the models have the fields it was written for, and any value it cannot handle sends that record through
+the converter instead.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any, Callable, Dict, Optional, Type, TypeVar
 import attrs
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.types import from_dict, rollout_from_dict, to_dict
-from agentlightning.types.core import Rollout
+from agentlightning.types.core import Attempt, Rollout, RolloutConfig
 from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
 
-__all__ = ["encode", "decode", "decode_rollout", "span_to_dict", "span_from_dict", "FAST_SPANS"]
+__all__ = ["encode", "decode", "decode_rollout", "span_to_dict", "span_from_dict", "FAST_SPANS", "FAST_RECORDS"]
 
 T = TypeVar("T")
 
@@ -87,6 +88,39 @@ FAST_SPANS = all(
 )
 """Whether the span models still have the fields the direct path knows (else every span uses the converter)."""
 
+_CONFIG_KEYS = ("timeout_seconds", "unresponsive_seconds", "max_attempts", "retry_condition")
+_ROLLOUT_KEYS = (
+    "rollout_id",
+    "input",
+    "start_time",
+    "end_time",
+    "mode",
+    "resources_id",
+    "status",
+    "config",
+    "metadata",
+)
+_ATTEMPT_KEYS = (
+    "rollout_id",
+    "attempt_id",
+    "sequence_id",
+    "start_time",
+    "end_time",
+    "status",
+    "worker_id",
+    "last_heartbeat_time",
+    "metadata",
+)
+
+FAST_RECORDS = all(
+    (
+        _fields_are(RolloutConfig, _CONFIG_KEYS, False),
+        _fields_are(Rollout, _ROLLOUT_KEYS, False),
+        _fields_are(Attempt, _ATTEMPT_KEYS, False),
+    )
+)
+"""The same for plain rollouts and attempts (an ``AttemptedRollout`` always uses the converter)."""
+
 
 # -- span -> dict -------------------------------------------------------------------------------------------------
 
@@ -135,6 +169,76 @@ def span_to_dict(s: Span) -> Dict[str, Any]:
         "resource": {"attributes": s.resource.attributes, "schema_url": s.resource.schema_url},
     }
     return _merge(out, s.extras) if s.extras else out
+
+
+def _config_to_dict(c: RolloutConfig) -> Dict[str, Any]:
+    return {
+        "timeout_seconds": c.timeout_seconds,
+        "unresponsive_seconds": c.unresponsive_seconds,
+        "max_attempts": c.max_attempts,
+        "retry_condition": list(c.retry_condition),
+    }
+
+
+def _plain_metadata(metadata: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The metadata, when the converter would write it unchanged (JSON scalars, lists and dicts of them)."""
+    if metadata is not None and not _plain(metadata):
+        raise TypeError("metadata needs the converter")
+    return metadata
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return False
+
+
+def rollout_to_dict(r: Rollout) -> Dict[str, Any]:
+    """``to_dict(rollout)`` of a plain Rollout whose input and metadata are plain JSON (else TypeError)."""
+    if not _plain(r.input):
+        raise TypeError("input needs the converter")
+    return {
+        "rollout_id": r.rollout_id,
+        "input": r.input,
+        "start_time": r.start_time,
+        "end_time": r.end_time,
+        "mode": r.mode,
+        "resources_id": r.resources_id,
+        "status": r.status,
+        "config": _config_to_dict(r.config),
+        "metadata": _plain_metadata(r.metadata),
+    }
+
+
+def attempt_to_dict(a: Attempt) -> Dict[str, Any]:
+    """``to_dict(attempt)`` of an Attempt whose metadata is plain JSON (else TypeError)."""
+    return {
+        "rollout_id": a.rollout_id,
+        "attempt_id": a.attempt_id,
+        "sequence_id": a.sequence_id,
+        "start_time": a.start_time,
+        "end_time": a.end_time,
+        "status": a.status,
+        "worker_id": a.worker_id,
+        "last_heartbeat_time": a.last_heartbeat_time,
+        "metadata": _plain_metadata(a.metadata),
+    }
+
+
+_TO_DICT: Dict[type, Callable[[Any], Dict[str, Any]]] = {}
+if FAST_SPANS:
+    _TO_DICT[Span] = span_to_dict
+if FAST_RECORDS:
+    _TO_DICT[Rollout] = rollout_to_dict
+    _TO_DICT[Attempt] = attempt_to_dict
 
 
 # -- dict -> span -------------------------------------------------------------------------------------------------
@@ -200,6 +304,72 @@ def span_from_dict(d: Dict[str, Any]) -> Span:
     )
 
 
+def _number(value: Any) -> float:
+    if type(value) is bool:
+        raise TypeError("a boolean is not a number")
+    return float(value)
+
+
+def _optional_number(value: Any) -> Optional[float]:
+    return None if value is None else _number(value)
+
+
+def _config_from_dict(d: Dict[str, Any]) -> RolloutConfig:
+    max_attempts = d["max_attempts"]
+    if type(max_attempts) is not int:
+        raise TypeError("max_attempts needs the converter")
+    return RolloutConfig(
+        timeout_seconds=_optional_number(d["timeout_seconds"]),
+        unresponsive_seconds=_optional_number(d["unresponsive_seconds"]),
+        max_attempts=max_attempts,
+        retry_condition=list(d["retry_condition"]),
+    )
+
+
+def rollout_from_dict_fast(d: Dict[str, Any]) -> Rollout:
+    """``from_dict(d, Rollout)`` for dicts this module wrote (trusted: strings are not re-checked)."""
+    if "attempt" in d:
+        raise KeyError("an AttemptedRollout needs the converter")
+    return Rollout(
+        rollout_id=d["rollout_id"],
+        input=d["input"],
+        start_time=_number(d["start_time"]),
+        end_time=_optional_number(d["end_time"]),
+        mode=d["mode"],
+        resources_id=d["resources_id"],
+        status=d["status"],
+        config=_config_from_dict(d["config"]),
+        metadata=d["metadata"],
+    )
+
+
+def attempt_from_dict(d: Dict[str, Any]) -> Attempt:
+    """``from_dict(d, Attempt)`` for dicts this module wrote (trusted: strings are not re-checked)."""
+    sequence_id = d["sequence_id"]
+    if type(sequence_id) is not int:
+        raise TypeError("sequence_id needs the converter")
+    return Attempt(
+        rollout_id=d["rollout_id"],
+        attempt_id=d["attempt_id"],
+        sequence_id=sequence_id,
+        start_time=_number(d["start_time"]),
+        end_time=_optional_number(d["end_time"]),
+        status=d["status"],
+        worker_id=d["worker_id"],
+        last_heartbeat_time=_optional_number(d["last_heartbeat_time"]),
+        metadata=d["metadata"],
+    )
+
+
+_FROM_DICT: Dict[type, Callable[[Dict[str, Any]], Any]] = {}
+if FAST_SPANS:
+    _FROM_DICT[Span] = span_from_dict
+if FAST_RECORDS:
+    _FROM_DICT[Attempt] = attempt_from_dict
+
+_FALLBACK = (KeyError, TypeError, ValueError, AttributeError)
+
+
 # -- text ---------------------------------------------------------------------------------------------------------
 
 
@@ -212,9 +382,10 @@ def _refuse(record: Any, exc: Exception) -> InvalidRequestError:
 
 def encode(record: Any) -> str:
     """A model as compact JSON; refuses values JSON cannot hold with an error naming the record."""
-    if FAST_SPANS and type(record) is Span:
+    direct = _TO_DICT.get(type(record))
+    if direct is not None:
         try:
-            return _dumps(span_to_dict(record))
+            return _dumps(direct(record))
         except (TypeError, ValueError):
             pass  # e.g. an attrs object among the attributes: the converter knows how to write it
     try:
@@ -225,14 +396,21 @@ def encode(record: Any) -> str:
 
 def decode(text: str, cls: Type[T]) -> T:
     data = _loads(text)
-    if FAST_SPANS and cls is Span:
+    direct = _FROM_DICT.get(cls)
+    if direct is not None:
         try:
-            return span_from_dict(data)  # type: ignore[return-value]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            pass
+            return direct(data)  # type: ignore[no-any-return]
+        except _FALLBACK:
+            pass  # the converter decides, and names what is wrong
     return from_dict(data, cls)
 
 
 def decode_rollout(text: str) -> Rollout:
     """A Rollout, or an AttemptedRollout if one was stored."""
-    return rollout_from_dict(_loads(text))
+    data = _loads(text)
+    if FAST_RECORDS:
+        try:
+            return rollout_from_dict_fast(data)
+        except _FALLBACK:
+            pass
+    return rollout_from_dict(data)

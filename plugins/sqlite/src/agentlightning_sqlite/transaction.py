@@ -34,12 +34,18 @@ class SqliteTransaction:
 
     ``spans_added`` and ``finished_rollouts`` tell the backend whether retention may have work after this
     transaction.
+
+    Rollouts and attempts read or written here are remembered until the transaction ends, so reading one again
+    (the engine re-reads them around a write) costs neither a query nor decoding; like the memory store's, the
+    objects handed out are the stored ones, which the engine never mutates (it writes evolved copies).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self.spans_added = 0
         self.finished_rollouts = 0
+        self._rollouts: Dict[str, Rollout] = {}
+        self._attempts: Dict[Tuple[str, str], Attempt] = {}
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[object, ...]]:
         return self._conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
@@ -50,8 +56,13 @@ class SqliteTransaction:
     # -- rollouts ----------------------------------------------------------------------------------------------
 
     def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
-        row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
-        return None if row is None else decode_rollout(str(row[0]))
+        rollout = self._rollouts.get(rollout_id)
+        if rollout is None:
+            row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
+            if row is None:
+                return None
+            rollout = self._rollouts[rollout_id] = decode_rollout(str(row[0]))
+        return rollout
 
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
         try:
@@ -61,6 +72,8 @@ class SqliteTransaction:
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"rollout id already stored: {exc}") from exc
+        for rollout in rollouts:
+            self._rollouts[rollout.rollout_id] = rollout
 
     def update_rollout(self, rollout: Rollout) -> None:
         cur = self._conn.execute(
@@ -69,6 +82,7 @@ class SqliteTransaction:
         )
         if cur.rowcount == 0:
             raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
+        self._rollouts[rollout.rollout_id] = rollout
         if rollout.status in FINISHED_STATUSES:
             self.finished_rollouts += 1
 
@@ -108,18 +122,34 @@ class SqliteTransaction:
             raise ValueError(
                 f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
             ) from exc
+        self._attempts[(attempt.rollout_id, attempt.attempt_id)] = attempt
 
     def update_attempt(self, attempt: Attempt) -> None:
+        # ``sequence_id`` (indexed) is set only when it changed: setting it would rewrite its index entry too
+        data = encode(attempt)
+        key = (attempt.rollout_id, attempt.attempt_id)
         cur = self._conn.execute(
-            "UPDATE attempts SET sequence_id = ?, data = ? WHERE rollout_id = ? AND attempt_id = ?",
-            (attempt.sequence_id, encode(attempt), attempt.rollout_id, attempt.attempt_id),
+            "UPDATE attempts SET data = ? WHERE rollout_id = ? AND attempt_id = ? AND sequence_id = ?",
+            (data, *key, attempt.sequence_id),
         )
         if cur.rowcount == 0:
+            cur = self._conn.execute(
+                "UPDATE attempts SET sequence_id = ?, data = ? WHERE rollout_id = ? AND attempt_id = ?",
+                (attempt.sequence_id, data, *key),
+            )
+        if cur.rowcount == 0:
             raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+        self._attempts[(attempt.rollout_id, attempt.attempt_id)] = attempt
 
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
-        row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", (rollout_id, attempt_id))
-        return None if row is None else decode(str(row[0]), Attempt)
+        key = (rollout_id, attempt_id)
+        attempt = self._attempts.get(key)
+        if attempt is None:
+            row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", key)
+            if row is None:
+                return None
+            attempt = self._attempts[key] = decode(str(row[0]), Attempt)
+        return attempt
 
     def get_attempts(self, rollout_id: str) -> List[Attempt]:
         rows = self._conn.execute(
@@ -132,12 +162,16 @@ class SqliteTransaction:
         # SQLite returns the bare columns of the row holding MAX() in an aggregate query.
         for chunk in _chunks(list(dict.fromkeys(rollout_ids))):
             rows = self._conn.execute(
-                f"SELECT rollout_id, data, MAX(sequence_id) FROM attempts "
+                f"SELECT rollout_id, attempt_id, data, MAX(sequence_id) FROM attempts "
                 f"WHERE rollout_id IN ({_marks(len(chunk))}) GROUP BY rollout_id",
                 chunk,
             ).fetchall()
-            for rollout_id, data, _ in rows:
-                out[rollout_id] = decode(data, Attempt)
+            for rollout_id, attempt_id, data, _ in rows:
+                key = (rollout_id, attempt_id)
+                attempt = self._attempts.get(key)
+                if attempt is None:
+                    attempt = self._attempts[key] = decode(data, Attempt)
+                out[rollout_id] = attempt
         return out
 
     def count_attempts(self) -> int:
@@ -170,9 +204,10 @@ class SqliteTransaction:
         return first
 
     def sequence_raise(self, rollout_id: str, value: int) -> None:
+        # the WHERE leaves the row (and its page) untouched when the id was reserved before, as tracers do
         self._conn.execute(
             "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
-            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = MAX(next_id, excluded.next_id)",
+            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id WHERE excluded.next_id > next_id",
             (rollout_id, value + 1),
         )
 
@@ -197,10 +232,12 @@ class SqliteTransaction:
                 totals[0] += 1
                 totals[1] += size
         if per_rollout:
-            self._conn.executemany(
-                "UPDATE rollouts SET span_count = span_count + ?, span_bytes = span_bytes + ? WHERE rollout_id = ?",
-                [(count, size, rollout_id) for rollout_id, (count, size) in per_rollout.items()],
-            )
+            rows = [(count, size, rollout_id) for rollout_id, (count, size) in per_rollout.items()]
+            sql = "UPDATE rollouts SET span_count = span_count + ?, span_bytes = span_bytes + ? WHERE rollout_id = ?"
+            if len(rows) == 1:  # the usual case, a bit cheaper than executemany
+                self._conn.execute(sql, rows[0])
+            else:
+                self._conn.executemany(sql, rows)
             count = sum(t[0] for t in per_rollout.values())
             size = sum(t[1] for t in per_rollout.values())
             self.add_counters(spans=count, span_bytes=size)
@@ -278,6 +315,13 @@ class SqliteTransaction:
         return {str(name): int(value) for name, value in self._conn.execute("SELECT name, value FROM counters")}
 
     def add_counters(self, **deltas: int) -> None:
+        if list(deltas) == ["spans", "span_bytes"]:  # every span write: one statement instead of two
+            self._conn.execute(
+                "UPDATE counters SET value = value + (CASE name WHEN 'spans' THEN ? ELSE ? END) "
+                "WHERE name IN ('spans', 'span_bytes')",
+                (deltas["spans"], deltas["span_bytes"]),
+            )
+            return
         self._conn.executemany(
             "UPDATE counters SET value = value + ? WHERE name = ?", [(delta, name) for name, delta in deltas.items()]
         )

@@ -1,0 +1,187 @@
+"""Group commit: concurrent writes that cannot run inline share one transaction, each in its own savepoint.
+
+``inline_transactions=False`` (or ``synchronous="FULL"``) sends every write of these tests down the grouped path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, List
+
+import anyio
+import pytest
+from agentlightning.store.errors import NotFoundError, StoreClosedError
+from agentlightning.types.core import Worker
+from agentlightning_sqlite import SqliteBackend, SqliteLightningStore
+from sqlite_records import make_attempt, make_rollout, make_span
+
+pytestmark = pytest.mark.anyio
+
+WRITES = 8
+
+
+def _workers_on_disk(path: Path) -> List[str]:
+    """What a separate connection (as another process would) reads from the file right now."""
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT worker_id FROM workers ORDER BY pk")]
+    finally:
+        conn.close()
+
+
+def _put(worker_id: str, log: List[str]) -> Any:
+    def fn(tx: Any) -> str:
+        log.append(worker_id)
+        tx.put_worker(Worker(worker_id=worker_id))
+        return worker_id
+
+    return fn
+
+
+async def test_concurrent_writes_share_commits_in_call_order_and_are_on_disk_on_return(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, inline_transactions=False)
+    try:
+        called: List[str] = []
+        ran: List[str] = []
+        seen_on_return: List[bool] = []
+        commits_before = backend.change_token()[1]
+
+        async def write(i: int) -> None:
+            worker_id = f"w{i}"
+            called.append(worker_id)  # run() queues the write before its first await
+            assert await backend.run(_put(worker_id, ran), write=True) == worker_id
+            seen_on_return.append(worker_id in _workers_on_disk(db_path))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(WRITES):
+                tg.start_soon(write, i)
+
+        assert ran == called  # one batch runs its writes in the order they were issued
+        assert seen_on_return == [True] * WRITES  # committed before the call returned
+        assert _workers_on_disk(db_path) == called
+        assert backend.change_token()[1] - commits_before < WRITES  # some writes shared a commit
+    finally:
+        backend.close()
+
+
+async def test_a_failing_write_is_rolled_back_alone(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, inline_transactions=False)
+    try:
+        outcomes: dict[str, Any] = {}
+
+        def failing(tx: Any) -> None:
+            tx.put_worker(Worker(worker_id="bad"))  # written, then undone by its savepoint
+            raise ValueError("boom")
+
+        async def write(name: str, fn: Any) -> None:
+            try:
+                outcomes[name] = await backend.run(fn, write=True)
+            except Exception as exc:  # noqa: BLE001 - the outcome under test
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, "a", _put("a", []))
+            tg.start_soon(write, "bad", failing)
+            tg.start_soon(write, "b", _put("b", []))
+            tg.start_soon(write, "insert-twice", lambda tx: tx.insert_rollouts([make_rollout("r"), make_rollout("r")]))
+            tg.start_soon(write, "c", _put("c", []))
+
+        assert outcomes["a"] == "a" and outcomes["b"] == "b" and outcomes["c"] == "c"
+        assert isinstance(outcomes["bad"], ValueError) and str(outcomes["bad"]) == "boom"
+        assert isinstance(outcomes["insert-twice"], ValueError)
+        assert sorted(_workers_on_disk(db_path)) == ["a", "b", "c"]
+        assert backend.run_sync(lambda tx: tx.count_rollouts(), write=False) == 0
+    finally:
+        backend.close()
+
+
+class Abort(BaseException):
+    """Not an ``Exception``: no savepoint contains it, so it aborts the whole batch."""
+
+
+async def test_what_no_savepoint_contains_fails_the_whole_batch(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, inline_transactions=False)
+    try:
+        errors: List[BaseException] = []
+
+        def abort(tx: Any) -> None:
+            tx.put_worker(Worker(worker_id="x"))
+            raise Abort()
+
+        async def write(fn: Any) -> None:
+            try:
+                await backend.run(fn, write=True)
+            except Abort as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, _put("a", []))
+            tg.start_soon(write, abort)
+            tg.start_soon(write, _put("b", []))
+        assert len(errors) == 3
+        assert _workers_on_disk(db_path) == []
+        assert await backend.run(_put("c", []), write=True) == "c"  # the next batch is unaffected
+    finally:
+        backend.close()
+
+
+async def test_closed_backend_refuses_batched_writes(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, inline_transactions=False)
+    backend.close()
+    with pytest.raises(StoreClosedError):
+        await backend.run(_put("w", []), write=True)
+
+
+async def test_cancelled_caller_still_gets_its_write_committed(db_path: Path) -> None:
+    backend = SqliteBackend(db_path, inline_transactions=False)
+    try:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await backend.run(_put("w", []), write=True)  # shielded: runs to completion, then the cancel lands
+            await anyio.sleep(0)
+        assert scope.cancelled_caught
+        assert _workers_on_disk(db_path) == ["w"]
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("options", [{"synchronous": "FULL"}, {"watchdog_interval": None}], ids=["full", "normal"])
+async def test_concurrent_add_span_through_the_store(tmp_path: Path, options: dict[str, Any]) -> None:
+    """Many workers adding spans at once, one of them to an unknown rollout: only that call fails."""
+    path = tmp_path / "spans.db"
+    store = SqliteLightningStore(path, **options)
+    try:
+        store.backend.inline_transactions = False  # every write batched, on both synchronous modes
+        await store.backend.run(
+            lambda tx: (tx.insert_rollouts([make_rollout("r1")]), tx.insert_attempt(make_attempt("r1", 1))),
+            write=True,
+        )
+        attempt_id = make_attempt("r1", 1).attempt_id
+        results: dict[int, Any] = {}
+
+        async def add(i: int) -> None:
+            rollout_id = "missing" if i == 3 else "r1"
+            try:
+                results[i] = await store.add_span(make_span(rollout_id, attempt_id, i + 1))
+            except NotFoundError as exc:
+                results[i] = exc
+
+        async with anyio.create_task_group() as tg:
+            for i in range(WRITES):
+                tg.start_soon(add, i)
+
+        assert isinstance(results.pop(3), NotFoundError)
+        assert all(span is not None and span.sequence_id == i + 1 for i, span in results.items())
+        conn = sqlite3.connect(path)
+        try:
+            stored = [row[0] for row in conn.execute("SELECT sequence_id FROM spans ORDER BY sequence_id")]
+        finally:
+            conn.close()
+        assert stored == sorted(i + 1 for i in results)
+        attempt = await store.get_latest_attempt("r1")
+        assert attempt is not None and attempt.status == "running" and attempt.last_heartbeat_time is not None
+        assert (await store.get_rollout_by_id("r1")).status == "running"  # type: ignore[union-attr]
+        assert await store.get_next_span_sequence_id("r1", attempt_id) == WRITES + 1
+    finally:
+        await store.close()
