@@ -29,6 +29,7 @@ async def main(url: str, name: str, iterations: int, out_path: str) -> None:
             await client.add_many_spans(spans)
             await client.update_attempt(rid, aid, status="succeeded")
             out.write(json.dumps({"rollout_id": rid, "span_ids": [s.span_id for s in spans]}) + "\n")
+            await anyio.sleep(0.02)  # paced like a runner doing work, so the test can kill the server mid-run
     await client.close()
 
 

@@ -181,3 +181,48 @@ async def test_user_chosen_ids_with_odd_characters(memory_client: LightningStore
     updated = await memory_client.update_resources("team/prompt v2", {})
     assert updated.resources_id == "team/prompt v2"
     assert (await memory_client.get_resources_by_id("team/prompt v2")).version == 1  # type: ignore[union-attr]
+
+
+class _SpanEcho:
+    """ASGI app answering ``POST /v1/agl/spans`` with a fixed body (``None``: echo the request)."""
+
+    def __init__(self) -> None:
+        self.answer: Any = None
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        payload = body if self.answer is None else self.answer
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def test_add_span_returns_what_the_server_stored() -> None:
+    """The caller's own span when the server stored it as sent, else the server's version (or None)."""
+    import orjson
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning.types.serialization import to_dict
+
+    app = _SpanEcho()
+    span = make_span("ro-1", "at-1", 1)
+    with LightningStoreServer(None, port=0, app=app) as server:  # type: ignore[arg-type]
+        client = LightningStoreClient(server.endpoint)
+        try:
+            assert await client.add_span(span) is span
+            changed = to_dict(span)
+            changed["sequence_id"] = 7
+            app.answer = orjson.dumps(changed)
+            stored = await client.add_span(span)
+            assert stored is not None and stored is not span and stored.sequence_id == 7
+            assert stored.span_id == span.span_id
+            app.answer = b"null"
+            assert await client.add_span(span) is None
+        finally:
+            await client.close()

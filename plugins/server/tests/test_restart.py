@@ -33,7 +33,7 @@ def test_sigkill_restart_loses_no_acknowledged_write(tmp_path: Path) -> None:
     server = LightningStoreServer(url, port=port, launch_mode="subprocess").start()
     outs = [tmp_path / f"runner-{n}.jsonl" for n in range(2)]
     runners = [
-        subprocess.Popen([sys.executable, str(RUNNER), server.endpoint, f"r{n}", "40", str(out)])
+        subprocess.Popen([sys.executable, str(RUNNER), server.endpoint, f"r{n}", "150", str(out)])
         for n, out in enumerate(outs)
     ]
     try:
@@ -50,13 +50,15 @@ def test_sigkill_restart_loses_no_acknowledged_write(tmp_path: Path) -> None:
         server = LightningStoreServer(url, port=port, launch_mode="subprocess").start()
         for runner in runners:
             assert runner.wait(120) == 0
+    except BaseException:
+        server.stop()  # a failed test leaves no server behind
+        raise
     finally:
         for runner in runners:
             if runner.poll() is None:
                 runner.kill()
                 runner.wait()
     records = [record for out in outs for record in _lines(out)]
-    assert len(records) > acked_at_kill, "runners did not carry on after the restart"
 
     async def verify() -> None:
         client = LightningStoreClient(server.endpoint)
@@ -70,6 +72,7 @@ def test_sigkill_restart_loses_no_acknowledged_write(tmp_path: Path) -> None:
             await client.close()
 
     try:
+        assert len(records) > acked_at_kill, "runners did not carry on after the restart"
         anyio.run(verify)
     finally:
         server.stop()

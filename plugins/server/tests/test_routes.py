@@ -322,3 +322,19 @@ def test_otlp_rejects_bad_bodies(served: httpx.Client) -> None:
         assert response.json()["detail"]
     empty = httpx.post(root + "/v1/traces", content=b"", headers={"Content-Type": "application/x-protobuf"})
     assert empty.status_code == 200
+
+
+def test_router_refuses_a_fixed_route_shadowed_by_an_earlier_pattern() -> None:
+    from agentlightning_server.app import _Router
+    from agentlightning_server.routes import RouteSpec
+
+    async def handler(call: Any) -> Any:
+        return 200, None
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    table = [(RouteSpec("GET", "/things/{thing_id}", handler), app), (RouteSpec("GET", "/things/latest", handler), app)]
+    with pytest.raises(ValueError, match="shadowed"):
+        _Router(app, table)
+    _Router(app, table[::-1])  # fixed before pattern: fine

@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import os
-from typing import Any, Awaitable, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 import anyio
 import attrs
@@ -25,6 +25,9 @@ from .routes import ROUTES, Call, RouteSpec
 __all__ = ["ServerSettings", "create_app", "create_app_from_env", "SETTINGS_ENV"]
 
 logger = logging.getLogger(__name__)
+
+_JSON_TYPE = wire.JSON_TYPE.encode()
+_IDEMPOTENCY_HEADER = wire.IDEMPOTENCY_HEADER.lower().encode()
 
 SETTINGS_ENV = "AGL_SERVER_SETTINGS"
 """JSON settings (with ``store`` as a URL) read by :func:`create_app_from_env` in uvicorn worker processes."""
@@ -66,23 +69,56 @@ def _exception_response(exc: BaseException) -> tuple[int, bytes]:
     return status, wire.dumps(wire.error_body(detail, wire.error_type_name(exc)))
 
 
+def _check_length(declared: Optional[Union[str, bytes]], limit: int) -> None:
+    if declared is None:
+        return
+    try:
+        too_big = int(declared) > limit
+    except ValueError:
+        raise _Error(400, f"invalid Content-Length header {declared!r}", "InvalidRequestError") from None
+    if too_big:
+        raise _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+
+
+def _too_big(limit: int) -> _Error:
+    return _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            too_big = int(declared) > limit
-        except ValueError:
-            raise _Error(400, f"invalid Content-Length header {declared!r}", "InvalidRequestError") from None
-        if too_big:
-            raise _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+    _check_length(request.headers.get("content-length"), limit)
     chunks: List[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
+            raise _too_big(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int) -> bytes:
+    """The request body straight from the ASGI ``receive`` channel, refused once it passes ``limit`` bytes."""
+    _check_length(None if declared is None else declared.decode("latin-1"), limit)
+    chunks: List[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Error(400, "the client disconnected while sending the request body", "InvalidRequestError")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_big(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _headers(scope: Scope) -> Dict[bytes, bytes]:
+    """The request headers by lower-case name (ASGI servers lower-case them already)."""
+    return dict(scope["headers"])
 
 
 class _Auth:
@@ -129,49 +165,54 @@ class _App:
         if self.owns_store and self.store is not None:
             await self.store.close()
 
-    def endpoint(self, spec: RouteSpec) -> Callable[[Request], Awaitable[Response]]:
-        async def run(request: Request) -> Response:
-            try:
-                body: Any = None
-                if spec.has_body:
-                    raw = await _read_body(request, self.settings.max_body_bytes)
-                    if raw.strip():
-                        try:
-                            body = wire.loads(raw)
-                        except ValueError as exc:
-                            raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
-                assert self.store is not None
-                call = Call(
-                    store=self.store,
-                    path=request.path_params,
-                    body=body,
-                    query=None if spec.has_body else request.query_params,
-                    max_wait_seconds=self.settings.max_wait_seconds,
-                )
+    def endpoint(self, spec: RouteSpec) -> ASGIApp:
+        """The ASGI app answering ``spec`` (path parameters in ``scope["path_params"]``)."""
+        return _Endpoint(self, spec)
 
-                async def handle() -> tuple[int, bytes]:
+    async def _answer(self, spec: RouteSpec, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        try:
+            headers = _headers(scope)
+            body: Any = None
+            if spec.has_body:
+                raw = await _receive_body(headers.get(b"content-length"), receive, self.settings.max_body_bytes)
+                if raw.strip():
                     try:
-                        limit = self.settings.request_timeout
-                        if spec.long_running:
-                            limit += self.settings.max_wait_seconds
-                        with anyio.fail_after(limit):
-                            status, data = await spec.handler(call)
-                        return status, wire.dumps(data)
-                    except TimeoutError:
-                        return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
-                    except Exception as exc:
-                        return _exception_response(exc)
+                        body = wire.loads(raw)
+                    except ValueError as exc:
+                        raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
+            assert self.store is not None
+            query = None
+            if not spec.has_body:
+                from starlette.datastructures import QueryParams
 
-                key = request.headers.get(wire.IDEMPOTENCY_HEADER) if spec.keyed else None
-                if key:
-                    status, payload = await self.idempotency.run(f"{spec.method} {request.url.path} {key}", handle)
-                else:
-                    status, payload = await handle()
-                return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
-            except _Error as exc:
-                return _error(exc.status, exc.detail, exc.error_type)
+                query = QueryParams(scope.get("query_string", b""))
+            call = Call(
+                store=self.store,
+                path=scope.get("path_params", {}),
+                body=body,
+                query=query,
+                max_wait_seconds=self.settings.max_wait_seconds,
+            )
 
-        return run
+            async def handle() -> tuple[int, bytes]:
+                try:
+                    limit = self.settings.request_timeout
+                    if spec.long_running:
+                        limit += self.settings.max_wait_seconds
+                    with anyio.fail_after(limit):
+                        status, data = await spec.handler(call)
+                    return status, wire.dumps(data)
+                except TimeoutError:
+                    return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
+                except Exception as exc:
+                    return _exception_response(exc)
+
+            key = headers.get(_IDEMPOTENCY_HEADER) if spec.keyed else None
+            if key:
+                return await self.idempotency.run(f"{spec.method} {scope['path']} {key.decode('latin-1')}", handle)
+            return await handle()
+        except _Error as exc:
+            return exc.status, wire.dumps(wire.error_body(exc.detail, exc.error_type))
 
     async def otlp_traces(self, request: Request) -> Response:
         try:
@@ -213,6 +254,70 @@ class _App:
         return response
 
 
+class _Endpoint:
+    """One REST route as an ASGI app (a class, not a function, so that Starlette's ``Route`` calls it as ASGI)."""
+
+    __slots__ = ("handler", "spec")
+
+    def __init__(self, handler: _App, spec: RouteSpec) -> None:
+        self.handler, self.spec = handler, spec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, payload = await self.handler._answer(self.spec, scope, receive)
+        headers = [(b"content-type", _JSON_TYPE), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+class _Router:
+    """Pure-ASGI dispatch of the REST routes: one dict lookup for fixed paths, a regex per parameterised route,
+    and no per-request ``Request`` object. Whatever it does not match (OTLP, unknown paths, wrong methods, lifespan)
+    goes to ``fallback``, the Starlette app, which serves the same table with the same first-match order."""
+
+    def __init__(self, fallback: ASGIApp, endpoints: Sequence[Tuple[RouteSpec, ASGIApp]]) -> None:
+        import re
+
+        self.fallback = fallback
+        self.fixed: Dict[Tuple[str, str], ASGIApp] = {}
+        self.patterns: List[Tuple[str, Pattern[str], ASGIApp]] = []
+        for spec, app in endpoints:
+            path = wire.API_PREFIX + spec.path
+            if "{" not in path:
+                if any(m == spec.method and p.fullmatch(path) for m, p, _ in self.patterns):
+                    raise ValueError(f"route {spec.method} {spec.path} is shadowed by an earlier route")
+                self.fixed.setdefault((spec.method, path), app)
+                continue
+            regex = ""
+            for part in re.split(r"(\{[^}]+\})", path):
+                if part.startswith("{"):
+                    name, _, kind = part[1:-1].partition(":")
+                    regex += f"(?P<{name}>{'.*' if kind == 'path' else '[^/]+'})"
+                else:
+                    regex += re.escape(part)
+            self.patterns.append((spec.method, re.compile(regex), app))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            method = scope["method"]
+            app = self.fixed.get((method, path))
+            if app is not None:
+                scope["path_params"] = {}
+                await app(scope, receive, send)
+                return
+            for route_method, pattern, app in self.patterns:
+                if route_method == method:
+                    match = pattern.fullmatch(path)
+                    if match is not None:
+                        scope["path_params"] = match.groupdict()
+                        await app(scope, receive, send)
+                        return
+        await self.fallback(scope, receive, send)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
@@ -238,11 +343,12 @@ def create_app(store: StoreSource, settings: Optional[ServerSettings] = None, **
         finally:
             await handler.close()
 
-    routes = [Route(wire.API_PREFIX + spec.path, handler.endpoint(spec), methods=[spec.method]) for spec in ROUTES]
+    endpoints = [(spec, handler.endpoint(spec)) for spec in ROUTES]
+    routes = [Route(wire.API_PREFIX + spec.path, app, methods=[spec.method]) for spec, app in endpoints]
     routes.append(Route(wire.OTLP_TRACES_PATH, handler.otlp_traces, methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_found})
     app.state.handler = handler
-    asgi: ASGIApp = app
+    asgi: ASGIApp = _Router(app, endpoints)
     if settings.token:
         asgi = _Auth(asgi, settings.token)
     if settings.cors_origins:  # outermost, so that preflight requests need no token

@@ -1,8 +1,9 @@
 """``LightningStoreClient``: a LightningStore that talks to a store server over HTTP.
 
-One pooled keep-alive ``httpx.AsyncClient`` per event loop (asyncio or trio, any thread). Requests are retried with
-jittered backoff on connection errors and 5xx answers; non-idempotent writes carry an ``Idempotency-Key`` so a retry is
-never applied twice. Errors come back as the same exception types a local store raises.
+One pool of keep-alive HTTP/1.1 connections (:mod:`.http11`) per event loop (asyncio or trio, any thread).
+Requests are retried with jittered backoff on connection errors and 5xx answers; non-idempotent writes carry an
+``Idempotency-Key`` so a retry is never applied twice.
+Errors come back as the same exception types a local store raises.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import warnings
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
-import httpx
 from agentlightning.store.base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
 from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
 from agentlightning.types.core import (
@@ -33,6 +33,7 @@ from agentlightning.types.serialization import from_dict, resources_to_dict, rol
 from agentlightning.types.tracer import Span
 
 from . import wire
+from .http11 import ConnectionPool, TransportError
 
 __all__ = ["LightningStoreClient"]
 
@@ -42,16 +43,15 @@ _RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
 
 
 def _loop_token() -> Any:
-    """The running event loop (asyncio) or run (trio): one HTTP client each."""
-    import sniffio
+    """The running event loop (asyncio) or run (trio): one connection pool each."""
+    import asyncio
 
-    if sniffio.current_async_library() == "trio":
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # not in asyncio: trio
         import trio
 
         return trio.lowlevel.current_trio_token()
-    import asyncio
-
-    return asyncio.get_running_loop()
 
 
 def _set(body: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
@@ -93,9 +93,21 @@ class LightningStoreClient(LightningStore):
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._api = self.url + wire.API_PREFIX
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        if not parts.hostname:
+            raise ValueError(f"LightningStoreClient needs a host in its URL, got {self.url!r}")
+        self._tls = parts.scheme == "https"
+        self._host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        self._port = parts.port or (443 if self._tls else 80)
+        self._api = parts.path.rstrip("/") + wire.API_PREFIX
+        default_port = parts.port is None or parts.port == (443 if self._tls else 80)
+        host_header = self._host if default_port else f"{self._host}:{self._port}"
+        fixed = {"Host": host_header, "Accept": wire.JSON_TYPE, **self.otlp_headers()}
+        self._head_fields = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._lock = threading.Lock()
-        self._clients: Dict[int, Tuple[weakref.ref[Any], httpx.AsyncClient]] = {}
+        self._clients: Dict[int, Tuple[weakref.ref[Any], ConnectionPool]] = {}
         self._closed = False
 
     @classmethod
@@ -136,29 +148,26 @@ class LightningStoreClient(LightningStore):
         """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> ConnectionPool:
         if self._closed:
             raise StoreClosedError(f"{self!r} is closed")
         loop = _loop_token()
         key = id(loop)
+        entry = self._clients.get(key)
+        if entry is not None and entry[0]() is loop:
+            return entry[1]
         with self._lock:
-            entry = self._clients.get(key)
-            if entry is not None and entry[0]() is loop:
-                return entry[1]
-            headers = {"Accept": wire.JSON_TYPE, **self.otlp_headers()}
-            client = httpx.AsyncClient(
-                headers=headers,
-                # plain http needs no TLS context, and building one (loading CA certificates) costs ~0.1 s
-                verify=self.url.startswith("https://"),
-                timeout=httpx.Timeout(self.request_timeout, connect=self.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=self.max_connections, max_keepalive_connections=self.max_connections
-                ),
+            pool = ConnectionPool(
+                self._host,
+                self._port,
+                tls=self._tls,
+                connect_timeout=self.connect_timeout,
+                max_connections=self.max_connections,
             )
             for stale in [k for k, (ref, _) in self._clients.items() if ref() is None]:
                 del self._clients[stale]  # loops that ended; their connections close with them
-            self._clients[key] = (weakref.ref(loop), client)
-            return client
+            self._clients[key] = (weakref.ref(loop), pool)
+            return pool
 
     async def close(self) -> None:
         """Close this event loop's connections (those of other loops are dropped); the client is then unusable."""
@@ -169,9 +178,9 @@ class LightningStoreClient(LightningStore):
             loop = _loop_token()
         except Exception:
             return
-        for ref, client in clients.values():
+        for ref, pool in clients.values():
             if ref() is loop:
-                await client.aclose()
+                await pool.aclose()
 
     async def _request(
         self,
@@ -183,42 +192,58 @@ class LightningStoreClient(LightningStore):
         keyed: bool = False,
         timeout: Optional[float] = None,
     ) -> Any:
+        """Send ``body`` as JSON and return the decoded answer (``None`` for an empty one)."""
+        raw = await self._exchange(method, path, _encode(body), params=params, keyed=keyed, timeout=timeout)
+        return wire.loads(raw) if raw else None
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        content: Optional[bytes],
+        *,
+        params: Any = None,
+        keyed: bool = False,
+        timeout: Optional[float] = None,
+    ) -> bytes:
+        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer."""
         import anyio
 
-        try:
-            content = None if body is None else wire.dumps(body)
-        except TypeError as exc:
-            raise TypeError(f"cannot send to the store server: {exc}") from None
-        headers = {"Content-Type": wire.JSON_TYPE}
+        target = self._api + path
+        if params:
+            from urllib.parse import urlencode
+
+            target += "?" + urlencode(params)
+        head = f"{method} {target} HTTP/1.1\r\n{self._head_fields}"
         if keyed:
-            headers[wire.IDEMPOTENCY_HEADER] = uuid.uuid4().hex
-        client = self._http()
-        url = self._api + path
-        limit: Any = (
-            httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout, connect=self.connect_timeout)
-        )
+            head += f"{wire.IDEMPOTENCY_HEADER}: {uuid.uuid4().hex}\r\n"
+        if content is None:
+            request = (head + "\r\n").encode()
+        else:
+            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
+            request += content
+        pool = self._http()
+        limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
         for attempt in range(len(self.retry_delays) + 1):
             if attempt:
                 await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
             try:
-                response = await client.request(
-                    method, url, content=content, params=params, headers=headers, timeout=limit
-                )
-            except httpx.TransportError as exc:
+                response = await pool.request(request, timeout=limit)
+            except TransportError as exc:
                 failure = exc
                 continue
-            status = response.status_code
+            status = response.status
             if status < 400:
-                return wire.loads(response.content) if response.content else None
+                return response.body
             try:
-                data = wire.loads(response.content)
+                data = wire.loads(response.body)
             except ValueError:
                 data = None
             failure = wire.exception_from_error(status, data, response.text[:200])
             if status not in _RETRY_STATUSES:
                 raise failure
-        if isinstance(failure, httpx.TransportError):
+        if isinstance(failure, TransportError):
             tries = len(self.retry_delays) + 1
             raise StoreUnavailableError(
                 f"store server {self.url} unreachable after {tries} tries: {type(failure).__name__}: {failure}"
@@ -415,7 +440,11 @@ class LightningStoreClient(LightningStore):
     # -- spans -------------------------------------------------------------------------------------------------------
 
     async def add_span(self, span: Span) -> Optional[Span]:
-        return self._maybe(await self._request("POST", "/spans", to_dict(span)), Span)
+        sent = _encode(to_dict(span))
+        raw = await self._exchange("POST", "/spans", sent)
+        if raw == sent:
+            return span  # stored as sent (the usual case): no need to decode our own span again
+        return self._maybe(wire.loads(raw) if raw else None, Span)
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
         if not spans:
@@ -554,6 +583,15 @@ class LightningStoreClient(LightningStore):
         remote["remote_name"] = remote.get("name")
         remote["name"] = type(self).__name__
         return remote  # type: ignore[return-value]
+
+
+def _encode(body: Any) -> Optional[bytes]:
+    if body is None:
+        return None
+    try:
+        return wire.dumps(body)
+    except TypeError as exc:
+        raise TypeError(f"cannot send to the store server: {exc}") from None
 
 
 def _q(segment: str) -> str:

@@ -95,12 +95,14 @@ def serve_forever(
     import uvicorn
 
     from .app import SETTINGS_ENV, ServerSettings, create_app
+    from .protocol import CorkedHTTPProtocol
 
     settings = settings or ServerSettings(token=os.environ.get(wire.TOKEN_ENV) or None)
     check_security(host, settings.token)
     check_workers(store_url, workers)
     common: Dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False}
     common["timeout_keep_alive"] = 30
+    common.update(http=CorkedHTTPProtocol, proxy_headers=False, server_header=False)
     if workers > 1:
         env = {k: v for k, v in attrs.asdict(settings).items() if k != "token"}
         os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})

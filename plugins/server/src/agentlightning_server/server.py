@@ -128,8 +128,18 @@ class LightningStoreServer:
         import uvicorn
 
         app = self._app if self._app is not None else create_app(self.store, self.settings)
+        from .protocol import CorkedHTTPProtocol
+
         config = uvicorn.Config(
-            app, host=self.host, port=self.port, log_level=self.log_level, access_log=False, timeout_keep_alive=30
+            app,
+            host=self.host,
+            port=self.port,
+            log_level=self.log_level,
+            access_log=False,
+            timeout_keep_alive=30,
+            http=CorkedHTTPProtocol,
+            proxy_headers=False,
+            server_header=False,
         )
         server = uvicorn.Server(config)
         try:
