@@ -198,3 +198,50 @@ async def test_store_reads_return_fresh_equal_spans(anyio_backend: str) -> None:
             await store.add_span(attrs.evolve(plain_span(3), rollout_id="ro-missing"))
     finally:
         await store.close()
+
+
+def test_spans_with_the_same_attribute_names_share_one_keys_tuple() -> None:
+    first, second = pack_span(plain_span(1)), pack_span(plain_span(2))
+    keys = [v for v in first if type(v) is tuple and v == ("k", "n", "f", "b", "none")]
+    assert keys and any(v is keys[0] for v in second)  # one shared tuple of names
+    assert unpack_span(first) == plain_span(1) and unpack_span(second) == plain_span(2)
+
+
+def test_keys_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentlightning_memory import packing
+
+    monkeypatch.setattr(packing, "_keys", {})
+    monkeypatch.setattr(packing, "_KEY_CACHE_SIZE", 3)
+    spans = [plain_span(i, **{f"name{i}": i}) for i in range(10)]
+    packed = [pack_span(s) for s in spans]
+    assert len(packing._keys) == 3
+    assert [unpack_span(p) for p in packed] == spans
+
+
+@pytest.mark.anyio
+async def test_span_keys_tell_attempts_and_id_types_apart(anyio_backend: str) -> None:
+    from agentlightning_memory.backend import _span_key
+
+    assert _span_key("a\0b", "c") != _span_key("a", "b\0c")  # a NUL in an attempt id falls back to a tuple
+    assert _span_key("a", 1) == ("a", 1) and _span_key("a", "1") != _span_key("a", 1)
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        [rollout] = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input={})])
+        first = await store.dequeue_rollout()
+        assert first is not None
+        await store.update_attempt(rollout.rollout_id, first.attempt.attempt_id, status="failed")
+        second = await store.start_attempt(rollout.rollout_id)
+
+        def span(attempt_id: str, seq: int, span_id: Any) -> Span:
+            return attrs.evolve(plain_span(seq), rollout_id=rollout.rollout_id, attempt_id=attempt_id, span_id=span_id)
+
+        a1, a2 = first.attempt.attempt_id, second.attempt.attempt_id
+        added = await store.add_many_spans([span(a1, 1, "s"), span(a2, 2, "s"), span(a2, 3, 7), span(a2, 4, "7")])
+        assert len(added) == 4  # the same span id in two attempts, and an int id beside its string form
+        assert await store.add_span(span(a2, 5, 7)) is None  # a duplicate of the int id
+        assert await store.add_span(span(a1, 6, "s")) is None
+        got = (await store.query_spans(rollout.rollout_id)).items
+        assert [(s.attempt_id, s.span_id) for s in got] == [(a1, "s"), (a2, "s"), (a2, 7), (a2, "7")]
+        assert [s.span_id for s in (await store.query_spans(rollout.rollout_id, a2)).items] == ["s", 7, "7"]
+    finally:
+        await store.close()

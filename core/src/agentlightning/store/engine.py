@@ -93,6 +93,13 @@ def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
     return dict(metadata)
 
 
+def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[Span]]:
+    groups: Dict[Tuple[str, str], List[Span]] = {}
+    for span in spans:
+        groups.setdefault((span.rollout_id, span.attempt_id), []).append(span)
+    return dict(groups)
+
+
 def _with_latest(rollout: Rollout, attempt: Optional[Attempt]) -> Union[Rollout, AttemptedRollout]:
     return rollout if attempt is None else AttemptedRollout.of(rollout, attempt)
 
@@ -469,6 +476,8 @@ class EngineLightningStore(LightningStore):
             token = self.backend.change_token() if shared else None
             last_scan = anyio.current_time()
             remaining = set(ids) - await self._finished_among(ids, scan=True)
+            # woken once all remaining ids were reported finished (timer slices aside), not once per finish
+            self._notifier.wake_when_all(waiter, remaining)
             reported: Set[str] = set()
             while remaining:
                 now = anyio.current_time()
@@ -498,6 +507,7 @@ class EngineLightningStore(LightningStore):
                 if check:
                     remaining -= await self._finished_among(list(check), scan=scan, known=True)
                     reported = set()  # what the read did not confirm waits for a new report
+                    self._notifier.wake_when_all(waiter, remaining)
 
             def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
                 out = []
@@ -592,11 +602,11 @@ class EngineLightningStore(LightningStore):
             return []
         first = spans[0]
         rollout_id, attempt_id = first.rollout_id, first.attempt_id
-        groups: Dict[Tuple[str, str], List[Span]] = {(rollout_id, attempt_id): list(spans)}
-        if len(spans) > 1 and any(s.rollout_id != rollout_id or s.attempt_id != attempt_id for s in spans):
-            groups = {}  # a batch over several attempts (rare): group it
-            for span in spans:
-                groups.setdefault((span.rollout_id, span.attempt_id), []).append(span)
+        groups: Dict[Tuple[str, str], Sequence[Span]] = {(rollout_id, attempt_id): spans}
+        for span in spans:  # a plain loop: this runs for every span, and a generator costs more per item
+            if span.rollout_id != rollout_id or span.attempt_id != attempt_id:
+                groups = _group_by_attempt(spans)  # a batch over several attempts (rare)
+                break
         targets = []
         for rollout_id, attempt_id in groups:
             rollout = tx.get_rollout(rollout_id)
@@ -611,7 +621,7 @@ class EngineLightningStore(LightningStore):
         stored: List[Span] = []
         for (checked_rollout, checked_attempt), group in zip(targets, groups.values(), strict=True):
             rollout, attempt = checked_rollout, checked_attempt
-            top = group[0].sequence_id if len(group) == 1 else max(s.sequence_id for s in group)
+            top = group[0].sequence_id if len(group) == 1 else max([s.sequence_id for s in group])
             tx.sequence_raise(rollout.rollout_id, top)
             flags = tx.insert_spans(group)
             kept = group if all(flags) else [s for s, ok in zip(group, flags, strict=True) if ok]

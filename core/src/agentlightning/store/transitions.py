@@ -7,8 +7,11 @@ The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple, TypeVar
+import types
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
 
 import attrs
 
@@ -64,9 +67,18 @@ class _EvolvePlan:
 
     init_fields: Tuple[Tuple[str, str], ...]
     """(attribute name, ``__init__`` argument name) of the init fields."""
-    unchecked: FrozenSet[str]
-    """Fields a copy may set directly: no validator or converter runs on them, and the class has nothing else
-    (no ``__attrs_post_init__``, no non-init fields) that ``__init__`` would recompute. Empty when copying is unsafe."""
+    copyable: bool
+    """Whether a field-by-field copy is a whole instance (every field is an init field, no init hooks)."""
+    settable: FrozenSet[str]
+    """Fields a copy may set directly: no converter runs on them (a validator may: see ``validators``), and the class
+    has nothing else (no ``__attrs_pre_init__``/``__attrs_post_init__``, no non-init fields) that ``__init__`` would
+    recompute. Empty when copying is unsafe."""
+    validators: Dict[str, Tuple[Any, Any]]
+    """``name: (attribute, validator)`` of the settable fields that have a validator: run on a changed value, as
+    ``__init__`` would."""
+    copy: Callable[[Any, Dict[str, Any]], Any]
+    """``copy(inst, changes)``: a new instance with ``inst``'s fields, then ``changes`` set, every field set without
+    running validators (straight-line code generated for the class)."""
 
 
 _PLANS: Dict[type, _EvolvePlan] = {}
@@ -74,34 +86,72 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+def _set_named(name: str, obj: Any, value: Any) -> None:
+    _set(obj, name, value)
+
+
+def _copier(cls: type, names: Sequence[str]) -> Callable[[Any, Dict[str, Any]], Any]:
+    """Generate ``copy(inst, changes)`` for ``cls``: one line per field instead of a loop over field names (the
+    names are attrs field names, hence identifiers), each set through the field's slot when it has one (no generic
+    attribute lookup, no ``__setattr__`` hook), else with ``object.__setattr__``."""
+    setters: Dict[str, Callable[[Any, Any], None]] = {}
+    namespace: Dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "_setters": setters}
+    lines = []
+    for i, name in enumerate(names):
+        slot = inspect.getattr_static(cls, name, None)
+        if type(slot) is types.MemberDescriptorType:
+            setters[name] = namespace[f"_slot{i}"] = slot.__set__
+            lines.append(f"    _slot{i}(new, inst.{name})\n")
+        else:
+            setters[name] = functools.partial(_set_named, name)
+            lines.append(f"    _set(new, {name!r}, inst.{name})\n")
+    source = (
+        "def copy(inst, changes):\n"
+        "    new = _new(cls)\n"
+        f"{''.join(lines)}"
+        "    for name, value in changes.items():\n"
+        "        _setters[name](new, value)\n"
+        "    return new\n"
+    )
+    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)
+    return namespace["copy"]
+
+
 def _plan(cls: type) -> _EvolvePlan:
     fields = attrs.fields(cls)
     copyable = all(a.init for a in fields) and not any(
         hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
     )
+    init_fields = tuple((a.name, a.alias) for a in fields if a.init)
+    settable = [a for a in fields if copyable and a.converter is None and a.alias == a.name]
     return _EvolvePlan(
-        init_fields=tuple((a.name, a.alias) for a in fields if a.init),
-        unchecked=frozenset(
-            a.name for a in fields if copyable and a.validator is None and a.converter is None and a.alias == a.name
-        ),
+        init_fields=init_fields,
+        copyable=copyable,
+        settable=frozenset(a.name for a in settable),
+        validators={a.name: (a, a.validator) for a in settable if a.validator is not None},
+        copy=_copier(cls, [name for name, _ in init_fields]),
     )
 
 
 def evolve(inst: T, /, **changes: Any) -> T:
     """``attrs.evolve`` for the store's hot paths, with the class's fields looked up once per class.
 
-    When every changed field is one no validator or converter looks at, the copy is made slot by slot (the other
-    fields were validated when ``inst`` was built or last set, and are copied as they are, as ``evolve`` would);
-    otherwise the new instance goes through ``__init__``.
+    When no changed field has a converter, the copy is made slot by slot and the validators of the changed fields run
+    on the copy, as ``__init__`` would run them (the other fields were validated when ``inst`` was built or last set,
+    and are copied as they are, as ``evolve`` would); otherwise the new instance goes through ``__init__``.
     """
     cls = type(inst)
     plan = _PLANS.get(cls)
     if plan is None:
         plan = _PLANS[cls] = _plan(cls)
-    if plan.unchecked.issuperset(changes):
-        new = _new(cls)
-        for name, _ in plan.init_fields:
-            _set(new, name, changes[name] if name in changes else getattr(inst, name))
+    if plan.copyable and plan.settable.issuperset(changes):
+        new = plan.copy(inst, changes)
+        validators = plan.validators
+        if validators and not attrs.validators.get_disabled():
+            for name, value in changes.items():
+                checked = validators.get(name)
+                if checked is not None:
+                    checked[1](new, checked[0], value)
         return new
     for name, alias in plan.init_fields:
         if alias not in changes:

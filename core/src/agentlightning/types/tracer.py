@@ -107,16 +107,21 @@ class SpanRecordingContext(Protocol):
 
 
 _new = object.__new__
-_set = object.__setattr__
+
+
+# TraceStatus validates on setattr; its slots' own setters skip that (and the generic attribute lookup)
+_set_status_code = TraceStatus.__dict__["status_code"].__set__
+_set_status_description = TraceStatus.__dict__["description"].__set__
+_set_status_extras = TraceStatus.__dict__["extras"].__set__
 
 
 def _build_status(status_code: StatusCode, description: Optional[str], extras: Dict[str, Any]) -> TraceStatus:
     """``TraceStatus(...)`` without argument parsing or validation: only for a status code already checked (a copy
     of a stored status, or a constant)."""
     status = _new(TraceStatus)
-    _set(status, "status_code", status_code)
-    _set(status, "description", description)
-    _set(status, "extras", extras)
+    _set_status_code(status, status_code)
+    _set_status_description(status, description)
+    _set_status_extras(status, extras)
     return status
 
 

@@ -67,6 +67,16 @@ def estimate_span_size(span: Span) -> int:
     return size
 
 
+def _span_key(attempt_id: Any, span_id: Any) -> Any:
+    """A span's key in its rollout's bucket: one string for the usual string ids (a string is nothing the garbage
+    collector tracks, a ``(attempt_id, span_id)`` tuple is until a collection sees it), the tuple otherwise. The
+    string is unambiguous as attempt ids hold no NUL (one that does, and any other id type, gets the tuple, which no
+    string key equals)."""
+    if type(attempt_id) is str and type(span_id) is str and "\0" not in attempt_id:
+        return f"{attempt_id}\0{span_id}"
+    return (attempt_id, span_id)
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -256,12 +266,16 @@ class MemoryBackend:
     def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
         flags: List[bool] = []
         added = 0
+        bucket_of: Any = None
+        bucket: Dict[Any, PackedSpan] = {}
         for span in spans:
             rid = span.rollout_id
-            bucket = self._spans.get(rid)
-            if bucket is None:
-                bucket = self._spans[rid] = {}
-            key = (span.attempt_id, span.span_id)
+            if rid != bucket_of or bucket_of is None:  # a batch is usually one rollout's: look its bucket up once
+                found = self._spans.get(rid)
+                if found is None:
+                    found = self._spans[rid] = {}
+                bucket, bucket_of = found, rid
+            key = _span_key(span.attempt_id, span.span_id)
             if key in bucket:
                 flags.append(False)
                 continue

@@ -8,13 +8,19 @@ values at the young collections that first see them, so kept spans cost the coll
 (the span's own ids, local, nothing else) is packed as a flag. A query rebuilds a fresh, equal span, so callers that
 mutate what they got cannot change what is stored.
 
+The attribute values sit in the packed tuple itself, after a tuple of their keys that spans with the same attribute
+names share (a bounded cache): a kept span is then a single tuple the collector ever counts, besides the few nested
+ones a rarer part (events, links, a status with extras, ...) brings. Fewer tracked allocations per kept span mean
+fewer young collections while spans stream in.
+
 Values nested inside attributes (a list, a dict) are kept by reference, as before; a span whose parts are not of the
 exact model types (a subclass, a tuple where a list is expected, ...) is kept as the object itself, unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from operator import itemgetter
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from agentlightning.types.tracer import (
     Event,
@@ -32,9 +38,26 @@ from agentlightning.types.tracer import (
 __all__ = ["PackedSpan", "pack_span", "unpack_span", "packed_sequence_id"]
 
 PackedSpan = Tuple[Any, ...]
-"""``(attempt_id, sequence_id, fields...)``; ``(attempt_id, sequence_id, span)`` for a span kept as it is."""
+"""``(attempt_id, sequence_id, fields..., attribute_keys, *attribute_values)``; ``(attempt_id, sequence_id, span)``
+for a span kept as it is."""
 
 _RAW_LENGTH = 3
+
+_KEY_CACHE_SIZE = 4096
+"""At most this many distinct attribute-name tuples are shared; beyond it each span keeps its own."""
+
+_keys: Dict[Tuple[str, ...], Tuple[str, ...]] = {}
+
+
+def _shared_keys(attributes: Dict[str, Any]) -> Tuple[str, ...]:
+    """The attribute names as a tuple, the same object for every span with these names (while the cache has room)."""
+    keys = tuple(attributes)
+    shared = _keys.get(keys)
+    if shared is not None:
+        return shared
+    if len(_keys) < _KEY_CACHE_SIZE:  # dict writes are atomic: threads at worst store equal tuples twice
+        _keys[keys] = keys
+    return keys
 
 
 class _Unpackable(Exception):
@@ -148,12 +171,6 @@ def pack_span(span: Span) -> PackedSpan:
                 status.status_code,
                 status.description,
                 tuple(status.extras.items()) if status.extras else (),
-                # keys and values, not a tuple of items: one level of nesting less. A collection untracks a tuple
-                # only once everything in it already is, and it sees an inner tuple after its outer one, so each
-                # level costs one more collection: two levels deep, a packed span is untracked before it leaves the
-                # young generations; three levels deep it would stay tracked until a full collection.
-                tuple(attributes),
-                tuple(attributes.values()),
                 (*map(_pack_event, events),) if events else (),
                 (*map(_pack_link, links),) if links else (),
                 span.start_time,
@@ -163,6 +180,12 @@ def pack_span(span: Span) -> PackedSpan:
                 tuple(resource.attributes.items()) if resource.attributes else (),
                 resource.schema_url,
                 tuple(extras.items()) if extras else (),
+                # keys then values in the tuple itself, not a tuple of items: a collection untracks a tuple only
+                # once everything in it already is, and it sees an inner tuple after its outer one, so each level of
+                # nesting costs one more collection (three levels deep, a packed span would stay tracked until a
+                # full collection); the shared keys tuple was untracked long ago
+                _shared_keys(attributes),
+                *attributes.values(),
             )
         except _Unpackable:  # an event, link or context of another type
             pass
@@ -184,8 +207,6 @@ def unpack_span(packed: PackedSpan) -> Span:
         status_code,
         description,
         status_extras,
-        attribute_keys,
-        attribute_values,
         events,
         links,
         start_time,
@@ -195,6 +216,8 @@ def unpack_span(packed: PackedSpan) -> Span:
         resource_attributes,
         schema_url,
         extras,
+        attribute_keys,
+        *attribute_values,
     ) = packed
     return _build_span(
         rollout_id,
@@ -218,6 +241,5 @@ def unpack_span(packed: PackedSpan) -> Span:
     )
 
 
-def packed_sequence_id(packed: PackedSpan) -> Any:
-    """The ``sequence_id`` of a packed span (a sort key)."""
-    return packed[1]
+packed_sequence_id: Callable[[PackedSpan], Any] = itemgetter(1)
+"""The ``sequence_id`` of a packed span (a sort key; an ``itemgetter``: no Python call per item)."""
