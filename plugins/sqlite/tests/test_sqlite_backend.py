@@ -24,7 +24,8 @@ def test_new_file_gets_wal_and_current_schema(db_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(MIGRATIONS)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"rollouts_by_status", "attempts_by_sequence", "spans_by_rollout", "spans_by_attempt"} <= names
+    assert {"rollouts_by_status", "rollouts_evictable", "attempts_by_sequence"} <= names
+    assert not {"spans_by_rollout", "spans_by_attempt"} & names  # dropped by v2: spans keep their UNIQUE index only
     conn.close()
 
 

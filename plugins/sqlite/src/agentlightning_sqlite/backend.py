@@ -34,8 +34,8 @@ from agentlightning.store.errors import StoreClosedError, StoreCorruptError, Sto
 from .batching import Batch, Write
 from .checkpoint import Checkpointer
 from .retention import Retention
-from .schema import check_file, migrate, read_version
-from .transaction import SqliteTransaction
+from .schema import check_file, migrate, read_version, track_span_totals
+from .transaction import RecordCache, SqliteTransaction
 
 __all__ = ["SqliteBackend", "SYNCHRONOUS_MODES"]
 
@@ -93,11 +93,18 @@ def _reraise(exc: sqlite3.Error, path: str) -> NoReturn:
     raise error from exc
 
 
-def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+class StoreConnection(sqlite3.Connection):
+    """A connection with the :class:`RecordCache` of its write transactions."""
+
+    records: RecordCache
+
+
+def connect(path: str, synchronous: str, busy_timeout: float) -> StoreConnection:
     """A connection set up the store's way (autocommit mode: transactions are explicit)."""
     try:
         conn = sqlite3.connect(
             path,
+            factory=StoreConnection,
             timeout=busy_timeout,
             isolation_level=None,
             check_same_thread=False,  # used by its own thread only; closed by close() from another
@@ -108,6 +115,7 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connect
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")  # the Checkpointer thread comes first
     conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+    conn.records = RecordCache()
     return conn
 
 
@@ -157,7 +165,7 @@ class SqliteBackend:
         """Fresh per-process state; connections inherited through fork() are abandoned, never used."""
         self._pid = os.getpid()
         self._local = threading.local()
-        self._conns: List[Tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._conns: List[Tuple[weakref.ref[threading.Thread], StoreConnection]] = []
         self._conns_lock = threading.Lock()
         self._write_lock = threading.Lock()
         # the checkpoint thread holds no reference to the backend, and stops once the backend is garbage
@@ -166,17 +174,17 @@ class SqliteBackend:
         if self._initialized:
             self._checkpointer.start()
 
-    def _open_connection(self, busy_timeout: Optional[float] = None) -> sqlite3.Connection:
+    def _open_connection(self, busy_timeout: Optional[float] = None) -> StoreConnection:
         return connect(self.path, self.synchronous, self.busy_timeout if busy_timeout is None else busy_timeout)
 
-    def _connection(self, *, inline: bool = False) -> sqlite3.Connection:
+    def _connection(self, *, inline: bool = False) -> StoreConnection:
         """This thread's connection; ``inline`` ones never wait for a lock (used on event-loop threads)."""
         if self._closed:
             raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
         if self._pid != os.getpid():
             self._after_fork()
         attr = "inline_conn" if inline else "conn"
-        conn: Optional[sqlite3.Connection] = getattr(self._local, attr, None)
+        conn: Optional[StoreConnection] = getattr(self._local, attr, None)
         if conn is None:
             conn = self._open_connection(0.0 if inline else None)
             with self._conns_lock:
@@ -215,18 +223,25 @@ class SqliteBackend:
                     raise StoreUnavailableError(f"SQLite store {self.path!r}: cannot use a WAL journal here ({mode})")
             with self._write_lock:
                 conn.execute("BEGIN IMMEDIATE")
-                self._write(conn, lambda tx: migrate(conn, self.path), bookkeeping=False)
+                self._write(conn, functools.partial(self._setup_schema, conn), bookkeeping=False)
 
         self._retrying(setup)
         self._initialized = True
         self._checkpointer.start()
 
+    def _setup_schema(self, conn: sqlite3.Connection, tx: SqliteTransaction) -> None:
+        migrate(conn, self.path)
+        if self.retention.enabled:  # retention reads the store-wide span totals on every write: keep them tracked
+            track_span_totals(conn)
+
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _write(self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, bookkeeping: bool = True) -> T:
+    def _write(self, conn: StoreConnection, fn: Callable[[Any], T], *, bookkeeping: bool = True) -> T:
         """Run ``fn`` in the write transaction just begun on ``conn`` (the caller holds the write lock) and commit."""
-        tx = SqliteTransaction(conn)
         try:
+            records = conn.records
+            records.validate(conn)
+            tx = SqliteTransaction(conn, records)
             result = fn(tx)
             if bookkeeping and self.retention.enabled and (tx.spans_added or tx.finished_rollouts):
                 self.retention.compact(conn)
@@ -235,6 +250,7 @@ class SqliteBackend:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        records.absorb(tx)
         self._committed()
         return result
 
@@ -243,7 +259,7 @@ class SqliteBackend:
         if not self._commits % CHECKPOINT_POKE_COMMITS:
             self._checkpointer.poke()
 
-    def _execute_batch(self, conn: sqlite3.Connection, writes: List[Write[Any]]) -> None:
+    def _execute_batch(self, conn: StoreConnection, writes: List[Write[Any]]) -> None:
         """Run the writes of a group commit in the write transaction just begun on ``conn`` (the caller holds the
         write lock), each in its own SAVEPOINT, and commit those that succeeded.
 
@@ -252,11 +268,13 @@ class SqliteBackend:
         rolls everything back and propagates: busy is retried by the caller, the rest fails the whole batch.
         """
         spans_added = finished_rollouts = stored = 0
+        records = conn.records
         try:
+            records.validate(conn)
             for write in writes:
                 write.result, write.error = None, None
                 conn.execute("SAVEPOINT write")
-                tx = SqliteTransaction(conn)
+                tx = SqliteTransaction(conn, records)
                 try:
                     write.result = write.fn(tx)
                 except Exception as exc:
@@ -268,11 +286,13 @@ class SqliteBackend:
                     stored += 1
                     spans_added += tx.spans_added
                     finished_rollouts += tx.finished_rollouts
+                    records.absorb(tx)  # the next writes of the batch read through it; cleared if all rolls back
                 conn.execute("RELEASE write")
             if self.retention.enabled and (spans_added or finished_rollouts):
                 self.retention.compact(conn)
             conn.execute("COMMIT" if stored else "ROLLBACK")
         except BaseException:
+            records.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -287,7 +307,7 @@ class SqliteBackend:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 
-    def _transaction(self, conn: sqlite3.Connection, fn: Callable[[Any], T], *, write: bool) -> T:
+    def _transaction(self, conn: StoreConnection, fn: Callable[[Any], T], *, write: bool) -> T:
         if not write:
             return self._read(conn, fn)
         with self._write_lock:

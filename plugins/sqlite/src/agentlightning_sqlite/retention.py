@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import attrs
 
-from .schema import FINISHED_SQL
+from .schema import FINISHED_SQL, span_totals
 
 __all__ = ["Retention"]
 
@@ -37,14 +37,16 @@ class Retention:
 
     def compact(self, conn: sqlite3.Connection) -> Tuple[int, int]:
         """Evict inside the caller's write transaction until within limits; returns (rollouts, spans) evicted."""
-        totals = dict(conn.execute("SELECT name, value FROM counters WHERE name IN ('spans', 'span_bytes')"))
-        spans, span_bytes = int(totals["spans"]), int(totals["span_bytes"])
+        spans, span_bytes = span_totals(conn)  # the tracked counters (the backend calls track_span_totals first)
         evicted_rollouts = evicted_spans = 0
         now = time.time()
         while self._over(spans, span_bytes):
+            # the partial index walks flagged (rollouts.span_count = 1) finished rollouts in pk order, without sorting
+            # every finished rollout; the totals are on their span_counters rows
             rows = conn.execute(
-                "SELECT rollout_id, span_count, span_bytes FROM rollouts "
-                f"WHERE span_count > 0 AND status IN {FINISHED_SQL} ORDER BY pk LIMIT 64"
+                "SELECT r.rollout_id, c.span_count, c.span_bytes FROM rollouts AS r INDEXED BY rollouts_evictable "
+                "JOIN span_counters AS c ON c.rollout_id = r.rollout_id "
+                f"WHERE r.span_count > 0 AND r.status IN {FINISHED_SQL} ORDER BY r.pk LIMIT 64"
             ).fetchall()
             if not rows:
                 break
@@ -52,7 +54,10 @@ class Retention:
                 if not self._over(spans, span_bytes):
                     break
                 conn.execute("DELETE FROM spans WHERE rollout_id = ?", (rollout_id,))
-                conn.execute("UPDATE rollouts SET span_count = 0, span_bytes = 0 WHERE rollout_id = ?", (rollout_id,))
+                # triggers clear the rollout's "has spans" flag and, tracked, take it off the store-wide totals
+                conn.execute(
+                    "UPDATE span_counters SET span_count = 0, span_bytes = 0 WHERE rollout_id = ?", (rollout_id,)
+                )
                 conn.execute(
                     "INSERT INTO evictions (rollout_id, spans, bytes, evicted_at) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (rollout_id) DO UPDATE SET spans = spans + excluded.spans, "
@@ -66,11 +71,6 @@ class Retention:
         if evicted_rollouts:
             conn.executemany(
                 "UPDATE counters SET value = value + ? WHERE name = ?",
-                [
-                    (-evicted_spans, "spans"),
-                    (span_bytes - int(totals["span_bytes"]), "span_bytes"),
-                    (evicted_rollouts, "evicted_rollouts"),
-                    (evicted_spans, "evicted_spans"),
-                ],
+                [(evicted_rollouts, "evicted_rollouts"), (evicted_spans, "evicted_spans")],
             )
         return evicted_rollouts, evicted_spans

@@ -1,7 +1,9 @@
 """The on-disk schema: forward migrations, the version check and opening a file safely.
 
 The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a database from version ``i`` to
-``i + 1``; a file of a version above :data:`SCHEMA_VERSION` was written by a newer release and is refused untouched.
+``i + 1``; a file of an older version is migrated in place, in one write transaction, when a store opens it (the
+statements either all commit or all roll back, leaving the file as it was); a file of a version above
+:data:`SCHEMA_VERSION` was written by a newer release and is refused untouched.
 Records are stored as JSON (``data`` columns) next to the few columns the store's queries filter and sort on.
 """
 
@@ -13,7 +15,16 @@ from typing import Tuple
 
 from agentlightning.store.errors import StoreCorruptError, StoreUnavailableError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "FINISHED_SQL", "check_file", "read_version", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "FINISHED_SQL",
+    "check_file",
+    "read_version",
+    "migrate",
+    "span_totals",
+    "track_span_totals",
+]
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -21,7 +32,8 @@ FINISHED_SQL = "('failed', 'succeeded', 'cancelled')"
 """Finished rollout statuses as an SQL list; their spans are what retention may evict."""
 
 _V1: Tuple[str, ...] = (
-    # ``pk`` gives insertion order; span_count/span_bytes let retention pick and account evictions cheaply.
+    # ``pk`` gives insertion order; span_count/span_bytes let retention pick and account evictions cheaply (v2
+    # changes their meaning, see _V2).
     """CREATE TABLE rollouts (
         pk INTEGER PRIMARY KEY,
         rollout_id TEXT NOT NULL UNIQUE,
@@ -73,7 +85,34 @@ _V1: Tuple[str, ...] = (
     "('evicted_spans', 0)",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1,)
+_V2: Tuple[str, ...] = (
+    # Fewer pages rewritten per span write (each dirty page is one more WAL frame at commit):
+    # - spans keep only their UNIQUE (rollout_id, attempt_id, span_id) index: every span query and the retention
+    #   delete filter on its prefix, and the reads sort by (sequence_id, pk) themselves;
+    # - a rollout's span totals move from its (wide, partially indexed) rollouts row to its narrow span_counters row,
+    #   which a span write with a new sequence id touches anyway; ``rollouts.span_count`` becomes the flag "has
+    #   stored spans" (1 or 0, kept by triggers from span_counters.span_count, so only a rollout's first span and
+    #   its eviction write it) that ``rollouts_evictable`` filters on; ``rollouts.span_bytes`` is unused (kept at 0).
+    # - the store-wide totals in ``counters`` ('spans', 'span_bytes') are no longer written by every span write: they
+    #   are the sum of the span_counters rows, kept up to date by triggers only once a store with retention limits
+    #   (which reads them on every write) opened the file (see :func:`track_span_totals`).
+    "DROP INDEX spans_by_rollout",
+    "DROP INDEX spans_by_attempt",
+    "ALTER TABLE span_counters ADD COLUMN span_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE span_counters ADD COLUMN span_bytes INTEGER NOT NULL DEFAULT 0",
+    "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes) "
+    "SELECT rollout_id, 1, span_count, span_bytes FROM rollouts WHERE span_count > 0 "
+    "ON CONFLICT (rollout_id) DO UPDATE SET span_count = excluded.span_count, span_bytes = excluded.span_bytes",
+    "UPDATE rollouts SET span_count = (span_count > 0), span_bytes = 0 WHERE span_count > 1 OR span_bytes != 0",
+    # the flag follows the totals inside SQLite: no statement of its own on the hot path
+    "CREATE TRIGGER rollout_has_spans_on_insert AFTER INSERT ON span_counters WHEN new.span_count > 0 BEGIN "
+    "UPDATE rollouts SET span_count = 1 WHERE rollout_id = new.rollout_id; END",
+    "CREATE TRIGGER rollout_has_spans_on_update AFTER UPDATE OF span_count ON span_counters "
+    "WHEN (old.span_count > 0) != (new.span_count > 0) BEGIN "
+    "UPDATE rollouts SET span_count = (new.span_count > 0) WHERE rollout_id = new.rollout_id; END",
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2)
 """Forward migrations; append a step (never edit a released one) to change the schema."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -127,3 +166,47 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     if found < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return found
+
+
+_TRACKING_TRIGGER = "span_totals_on_update"
+_TRACKING: Tuple[str, ...] = (
+    "CREATE TRIGGER span_totals_on_insert AFTER INSERT ON span_counters "
+    "WHEN new.span_count != 0 OR new.span_bytes != 0 BEGIN "
+    "UPDATE counters SET value = value + (CASE name WHEN 'spans' THEN new.span_count ELSE new.span_bytes END) "
+    "WHERE name IN ('spans', 'span_bytes'); END",
+    f"CREATE TRIGGER {_TRACKING_TRIGGER} AFTER UPDATE OF span_count, span_bytes ON span_counters "
+    "WHEN new.span_count != old.span_count OR new.span_bytes != old.span_bytes BEGIN "
+    "UPDATE counters SET value = value + (CASE name WHEN 'spans' THEN new.span_count - old.span_count "
+    "ELSE new.span_bytes - old.span_bytes END) WHERE name IN ('spans', 'span_bytes'); END",
+)
+
+
+def _tracked(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (_TRACKING_TRIGGER,))
+    return row.fetchone() is not None
+
+
+def track_span_totals(conn: sqlite3.Connection) -> None:
+    """Have SQLite keep the store-wide span totals in ``counters`` from now on (inside the caller's write transaction).
+
+    Done once per file, by the first store with retention limits to open it; from then on every writer, whatever its
+    own settings, keeps them exact (the triggers are part of the schema every connection reads). Idempotent.
+    """
+    if _tracked(conn):
+        return
+    for statement in _TRACKING:
+        conn.execute(statement)
+    conn.execute(
+        "UPDATE counters SET value = (SELECT COALESCE(SUM(CASE counters.name WHEN 'spans' THEN span_count "
+        "ELSE span_bytes END), 0) FROM span_counters) WHERE name IN ('spans', 'span_bytes')"
+    )
+
+
+def span_totals(conn: sqlite3.Connection) -> Tuple[int, int]:
+    """(spans, bytes of spans) stored: the tracked counters when there are, else summed over the rollouts."""
+    if _tracked(conn):
+        totals = dict(conn.execute("SELECT name, value FROM counters WHERE name IN ('spans', 'span_bytes')"))
+        return int(totals["spans"]), int(totals["span_bytes"])
+    row = conn.execute("SELECT COALESCE(SUM(span_count), 0), COALESCE(SUM(span_bytes), 0) FROM span_counters")
+    spans, span_bytes = row.fetchone()
+    return int(spans), int(span_bytes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
@@ -11,8 +11,9 @@ from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
 
 from .codec import decode, decode_rollout, encode
+from .schema import span_totals
 
-__all__ = ["SqliteTransaction"]
+__all__ = ["RecordCache", "SqliteTransaction"]
 
 T = TypeVar("T")
 
@@ -25,8 +26,57 @@ def _chunks(items: Sequence[T], size: int = MAX_PARAMS) -> Iterable[Sequence[T]]
         yield items[start : start + size]
 
 
+def _span_order(row: Tuple[Any, ...]) -> Tuple[int, int]:
+    return (row[0], row[1])
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+MAX_CACHED = 1024
+"""Rollouts (and attempts) a connection's :class:`RecordCache` keeps at most."""
+
+K = TypeVar("K")
+
+
+def _keep(cache: Dict[K, T], records: Dict[K, T]) -> None:
+    """Add ``records`` to ``cache``, then drop its oldest entries past :data:`MAX_CACHED`."""
+    cache.update(records)
+    while len(cache) > MAX_CACHED:
+        del cache[next(iter(cache))]
+
+
+class RecordCache:
+    """The rollouts and attempts one connection's write transactions read or wrote, as of its last commit.
+
+    Valid only while no other connection (thread or process) commits: :meth:`validate`, called right after
+    ``BEGIN IMMEDIATE`` (the write lock held, the snapshot current), empties it when ``PRAGMA data_version`` says
+    another connection committed since. Whoever rolls back something already absorbed must :meth:`clear` it. Bounded:
+    past :data:`MAX_CACHED` records of a kind, the oldest go.
+    """
+
+    __slots__ = ("_version", "attempts", "rollouts")
+
+    def __init__(self) -> None:
+        self.rollouts: Dict[str, Rollout] = {}
+        self.attempts: Dict[Tuple[str, str], Attempt] = {}
+        self._version: object = None
+
+    def validate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._version:
+            self.clear()
+            self._version = version
+
+    def clear(self) -> None:
+        self.rollouts.clear()
+        self.attempts.clear()
+
+    def absorb(self, tx: SqliteTransaction) -> None:
+        """Keep what a transaction (or savepoint) read and wrote; call once it committed (or was released)."""
+        _keep(self.rollouts, tx._rollouts)
+        _keep(self.attempts, tx._attempts)
 
 
 class SqliteTransaction:
@@ -37,15 +87,18 @@ class SqliteTransaction:
 
     Rollouts and attempts read or written here are remembered until the transaction ends, so reading one again
     (the engine re-reads them around a write) costs neither a query nor decoding; like the memory store's, the
-    objects handed out are the stored ones, which the engine never mutates (it writes evolved copies).
+    objects handed out are the stored ones, which the engine never mutates (it writes evolved copies). A write
+    transaction also reads through ``committed``, its connection's validated :class:`RecordCache` (the backend
+    absorbs the transaction into it after the commit): a span write then re-reads neither its rollout nor its attempt.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, committed: Optional[RecordCache] = None) -> None:
         self._conn = conn
         self.spans_added = 0
         self.finished_rollouts = 0
         self._rollouts: Dict[str, Rollout] = {}
         self._attempts: Dict[Tuple[str, str], Attempt] = {}
+        self._committed = committed
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[object, ...]]:
         return self._conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
@@ -57,6 +110,8 @@ class SqliteTransaction:
 
     def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
         rollout = self._rollouts.get(rollout_id)
+        if rollout is None and self._committed is not None:
+            rollout = self._committed.rollouts.get(rollout_id)
         if rollout is None:
             row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
             if row is None:
@@ -144,6 +199,8 @@ class SqliteTransaction:
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
         key = (rollout_id, attempt_id)
         attempt = self._attempts.get(key)
+        if attempt is None and self._committed is not None:
+            attempt = self._committed.attempts.get(key)
         if attempt is None:
             row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", key)
             if row is None:
@@ -199,7 +256,9 @@ class SqliteTransaction:
         row = self._one("SELECT next_id FROM span_counters WHERE rollout_id = ?", (rollout_id,))
         first = 1 if row is None else int(row[0])  # type: ignore[call-overload]
         self._conn.execute(
-            "INSERT OR REPLACE INTO span_counters (rollout_id, next_id) VALUES (?, ?)", (rollout_id, first + count)
+            "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
+            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id",
+            (rollout_id, first + count),
         )
         return first
 
@@ -232,16 +291,16 @@ class SqliteTransaction:
                 totals[0] += 1
                 totals[1] += size
         if per_rollout:
-            rows = [(count, size, rollout_id) for rollout_id, (count, size) in per_rollout.items()]
-            sql = "UPDATE rollouts SET span_count = span_count + ?, span_bytes = span_bytes + ? WHERE rollout_id = ?"
-            if len(rows) == 1:  # the usual case, a bit cheaper than executemany
-                self._conn.execute(sql, rows[0])
-            else:
-                self._conn.executemany(sql, rows)
-            count = sum(t[0] for t in per_rollout.values())
-            size = sum(t[1] for t in per_rollout.values())
-            self.add_counters(spans=count, span_bytes=size)
-            self.spans_added += count
+            # the totals live on the rollout's narrow span_counters row (its page is usually written anyway, by
+            # ``sequence_raise``); a trigger flags the rollouts row at its first span (schema v2)
+            for rollout_id, (count, size) in per_rollout.items():
+                execute(
+                    "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes) VALUES (?, 1, ?, ?) "
+                    "ON CONFLICT (rollout_id) DO UPDATE SET span_count = span_count + excluded.span_count, "
+                    "span_bytes = span_bytes + excluded.span_bytes",
+                    (rollout_id, count, size),
+                )
+            self.spans_added += sum(t[0] for t in per_rollout.values())
         return stored
 
     def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
@@ -250,19 +309,22 @@ class SqliteTransaction:
             raise SpansEvictedError(
                 f"the {evicted[0]} spans of rollout {rollout_id!r} were evicted by the store's retention limits"
             )
+        # found through a prefix of the spans' only index, then sorted here: SQLite's ORDER BY would sort the rows
+        # with their data in a temporary b-tree, a second index would be one more page written per span
         if attempt_id is None:
             rows = self._conn.execute(
-                "SELECT data FROM spans WHERE rollout_id = ? ORDER BY sequence_id, pk", (rollout_id,)
+                "SELECT sequence_id, pk, data FROM spans WHERE rollout_id = ?", (rollout_id,)
             ).fetchall()
         else:
             rows = self._conn.execute(
-                "SELECT data FROM spans WHERE rollout_id = ? AND attempt_id = ? ORDER BY sequence_id, pk",
+                "SELECT sequence_id, pk, data FROM spans WHERE rollout_id = ? AND attempt_id = ?",
                 (rollout_id, attempt_id),
             ).fetchall()
-        return [decode(row[0], Span) for row in rows]
+        rows.sort(key=_span_order)
+        return [decode(row[2], Span) for row in rows]
 
     def count_spans(self) -> int:
-        return self.counters()["spans"]
+        return span_totals(self._conn)[0]
 
     # -- resources ---------------------------------------------------------------------------------------------
 
@@ -312,16 +374,7 @@ class SqliteTransaction:
     # -- bookkeeping (not part of StorageTransaction) ----------------------------------------------------------
 
     def counters(self) -> Dict[str, int]:
-        return {str(name): int(value) for name, value in self._conn.execute("SELECT name, value FROM counters")}
-
-    def add_counters(self, **deltas: int) -> None:
-        if list(deltas) == ["spans", "span_bytes"]:  # every span write: one statement instead of two
-            self._conn.execute(
-                "UPDATE counters SET value = value + (CASE name WHEN 'spans' THEN ? ELSE ? END) "
-                "WHERE name IN ('spans', 'span_bytes')",
-                (deltas["spans"], deltas["span_bytes"]),
-            )
-            return
-        self._conn.executemany(
-            "UPDATE counters SET value = value + ? WHERE name = ?", [(delta, name) for name, delta in deltas.items()]
-        )
+        """The ``counters`` table, with the span totals as they are now (see :func:`~.schema.span_totals`)."""
+        out = {str(name): int(value) for name, value in self._conn.execute("SELECT name, value FROM counters")}
+        out["spans"], out["span_bytes"] = span_totals(self._conn)
+        return out
