@@ -61,9 +61,13 @@ def test_ratios_are_ours_over_upstream_with_paired_range_and_target() -> None:
     sql = out["sqlite_vs_upstream_memory/single"]
     assert sql["rollouts_per_s"] == 2.5 and sql["met"] is False  # target 3x
     assert "http_sqlite_vs_upstream_client_server/single" not in out  # neither side ran
-    many = out["memory_vs_upstream_memory/many"]  # modes are compared with their own mode only
+    many = out["memory_vs_upstream_memory/many"]  # each mode against upstream's same mode
     assert many["rollouts_per_s"] == 2.0 and many["met"] is False
     assert "sqlite_vs_upstream_memory/many" not in out
+    batched = out["memory_vs_upstream_memory/many-vs-single"]  # and our batched writes against upstream's single ones
+    assert (batched["ours"], batched["upstream"]) == ("ours-memory/many", "upstream-memory/single")
+    assert batched["rollouts_per_s"] == 10.0 and batched["met"] is True  # 1000 / median 100
+    assert "memory_vs_upstream_memory/single-vs-many" not in out
 
 
 def test_last_json_skips_noise_and_reads_indented_objects() -> None:
