@@ -11,6 +11,7 @@ import anyio
 from ._bundles import resolve_backend, run_until_stopped, unwrap_group
 from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
 from .events import ThreadingEvent
+from .interrupts import run_interruptibly
 
 if TYPE_CHECKING:
     from agentlightning.store.base import LightningStore
@@ -80,7 +81,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
                     event.set()
 
         try:
-            anyio.run(main, backend=self.backend)
+            run_interruptibly(main, backend=self.backend)
         except BaseException as exc:
             event.set()
             inner = unwrap_group(exc)
@@ -118,7 +119,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         for thread in threads:
             thread.start()
         try:
-            anyio.run(algorithm, store, event, backend=self.backend)
+            run_interruptibly(algorithm, store, event, backend=self.backend)
         finally:
             event.set()
             for thread in threads:

@@ -9,11 +9,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-import anyio
-
 from ._bundles import resolve_backend, unwrap_group
 from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
 from .events import MultiprocessingEvent
+from .interrupts import run_interruptibly
 from .processes import runner_process_main, shutdown_processes
 from .store_link import link_store
 
@@ -138,7 +137,7 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                 spawn(worker_id)
             monitor_thread.start()
             try:
-                anyio.run(algorithm, store, event, backend=self.backend)
+                run_interruptibly(algorithm, store, event, backend=self.backend)
             except BaseException as exc:
                 inner = unwrap_group(exc)
                 if inner is exc:
