@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
+
+from .patching import PatchSet
 
 __all__ = [
     "instrument_openai",
@@ -59,9 +60,7 @@ _REQUEST_PARAMS = (
     "top_logprobs",
 )
 
-_lock = threading.Lock()
-_refcount = 0
-_originals: List[Tuple[Any, str, Any]] = []
+_patches = PatchSet()
 _tracer_cache: Tuple[Any, Any] = (None, None)
 
 
@@ -478,16 +477,13 @@ def instrument_openai() -> bool:
 
     Returns False, doing nothing, when ``openai`` is not installed.
     """
-    global _refcount
     try:
         from openai.resources import completions as text_module
         from openai.resources.chat import completions as chat_module
     except ImportError:
         return False
-    with _lock:
-        _refcount += 1
-        if _refcount > 1:
-            return True
+
+    def apply(patches: PatchSet) -> None:
         targets: List[Tuple[Any, Callable[..., Any], str, bool]] = [
             (chat_module.Completions, wrap_sync_create, CHAT_SPAN_NAME, True),
             (chat_module.AsyncCompletions, wrap_async_create, CHAT_SPAN_NAME, True),
@@ -495,25 +491,16 @@ def instrument_openai() -> bool:
             (text_module.AsyncCompletions, wrap_async_create, COMPLETION_SPAN_NAME, False),
         ]
         for cls, wrap, span_name, chat in targets:
-            original = cls.__dict__["create"]
-            _originals.append((cls, "create", original))
-            cls.create = wrap(original, span_name, chat)
+            patches.patch(cls, "create", functools.partial(wrap, span_name=span_name, chat=chat))
+
+    _patches.install(apply)
     return True
 
 
 def uninstrument_openai() -> None:
     """Undo one :func:`instrument_openai`; the last one restores the original methods."""
-    global _refcount
-    with _lock:
-        if _refcount == 0:
-            return
-        _refcount -= 1
-        if _refcount > 0:
-            return
-        while _originals:
-            cls, name, original = _originals.pop()
-            setattr(cls, name, original)
+    _patches.uninstall()
 
 
 def is_openai_instrumented() -> bool:
-    return _refcount > 0
+    return _patches.active

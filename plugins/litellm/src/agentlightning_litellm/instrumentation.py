@@ -12,8 +12,8 @@ only (the proxy recovers both).
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Callable, List, Tuple
+import functools
+from typing import Any, Callable
 
 from agentlightning.instrumentation.openai import (
     CHAT_SPAN_NAME,
@@ -21,14 +21,13 @@ from agentlightning.instrumentation.openai import (
     wrap_async_create,
     wrap_sync_create,
 )
+from agentlightning.instrumentation.patching import PatchSet
 
 from .capture import restore_token_ids
 
 __all__ = ["instrument_litellm", "uninstrument_litellm", "is_litellm_instrumented"]
 
-_lock = threading.Lock()
-_refcount = 0
-_originals: List[Tuple[Any, str, Any]] = []
+_patches = PatchSet()
 
 
 def _function_wrapper(wrap: Callable[..., Any], original: Callable[..., Any], span_name: str, chat: bool) -> Any:
@@ -60,42 +59,30 @@ def _function_wrapper(wrap: Callable[..., Any], original: Callable[..., Any], sp
 
 def instrument_litellm() -> bool:
     """Patch ``litellm``'s completion functions (reference counted). False, doing nothing, if it is not installed."""
-    global _refcount
     try:
         from ._litellm import import_litellm
 
         litellm = import_litellm()
     except ImportError:
         return False
-    with _lock:
-        _refcount += 1
-        if _refcount > 1:
-            return True
+
+    def apply(patches: PatchSet) -> None:
         for name, wrap, span_name, chat in (
             ("completion", wrap_sync_create, CHAT_SPAN_NAME, True),
             ("acompletion", wrap_async_create, CHAT_SPAN_NAME, True),
             ("text_completion", wrap_sync_create, COMPLETION_SPAN_NAME, False),
             ("atext_completion", wrap_async_create, COMPLETION_SPAN_NAME, False),
         ):
-            original = getattr(litellm, name)
-            _originals.append((litellm, name, original))
-            setattr(litellm, name, _function_wrapper(wrap, original, span_name, chat))
+            patches.patch(litellm, name, functools.partial(_function_wrapper, wrap, span_name=span_name, chat=chat))
+
+    _patches.install(apply)
     return True
 
 
 def uninstrument_litellm() -> None:
     """Undo one :func:`instrument_litellm`; the last one restores the original functions."""
-    global _refcount
-    with _lock:
-        if _refcount == 0:
-            return
-        _refcount -= 1
-        if _refcount > 0:
-            return
-        while _originals:
-            module, name, original = _originals.pop()
-            setattr(module, name, original)
+    _patches.uninstall()
 
 
 def is_litellm_instrumented() -> bool:
-    return _refcount > 0
+    return _patches.active
