@@ -85,7 +85,7 @@ async def test_wait_for_rollouts_wakes_once_for_many_finishes(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(wait)
                 await anyio.sleep(0.02)
-                for rollout_id in ids:
+                for rollout_id in reversed(ids):  # finishing out of order: the answer keeps the asked order
                     claimed = await store.start_attempt(rollout_id)
                     await store.update_attempt(rollout_id, claimed.attempt.attempt_id, status="succeeded")
         assert [r.rollout_id for r in result["got"]] == ids

@@ -39,25 +39,3 @@ async def test_a_spurious_report_is_not_taken_for_a_finish(anyio_backend: str) -
         ]
     finally:
         await store.close()
-
-
-async def test_many_rollouts_finishing_one_by_one_are_all_returned(anyio_backend: str) -> None:
-    store = InMemoryLightningStore(watchdog_interval=None)
-    try:
-        rollouts = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input=i) for i in range(30)])
-        ids = [r.rollout_id for r in rollouts]
-        result: Dict[str, Any] = {}
-
-        async def wait() -> None:
-            result["got"] = await store.wait_for_rollouts(rollout_ids=ids, timeout=30)
-
-        with anyio.fail_after(20):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(wait)
-                for rollout_id in reversed(ids):
-                    claimed = await store.start_attempt(rollout_id)
-                    await store.update_attempt(rollout_id, claimed.attempt.attempt_id, status="succeeded")
-        assert [r.rollout_id for r in result["got"]] == ids
-        assert all(r.status == "succeeded" for r in result["got"])
-    finally:
-        await store.close()

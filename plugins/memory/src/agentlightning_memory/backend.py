@@ -1,4 +1,5 @@
-"""Storage for the in-memory store: plain dicts under one ``threading.Lock``, run inline (no threads, no copies).
+"""Storage for the in-memory store: plain dicts under one ``threading.Lock``, run inline (no threads); rollouts,
+attempts and resources are kept as the objects given, spans packed (see below).
 
 Spans are accounted by an estimate of their size; beyond ``memory_budget_bytes`` the spans of finished rollouts are
 evicted, oldest rollout first. A rollout whose spans were evicted answers ``query_spans`` with
