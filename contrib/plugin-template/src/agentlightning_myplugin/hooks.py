@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_commands(register: Any) -> None:
+def agentlightning_register_commands(register: Register) -> None:
     register("myplugin-hello", "agentlightning_myplugin.command:configure", description="Say hello from myplugin.")

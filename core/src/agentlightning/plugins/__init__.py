@@ -1,8 +1,8 @@
 """The plugin system: pluggy hook specs, a lazy plugin manager and per-kind registries.
 
 Plugins are distributions that declare an entry point in the ``agentlightning`` group pointing at a light *hooks*
-module. That module implements the ``agentlightning_register_*`` hooks with :data:`hookimpl`; each hook receives a
-``register(name, factory, ...)`` callable.
+module. pluggy registers that module and calls the ``agentlightning_register_*`` hooks it implements with
+:data:`hookimpl` (see :mod:`agentlightning.plugins.hookspecs`); each hook receives a :class:`Register` callable.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 from .errors import (  # noqa: E402
     AgentLightningPluginWarning,
+    ComponentTypeError,
     DuplicatePluginNameError,
     PluginLoadError,
     UnknownComponentError,
@@ -26,6 +27,15 @@ from .errors import (  # noqa: E402
 
 _LAZY = {
     "KINDS": "manager",
+    "KIND_SPECS": "manager",
+    "STORES": "manager",
+    "STORE_SERVERS": "manager",
+    "TRACERS": "manager",
+    "ADAPTERS": "manager",
+    "ALGORITHMS": "manager",
+    "EXECUTION_STRATEGIES": "manager",
+    "EXPORTS": "manager",
+    "COMMANDS": "manager",
     "PluginManager": "manager",
     "PluginInfo": "manager",
     "PluginFailure": "manager",
@@ -33,6 +43,8 @@ _LAZY = {
     "reset_plugin_manager": "manager",
     "Registry": "registry",
     "Registration": "registry",
+    "Register": "registry",
+    "Kind": "registry",
 }
 
 
@@ -54,15 +66,27 @@ __all__ = [
     "hookspec",
     "hookimpl",
     "KINDS",
+    "KIND_SPECS",
+    "Kind",
+    "STORES",
+    "STORE_SERVERS",
+    "TRACERS",
+    "ADAPTERS",
+    "ALGORITHMS",
+    "EXECUTION_STRATEGIES",
+    "EXPORTS",
+    "COMMANDS",
     "PluginManager",
     "PluginInfo",
     "PluginFailure",
     "Registry",
     "Registration",
+    "Register",
     "get_plugin_manager",
     "reset_plugin_manager",
     "PluginLoadError",
     "DuplicatePluginNameError",
     "UnknownComponentError",
+    "ComponentTypeError",
     "AgentLightningPluginWarning",
 ]

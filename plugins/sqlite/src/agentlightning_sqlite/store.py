@@ -84,6 +84,12 @@ class SqliteLightningStore(EngineLightningStore):
     def capabilities(self) -> LightningStoreCapabilities:
         return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=False)
 
+    def reopen_url(self) -> str:
+        """``sqlite:///<absolute path>``: other processes open this same file."""
+        from urllib.parse import quote
+
+        return "sqlite:///" + quote(os.path.abspath(self.path))
+
     async def compact(self) -> Tuple[int, int]:
         """Apply the retention limits now (they are also applied after every write that may exceed them);
         returns the (rollouts, spans) evicted."""
