@@ -352,6 +352,17 @@ def test_factories_must_build_their_kind_and_errors_name_the_plugin(plugin_manag
     ):
         plugin_manager.get("stores", "class-store").load()
     assert isinstance(plugin_manager.create(ALGORITHMS, "algo"), Algo)
+
+    class WrongClass:
+        @hookimpl
+        def agentlightning_register_tracers(self, register: Register) -> None:
+            register("dict-tracer", dict)  # a class is checked when registered: the plugin fails to load
+
+    with pytest.warns(
+        AgentLightningPluginWarning, match=r"plugin 'wrong-class' .*ComponentTypeError: tracer 'dict-tracer'"
+    ):
+        plugin_manager.register(WrongClass(), "wrong-class")
+    assert "dict-tracer" not in plugin_manager.registry("tracers")
     assert plugin_manager.registry(ALGORITHMS).get("algo") is plugin_manager.get("algorithms", "algo")
 
 

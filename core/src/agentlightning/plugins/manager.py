@@ -1,7 +1,10 @@
-"""The plugin manager: finds plugins through entry points, lazily, and records every failure.
+"""The plugin manager: finds plugins through entry points, lazily, has pluggy call their hooks, and records every
+failure.
 
-Entry points are read on the first lookup, never at ``import agentlightning``. Each plugin loads on its own, so a
-broken one is recorded (distribution, version, phase, error) and the rest still load.
+Entry points are read on the first lookup, never at ``import agentlightning``. Each plugin module is registered with
+a pluggy ``PluginManager`` (which validates its hook implementations against :mod:`.hookspecs`), and its registration
+hooks are called through pluggy, one plugin at a time, so a broken one is recorded (name, distribution, version,
+phase, error) and the rest still load.
 
 Environment variables:
 
@@ -274,18 +277,19 @@ class PluginManager:
             names = (name, *aliases)
             if kind is EXPORTS:
                 _check_not_core(names, plugin_name)
-            registry.register(
-                Registration(
-                    kind=kind.name,
-                    name=name,
-                    factory=factory,
-                    plugin=plugin_name,
-                    description=description,
-                    aliases=names[1:],
-                    url_schemes=schemes,
-                    builds=kind.builds,
-                )
+            registration: Registration[Any] = Registration(
+                kind=kind.name,
+                name=name,
+                factory=factory,
+                plugin=plugin_name,
+                description=description,
+                aliases=names[1:],
+                url_schemes=schemes,
+                builds=kind.builds,
             )
+            if isinstance(factory, type):  # already imported: check it now (strings are checked when loaded)
+                registration.load()
+            registry.register(registration)
 
         return register
 
