@@ -398,3 +398,12 @@ def test_exports_may_not_shadow_core_names_nor_each_other(plugin_manager: Plugin
 
     assert agentlightning.SharedName is collections.OrderedDict
     assert agentlightning.Trainer is not collections.OrderedDict
+
+
+def test_every_kind_has_a_hook_spec_and_every_spec_a_kind() -> None:
+    from agentlightning.plugins import KIND_SPECS, hookspecs
+
+    specs = {name for name in vars(hookspecs) if name.startswith("agentlightning_register_")}
+    assert specs == {kind.hook for kind in KIND_SPECS.values()}
+    assert "agentlightning_register_emitters" not in specs  # nothing ever used it
+    assert KIND_SPECS["execution_strategies"].label == "execution strategy"

@@ -7,7 +7,7 @@ module. pluggy registers that module and calls the ``agentlightning_register_*``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -24,6 +24,26 @@ from .errors import (  # noqa: E402
     PluginLoadError,
     UnknownComponentError,
 )
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from .manager import (
+        ADAPTERS,
+        ALGORITHMS,
+        COMMANDS,
+        EXECUTION_STRATEGIES,
+        EXPORTS,
+        KIND_SPECS,
+        KINDS,
+        STORE_SERVERS,
+        STORES,
+        TRACERS,
+        PluginFailure,
+        PluginInfo,
+        PluginManager,
+        get_plugin_manager,
+        reset_plugin_manager,
+    )
+    from .registry import Kind, Register, Registration, Registry
 
 _LAZY = {
     "KINDS": "manager",

@@ -39,18 +39,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-STORES: Kind[LightningStore] = Kind("stores", "store", "agentlightning.store.base:LightningStore")
-STORE_SERVERS: Kind[StoreServer] = Kind(
-    "store_servers", "store server", "agentlightning.execution.store_link:StoreServer"
-)
-TRACERS: Kind[Tracer] = Kind("tracers", "tracer", "agentlightning.tracer.base:Tracer")
-ADAPTERS: Kind[Adapter[Any, Any]] = Kind("adapters", "adapter", "agentlightning.adapter.base:Adapter")
-ALGORITHMS: Kind[Algorithm] = Kind("algorithms", "algorithm", "agentlightning.algorithm.base:Algorithm")
+STORES: Kind[LightningStore] = Kind("stores", "agentlightning.store.base:LightningStore")
+STORE_SERVERS: Kind[StoreServer] = Kind("store_servers", "agentlightning.execution.store_link:StoreServer")
+TRACERS: Kind[Tracer] = Kind("tracers", "agentlightning.tracer.base:Tracer")
+ADAPTERS: Kind[Adapter[Any, Any]] = Kind("adapters", "agentlightning.adapter.base:Adapter")
+ALGORITHMS: Kind[Algorithm] = Kind("algorithms", "agentlightning.algorithm.base:Algorithm")
 EXECUTION_STRATEGIES: Kind[ExecutionStrategy] = Kind(
-    "execution_strategies", "execution strategy", "agentlightning.execution.base:ExecutionStrategy"
+    "execution_strategies", "agentlightning.execution.base:ExecutionStrategy"
 )
-EXPORTS: Kind[Any] = Kind("exports", "export")
-COMMANDS: Kind[Callable[..., Any]] = Kind("commands", "command")
+EXPORTS: Kind[Any] = Kind("exports")
+COMMANDS: Kind[Callable[..., Any]] = Kind("commands")
 
 KIND_SPECS: Dict[str, Kind[Any]] = {
     kind.name: kind

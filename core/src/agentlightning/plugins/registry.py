@@ -52,16 +52,17 @@ class Kind(Generic[T]):
     """
 
     name: str
-    label: str
     builds: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        """The singular, for messages: ``"execution strategy"``."""
+        return _singular(self.name)
 
     @property
     def hook(self) -> str:
         """The hook that registers components of this kind, ``agentlightning_register_<name>``."""
         return f"agentlightning_register_{self.name}"
-
-    def expected_type(self) -> Optional[type]:
-        return None if self.builds is None else _resolve_type(self.builds)
 
 
 def _resolve_type(target: str) -> type:
@@ -110,10 +111,19 @@ class Registration(Generic[T]):
         return obj
 
     def kind_label(self) -> str:
-        return self.kind[:-1].replace("_", " ") if self.kind.endswith("s") else self.kind
+        """``"stores"`` -> ``"store"``, ``"execution_strategies"`` -> ``"execution strategy"``."""
+        return _singular(self.kind)
 
     def _what(self) -> str:
         return f"{self.kind_label()} {self.name!r} registered by plugin {self.plugin!r}"
+
+
+def _singular(kind: str) -> str:
+    if kind.endswith("ies"):
+        kind = kind[:-3] + "y"
+    elif kind.endswith("s"):
+        kind = kind[:-1]
+    return kind.replace("_", " ")
 
 
 def _is_subclass(cls: type, expected: type) -> bool:
@@ -140,7 +150,7 @@ class Registry(Generic[T]):
             existing = self._by_name.get(key)
             if existing is not None and existing.plugin != registration.plugin:
                 raise DuplicatePluginNameError(
-                    f"{self.kind[:-1]} {key!r} is registered by both plugin {existing.plugin!r} "
+                    f"{_singular(self.kind)} {key!r} is registered by both plugin {existing.plugin!r} "
                     f"and plugin {registration.plugin!r}; uninstall or disable one of them"
                 )
         for scheme in registration.url_schemes:
