@@ -61,6 +61,7 @@ KINDS: Tuple[str, ...] = tuple(KIND_SPECS)
 CORE_DISTRIBUTION = "agentlightning-core"
 
 INSTALL_HINT = "install the plugin that provides it (`agl plugins` lists the installed plugins and what they register)"
+"""Core does not know which distribution provides what, so a missing component gets this generic hint."""
 
 
 def _env_list(name: str) -> Optional[List[str]]:
@@ -348,7 +349,7 @@ class PluginManager:
         what = KIND_SPECS[kind].label
         installed = registry.schemes() if scheme else registry.names()
         label = f"no {what} URL scheme {name!r}" if scheme else f"no {what} named {name!r}"
-        msg = f"{label}; installed: {', '.join(installed) or 'none'}; if a plugin provides it, {INSTALL_HINT}"
+        msg = f"{label}; installed: {', '.join(installed) or 'none'}. To use it, {INSTALL_HINT}"
         if self.failures:
             msg += ". Plugins that failed to load: " + "; ".join(f.describe() for f in self.failures)
         return msg
