@@ -73,6 +73,14 @@ def add_good(site: Path) -> None:
     sys.path.insert(0, str(site / "good"))
 
 
+def add_hooks(site: Path, name: str, source: str) -> None:
+    """Install ``agentlightning-<name>`` 1.0, whose entry point ``name`` is the module ``<name>_hooks`` (``source``)."""
+    make_dist(
+        site / name, f"agentlightning-{name}", entry_points={name: f"{name}_hooks"}, modules={f"{name}_hooks": source}
+    )
+    sys.path.insert(0, str(site / name))
+
+
 def manager() -> PluginManager:
     return PluginManager(autoload=True, strict=False)
 
@@ -151,20 +159,16 @@ def test_incompatible_core_range_is_refused_without_import(site: Path) -> None:
 
 
 def test_unknown_hook_is_a_register_failure_naming_plugin_and_hook(site: Path) -> None:
-    make_dist(
-        site / "typo",
-        "agentlightning-typo",
-        entry_points={"typo": "typo_hooks"},
-        modules={
-            "typo_hooks": """
-            from agentlightning.plugins import hookimpl
-            @hookimpl
-            def agentlightning_register_storez(register):
-                pass
-            """
-        },
+    add_hooks(
+        site,
+        "typo",
+        """
+        from agentlightning.plugins import hookimpl
+        @hookimpl
+        def agentlightning_register_storez(register):
+            pass
+        """,
     )
-    sys.path.insert(0, str(site / "typo"))
     pm = manager()
     with pytest.warns(
         AgentLightningPluginWarning, match=r"plugin 'typo' \(agentlightning-typo 1.0\) failed to register"
@@ -271,10 +275,7 @@ def agentlightning_register_exports(register):  # no @hookimpl: never called
 
 
 def test_specname_implementations_are_called_and_unmarked_functions_are_not(site: Path) -> None:
-    make_dist(
-        site / "named", "agentlightning-named", entry_points={"named": "named_hooks"}, modules={"named_hooks": NAMED}
-    )
-    sys.path.insert(0, str(site / "named"))
+    add_hooks(site, "named", NAMED)
     pm = manager()
     assert pm.get("stores", "named").plugin == "named"
     assert pm.failures == []
@@ -282,20 +283,16 @@ def test_specname_implementations_are_called_and_unmarked_functions_are_not(site
 
 
 def test_wrong_argument_names_are_a_validation_error_naming_the_plugin(site: Path) -> None:
-    make_dist(
-        site / "args",
-        "agentlightning-args",
-        entry_points={"args": "args_hooks"},
-        modules={
-            "args_hooks": """
-            from agentlightning.plugins import hookimpl
-            @hookimpl
-            def agentlightning_register_stores(registrar):
-                registrar("never", "x:y")
-            """
-        },
+    add_hooks(
+        site,
+        "args",
+        """
+        from agentlightning.plugins import hookimpl
+        @hookimpl
+        def agentlightning_register_stores(registrar):
+            registrar("never", "x:y")
+        """,
     )
-    sys.path.insert(0, str(site / "args"))
     add_good(site)
     pm = manager()
     with pytest.warns(
