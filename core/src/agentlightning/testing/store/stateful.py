@@ -65,11 +65,12 @@ FINISHED = ("failed", "succeeded", "cancelled")
 RETRYABLE = ("failed", "timeout", "unresponsive")
 RUNNING = ("preparing", "running")
 
-LIMITS: Tuple[Tuple[Optional[float], Optional[float]], ...] = ((None, None), (10.0, None), (None, 5.0), (10.0, 5.0))
+LIMITS: Tuple[Tuple[Optional[float], Optional[float]], ...] = ((None, None), (3.0, None), (None, 2.0), (3.0, 2.0))
 """(timeout_seconds, unresponsive_seconds) a rollout gets when the machine has a clock."""
 
-CLOCK_STEPS = (1.0, 4.0, 6.0, 11.0)
-"""How far the clock rule moves the clock; the smallest is the store's scan debounce."""
+CLOCK_STEPS = (1.0, 2.0, 3.5, 10.0)
+"""How far the clock rule moves the clock: onto the limits (``>`` is overdue, equal is not), past them, far past
+them. The smallest step is the store's scan debounce."""
 
 
 def _env_int(name: str, default: int) -> int:
@@ -333,6 +334,12 @@ class StoreStateMachine(RuleBasedStateMachine):
         self.model.now = self.clock.advance(seconds)
         self.call(self.store.query_rollouts, limit=0)
         self.model.scan()
+
+    @precondition(lambda self: self.clock is not None)
+    @rule()
+    def advance_clock_past_limits(self) -> None:
+        """A second way in, so that time moves often enough for attempts to time out between other operations."""
+        self.advance_clock(max(CLOCK_STEPS))
 
     # -- the queue -------------------------------------------------------------------------------------------------
 
