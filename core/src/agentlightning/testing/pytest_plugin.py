@@ -12,7 +12,7 @@ entry point named ``agentlightning``).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Literal
 
 import pytest
 
@@ -22,7 +22,8 @@ BACKENDS_INI = "agl_anyio_backends"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(BACKENDS_INI, type="args", default=[], help="anyio backends every anyio test runs on")
+    kind: Literal["args"] = "args"
+    parser.addini(BACKENDS_INI, type=kind, default=[], help="anyio backends every anyio test runs on")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -556,7 +556,8 @@ def run_store_state_machine(
         def make() -> StoreStateMachine:
             return StoreStateMachine(store_factory, portal, options, ManualClock() if clock else None)
 
-        run_state_machine_as_test(make, settings=settings_ or stateful_settings())
+        factory: Any = make  # hypothesis calls it like the machine class
+        run_state_machine_as_test(factory, settings=settings_ or stateful_settings())
 
 
 class StateMachineTests:
