@@ -16,7 +16,6 @@ from agentlightning_example.store import CountingStore
 from agentlightning_memory import InMemoryLightningStore
 
 
-
 @pytest.fixture
 def manager(plugin_manager: PluginManager) -> PluginManager:
     plugin_manager.register(agentlightning_memory.hooks, "memory")
