@@ -12,11 +12,12 @@ entry point named ``agentlightning``).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Literal
+from typing import TYPE_CHECKING, Any, Iterator, List, Literal
 
 import pytest
 
-from agentlightning.plugins import PluginManager, reset_plugin_manager
+if TYPE_CHECKING:
+    from agentlightning.plugins import PluginManager
 
 BACKENDS_INI = "agl_anyio_backends"
 
@@ -43,6 +44,9 @@ def _anyio_backends(backends: List[str]) -> Any:
 
 @pytest.fixture
 def plugin_manager() -> Iterator[PluginManager]:
+    # imported here: this module loads in every pytest run where agentlightning-core is installed
+    from agentlightning.plugins import PluginManager, reset_plugin_manager
+
     manager = PluginManager(autoload=False)
     previous = reset_plugin_manager(manager)
     try:
