@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from typing import Any, Awaitable, Callable, ClassVar, Dict, List, Mapping, Optional, Set, Tuple
 
 import anyio
@@ -43,9 +42,9 @@ from agentlightning.store.base import LightningStore
 from agentlightning.store.errors import NotFoundError
 from agentlightning.types.core import ATTEMPT_STATUSES, ROLLOUT_STATUSES, EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.resources import PromptTemplate
-from agentlightning.types.tracer import OtelResource, Span, SpanContext, TraceStatus
+from agentlightning.types.tracer import Span
 
-from ._support import ManualClock
+from ._support import ManualClock, make_span
 
 __all__ = [
     "StoreFactory",
@@ -208,28 +207,6 @@ class StoreModel:
         if rollout.status == "queuing":
             return {"queuing", "running"}
         return {rollout.status}
-
-
-def _span(rollout_id: str, attempt_id: str, sequence_id: int, span_id: str) -> Span:
-    trace_id = uuid.uuid4().hex
-    return Span(
-        rollout_id=rollout_id,
-        attempt_id=attempt_id,
-        sequence_id=sequence_id,
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_id=None,
-        name="stateful",
-        status=TraceStatus(status_code="OK"),
-        attributes={"step": sequence_id},
-        events=[],
-        links=[],
-        start_time=1.0,
-        end_time=2.0,
-        context=SpanContext(trace_id=trace_id, span_id=span_id),
-        parent=None,
-        resource=OtelResource(),
-    )
 
 
 # -- the machine ----------------------------------------------------------------------------------------------------
@@ -439,7 +416,7 @@ class StoreStateMachine(RuleBasedStateMachine):
         else:
             sequence_id = self.model.span_counters.get(rollout_id, 0) + explicit
             self.model.raise_sequence(rollout_id, sequence_id)
-        span = _span(rollout_id, attempt.attempt_id, sequence_id, uuid.uuid4().hex[:16])
+        span = make_span(rollout_id, attempt.attempt_id, sequence_id, name="stateful", attributes={"step": sequence_id})
         stored = self.call(self.store.add_span, span)
         assert stored == span
         self.model.span_keys.add((rollout_id, attempt.attempt_id, span.span_id))
