@@ -119,7 +119,9 @@ def template_outside(session: nox.Session) -> None:
     outside = Path(tempfile.mkdtemp(prefix="agl-template-")) / "agentlightning-myplugin"
     try:
         template = ROOT / "contrib" / "plugin-template"
-        shutil.copytree(template, outside, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache"))
+        shutil.copytree(
+            template, outside, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache", ".hypothesis")
+        )
         session.install(f"{ROOT / 'core'}[testing]", "-e", f"{outside}[test]")
         session.chdir(outside)
         where = str(session.run("python", "-c", "import agentlightning_myplugin as m; print(m.__file__)", silent=True))
