@@ -26,6 +26,15 @@ async def _latest_status(store: LightningStore, rollout_id: str) -> Optional[str
     return None if attempt is None else attempt.status
 
 
+async def _becomes(store: LightningStore, rollout_id: str, status: str, interval: float = 0.05) -> bool:
+    """Whether the rollout's latest attempt reaches ``status`` within ``TIMEOUT_BOUND`` seconds."""
+
+    async def reached() -> bool:
+        return await _latest_status(store, rollout_id) == status
+
+    return await poll(reached, timeout=TIMEOUT_BOUND, interval=interval)
+
+
 @pytest.mark.anyio
 class TimeoutTests:
     """Overdue attempts become ``timeout`` / ``unresponsive`` and their rollouts retry or fail."""
@@ -33,11 +42,7 @@ class TimeoutTests:
     async def test_timeout_requeues(self, store: LightningStore) -> None:
         config = RolloutConfig(timeout_seconds=0.1, max_attempts=2, retry_condition=["timeout"])
         claimed = await running_rollout(store, config=config)
-
-        async def timed_out() -> bool:
-            return await _latest_status(store, claimed.rollout_id) == "timeout"
-
-        assert await poll(timed_out, timeout=TIMEOUT_BOUND), "an overdue attempt was not marked timeout"
+        assert await _becomes(store, claimed.rollout_id, "timeout"), "an overdue attempt was not marked timeout"
         rollout = await store.get_rollout_by_id(claimed.rollout_id)
         assert isinstance(rollout, AttemptedRollout)
         assert rollout.status == "requeuing" and rollout.attempt.end_time is None
@@ -47,11 +52,7 @@ class TimeoutTests:
     async def test_unresponsive_fails_when_not_retried(self, store: LightningStore) -> None:
         config = RolloutConfig(unresponsive_seconds=0.1, max_attempts=3, retry_condition=["timeout"])
         claimed = await running_rollout(store, config=config)
-
-        async def unresponsive() -> bool:
-            return await _latest_status(store, claimed.rollout_id) == "unresponsive"
-
-        assert await poll(unresponsive, timeout=TIMEOUT_BOUND), "a silent attempt was not marked unresponsive"
+        assert await _becomes(store, claimed.rollout_id, "unresponsive"), "a silent attempt was not marked unresponsive"
         rollout = await store.get_rollout_by_id(claimed.rollout_id)
         assert rollout is not None and rollout.status == "failed"
 
@@ -163,9 +164,5 @@ class EngineTimeoutTests:
         store = await make_store(clock=clock, scan_debounce_seconds=3600.0, watchdog_interval=0.02)
         claimed = await running_rollout(store, config=RolloutConfig(timeout_seconds=1.0))
         clock.advance(2.0)
-
-        async def timed_out() -> bool:
-            return await _latest_status(store, claimed.rollout_id) == "timeout"
-
         with anyio.fail_after(TIMEOUT_BOUND + 1):
-            assert await poll(timed_out, timeout=TIMEOUT_BOUND, interval=0.02), "the watchdog never scanned"
+            assert await _becomes(store, claimed.rollout_id, "timeout", interval=0.02), "the watchdog never scanned"
