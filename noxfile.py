@@ -24,7 +24,7 @@ os.environ["PATH"] = os.pathsep.join([*_pyenv_bins, os.environ.get("PATH", "")])
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "slow"]
+nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow"]
 
 TEST_DEPS = [
     "pytest>=8",
@@ -106,6 +106,30 @@ def tests(session: nox.Session) -> None:
 
 def _all_paths() -> list[str]:
     return [path for path, _ in PACKAGES.values()]
+
+
+@nox.session(name="template-outside", python=SLOW_PYTHON)
+def template_outside(session: nox.Session) -> None:
+    """The plugin template as a third party uses it: copied to a folder outside the checkout, installed as its README
+    says (`pip install -e '.[test]'`) next to core from this checkout, and tested from there with its own pytest
+    settings. (tests-template-* run the same tests inside the checkout on every Python.)"""
+    import shutil
+    import tempfile
+
+    outside = Path(tempfile.mkdtemp(prefix="agl-template-")) / "agentlightning-myplugin"
+    try:
+        template = ROOT / "contrib" / "plugin-template"
+        shutil.copytree(
+            template, outside, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache", ".hypothesis")
+        )
+        session.install(f"{ROOT / 'core'}[testing]", "-e", f"{outside}[test]")
+        session.chdir(outside)
+        where = str(session.run("python", "-c", "import agentlightning_myplugin as m; print(m.__file__)", silent=True))
+        if outside.resolve() not in Path(where.strip()).resolve().parents:
+            session.error(f"the template was imported from {where.strip()}, not from the copy in {outside}")
+        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    finally:
+        shutil.rmtree(outside.parent, ignore_errors=True)
 
 
 @nox.session(python=SLOW_PYTHON)
