@@ -87,10 +87,7 @@ def _is_scalar(tp: Any) -> bool:
     return tp in (str, bool) or typing.get_origin(tp) is typing.Literal
 
 
-def _rule_for(owner: type, attribute: Any, tp: Any) -> Tuple[str, Optional[type]]:
-    """The declarative table: a field's type to its rule."""
-    if attribute.metadata.get("extras"):
-        return EXTRAS, None
+def _direct_rule(tp: Any) -> Tuple[Optional[str], Optional[type]]:
     if _is_scalar(tp):
         return VALUE, None
     if tp is int:
@@ -101,19 +98,27 @@ def _rule_for(owner: type, attribute: Any, tp: Any) -> Tuple[str, Optional[type]
         return DICT, None
     if attrs.has(tp):
         return MODEL, tp
-    if typing.get_origin(tp) is list and len(typing.get_args(tp)) == 1 and attrs.has(typing.get_args(tp)[0]):
-        return MODEL_LIST, typing.get_args(tp)[0]
-    inner = _optional_of(tp)
-    if inner is not None:
-        if _is_scalar(inner):
-            return VALUE, None
-        if inner is float:
-            return NUMBER, None
-        if typing.get_origin(inner) is dict:
-            return OPTIONAL_DICT, None
-        if attrs.has(inner):
-            return OPTIONAL_MODEL, inner
-    raise UnsupportedField(f"{owner.__name__}.{attribute.name}: no encode/decode rule for the type {tp!r}")
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is list and len(args) == 1 and attrs.has(args[0]):
+        return MODEL_LIST, args[0]
+    return None, None
+
+
+_OPTIONAL_RULES = {VALUE: VALUE, NUMBER: NUMBER, DICT: OPTIONAL_DICT, MODEL: OPTIONAL_MODEL}
+"""The rule of ``Optional[X]`` by the rule of ``X`` (absent: no rule)."""
+
+
+def _rule_for(owner: type, attribute: Any, tp: Any) -> Tuple[str, Optional[type]]:
+    """The declarative table: a field's type to its rule."""
+    if attribute.metadata.get("extras"):
+        return EXTRAS, None
+    kind, model = _direct_rule(tp)
+    if kind is None and _optional_of(tp) is not None:
+        inner, model = _direct_rule(_optional_of(tp))
+        kind = _OPTIONAL_RULES.get(inner or "")
+    if kind is None:
+        raise UnsupportedField(f"{owner.__name__}.{attribute.name}: no encode/decode rule for the type {tp!r}")
+    return kind, model
 
 
 @cache
