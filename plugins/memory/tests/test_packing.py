@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import attrs
 import pytest
@@ -60,6 +60,29 @@ def test_spans_are_packed_for_the_current_models() -> None:
 
     assert packing.PACKED
     assert len(pack_span(rich_span())) > 3 and len(pack_span(plain_span())) > 3
+
+
+def test_a_field_added_to_the_span_is_packed_without_a_change() -> None:
+    from agentlightning_memory.packing import _Generator
+
+    @attrs.define(kw_only=True)
+    class GrownSpan(Span):
+        flavour: Optional[str] = None
+        weights: Dict[str, Any] = attrs.field(factory=dict)
+        notes: List[Event] = attrs.field(factory=list)
+
+    pack, unpack = _Generator().span_functions(GrownSpan)
+    base = rich_span()
+    grown = GrownSpan(
+        **{a.name: getattr(base, a.name) for a in attrs.fields(Span)},
+        flavour="sour",
+        weights={"w": 1},
+        notes=[Event(name="n", attributes={"a": 1})],
+    )
+    packed = pack(grown)
+    assert len(packed) > 3 and "sour" in packed
+    again = unpack(packed)
+    assert type(again) is GrownSpan and again == grown and again.weights is not grown.weights
 
 
 @pytest.mark.parametrize("make", [plain_span, rich_span])

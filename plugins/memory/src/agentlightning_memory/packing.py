@@ -198,17 +198,18 @@ class _Generator:
                 return None
         return " and ".join(conds), args
 
-    def span_functions(self) -> Tuple[Callable[[Span], PackedSpan], Callable[[PackedSpan], Span]]:
-        rules = {rule.name: rule for rule in field_rules(Span)}
+    def span_functions(self, span_cls: type = Span) -> Tuple[Callable[[Any], PackedSpan], Callable[[PackedSpan], Any]]:
+        """``pack`` and ``unpack`` for ``span_cls`` (:class:`Span`; another class in tests)."""
+        rules = {rule.name: rule for rule in field_rules(span_cls)}
         if rules[_SPREAD].kind != DICT or any(rules[name].kind in (MODEL, MODEL_LIST) for name in _HEAD):
             raise UnsupportedField(f"Span.{_SPREAD} is no longer a dict")
-        self.ns.update(_cls_span=Span, _b_span=positional_builder(Span))
+        self.ns.update(_cls_span=span_cls, _b_span=positional_builder(span_cls))
         pre: List[str] = []  # pack: locals bound before the checks
         conds = ["type(o) is _cls_span", f"type(o.{_SPREAD}) is dict"]
         exprs = [f"o.{name}" for name in _HEAD]
         slots = [f"s_{name}" for name in _HEAD]  # unpack: the packed tuple's names
         args: Dict[str, str] = {name: f"s_{name}" for name in _HEAD}  # unpack: the builder's arguments
-        for rule in field_rules(Span):
+        for rule in field_rules(span_cls):
             if rule.name in _HEAD or rule.name == _SPREAD:
                 continue
             own = None
@@ -224,14 +225,14 @@ class _Generator:
                 slots.append(q)
                 args[rule.name] = f"_b_{tag}({', '.join(defaults)}) if {q} is True else _up_{tag}({q})"
                 continue
-            sub_conds, sub_exprs = self.pack_parts(Span, "o", skip=tuple(n for n in rules if n != rule.name))
+            sub_conds, sub_exprs = self.pack_parts(span_cls, "o", skip=tuple(n for n in rules if n != rule.name))
             conds.extend(sub_conds)
             exprs.extend(sub_exprs)
             own_slots = [
                 f"s_{rule.name}" if len(sub_exprs) == 1 else f"s_{rule.name}_{i}" for i in range(len(sub_exprs))
             ]
             slots.extend(own_slots)
-            [args[rule.name]] = self.unpack_parts(Span, own_slots, skip=tuple(n for n in rules if n != rule.name))
+            [args[rule.name]] = self.unpack_parts(span_cls, own_slots, skip=tuple(n for n in rules if n != rule.name))
         exprs.append(f"_shared_keys(o.{_SPREAD}), *o.{_SPREAD}.values()")
         args[_SPREAD] = f"dict(zip(s_{_SPREAD}_keys, s_{_SPREAD}_values))"
         pack_source = (
@@ -249,7 +250,7 @@ class _Generator:
             f"    if len(p) == {_RAW_LENGTH}:\n"
             "        return p[2]\n"
             f"    ({', '.join(slots)}, s_{_SPREAD}_keys, *s_{_SPREAD}_values) = p\n"
-            f"    return _b_span({', '.join(args[rule.name] for rule in field_rules(Span))})\n"
+            f"    return _b_span({', '.join(args[rule.name] for rule in field_rules(span_cls))})\n"
         )
         return (
             compile_function(pack_source, "pack", self.ns, "pack_span"),
