@@ -9,8 +9,8 @@ cannot be silently dropped. From those rules this module generates, once per cla
   such a dict (trusted data: no per-field type checks beyond the models' validators);
 
 and the memory store's packing (``agentlightning_memory.packing``) is generated from the same rules. Generated
-straight-line code (``exec`` of source built from attrs field names, which are identifiers) is what keeps these paths
-as fast as hand-written ones: a loop over the fields at run time costs about twice as much.
+straight-line code (``exec`` of source built from attrs field names, which are identifiers) keeps these paths as fast
+as the hand-written code they replaced (``tests/benchmarks/span_codec.py``; figures in ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ _new = object.__new__
 
 @cache
 def positional_builder(cls: type, validate: bool = False) -> Callable[..., Any]:
-    """``build(*fields)``: ``cls(**fields)`` with every field given positionally, set through its slot.
+    """``build(*fields)``: ``cls(**fields)`` with every field given positionally, stored into its slot.
 
     With ``validate`` the fields' validators run (as ``__init__`` runs them); without, they are skipped: only for
     values copied from an instance that was validated (a packed or stored one). ``cls`` must have no converters and
