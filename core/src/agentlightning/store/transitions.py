@@ -133,6 +133,8 @@ def _plan(cls: type) -> _EvolvePlan:
     )
 
 
+# Kept because it pays (tests/benchmarks/span_codec.py, best of 400 interleaved batches on a busy 2-core machine): a
+# span's sequence id changed in 1.9 us against attrs.evolve's 3.3 us, a rollout's status in 1.8 us against 3.2 us.
 def evolve(inst: T, /, **changes: Any) -> T:
     """``attrs.evolve`` for the store's hot paths, with the class's fields looked up once per class.
 

@@ -14,6 +14,7 @@ import anyio
 import attrs
 from agentlightning.store.base import LightningStore
 from agentlightning.types.tracer import Span
+from agentlightning.utils.otlp import PROTOBUF
 
 from .otlp import encode_export_request
 
@@ -146,11 +147,13 @@ class SpanRecorder:
 
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.timeout)
-        headers: Dict[str, str] = {}
+        headers: Dict[str, str] = {"Content-Type": PROTOBUF}
         otlp_headers = getattr(self.store, "otlp_headers", None)
         if callable(otlp_headers):
             headers.update(otlp_headers())
-        response = await self._http.post(self.otlp_endpoint, json=encode_export_request(spans), headers=headers)
+        response = await self._http.post(
+            self.otlp_endpoint, content=encode_export_request(spans).SerializeToString(), headers=headers
+        )
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise RuntimeError(f"OTLP export got HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:

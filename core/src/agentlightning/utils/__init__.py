@@ -1,0 +1,1 @@
+"""Helpers that are not part of the main API (each submodule imports its own dependencies on first use)."""
