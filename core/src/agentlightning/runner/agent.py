@@ -50,7 +50,7 @@ class LitAgentRunner(Runner[Any]):
             the runner's event loop; sync agents run in worker threads.
 
     Differences from upstream: a rollout whose ``resources_id`` is unknown fails its attempt (upstream left it
-    ``preparing`` for ever, reference A §9.8); a rollout without any resources runs with ``{}``. Sync agents run
+    ``preparing`` for ever; see docs/store.md); a rollout without any resources runs with ``{}``. Sync agents run
     in a worker thread instead of blocking the event loop, so heartbeats and the stop event stay responsive.
     """
 

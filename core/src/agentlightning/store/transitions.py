@@ -1,6 +1,6 @@
 """Status transitions of rollouts, attempts and workers, as plain functions over a :class:`StorageTransaction`.
 
-The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the deliberate changes listed in
+The state machine is upstream v0.3's with the deliberate changes listed in
 ``docs/store.md``. Every function here runs inside one transaction; what must happen after the commit (waking
 ``wait_for_rollouts`` waiters) is collected in an :class:`Effects`.
 """

@@ -15,7 +15,7 @@ In the plugin's test module::
 seconds, or None for no background watchdog). The suite closes every store it creates. Tests run on asyncio and trio
 (``anyio_backend`` comes from :mod:`agentlightning.testing.pytest_plugin`).
 
-The behaviour asserted is upstream Agent Lightning v0.3's store contract (reference A §1.5, §2.3-§2.7, §7.1) with our
+The behaviour asserted is upstream Agent Lightning v0.3's store contract with our
 deliberate changes: store errors are :mod:`agentlightning.store.errors` types, timeouts fire on an idle store when a
 watchdog runs, OR span queries without filters return every span of the rollout, ``add_span`` returns an equal span,
 unsorted queries return insertion order, ``limit=0`` returns no items but the right total.
