@@ -147,10 +147,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=SLOW_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on core."""
+    """mypy, strict on core and every plugin; then the typing checks under tests/typecheck."""
     _install(session, *_all_paths())
-    session.install("mypy>=1.10,<2")
-    session.run("mypy", "core/src/agentlightning")
+    session.install("mypy>=1.10,<2", "types-PyYAML")
+    plugins = sorted(str(src.relative_to(ROOT)) for src in ROOT.glob("*/*/src/agentlightning_*") if src.is_dir())
+    session.run("mypy", "core/src/agentlightning", *plugins)
+    # --warn-unused-ignores (in --strict): each expected error there is an ignore that must be used
+    session.run("mypy", "--strict", "tests/typecheck")
 
 
 @nox.session(python=SLOW_PYTHON)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tupl
 import anyio
 import anyio.to_thread
 
-from agentlightning.types.core import AttemptedRollout, Rollout, RolloutMode
+from agentlightning.types.core import AttemptedRollout, AttemptStatus, Rollout, RolloutMode
 from agentlightning.types.resources import NamedResources
 
 from .base import Runner
@@ -270,7 +270,7 @@ class LitAgentRunner(Runner[Any]):
             raise error
         return rollout_id
 
-    async def _write_status(self, rollout_id: str, attempt_id: str, status: str) -> None:
+    async def _write_status(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         try:
             with anyio.fail_after(60):
                 await self.get_store().update_attempt(rollout_id, attempt_id, status=status)

@@ -37,6 +37,7 @@ from agentlightning.store.errors import InvalidRequestError, NotFoundError, Stor
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
@@ -556,7 +557,8 @@ class TestStoreAttempts:
         assert alias.status == "running" and alias.worker_id == "w-up"
 
     async def test_end_time_only_for_failed_and_succeeded(self, store: LightningStore) -> None:
-        for status, ends in (("failed", True), ("succeeded", True), ("timeout", False), ("unresponsive", False)):
+        ends_of: Dict[AttemptStatus, bool] = {"failed": True, "succeeded": True, "timeout": False, "unresponsive": False}
+        for status, ends in ends_of.items():
             claimed = await _running_rollout(store)
             await anyio.sleep(0.005)
             updated = await store.update_attempt(claimed.rollout_id, "latest", status=status)
@@ -592,8 +594,8 @@ class TestStoreAttempts:
         assert rollout is not None and rollout.status == "running"
 
     @pytest.mark.parametrize("status", ["failed", "timeout", "unresponsive"])
-    async def test_retry_only_while_attempts_remain(self, store: LightningStore, status: str) -> None:
-        config = RolloutConfig(max_attempts=2, retry_condition=[status])  # type: ignore[list-item]
+    async def test_retry_only_while_attempts_remain(self, store: LightningStore, status: AttemptStatus) -> None:
+        config = RolloutConfig(max_attempts=2, retry_condition=[status])
         claimed = await _running_rollout(store, config=config)
         await store.update_attempt(claimed.rollout_id, "latest", status=status)
         rollout = await store.get_rollout_by_id(claimed.rollout_id)
@@ -645,7 +647,7 @@ class TestStoreWorkers:
 
     async def test_heartbeat_stats_none_is_refused(self, store: LightningStore) -> None:
         with pytest.raises((TypeError, ValueError)):
-            await store.update_worker("w-none", heartbeat_stats=None)
+            await store.update_worker("w-none", heartbeat_stats=None)  # type: ignore[arg-type]  # refused at run time
 
     async def test_busy_then_idle(self, store: LightningStore) -> None:
         await store.update_worker("w-b", {"load": 1})
@@ -1088,7 +1090,7 @@ class TestStoreWatchdog:
 @pytest.mark.anyio
 class TestStoreWaitForRollouts:
     @pytest.mark.parametrize("status", ["succeeded", "failed"])
-    async def test_wakes_promptly_on_completion(self, store: LightningStore, status: str) -> None:
+    async def test_wakes_promptly_on_completion(self, store: LightningStore, status: AttemptStatus) -> None:
         claimed = await _running_rollout(store)
         result: Dict[str, Any] = {}
 
@@ -1313,11 +1315,11 @@ class TestStoreValidation:
         with pytest.raises(NotFoundError):
             await store.update_attempt(claimed.rollout_id, "at-missing", status="failed")
         with pytest.raises(ValueError):
-            await store.update_attempt(claimed.rollout_id, "latest", status="exploded")
+            await store.update_attempt(claimed.rollout_id, "latest", status="exploded")  # type: ignore[arg-type]
         attempt = await store.get_latest_attempt(claimed.rollout_id)
         assert attempt is not None and attempt.status == "preparing"
         with pytest.raises(ValueError):
-            await store.update_rollout(claimed.rollout_id, status="exploded")
+            await store.update_rollout(claimed.rollout_id, status="exploded")  # type: ignore[arg-type]
         rollout = await store.get_rollout_by_id(claimed.rollout_id)
         assert rollout is not None and rollout.status == "preparing"
 

@@ -46,7 +46,7 @@ def _integer(body: Dict[str, Any], keys: Tuple[str, ...], default: int, low: int
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise RequestError(f"'{key}' must be an integer in [{low}, {high}], got {value!r}", key)
-        return value
+        return int(value)
     return default
 
 
