@@ -557,7 +557,12 @@ class TestStoreAttempts:
         assert alias.status == "running" and alias.worker_id == "w-up"
 
     async def test_end_time_only_for_failed_and_succeeded(self, store: LightningStore) -> None:
-        ends_of: Dict[AttemptStatus, bool] = {"failed": True, "succeeded": True, "timeout": False, "unresponsive": False}
+        ends_of: Dict[AttemptStatus, bool] = {
+            "failed": True,
+            "succeeded": True,
+            "timeout": False,
+            "unresponsive": False,
+        }
         for status, ends in ends_of.items():
             claimed = await _running_rollout(store)
             await anyio.sleep(0.005)
