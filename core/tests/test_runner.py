@@ -7,6 +7,7 @@ from typing import Any, AsyncIterator, List
 
 import agentlightning as agl
 import anyio
+import anyio.lowlevel
 import pytest
 from agentlightning.execution.events import ThreadingEvent
 from agentlightning.litagent import LitAgent
@@ -77,7 +78,7 @@ async def test_none_result_keeps_the_spans_the_tracer_recorded(store: Any) -> No
 async def test_async_agent_emits_into_its_own_trace(store: Any) -> None:
     async def body(task: str, llm: LLM) -> float:
         agl.emit_message(task)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return 0.5
 
     tracer = OtelTracer(tracer_provider=TracerProvider())

@@ -273,7 +273,7 @@ def run_workload(all_cases: Sequence[Cases], reps: int, errors: Dict[str, str]) 
                 run = case()
                 run.setdefault("store_peak_rss_mb", run.get("peak_rss_mb"))  # in process: the algorithm's process
                 results[name]["runs"].append(run)
-            except Exception as exc:  # one failing case must not lose the others
+            except Exception as exc:  # noqa: BLE001 - one failing case must not lose the others
                 errors[f"workload/{name}/rep{rep + 1}"] = str(exc)[-2000:]
                 log(f"  failed: {str(exc)[-500:]}")
     for entry in results.values():
@@ -494,7 +494,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             try:
                 data[keys.get(section, section)] = fn()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one failing section must not lose the others
                 errors[section] = str(exc)[-2000:]
                 log(f"{section} failed: {str(exc)[-500:]}")
     if "workload" in data:

@@ -31,17 +31,10 @@ async def test_errors_have_the_local_types(memory_client: LightningStoreClient) 
         queued = await store.enqueue_rollout("x")
         with pytest.raises(ValueError):
             await store.update_rollout(queued.rollout_id, status="exploded")
-    for bad in ({"heartbeat_stats": None}, {"heartbeat_stats": [1, 2]}):
-        local_error = remote_error = None
-        try:
-            await local.update_worker("w", **bad)
-        except Exception as exc:
-            local_error = exc
-        try:
-            await memory_client.update_worker("w", **bad)
-        except Exception as exc:
-            remote_error = exc
-        assert type(local_error) is type(remote_error), bad
+    for bad in (None, [1, 2]):
+        for store in (local, memory_client):
+            with pytest.raises(TypeError, match="heartbeat_stats must be a mapping"):
+                await store.update_worker("w", heartbeat_stats=bad)
     await local.close()
 
 

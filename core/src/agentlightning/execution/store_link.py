@@ -62,7 +62,7 @@ def link_store(
         try:
             pickle.dumps(store)
             return StoreLink(store=store), None
-        except Exception:
+        except Exception:  # noqa: BLE001 - pickling may fail in any way; then the store is served instead
             path = getattr(store, "path", None)
             if isinstance(path, str) and type(store).__name__ == "SqliteLightningStore":
                 return StoreLink(url="sqlite:///" + os.path.abspath(path)), None

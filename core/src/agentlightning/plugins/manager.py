@@ -183,7 +183,7 @@ class PluginManager:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a plugin that fails to import is reported, not fatal
                 self._fail(ep.name, ep.value, dist_name, dist_version, "import", _one_line(exc), traceback.format_exc())
                 continue
             self._add_plugin(module, ep.name, dist_name, dist_version, ep.value)
@@ -240,7 +240,7 @@ class PluginManager:
                 if func is None:
                     continue
                 func(register=self._make_register(kind, plugin_name, registries[kind]))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing hook is reported and its registrations undone
             for registry in registries.values():
                 registry.unregister_plugin(plugin_name)
             dist, version = self._dists.get(plugin_name, (None, None))

@@ -93,7 +93,7 @@ class LitAgentRunner(Runner[Any]):
         if tracer is not None:
             try:
                 pickle.dumps(tracer)
-            except Exception:
+            except Exception:  # noqa: BLE001 - pickling may fail in any way; then the class is sent instead
                 state["_tracer"] = None
                 state["_tracer_class"] = type(tracer)
         return state

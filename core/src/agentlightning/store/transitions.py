@@ -113,7 +113,7 @@ def _copier(cls: type, names: Sequence[str]) -> Callable[[Any, Dict[str, Any]], 
         "        _setters[name](new, value)\n"
         "    return new\n"
     )
-    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)
+    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own source
     return namespace["copy"]
 
 

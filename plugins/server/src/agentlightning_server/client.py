@@ -185,7 +185,7 @@ class LightningStoreClient(LightningStore):
             clients, self._clients = self._clients, {}
         try:
             loop = _loop_token()
-        except Exception:
+        except RuntimeError:  # closed outside any event loop: nothing of this loop to close
             return
         for ref, pool in clients.values():
             if ref() is loop:
