@@ -127,7 +127,7 @@ async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> No
     assert elapsed < 10
     started = time.monotonic()
     assert await client.wait_for_rollouts(rollout_ids=["ro-never"], timeout=0.5) == []
-    assert 0.4 < time.monotonic() - started < 10
+    assert time.monotonic() - started >= 0.5  # the whole timeout, across chunks
     await client.close()
 
 
