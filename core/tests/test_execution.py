@@ -37,7 +37,7 @@ class Recorder:
 
     async def __call__(self, store: Any, worker_id: int, event: Any) -> None:
         self.calls.append((worker_id, threading.current_thread().name))
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
 
@@ -47,7 +47,7 @@ def test_in_process_runs_every_runner_and_stops_them_when_the_algorithm_returns(
     recorder = Recorder()
 
     async def algorithm(store: Any, event: Any) -> None:
-        while len(recorder.calls) < 3:
+        while len(recorder.calls) < 3:  # noqa: ASYNC110 - runners in threads and processes: polled
             await anyio.sleep(0.01)
 
     started = time.monotonic()
@@ -60,7 +60,7 @@ def test_in_process_runs_every_runner_and_stops_them_when_the_algorithm_returns(
 
 def test_runner_failure_stops_the_algorithm_and_is_raised() -> None:
     async def algorithm(store: Any, event: Any) -> None:
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
     async def runner(store: Any, worker_id: int, event: Any) -> None:
@@ -72,7 +72,7 @@ def test_runner_failure_stops_the_algorithm_and_is_raised() -> None:
 
 def test_runner_thread_failure_is_raised_after_the_algorithm_stopped() -> None:
     async def algorithm(store: Any, event: Any) -> None:
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
     async def runner(store: Any, worker_id: int, event: Any) -> None:

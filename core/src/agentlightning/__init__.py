@@ -21,7 +21,7 @@ _LAZY_CORE: dict[str, str] = {
     "open_store": "agentlightning.store:open_store",
     "PluginManager": "agentlightning.plugins:PluginManager",
     "get_plugin_manager": "agentlightning.plugins:get_plugin_manager",
-    # tracing, emitters and adapters (issue 5)
+    # tracing, emitters and adapters
     "Tracer": "agentlightning.tracer.base:Tracer",
     "OtelTracer": "agentlightning.tracer.otel:OtelTracer",
     "DummyTracer": "agentlightning.tracer.dummy:DummyTracer",
@@ -53,7 +53,7 @@ _LAZY_CORE: dict[str, str] = {
     "RewardMatchPolicy": "agentlightning.adapter:RewardMatchPolicy",
     "instrument_openai": "agentlightning.instrumentation:instrument_openai",
     "uninstrument_openai": "agentlightning.instrumentation:uninstrument_openai",
-    # agents, runner, execution strategies, algorithms, trainer (issue 6)
+    # agents, runner, execution strategies, algorithms, trainer
     "LitAgent": "agentlightning.litagent:LitAgent",
     "FunctionalLitAgent": "agentlightning.litagent:FunctionalLitAgent",
     "rollout": "agentlightning.litagent:rollout",

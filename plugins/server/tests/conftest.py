@@ -52,7 +52,7 @@ def served(store_host: StoreHost) -> Iterator[Any]:
     from agentlightning_memory import InMemoryLightningStore
 
     key, url = store_host.add(lambda: InMemoryLightningStore(watchdog_interval=None))
-    with httpx.Client(base_url=url + "/v1/agl", timeout=30, verify=False) as http:
+    with httpx.Client(base_url=url + "/v1/agl", timeout=30, verify=False) as http:  # noqa: S501 - plain HTTP
         yield http
     store_host.drop(key)
 

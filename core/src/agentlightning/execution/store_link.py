@@ -84,7 +84,7 @@ def _shared_link(store: LightningStore, url: Optional[str]) -> Optional[StoreLin
     try:
         pickle.dumps(store)
         return StoreLink(store=store)
-    except Exception:
+    except Exception:  # noqa: BLE001 - pickling may fail in any way; then the store is served instead
         logger.info("%s is shared across processes but cannot be pickled nor reopened by URL; serving it", store)
         return None
 

@@ -245,7 +245,7 @@ class PluginManager:
             for kind in KIND_SPECS.values():
                 caller = self._pm.subset_hook_caller(kind.hook, remove_plugins=others)
                 caller(register=self._make_register(kind, plugin_name, registries[kind.name]))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing hook is reported and its registrations undone
             for registry in registries.values():
                 registry.unregister_plugin(plugin_name)
             dist, version = self._dists.get(plugin_name, (None, None))

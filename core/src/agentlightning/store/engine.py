@@ -21,6 +21,7 @@ from agentlightning.types.core import (
     ROLLOUT_MODES,
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
@@ -43,6 +44,7 @@ from .base import (
     LightningStoreCapabilities,
     LightningStoreStatistics,
     SortOrder,
+    Unset,
 )
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
 from .query import check_logic, run_query
@@ -412,12 +414,12 @@ class EngineLightningStore(LightningStore):
     async def update_rollout(
         self,
         rollout_id: str,
-        input: Any = UNSET,
-        mode: Any = UNSET,
-        resources_id: Any = UNSET,
-        status: Any = UNSET,
-        config: Any = UNSET,
-        metadata: Any = UNSET,
+        input: TaskInput | Unset = UNSET,
+        mode: Optional[RolloutMode] | Unset = UNSET,
+        resources_id: Optional[str] | Unset = UNSET,
+        status: RolloutStatus | Unset = UNSET,
+        config: Optional[RolloutConfig] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
         changes: Dict[str, Any] = {}
         if input is not UNSET:
@@ -573,10 +575,10 @@ class EngineLightningStore(LightningStore):
         self,
         rollout_id: str,
         attempt_id: str,
-        status: Any = UNSET,
-        worker_id: Any = UNSET,
-        last_heartbeat_time: Any = UNSET,
-        metadata: Any = UNSET,
+        status: AttemptStatus | Unset = UNSET,
+        worker_id: Optional[str] | Unset = UNSET,
+        last_heartbeat_time: Optional[float] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
         changes: Dict[str, Any] = {}
         if status is not UNSET:
@@ -855,7 +857,7 @@ class EngineLightningStore(LightningStore):
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
         return await self._run(lambda tx, fx: tx.get_worker(worker_id), write=False)
 
-    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+    async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
         changes: Dict[str, Any] = {}
         if heartbeat_stats is not UNSET:
             if not isinstance(heartbeat_stats, Mapping):

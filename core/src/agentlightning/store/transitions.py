@@ -1,6 +1,6 @@
 """Status transitions of rollouts, attempts and workers, as plain functions over a :class:`StorageTransaction`.
 
-The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the deliberate changes listed in
+The state machine is upstream v0.3's with the deliberate changes listed in
 ``docs/store.md``. Every function here runs inside one transaction; what must happen after the commit (waking
 ``wait_for_rollouts`` waiters) is collected in an :class:`Effects`.
 """
@@ -113,7 +113,7 @@ def _copier(cls: type, names: Sequence[str]) -> Callable[[Any, Dict[str, Any]], 
         "        _setters[name](new, value)\n"
         "    return new\n"
     )
-    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)
+    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own source
     return namespace["copy"]
 
 

@@ -1,7 +1,7 @@
 """Timeout and unresponsive detection: a debounced scan inside store calls plus a daemon thread for idle stores.
 
-Upstream only scanned at the start of some store methods, so an idle store never timed an attempt out (reference A
-§9.7). Here a :class:`Watchdog` thread also runs the same scan every ``interval`` seconds through
+Upstream only scanned at the start of some store methods, so an idle store never timed an attempt out (see
+docs/store.md). Here a :class:`Watchdog` thread also runs the same scan every ``interval`` seconds through
 ``backend.run_sync``; it holds only a weak reference to its owner, so a store that is dropped without ``close()``
 does not keep a thread alive for ever.
 """

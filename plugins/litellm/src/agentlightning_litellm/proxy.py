@@ -23,7 +23,7 @@ _LAUNCH_MODES = {"process": "process", "mp": "process", "thread": "thread"}
 
 def _access_host(host: str) -> str:
     """The host clients use: the bound one, or this machine's outbound IPv4 when bound to every interface."""
-    if host not in ("", "0.0.0.0", "::"):
+    if host not in ("", "0.0.0.0", "::"):  # noqa: S104 - compares, does not bind
         return f"[{host}]" if ":" in host else host
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

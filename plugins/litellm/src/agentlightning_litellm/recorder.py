@@ -71,7 +71,7 @@ class SpanRecorder:
         try:
             with anyio.fail_after(self.sequence_timeout):
                 return await self.store.get_next_span_sequence_id(rollout_id, attempt_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a store that is down must not fail the LLM call
             self._down_until = anyio.current_time() + 5.0
             logger.warning("No sequence id for rollout %s attempt %s yet (%s); will retry", rollout_id, attempt_id, exc)
             return None
@@ -123,7 +123,7 @@ class SpanRecorder:
             except _Rejected as exc:
                 error: Exception = exc
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any store failure is retried until the deadline
                 error = exc
                 if anyio.current_time() + delay > deadline:
                     break

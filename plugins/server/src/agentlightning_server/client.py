@@ -16,16 +16,25 @@ import warnings
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
-from agentlightning.store.base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from agentlightning.store.base import (
+    UNSET,
+    LightningStore,
+    LightningStoreCapabilities,
+    LightningStoreStatistics,
+    Unset,
+)
 from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
     RolloutConfig,
     RolloutMode,
+    RolloutStatus,
+    TaskInput,
     Worker,
 )
 from agentlightning.types.resources import NamedResources, ResourcesUpdate
@@ -176,7 +185,7 @@ class LightningStoreClient(LightningStore):
             clients, self._clients = self._clients, {}
         try:
             loop = _loop_token()
-        except Exception:
+        except RuntimeError:  # closed outside any event loop: nothing of this loop to close
             return
         for ref, pool in clients.values():
             if ref() is loop:
@@ -372,17 +381,16 @@ class LightningStoreClient(LightningStore):
     async def update_rollout(
         self,
         rollout_id: str,
-        input: Any = UNSET,
-        mode: Any = UNSET,
-        resources_id: Any = UNSET,
-        status: Any = UNSET,
-        config: Any = UNSET,
-        metadata: Any = UNSET,
+        input: TaskInput | Unset = UNSET,
+        mode: Optional[RolloutMode] | Unset = UNSET,
+        resources_id: Optional[str] | Unset = UNSET,
+        status: RolloutStatus | Unset = UNSET,
+        config: Optional[RolloutConfig] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
-        if config is not UNSET and config is not None:
-            config = to_dict(config)
+        config_json = config if config is UNSET or config is None else to_dict(config)
         body = _set(
-            {}, input=input, mode=mode, resources_id=resources_id, status=status, config=config, metadata=metadata
+            {}, input=input, mode=mode, resources_id=resources_id, status=status, config=config_json, metadata=metadata
         )
         return from_dict(await self._request("POST", f"/rollouts/{_q(rollout_id)}", body), Rollout)
 
@@ -428,10 +436,10 @@ class LightningStoreClient(LightningStore):
         self,
         rollout_id: str,
         attempt_id: str,
-        status: Any = UNSET,
-        worker_id: Any = UNSET,
-        last_heartbeat_time: Any = UNSET,
-        metadata: Any = UNSET,
+        status: AttemptStatus | Unset = UNSET,
+        worker_id: Optional[str] | Unset = UNSET,
+        last_heartbeat_time: Optional[float] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
         body = _set({}, status=status, worker_id=worker_id, last_heartbeat_time=last_heartbeat_time, metadata=metadata)
         data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/{_q(attempt_id)}", body)
@@ -573,7 +581,7 @@ class LightningStoreClient(LightningStore):
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
         return self._maybe(await self._request("GET", f"/workers/{_q(worker_id)}"), Worker)
 
-    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+    async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
         body = _set({}, heartbeat_stats=heartbeat_stats)
         return from_dict(await self._request("POST", f"/workers/{_q(worker_id)}", body), Worker)
 

@@ -158,7 +158,7 @@ class LightningStoreServer:
         def target() -> None:
             try:
                 asyncio.run(serve())
-            except BaseException as exc:  # reported to start()
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
                 failure.append(exc)
             finally:
                 sock.close()
@@ -178,7 +178,7 @@ class LightningStoreServer:
     def _start_process(self) -> None:
         from .serve import free_port
 
-        port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")
+        port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")  # noqa: S104
         cmd = [
             sys.executable, "-m", "agentlightning_server.serve",
             "--store", str(self.store), "--host", self.host, "--port", str(port),

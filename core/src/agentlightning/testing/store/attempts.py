@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Dict
+
 import anyio
 import pytest
 
@@ -9,6 +11,7 @@ from agentlightning.store.base import LightningStore
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     RolloutConfig,
 )
 
@@ -80,7 +83,13 @@ class AttemptTests:
         assert alias.status == "running" and alias.worker_id == "w-up"
 
     async def test_end_time_only_for_failed_and_succeeded(self, store: LightningStore) -> None:
-        for status, ends in (("failed", True), ("succeeded", True), ("timeout", False), ("unresponsive", False)):
+        ends_of: Dict[AttemptStatus, bool] = {
+            "failed": True,
+            "succeeded": True,
+            "timeout": False,
+            "unresponsive": False,
+        }
+        for status, ends in ends_of.items():
             claimed = await running_rollout(store)
             await anyio.sleep(0.005)
             updated = await store.update_attempt(claimed.rollout_id, "latest", status=status)
@@ -116,8 +125,8 @@ class AttemptTests:
         assert rollout is not None and rollout.status == "running"
 
     @pytest.mark.parametrize("status", ["failed", "timeout", "unresponsive"])
-    async def test_retry_only_while_attempts_remain(self, store: LightningStore, status: str) -> None:
-        config = RolloutConfig(max_attempts=2, retry_condition=[status])  # type: ignore[list-item]
+    async def test_retry_only_while_attempts_remain(self, store: LightningStore, status: AttemptStatus) -> None:
+        config = RolloutConfig(max_attempts=2, retry_condition=[status])
         claimed = await running_rollout(store, config=config)
         await store.update_attempt(claimed.rollout_id, "latest", status=status)
         rollout = await store.get_rollout_by_id(claimed.rollout_id)

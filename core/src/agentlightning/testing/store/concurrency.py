@@ -102,7 +102,7 @@ class ConcurrencyTests:
         def run(index: int) -> None:
             try:
                 anyio.run(work, index, backend=anyio_backend)
-            except BaseException as exc:  # reported in the test's thread
+            except BaseException as exc:  # noqa: BLE001 - reported in the test's thread
                 errors.append(exc)
 
         threads = [threading.Thread(target=run, args=(i,), name=f"suite-loop-{i}") for i in range(4)]

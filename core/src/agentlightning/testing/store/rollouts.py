@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import List
 
 import anyio
@@ -75,11 +76,12 @@ class RolloutTests:
         assert not isinstance(stored, AttemptedRollout)
 
     async def test_enqueue_defaults(self, store: LightningStore) -> None:
+        before = time.time()
         rollout = await store.enqueue_rollout("plain")
         assert rollout.config == RolloutConfig()
         assert rollout.mode is None and rollout.resources_id is None
         assert not rollout.metadata
-        assert rollout.end_time is None and rollout.start_time > 0
+        assert rollout.end_time is None and before <= rollout.start_time <= time.time()
 
     async def test_config_is_copied(self, store: LightningStore) -> None:
         config = RolloutConfig(retry_condition=["failed"], max_attempts=2)

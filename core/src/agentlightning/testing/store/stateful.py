@@ -123,7 +123,7 @@ class ModelRollout:
 
 @attrs.define
 class StoreModel:
-    """What the store should hold, by upstream's rules (§1.5 of the reference) without timing."""
+    """What the store should hold, by upstream v0.3's status rules, without timing."""
 
     rollouts: Dict[str, ModelRollout] = attrs.field(factory=dict)
     queue: List[str] = attrs.field(factory=list)

@@ -44,11 +44,11 @@ class ValidationTests:
         with pytest.raises(NotFoundError):
             await store.update_attempt(claimed.rollout_id, "at-missing", status="failed")
         with pytest.raises(ValueError):
-            await store.update_attempt(claimed.rollout_id, "latest", status="exploded")
+            await store.update_attempt(claimed.rollout_id, "latest", status="exploded")  # type: ignore[arg-type]
         attempt = await store.get_latest_attempt(claimed.rollout_id)
         assert attempt is not None and attempt.status == "preparing"
         with pytest.raises(ValueError):
-            await store.update_rollout(claimed.rollout_id, status="exploded")
+            await store.update_rollout(claimed.rollout_id, status="exploded")  # type: ignore[arg-type]
         rollout = await store.get_rollout_by_id(claimed.rollout_id)
         assert rollout is not None and rollout.status == "preparing"
 

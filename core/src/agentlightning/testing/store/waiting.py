@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from agentlightning.store.base import LightningStore
+from agentlightning.types.core import AttemptStatus
 
 from ._support import (
     WAKE_BOUND,
@@ -24,7 +25,7 @@ class WaitForRolloutsTests:
     """``wait_for_rollouts`` wakes promptly, honours its timeout and can be cancelled."""
 
     @pytest.mark.parametrize("status", ["succeeded", "failed"])
-    async def test_wakes_promptly_on_completion(self, store: LightningStore, status: str) -> None:
+    async def test_wakes_promptly_on_completion(self, store: LightningStore, status: AttemptStatus) -> None:
         claimed = await running_rollout(store)
         result: Dict[str, Any] = {}
 

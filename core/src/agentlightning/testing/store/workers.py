@@ -35,7 +35,7 @@ class WorkerTests:
 
     async def test_heartbeat_stats_none_is_refused(self, store: LightningStore) -> None:
         with pytest.raises((TypeError, ValueError)):
-            await store.update_worker("w-none", heartbeat_stats=None)
+            await store.update_worker("w-none", heartbeat_stats=None)  # type: ignore[arg-type]  # refused at run time
 
     async def test_busy_then_idle(self, store: LightningStore) -> None:
         await store.update_worker("w-b", {"load": 1})

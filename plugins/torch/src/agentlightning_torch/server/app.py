@@ -46,7 +46,7 @@ def _integer(body: Dict[str, Any], keys: Tuple[str, ...], default: int, low: int
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise RequestError(f"'{key}' must be an integer in [{low}, {high}], got {value!r}", key)
-        return value
+        return int(value)
     return default
 
 
@@ -241,7 +241,7 @@ class PolicyServer:
             config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off", loop="none")
             self._server = uvicorn.Server(config)
             loop.run_until_complete(self._serve(sock))
-        except BaseException as exc:  # surfaced by start()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by start()
             self._error = exc
             self._started.set()
         finally:
@@ -272,7 +272,7 @@ class PolicyServer:
             self._started.set()
 
     async def _mark_started(self) -> None:
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110 - uvicorn only offers a flag
             await asyncio.sleep(0.005)
         self._started.set()
 
@@ -362,7 +362,7 @@ class PolicyServer:
         )
         try:
             call, _ = await self.batcher.submit(pending)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed generation is answered as a 500
             return _error(500, f"generation failed: {exc}")
         created = int(time.time())
         if params["stream"]:
