@@ -187,7 +187,7 @@ class PluginManager:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a plugin that fails to import is reported, not fatal
                 self._fail(ep.name, ep.value, dist_name, dist_version, "import", _one_line(exc), traceback.format_exc())
                 continue
             self._add_plugin(module, ep.name, dist_name, dist_version, ep.value)

@@ -7,11 +7,13 @@ deliberately differ). All methods are async and work under asyncio and trio.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, TypedDict, Union
+import enum
+from typing import Any, Dict, Final, List, Literal, Optional, Sequence, Tuple, TypedDict, Union
 
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
@@ -35,15 +37,14 @@ __all__ = [
 ]
 
 
-class _UnsetType:
-    """The "not given" marker of update methods, distinct from an explicit ``None``."""
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`, the "not given" marker of update methods (distinct from an explicit ``None``).
 
-    _instance: Optional[_UnsetType] = None
+    Its one member lets a type checker tell "not given" from a value: ``status: RolloutStatus | Unset = UNSET``
+    accepts only the statuses and ``UNSET``, and ``if status is not UNSET`` narrows to the statuses.
+    """
 
-    def __new__(cls) -> _UnsetType:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNSET = "UNSET"
 
     def __repr__(self) -> str:
         return "UNSET"
@@ -51,15 +52,11 @@ class _UnsetType:
     def __bool__(self) -> bool:
         return False
 
-    def __reduce__(self) -> str:
-        return "UNSET"
+
+UNSET: Final = Unset.UNSET
 
 
-UNSET: Any = _UnsetType()
-Unset = _UnsetType
-
-
-def is_unset(value: Any) -> bool:
+def is_unset(value: object) -> bool:
     return value is UNSET
 
 
@@ -189,12 +186,12 @@ class LightningStore(abc.ABC):
     async def update_rollout(
         self,
         rollout_id: str,
-        input: Any = UNSET,
-        mode: Any = UNSET,
-        resources_id: Any = UNSET,
-        status: Any = UNSET,
-        config: Any = UNSET,
-        metadata: Any = UNSET,
+        input: TaskInput | Unset = UNSET,
+        mode: Optional[RolloutMode] | Unset = UNSET,
+        resources_id: Optional[str] | Unset = UNSET,
+        status: RolloutStatus | Unset = UNSET,
+        config: Optional[RolloutConfig] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
         """Write the given fields (``None`` clears, :data:`UNSET` leaves alone)."""
 
@@ -223,10 +220,10 @@ class LightningStore(abc.ABC):
         self,
         rollout_id: str,
         attempt_id: str,
-        status: Any = UNSET,
-        worker_id: Any = UNSET,
-        last_heartbeat_time: Any = UNSET,
-        metadata: Any = UNSET,
+        status: AttemptStatus | Unset = UNSET,
+        worker_id: Optional[str] | Unset = UNSET,
+        last_heartbeat_time: Optional[float] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
         """Write the given fields of an attempt (``"latest"`` names the latest); the rollout follows its latest."""
 
@@ -318,5 +315,5 @@ class LightningStore(abc.ABC):
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]: ...
 
     @abc.abstractmethod
-    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+    async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
         """Record a heartbeat (and optionally its stats) for a worker, creating it if needed."""
