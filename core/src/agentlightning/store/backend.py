@@ -9,17 +9,23 @@ written once, in :mod:`agentlightning.store.engine`, over these two interfaces:
 
 Records are the attrs models of :mod:`agentlightning.types`; a backend may store them however it likes (objects,
 JSON columns) but must hand back equal objects. Iteration order is insertion order unless a method says otherwise.
+
+A transaction may also implement :class:`QueryTransaction` (``select`` and ``count``) to answer queries itself (in
+SQL, from an index) instead of having the engine decode and filter every candidate record. It is optional: the engine
+looks for the methods, and answers in Python whenever they are missing or return ``None``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from agentlightning.types.core import Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
 
-__all__ = ["StorageTransaction", "StorageBackend"]
+from .query import Sort, Where
+
+__all__ = ["StorageTransaction", "QueryTransaction", "StorageBackend"]
 
 T = TypeVar("T")
 
@@ -98,6 +104,31 @@ class StorageTransaction(Protocol):
 
     def iter_workers(self) -> Iterable[Worker]: ...
     def count_workers(self) -> int: ...
+
+
+class QueryTransaction(Protocol):
+    """Optional query push-down of a transaction. ``kind`` is "rollouts", "attempts", "spans", "resources" or
+    "workers"; ``where`` holds the parsed filters (:class:`~agentlightning.store.query.Where`, whose ``test`` is the
+    reference semantics). A method returns ``None`` for a query it cannot answer *exactly* as the engine would; the
+    engine then answers it in Python.
+
+    The order is fixed: the kind's base order (:data:`~agentlightning.store.query.BASE_ORDER`: insertion order for
+    rollouts, ``(sequence_id, insertion)`` for spans, ...), stably sorted by ``sort`` when given (``None`` before
+    every value; items with equal keys keep their base order in both directions). Spans are only ever asked for with
+    an ``exact`` ``rollout_id`` condition in ``where.must``, and must raise
+    :class:`~agentlightning.store.errors.SpansEvictedError` where ``get_spans`` would.
+    """
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """The page ``[offset, offset + limit)`` (``limit=-1``: to the end) of the matching records, in the fixed
+        order, and how many records match in all; or ``None``."""
+        ...
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        """How many records match (a page with ``limit=0``); or ``None``."""
+        ...
 
 
 class StorageBackend(Protocol):

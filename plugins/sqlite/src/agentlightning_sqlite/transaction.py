@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
+from agentlightning.store.query import Condition, Sort, Where
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -32,6 +35,106 @@ def _span_order(row: Tuple[Any, ...]) -> Tuple[int, int]:
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+def _text(value: object) -> bool:
+    """Whether ``value`` is a string SQLite compares exactly as Python does (no NUL, encodable as UTF-8)."""
+    if type(value) is not str or "\0" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _integer(value: object) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+_COLUMN_TYPES: Dict[str, Callable[[object], bool]] = {"text": _text, "integer": _integer}
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How a kind's queries map onto its table: filterable/sortable columns and the base order."""
+
+    table: str
+    columns: Dict[str, str]
+    base_order: str
+    decode: Callable[[str], Any]
+    scoped_by: Optional[str] = None
+
+
+_TABLES: Dict[str, _Table] = {
+    "rollouts": _Table("rollouts", {"rollout_id": "text", "status": "text"}, "pk", decode_rollout),
+    "spans": _Table(
+        "spans",
+        {"rollout_id": "text", "attempt_id": "text", "span_id": "text", "sequence_id": "integer"},
+        "sequence_id, pk",
+        lambda data: decode(data, Span),
+        scoped_by="rollout_id",
+    ),
+    "resources": _Table("resources", {"resources_id": "text"}, "pk", lambda data: decode(data, ResourcesUpdate)),
+    "workers": _Table("workers", {"worker_id": "text"}, "pk", lambda data: decode(data, Worker)),
+}
+"""The kinds answered in SQL (attempts, a handful per rollout, are left to the engine)."""
+
+_NO_TABLE = _Table("", {}, "", str)
+
+
+def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """``cond`` as an SQL expression with its parameters, or None when SQL would not give Python's answer."""
+    column_type = table.columns.get(cond.field)
+    if column_type is None:
+        return None
+    fits = _COLUMN_TYPES[column_type]
+    value = cond.value
+    if cond.op == "exact":
+        return (f"{cond.field} = ?", [value]) if fits(value) else None
+    if cond.op == "within":
+        if type(value) not in (list, tuple, set, frozenset) or not all(fits(v) for v in value):
+            return None
+        values = list(dict.fromkeys(value))
+        if not values:
+            return "0", []
+        if len(values) > MAX_PARAMS:
+            return f"{cond.field} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
+        return f"{cond.field} IN ({_marks(len(values))})", values
+    if column_type == "text" and _text(value):  # contains: case-sensitive substring
+        return f"instr({cond.field}, ?) > 0", [value]
+    return None
+
+
+def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """The WHERE clause of ``where`` (\"1\" when it has no conditions), or None when one condition does not fit."""
+    parts: List[str] = []
+    params: List[object] = []
+    for cond in where.must:
+        sql = _condition_sql(cond, table)
+        if sql is None:
+            return None
+        parts.append(sql[0])
+        params.extend(sql[1])
+    if where.pooled:
+        pool: List[str] = []
+        for cond in where.pooled:
+            sql = _condition_sql(cond, table)
+            if sql is None:
+                return None
+            pool.append(sql[0])
+            params.extend(sql[1])
+        joiner = " OR " if where.aggregate == "or" else " AND "
+        parts.append("(" + joiner.join(pool) + ")")
+    return (" AND ".join(parts) or "1"), params
+
+
+def _scope(where: Where, table: _Table) -> Optional[str]:
+    """The value of the exact condition on ``table.scoped_by`` in ``where.must`` (None: unscoped)."""
+    for cond in where.must:
+        if cond.field == table.scoped_by and cond.op == "exact" and type(cond.value) is str:
+            return cond.value
+    return None
 
 
 MAX_CACHED = 1024
@@ -303,12 +406,15 @@ class SqliteTransaction:
             self.spans_added += sum(t[0] for t in per_rollout.values())
         return stored
 
-    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+    def _check_not_evicted(self, rollout_id: str) -> None:
         evicted = self._one("SELECT spans FROM evictions WHERE rollout_id = ?", (rollout_id,))
         if evicted is not None:
             raise SpansEvictedError(
                 f"the {evicted[0]} spans of rollout {rollout_id!r} were evicted by the store's retention limits"
             )
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        self._check_not_evicted(rollout_id)
         # found through a prefix of the spans' only index, then sorted here: SQLite's ORDER BY would sort the rows
         # with their data in a temporary b-tree, a second index would be one more page written per span
         if attempt_id is None:
@@ -370,6 +476,52 @@ class SqliteTransaction:
 
     def count_workers(self) -> int:
         return self._count("workers")
+
+    # -- queries (QueryTransaction) ---------------------------------------------------------------------------------
+
+    def _query_parts(self, kind: str, where: Where) -> Optional[Tuple[_Table, str, List[object]]]:
+        table = _TABLES.get(kind)
+        if table is None:
+            return None
+        if table.scoped_by is not None:
+            rollout_id = _scope(where, table)
+            if rollout_id is None:
+                return None
+            self._check_not_evicted(rollout_id)
+        clause = _where_sql(where, table)
+        if clause is None:
+            return None
+        return table, clause[0], clause[1]
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """The page in SQL (see :class:`~agentlightning.store.backend.QueryTransaction`): only the page is decoded."""
+        if sort is not None and sort.field not in _TABLES.get(kind, _NO_TABLE).columns:
+            return None
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        order = table.base_order
+        if sort is not None:
+            order = f"{sort.field} {'DESC' if sort.order == 'desc' else 'ASC'}, {order}"
+        rows = self._conn.execute(
+            f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        if (limit == -1 or len(rows) < limit) and (rows or offset == 0):
+            # the page ended before the limit: the total is known
+            return [table.decode(row[0]) for row in rows], offset + len(rows)
+        total = self._conn.execute(f"SELECT COUNT(*) FROM {table.table} WHERE {clause}", params).fetchone()[0]
+        return [table.decode(row[0]) for row in rows], int(total)
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table.table} WHERE {clause}", params).fetchone()[0])
 
     # -- bookkeeping (not part of StorageTransaction) ----------------------------------------------------------
 
