@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import anyio
 import pytest
+from agentlightning.store.backend import WithoutQueryPushdown
 from agentlightning.store.engine import EngineLightningStore
 from agentlightning.store.query import Condition, Sort, Where
 from agentlightning.types.core import ROLLOUT_STATUSES
@@ -31,41 +32,6 @@ BACKENDS = ("memory", "sqlite")
 SPAN_IDS = ["s1", "s2", "s12", "x", "xs"]
 SPAN_NAMES = ["llm", "tool", "llm.call", "agent"]
 NAMED_IDS = ["w-a", "w-b", "ab", "b", "w-ab"]
-
-
-class _NoPushdown:
-    """A transaction without ``select``/``count``: the engine answers in Python."""
-
-    def __init__(self, tx: Any) -> None:
-        self._tx = tx
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("select", "count"):
-            raise AttributeError(name)
-        return getattr(self._tx, name)
-
-
-class PythonOnlyBackend:
-    """Wraps a backend so that its transactions hide the query push-down."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.shared_across_processes = inner.shared_across_processes
-
-    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
-        return await self.inner.run(lambda tx: fn(_NoPushdown(tx)), write=write)  # type: ignore[no-any-return]
-
-    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
-        return self.inner.run_sync(lambda tx: fn(_NoPushdown(tx)), write=write)  # type: ignore[no-any-return]
-
-    def change_token(self) -> Any:
-        return self.inner.change_token()
-
-    def statistics(self) -> Dict[str, Any]:
-        return self.inner.statistics()  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        pass
 
 
 def _span(rollout_id: str, attempt_id: str, sequence_id: int, span_id: str, name: str, parent: Optional[str]) -> Span:
@@ -221,7 +187,7 @@ def test_pushed_down_queries_answer_like_the_python_path(
     with tempfile.TemporaryDirectory(dir=workdir) as directory:
         backend = _backend(backend_kind, Path(directory))
         pushed = EngineLightningStore(backend, watchdog_interval=None, scan_debounce_seconds=3600)
-        python = EngineLightningStore(PythonOnlyBackend(backend), watchdog_interval=None, scan_debounce_seconds=3600)
+        python = EngineLightningStore(WithoutQueryPushdown(backend), watchdog_interval=None, scan_debounce_seconds=3600)
 
         async def main() -> None:
             made = await _fill(pushed, data)

@@ -25,7 +25,7 @@ from agentlightning.types.tracer import Span
 
 from .query import Sort, Where
 
-__all__ = ["StorageTransaction", "QueryTransaction", "StorageBackend"]
+__all__ = ["StorageTransaction", "QueryTransaction", "StorageBackend", "WithoutQueryPushdown"]
 
 T = TypeVar("T")
 
@@ -160,3 +160,40 @@ class StorageBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class _HiddenQueries:
+    """A transaction seen without ``select``/``count``."""
+
+    def __init__(self, tx: Any) -> None:
+        self._tx = tx
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("select", "count"):
+            raise AttributeError(name)
+        return getattr(self._tx, name)
+
+
+class WithoutQueryPushdown:
+    """A backend seen as one without query push-down: the engine over it answers every query in Python, as for a
+    backend that implements no :class:`QueryTransaction`. For comparisons (tests, benchmarks) over the same data;
+    closing it leaves the wrapped backend open."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.shared_across_processes = inner.shared_across_processes
+
+    async def run(self, fn: Callable[[StorageTransaction], T], *, write: bool) -> T:
+        return await self.inner.run(lambda tx: fn(_HiddenQueries(tx)), write=write)
+
+    def run_sync(self, fn: Callable[[StorageTransaction], T], *, write: bool) -> T:
+        return self.inner.run_sync(lambda tx: fn(_HiddenQueries(tx)), write=write)
+
+    def change_token(self) -> Any:
+        return self.inner.change_token()
+
+    def statistics(self) -> Dict[str, Any]:
+        return self.inner.statistics()
+
+    def close(self) -> None:
+        pass

@@ -295,7 +295,10 @@ class MemoryBackend:
             total = len(self._ids) if lists is None else sum(len(found) for found in lists)
             page = itertools.islice(self._positions(lists), offset, end)
             return [self._rollouts[self._ids[p]] for p in page], total
-        matching = self._matching_rollouts(where, lists)
+        if exact:
+            matching = [self._rollouts[self._ids[p]] for p in self._positions(lists)]
+        else:
+            matching = self._matching_rollouts(where, lists)
         if sort is not None:
             matching = sort_items(matching, sort.field, sort.order, Rollout)
         return matching[offset:end], len(matching)

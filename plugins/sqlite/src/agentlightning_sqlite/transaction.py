@@ -506,10 +506,14 @@ class SqliteTransaction:
         order = table.base_order
         if sort is not None:
             order = f"{sort.field} {'DESC' if sort.order == 'desc' else 'ASC'}, {order}"
-        rows = self._conn.execute(
-            f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        ).fetchall()
+        if limit == -1:
+            sql = f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT -1 OFFSET ?"
+        else:  # the keys are sorted without the records (which a sort would carry along), then the page is read
+            sql = (
+                f"SELECT data FROM {table.table} WHERE pk IN (SELECT pk FROM {table.table} WHERE {clause} "
+                f"ORDER BY {order} LIMIT {int(limit)} OFFSET ?) ORDER BY {order}"
+            )
+        rows = self._conn.execute(sql, [*params, offset]).fetchall()
         if (limit == -1 or len(rows) < limit) and (rows or offset == 0):
             # the page ended before the limit: the total is known
             return [table.decode(row[0]) for row in rows], offset + len(rows)
