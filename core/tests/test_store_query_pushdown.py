@@ -135,7 +135,9 @@ def _rollout_query(ids: List[str]) -> Any:
             "status_in": st.one_of(st.none(), st.lists(st.sampled_from(ROLLOUT_STATUSES), max_size=3)),
             "rollout_id_in": st.one_of(st.none(), st.lists(st.one_of(known, st.just("ro-missing")), max_size=3)),
             "rollout_id_contains": st.one_of(st.none(), st.sampled_from(["ro-", "RO-", "a", "A", "0", ""]), known),
-            "sort_by": st.sampled_from([None, "rollout_id", "status", "start_time", "mode", "resources_id"]),
+            "sort_by": st.sampled_from(
+                [None, "rollout_id", "status", "start_time", "end_time", "mode", "resources_id"]
+            ),
             **_page(),
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
@@ -52,7 +53,16 @@ def _integer(value: object) -> bool:
     return type(value) is int and -(2**63) <= value < 2**63
 
 
-_COLUMN_TYPES: Dict[str, Callable[[object], bool]] = {"text": _text, "integer": _integer}
+def _number(value: object) -> bool:
+    return (type(value) is float and not math.isnan(value)) or _integer(value)
+
+
+def _time(value: object) -> Optional[float]:
+    """A rollout time as its column holds it: the number, or NULL for None (and for what no SQL number sorts like)."""
+    return value if _number(value) else None  # type: ignore[return-value]
+
+
+_COLUMN_TYPES: Dict[str, Callable[[object], bool]] = {"text": _text, "integer": _integer, "real": _number}
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,12 @@ class _Table:
 
 
 _TABLES: Dict[str, _Table] = {
-    "rollouts": _Table("rollouts", {"rollout_id": "text", "status": "text"}, "pk", decode_rollout),
+    "rollouts": _Table(
+        "rollouts",
+        {"rollout_id": "text", "status": "text", "start_time": "real", "end_time": "real"},
+        "pk",
+        decode_rollout,
+    ),
     "spans": _Table(
         "spans",
         {"rollout_id": "text", "attempt_id": "text", "span_id": "text", "sequence_id": "integer"},
@@ -225,8 +240,8 @@ class SqliteTransaction:
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
         try:
             self._conn.executemany(
-                "INSERT INTO rollouts (rollout_id, status, data) VALUES (?, ?, ?)",
-                [(r.rollout_id, r.status, encode(r)) for r in rollouts],
+                "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (?, ?, ?, ?, ?)",
+                [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts],
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"rollout id already stored: {exc}") from exc
@@ -235,8 +250,8 @@ class SqliteTransaction:
 
     def update_rollout(self, rollout: Rollout) -> None:
         cur = self._conn.execute(
-            "UPDATE rollouts SET status = ?, data = ? WHERE rollout_id = ?",
-            (rollout.status, encode(rollout), rollout.rollout_id),
+            "UPDATE rollouts SET status = ?, start_time = ?, end_time = ?, data = ? WHERE rollout_id = ?",
+            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout.rollout_id),
         )
         if cur.rowcount == 0:
             raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
