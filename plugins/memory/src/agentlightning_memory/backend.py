@@ -90,6 +90,24 @@ def _strings(values: Any) -> bool:
     return type(values) in (list, tuple, set, frozenset) and all(type(v) is str for v in values)
 
 
+def _merged_page(lists: List[Sequence[int]], offset: int, limit: int) -> List[int]:
+    """``merge(lists)[offset:offset + limit]`` (``limit=-1``: to the end) of disjoint sorted lists, without walking
+    the first ``offset`` items: the page's first item is found by bisection over the position values."""
+    if len(lists) == 1:
+        return list(lists[0][offset : None if limit == -1 else offset + limit])
+    if offset >= sum(len(found) for found in lists):
+        return []
+    low, high = 0, max(found[-1] for found in lists if found)
+    while low < high:  # the smallest position with more than ``offset`` items at or below it
+        middle = (low + high) // 2
+        if sum(bisect.bisect_right(found, middle) for found in lists) > offset:
+            high = middle
+        else:
+            low = middle + 1
+    starts = [itertools.islice(found, bisect.bisect_left(found, low), None) for found in lists]
+    return list(itertools.islice(heapq.merge(*starts), None if limit == -1 else limit))
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -292,11 +310,16 @@ class MemoryBackend:
             return None
         lists, exact = self._narrowed(where)
         if sort is None and exact:
-            total = len(self._ids) if lists is None else sum(len(found) for found in lists)
-            page = itertools.islice(self._positions(lists), offset, end)
-            return [self._rollouts[self._ids[p]] for p in page], total
+            if lists is None:
+                return [self._rollouts[rid] for rid in self._ids[offset:end]], len(self._ids)
+            page = _merged_page(lists, offset, limit)
+            return [self._rollouts[self._ids[p]] for p in page], sum(len(found) for found in lists)
         if exact:
-            matching = [self._rollouts[self._ids[p]] for p in self._positions(lists)]
+            matching = (
+                list(self._rollouts.values())
+                if lists is None
+                else [self._rollouts[self._ids[p]] for p in self._positions(lists)]
+            )
         else:
             matching = self._matching_rollouts(where, lists)
         if sort is not None:
