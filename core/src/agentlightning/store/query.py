@@ -202,6 +202,19 @@ def paginate(items: Sequence[T], limit: int, offset: int) -> PaginatedResult[T]:
     return PaginatedResult(items=list(items[offset:end]), limit=limit, offset=offset, total=len(items))
 
 
+def _checked(
+    filters: Optional[Mapping[str, Any]], sort_by: Optional[str], sort_order: str, limit: int, offset: int, model: Any
+) -> Tuple[List[Condition], List[Condition], str]:
+    """Validate a query's arguments; returns its parsed filters (see :func:`normalize_filters`)."""
+    check_page(limit, offset)
+    if sort_order not in ("asc", "desc"):
+        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+    parsed = normalize_filters(filters)
+    if sort_by is not None:
+        sort_items([], sort_by, sort_order, model)
+    return parsed
+
+
 def run_query(
     items: Iterable[T],
     *,
@@ -213,12 +226,7 @@ def run_query(
     offset: int = 0,
 ) -> PaginatedResult[T]:
     """Filter, sort and page ``items`` (validating every argument first)."""
-    check_page(limit, offset)
-    if sort_order not in ("asc", "desc"):
-        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
-    pooled, must, aggregate = normalize_filters(filters)
-    if sort_by is not None:
-        sort_items([], sort_by, sort_order, model)
+    pooled, must, aggregate = _checked(filters, sort_by, sort_order, limit, offset, model)
     selected = [item for item in items if matches(item, pooled, must, aggregate)] if pooled or must else list(items)
     return paginate(sort_items(selected, sort_by, sort_order, model), limit, offset)
 
@@ -279,12 +287,7 @@ def select(
     ``scope`` are exact conditions the candidates already satisfy (``query_spans``' rollout and attempt); they are
     handed to the backend with the filters, not re-tested on the fallback path.
     """
-    check_page(limit, offset)
-    if sort_order not in ("asc", "desc"):
-        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
-    pooled, must, aggregate = normalize_filters(filters)
-    if sort_by is not None:
-        sort_items([], sort_by, sort_order, model)
+    pooled, must, aggregate = _checked(filters, sort_by, sort_order, limit, offset, model)
     where = Where(tuple(pooled), (*scope, *must), aggregate)
     if limit == 0:
         count = getattr(tx, "count", None)

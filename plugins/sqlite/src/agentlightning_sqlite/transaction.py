@@ -121,27 +121,30 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
     return None
 
 
-def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
-    """The WHERE clause of ``where`` (\"1\" when it has no conditions), or None when one condition does not fit."""
+def _all_sql(conditions: Sequence[Condition], table: _Table) -> Optional[Tuple[List[str], List[object]]]:
+    """Each condition's SQL and all their parameters, or None when one does not fit."""
     parts: List[str] = []
     params: List[object] = []
-    for cond in where.must:
+    for cond in conditions:
         sql = _condition_sql(cond, table)
         if sql is None:
             return None
         parts.append(sql[0])
         params.extend(sql[1])
-    if where.pooled:
-        pool: List[str] = []
-        for cond in where.pooled:
-            sql = _condition_sql(cond, table)
-            if sql is None:
-                return None
-            pool.append(sql[0])
-            params.extend(sql[1])
+    return parts, params
+
+
+def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """The WHERE clause of ``where`` (\"1\" when it has no conditions), or None when one condition does not fit."""
+    must = _all_sql(where.must, table)
+    pool = _all_sql(where.pooled, table)
+    if must is None or pool is None:
+        return None
+    parts, params = must
+    if pool[0]:
         joiner = " OR " if where.aggregate == "or" else " AND "
-        parts.append("(" + joiner.join(pool) + ")")
-    return (" AND ".join(parts) or "1"), params
+        parts.append("(" + joiner.join(pool[0]) + ")")
+    return (" AND ".join(parts) or "1"), params + pool[1]
 
 
 def _scope(where: Where, table: _Table) -> Optional[str]:
