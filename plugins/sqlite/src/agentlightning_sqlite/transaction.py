@@ -147,6 +147,20 @@ def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]
     return (" AND ".join(parts) or "1"), params + pool[1]
 
 
+MAX_STATUS_BRANCHES = 8
+
+
+def _status_values(where: Where) -> Optional[List[str]]:
+    """The statuses of a ``status within`` that every match satisfies, when there are several (up to
+    :data:`MAX_STATUS_BRANCHES`); None otherwise."""
+    for cond in where.conjuncts() or ():
+        if cond.field == "status" and cond.op == "within" and type(cond.value) in (list, tuple, set, frozenset):
+            values = list(dict.fromkeys(cond.value))
+            if 1 < len(values) <= MAX_STATUS_BRANCHES and all(_text(v) for v in values):
+                return values
+    return None
+
+
 def _scope(where: Where, table: _Table) -> Optional[str]:
     """The value of the exact condition on ``table.scoped_by`` in ``where.must`` (None: unscoped)."""
     for cond in where.must:
@@ -526,12 +540,20 @@ class SqliteTransaction:
             order = f"{sort.field} {'DESC' if sort.order == 'desc' else 'ASC'}, {order}"
         if limit == -1:
             sql = f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT -1 OFFSET ?"
+            args = [*params, offset]
         else:  # the keys are sorted without the records (which a sort would carry along), then the page is read
+            keys, args = f"SELECT pk FROM {table.table} WHERE {clause}", list(params)
+            statuses = _status_values(where) if kind == "rollouts" and sort is None else None
+            if statuses is not None:
+                # one branch per status: SQLite merges their index ranges, already in pk order, instead of sorting
+                keys = " UNION ALL ".join([f"{keys} AND status = ?"] * len(statuses))
+                args = [arg for status in statuses for arg in (*params, status)]
             sql = (
-                f"SELECT data FROM {table.table} WHERE pk IN (SELECT pk FROM {table.table} WHERE {clause} "
-                f"ORDER BY {order} LIMIT {int(limit)} OFFSET ?) ORDER BY {order}"
+                f"SELECT data FROM {table.table} WHERE pk IN ({keys} ORDER BY {order} LIMIT {int(limit)} OFFSET ?) "
+                f"ORDER BY {order}"
             )
-        rows = self._conn.execute(sql, [*params, offset]).fetchall()
+            args.append(offset)
+        rows = self._conn.execute(sql, args).fetchall()
         if (limit == -1 or len(rows) < limit) and (rows or offset == 0):
             # the page ended before the limit: the total is known
             return [table.decode(row[0]) for row in rows], offset + len(rows)
