@@ -213,6 +213,29 @@ def _scale(data: Dict[str, Any]) -> List[str]:
     return ["### Scale (ours, one run per N)", ""] + _table(header, rows)
 
 
+def _queries(data: Dict[str, Any]) -> List[str]:
+    q = data.get("queries")
+    if not q:
+        return []
+    rows = []
+    for backend in ("sqlite", "memory"):
+        for name, r in q.get(backend, {}).items():
+            if not name.startswith("_"):
+                same = "" if r["same_answer"] else " (answers differ!)"
+                rows.append(
+                    [
+                        f"{backend}: {name}{same}",
+                        _num(r["pushed_p95_ms"]),
+                        _num(r["pushed_cpu_p95_ms"]),
+                        _num(r["python_p95_ms"]),
+                        _num(r["python_cpu_p50_ms"]),
+                    ]
+                )
+    title = f"### Queries ({q['rollouts']:,} rollouts, {q['spans']:,} spans; target p95 < {q['target_p95_ms']} ms)"
+    header = ["query", "pushed down p95 ms", "(CPU p95 ms)", "Python path p95 ms", "(CPU p50 ms)"]
+    return [title, ""] + _table(header, rows)
+
+
 def render(data: Dict[str, Any]) -> str:
     m = data.get("meta", {})
     out = [
@@ -221,7 +244,7 @@ def render(data: Dict[str, Any]) -> str:
         f"upstream: {m.get('upstream') or 'skipped'}.",
         "",
     ]
-    for part in (_ratios, _workload, _anchors, _import, _tracing, _trainer, _scale):
+    for part in (_ratios, _workload, _anchors, _import, _tracing, _trainer, _scale, _queries):
         if part is _workload and "workload" not in data:
             continue
         lines = part(data)

@@ -393,6 +393,17 @@ def run_trainer(args: argparse.Namespace) -> Dict[str, Any]:
     return out
 
 
+def run_queries(args: argparse.Namespace) -> Dict[str, Any]:
+    """Pages and status counts on a big store, pushed down vs the engine's Python path (``query_bench.py``)."""
+    cmd = [sys.executable, str(HERE / "query_bench.py"), "--json"]
+    if args.quick:
+        cmd += ["--quick"]
+    else:
+        cmd += ["--rollouts", str(args.query_rollouts), "--spans", str(args.query_spans)]
+    log(f"queries: {'small store' if args.quick else f'{args.query_rollouts:,} rollouts, {args.query_spans:,} spans'}")
+    return run_json(cmd, args.timeout)
+
+
 def meta(args: argparse.Namespace, upstream_python: Optional[Path]) -> Dict[str, Any]:
     git = ["git", "rev-parse", "--short", "HEAD"]
     commit = subprocess.run(git, check=False, capture_output=True, text=True, cwd=ROOT)
@@ -426,6 +437,8 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--memory-budget", type=int, default=256 * 2**20, help="span bytes the retention case keeps")
     parser.add_argument("--import-reps", type=int, default=None, help="fresh interpreters per variant (default 5)")
     parser.add_argument("--trainer-n", type=int, default=None, help="rollouts of the Trainer run (default 400)")
+    parser.add_argument("--query-rollouts", type=int, default=100_000, help="rollouts of the query benchmark's store")
+    parser.add_argument("--query-spans", type=int, default=2_000_000, help="spans of the query benchmark's store")
     parser.add_argument("--results", default=str(ROOT / "results"), help="directory for JSON, PNG and table")
     parser.add_argument("--skip-upstream", action="store_true", help="ours only (no upstream environment)")
     parser.add_argument("--upstream-python", default=None, help="python of an existing upstream v0.3 environment")
@@ -434,7 +447,7 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--only",
         nargs="*",
         default=None,
-        choices=("workload", "anchors", "import", "tracing", "trainer", "scale"),
+        choices=("workload", "anchors", "import", "tracing", "trainer", "scale", "queries"),
         help="run only these sections",
     )
     parser.add_argument(
@@ -458,7 +471,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
-    sections = set(args.only or ("workload", "anchors", "import", "tracing", "trainer", "scale"))
+    sections = set(args.only or ("workload", "anchors", "import", "tracing", "trainer", "scale", "queries"))
     upstream_python: Optional[Path] = None
     errors: Dict[str, str] = {}
     if not args.skip_upstream and sections & {"workload", "import"}:
@@ -487,6 +500,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "tracing": lambda: run_tracing(args),
             "trainer": lambda: run_trainer(args),
             "scale": lambda: run_scale(args, tmp),
+            "queries": lambda: run_queries(args),
         }
         keys = {"import": "import_time"}
         for section, fn in sections_run.items():

@@ -9,17 +9,23 @@ written once, in :mod:`agentlightning.store.engine`, over these two interfaces:
 
 Records are the attrs models of :mod:`agentlightning.types`; a backend may store them however it likes (objects,
 JSON columns) but must hand back equal objects. Iteration order is insertion order unless a method says otherwise.
+
+A transaction may also implement :class:`QueryTransaction` (``select`` and ``count``) to answer queries itself (in
+SQL, from an index) instead of having the engine decode and filter every candidate record. It is optional: the engine
+looks for the methods, and answers in Python whenever they are missing or return ``None``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from agentlightning.types.core import Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
 
-__all__ = ["StorageTransaction", "StorageBackend"]
+from .query import Sort, Where
+
+__all__ = ["StorageTransaction", "QueryTransaction", "StorageBackend", "WithoutQueryPushdown"]
 
 T = TypeVar("T")
 
@@ -100,6 +106,31 @@ class StorageTransaction(Protocol):
     def count_workers(self) -> int: ...
 
 
+class QueryTransaction(Protocol):
+    """Optional query push-down of a transaction. ``kind`` is "rollouts", "attempts", "spans", "resources" or
+    "workers"; ``where`` holds the parsed filters (:class:`~agentlightning.store.query.Where`, whose ``test`` is the
+    reference semantics). A method returns ``None`` for a query it cannot answer *exactly* as the engine would; the
+    engine then answers it in Python.
+
+    The order is fixed: the kind's base order (:data:`~agentlightning.store.query.BASE_ORDER`: insertion order for
+    rollouts, ``(sequence_id, insertion)`` for spans, ...), stably sorted by ``sort`` when given (``None`` before
+    every value; items with equal keys keep their base order in both directions). Spans are only ever asked for with
+    an ``exact`` ``rollout_id`` condition in ``where.must``, and must raise
+    :class:`~agentlightning.store.errors.SpansEvictedError` where ``get_spans`` would.
+    """
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """The page ``[offset, offset + limit)`` (``limit=-1``: to the end) of the matching records, in the fixed
+        order, and how many records match in all; or ``None``."""
+        ...
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        """How many records match (a page with ``limit=0``); or ``None``."""
+        ...
+
+
 class StorageBackend(Protocol):
     """Runs functions atomically against the storage."""
 
@@ -129,3 +160,40 @@ class StorageBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class _HiddenQueries:
+    """A transaction seen without ``select``/``count``."""
+
+    def __init__(self, tx: Any) -> None:
+        self._tx = tx
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("select", "count"):
+            raise AttributeError(name)
+        return getattr(self._tx, name)
+
+
+class WithoutQueryPushdown:
+    """A backend seen as one without query push-down: the engine over it answers every query in Python, as for a
+    backend that implements no :class:`QueryTransaction`. For comparisons (tests, benchmarks) over the same data;
+    closing it leaves the wrapped backend open."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.shared_across_processes = inner.shared_across_processes
+
+    async def run(self, fn: Callable[[StorageTransaction], T], *, write: bool) -> T:
+        return await self.inner.run(lambda tx: fn(_HiddenQueries(tx)), write=write)
+
+    def run_sync(self, fn: Callable[[StorageTransaction], T], *, write: bool) -> T:
+        return self.inner.run_sync(lambda tx: fn(_HiddenQueries(tx)), write=write)
+
+    def change_token(self) -> Any:
+        return self.inner.change_token()
+
+    def statistics(self) -> Dict[str, Any]:
+        return self.inner.statistics()
+
+    def close(self) -> None:
+        pass

@@ -47,7 +47,7 @@ from .base import (
     Unset,
 )
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
-from .query import check_logic, run_query
+from .query import Condition, check_logic, run_query, select
 from .waiting import CompletionNotifier
 from .watchdog import Debouncer, Watchdog
 
@@ -383,12 +383,13 @@ class EngineLightningStore(LightningStore):
         hinted = logic == "and"
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
-            candidates = tx.iter_rollouts(
-                status_in=list(status_in) if hinted and status_in is not None else None,
-                rollout_id_in=list(rollout_id_in) if hinted and rollout_id_in is not None else None,
-            )
-            page = run_query(
-                candidates,
+            page: PaginatedResult[Rollout] = select(
+                tx,
+                "rollouts",
+                lambda: tx.iter_rollouts(
+                    status_in=list(status_in) if hinted and status_in is not None else None,
+                    rollout_id_in=list(rollout_id_in) if hinted and rollout_id_in is not None else None,
+                ),
                 model=Rollout,
                 filters=filters,
                 sort_by=sort_by,
@@ -396,6 +397,8 @@ class EngineLightningStore(LightningStore):
                 limit=limit,
                 offset=offset,
             )
+            if not page.items:
+                return PaginatedResult(items=[], limit=page.limit, offset=page.offset, total=page.total)
             latest = tx.get_latest_attempts([r.rollout_id for r in page.items])
             items = [_with_latest(r, latest.get(r.rollout_id)) for r in page.items]
             return PaginatedResult(items=items, limit=page.limit, offset=page.offset, total=page.total)
@@ -540,9 +543,12 @@ class EngineLightningStore(LightningStore):
         offset: int = 0,
     ) -> PaginatedResult[Attempt]:
         def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Attempt]:
-            return run_query(
-                tx.get_attempts(rollout_id),
+            return select(
+                tx,
+                "attempts",
+                lambda: tx.get_attempts(rollout_id),
                 model=Attempt,
+                scope=[Condition("rollout_id", "exact", rollout_id)],
                 sort_by=sort_by,
                 sort_order=sort_order,
                 limit=limit,
@@ -740,9 +746,15 @@ class EngineLightningStore(LightningStore):
                 if latest is None:
                     return run_query([], model=Span, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset)
                 scope = latest.attempt_id
-            return run_query(
-                tx.get_spans(rollout_id, scope),
+            conditions = [Condition("rollout_id", "exact", rollout_id)]
+            if scope is not None:
+                conditions.append(Condition("attempt_id", "exact", scope))
+            return select(
+                tx,
+                "spans",
+                lambda: tx.get_spans(rollout_id, scope),
                 model=Span,
+                scope=conditions,
                 filters=filters,
                 sort_by=sort_by,
                 sort_order=sort_order,
@@ -810,8 +822,10 @@ class EngineLightningStore(LightningStore):
     ) -> PaginatedResult[ResourcesUpdate]:
         filters = {"resources_id": {"exact": resources_id, "contains": resources_id_contains}}
         return await self._run(
-            lambda tx, fx: run_query(
-                tx.iter_resources(),
+            lambda tx, fx: select(
+                tx,
+                "resources",
+                tx.iter_resources,
                 model=ResourcesUpdate,
                 filters=filters,
                 sort_by=sort_by,
@@ -841,8 +855,10 @@ class EngineLightningStore(LightningStore):
             "_aggregate": check_logic(filter_logic),
         }
         return await self._run(
-            lambda tx, fx: run_query(
-                tx.iter_workers(),
+            lambda tx, fx: select(
+                tx,
+                "workers",
+                tx.iter_workers,
                 model=Worker,
                 filters=filters,
                 sort_by=sort_by,

@@ -7,13 +7,30 @@ Filters follow upstream's ``FilterOptions``: ``{field: {"exact"|"within"|"contai
 - an operator whose expected value is ``None`` is ignored; a pool with no conditions matches everything, under "or"
   too (upstream's in-memory store matched nothing there);
 - ``contains`` is case-sensitive substring for two strings, else element/key membership;
-- sorting puts ``None`` before every value (first in "asc", last in "desc") for every field; the sort is stable.
+- sorting puts ``None`` before every value (first in "asc", last in "desc") for every field; the sort is stable in
+  both directions: items with equal keys keep the kind's base order (see :data:`BASE_ORDER`).
+
+:func:`select` answers a query through the backend transaction's ``select``/``count`` when it has them (pushed down
+into SQL or an index) and through :func:`run_query` over decoded records otherwise; both give the same answer.
 """
 
 from __future__ import annotations
 
 import collections.abc
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 import attrs
 
@@ -31,6 +48,10 @@ __all__ = [
     "sort_items",
     "paginate",
     "run_query",
+    "Where",
+    "Sort",
+    "BASE_ORDER",
+    "select",
 ]
 
 T = TypeVar("T")
@@ -181,6 +202,19 @@ def paginate(items: Sequence[T], limit: int, offset: int) -> PaginatedResult[T]:
     return PaginatedResult(items=list(items[offset:end]), limit=limit, offset=offset, total=len(items))
 
 
+def _checked(
+    filters: Optional[Mapping[str, Any]], sort_by: Optional[str], sort_order: str, limit: int, offset: int, model: Any
+) -> Tuple[List[Condition], List[Condition], str]:
+    """Validate a query's arguments; returns its parsed filters (see :func:`normalize_filters`)."""
+    check_page(limit, offset)
+    if sort_order not in ("asc", "desc"):
+        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+    parsed = normalize_filters(filters)
+    if sort_by is not None:
+        sort_items([], sort_by, sort_order, model)
+    return parsed
+
+
 def run_query(
     items: Iterable[T],
     *,
@@ -192,11 +226,86 @@ def run_query(
     offset: int = 0,
 ) -> PaginatedResult[T]:
     """Filter, sort and page ``items`` (validating every argument first)."""
-    check_page(limit, offset)
-    if sort_order not in ("asc", "desc"):
-        raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
-    pooled, must, aggregate = normalize_filters(filters)
-    if sort_by is not None:
-        sort_items([], sort_by, sort_order, model)
+    pooled, must, aggregate = _checked(filters, sort_by, sort_order, limit, offset, model)
     selected = [item for item in items if matches(item, pooled, must, aggregate)] if pooled or must else list(items)
     return paginate(sort_items(selected, sort_by, sort_order, model), limit, offset)
+
+
+BASE_ORDER: Dict[str, str] = {
+    "rollouts": "insertion order",
+    "attempts": "sequence_id ascending",
+    "spans": "sequence_id ascending, then insertion order",
+    "resources": "order of first insertion (a replaced update keeps its place)",
+    "workers": "order of first insertion (a replaced worker keeps its place)",
+}
+"""The order of each kind's records before sorting; ties of a sort keep it (ascending, in both sort directions)."""
+
+
+@attrs.frozen
+class Where:
+    """Parsed filters: every ``must`` condition, and the ``pooled`` ones combined with ``aggregate`` (an empty pool
+    passes). A scope (the rollout of ``query_spans``) arrives as ``exact`` conditions in ``must``."""
+
+    pooled: Tuple[Condition, ...] = ()
+    must: Tuple[Condition, ...] = ()
+    aggregate: str = "and"
+
+    def test(self, item: Any) -> bool:
+        return matches(item, self.pooled, self.must, self.aggregate)
+
+    def conjuncts(self) -> Optional[Tuple[Condition, ...]]:
+        """All conditions when the filter is a plain AND of them (an "or" pool of one counts), else None."""
+        if self.aggregate == "or" and len(self.pooled) > 1:
+            return None
+        return self.must + self.pooled
+
+
+@attrs.frozen
+class Sort:
+    """Sort by ``field`` (a field of the kind's model), ``order`` "asc" or "desc"; ``None`` sorts before values."""
+
+    field: str
+    order: str
+
+
+def select(
+    tx: Any,
+    kind: str,
+    candidates: Callable[[], Iterable[T]],
+    *,
+    model: Type[Any],
+    filters: Optional[Mapping[str, Any]] = None,
+    scope: Sequence[Condition] = (),
+    sort_by: Optional[str] = None,
+    sort_order: str = "asc",
+    limit: int = -1,
+    offset: int = 0,
+) -> PaginatedResult[T]:
+    """Answer a query of ``kind`` inside transaction ``tx``: pushed down when ``tx`` has ``select``/``count`` and they
+    can express it (they return ``None`` when not), else :func:`run_query` over ``candidates()``.
+
+    ``scope`` are exact conditions the candidates already satisfy (``query_spans``' rollout and attempt); they are
+    handed to the backend with the filters, not re-tested on the fallback path.
+    """
+    pooled, must, aggregate = _checked(filters, sort_by, sort_order, limit, offset, model)
+    where = Where(tuple(pooled), (*scope, *must), aggregate)
+    if limit == 0:
+        count = getattr(tx, "count", None)
+        total = count(kind, where) if count is not None else None
+        if total is not None:
+            return PaginatedResult(items=[], limit=limit, offset=offset, total=total)
+    pushed = getattr(tx, "select", None)
+    if pushed is not None:
+        answer = pushed(kind, where, None if sort_by is None else Sort(sort_by, sort_order), limit, offset)
+        if answer is not None:
+            rows, total = answer
+            return PaginatedResult(items=list(rows), limit=limit, offset=offset, total=total)
+    return run_query(
+        candidates(),
+        model=model,
+        filters=filters,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )

@@ -8,17 +8,24 @@ but the set stays incomplete, so it is never served as if it were whole).
 
 Spans are kept packed (:mod:`.packing`): plain tuples the garbage collector does not track; queries rebuild fresh
 span objects.
+
+Queries are answered here where an index helps (the engine's Python path does the rest): each status keeps the
+sorted insertion positions of its rollouts, so a status count is a sum of lengths and a page in insertion order
+touches only its own rollouts; a page of a rollout's spans unpacks only the page.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
+from agentlightning.store.query import Condition, Sort, Where, sort_items
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -78,6 +85,29 @@ def _span_key(attempt_id: Any, span_id: Any) -> Any:
     return (attempt_id, span_id)
 
 
+def _strings(values: Any) -> bool:
+    """Whether ``values`` is a plain collection of strings (what a ``within`` on a string field can be indexed by)."""
+    return type(values) in (list, tuple, set, frozenset) and all(type(v) is str for v in values)
+
+
+def _merged_page(lists: List[Sequence[int]], offset: int, limit: int) -> List[int]:
+    """``merge(lists)[offset:offset + limit]`` (``limit=-1``: to the end) of disjoint sorted lists, without walking
+    the first ``offset`` items: the page's first item is found by bisection over the position values."""
+    if len(lists) == 1:
+        return list(lists[0][offset : None if limit == -1 else offset + limit])
+    if offset >= sum(len(found) for found in lists):
+        return []
+    low, high = 0, max(found[-1] for found in lists if found)
+    while low < high:  # the smallest position with more than ``offset`` items at or below it
+        middle = (low + high) // 2
+        if sum(bisect.bisect_right(found, middle) for found in lists) > offset:
+            high = middle
+        else:
+            low = middle + 1
+    starts = [itertools.islice(found, bisect.bisect_left(found, low), None) for found in lists]
+    return list(itertools.islice(heapq.merge(*starts), None if limit == -1 else limit))
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -98,7 +128,8 @@ class MemoryBackend:
         self._lock = threading.Lock()
         self._rollouts: Dict[str, Rollout] = {}
         self._order: Dict[str, int] = {}
-        self._by_status: Dict[str, Dict[str, None]] = {}
+        self._ids: List[str] = []
+        self._status_pos: Dict[str, List[int]] = {}
         self._attempts: Dict[str, List[Attempt]] = {}
         self._attempt_pos: Dict[Tuple[str, str], int] = {}
         self._attempt_count = 0
@@ -164,8 +195,9 @@ class MemoryBackend:
         for rollout in rollouts:
             rid = rollout.rollout_id
             self._rollouts[rid] = rollout
-            self._order[rid] = len(self._order)
-            self._by_status.setdefault(rollout.status, {})[rid] = None
+            self._order[rid] = len(self._ids)
+            self._status_pos.setdefault(rollout.status, []).append(len(self._ids))  # the highest position yet
+            self._ids.append(rid)
             self._on_status(rollout)
 
     def update_rollout(self, rollout: Rollout) -> None:
@@ -175,8 +207,10 @@ class MemoryBackend:
             raise ValueError(f"Rollout {rid} does not exist")
         self._rollouts[rid] = rollout
         if old.status != rollout.status:
-            self._by_status[old.status].pop(rid, None)
-            self._by_status.setdefault(rollout.status, {})[rid] = None
+            pos = self._order[rid]
+            previous = self._status_pos[old.status]
+            del previous[bisect.bisect_left(previous, pos)]
+            bisect.insort(self._status_pos.setdefault(rollout.status, []), pos)
             self._on_status(rollout)
 
     def iter_rollouts(
@@ -188,14 +222,120 @@ class MemoryBackend:
             found = [self._rollouts[i] for i in ids]
             return found if status_in is None else [r for r in found if r.status in status_in]
         if status_in is not None:
-            statuses = set(status_in)
-            ids = [i for s in statuses for i in self._by_status.get(s, ())]
-            ids.sort(key=self._order.__getitem__)  # a status bucket is in order of arrival in that status
-            return [self._rollouts[i] for i in ids]
+            positions = heapq.merge(*(self._status_pos.get(s, ()) for s in set(status_in)))
+            return [self._rollouts[self._ids[p]] for p in positions]
         return list(self._rollouts.values())
 
     def count_rollouts(self) -> int:
         return len(self._rollouts)
+
+    def _indexed(self, cond: Condition) -> Optional[List[Sequence[int]]]:
+        """Disjoint sorted position lists whose union is exactly the rollouts ``cond`` matches; None: no index."""
+        value = cond.value
+        if cond.field == "status" and cond.op == "exact" and type(value) is str:
+            return [self._status_pos.get(value, [])]
+        if cond.field == "status" and cond.op == "within" and _strings(value):
+            return [self._status_pos.get(v, []) for v in set(value)]
+        if cond.field == "rollout_id" and cond.op == "exact" and type(value) is str:
+            return [[self._order[value]] if value in self._order else []]
+        if cond.field == "rollout_id" and cond.op == "within" and _strings(value):
+            return [sorted(self._order[v] for v in set(value) if v in self._order)]
+        return None
+
+    def _narrowed(self, where: Where) -> Tuple[Optional[List[Sequence[int]]], bool]:
+        """(disjoint sorted position lists holding every match, None for all rollouts; whether they hold exactly the
+        matches, so that no record needs testing)."""
+        conjuncts = where.conjuncts()
+        if conjuncts is None:
+            return None, False
+        lists: Optional[List[Sequence[int]]] = None
+        exact = True
+        for cond in conjuncts:
+            found = self._indexed(cond)
+            if found is None:
+                exact = False
+            elif lists is None:
+                lists = found
+            else:
+                keep = set(itertools.chain.from_iterable(found))
+                lists = [[p for p in heapq.merge(*lists) if p in keep]]
+        return lists, exact
+
+    def _positions(self, lists: Optional[List[Sequence[int]]]) -> Iterator[int]:
+        if lists is None:
+            return iter(range(len(self._ids)))
+        return iter(lists[0]) if len(lists) == 1 else heapq.merge(*lists)
+
+    def _matching_rollouts(self, where: Where, lists: Optional[List[Sequence[int]]]) -> List[Rollout]:
+        rollouts, ids = self._rollouts, self._ids
+        return [r for r in (rollouts[ids[p]] for p in self._positions(lists)) if where.test(r)]
+
+    def _scoped_spans(self, where: Where, sort: Optional[Sort]) -> Optional[List[PackedSpan]]:
+        """The packed spans of the rollout ``where`` is scoped to, in the query's order; None when ``where`` or
+        ``sort`` needs more than the rollout, its attempt and the sequence ids."""
+        if sort is not None and sort.field != "sequence_id":
+            return None
+        conjuncts = where.conjuncts()
+        scope = [c for c in where.must if c.field == "rollout_id" and c.op == "exact" and type(c.value) is str]
+        if conjuncts is None or not scope:
+            return None
+        rollout_id = scope[0].value
+        attempts: Set[str] = set()
+        for cond in conjuncts:
+            if cond.op != "exact" or type(cond.value) is not str:
+                return None
+            if cond.field == "attempt_id":
+                attempts.add(cond.value)
+            elif cond.field != "rollout_id" or cond.value != rollout_id:
+                return None
+        self._check_not_evicted(rollout_id)
+        packed = list(self._spans.get(rollout_id, {}).values())
+        if attempts:
+            attempt_id = attempts.pop()
+            packed = [] if attempts else [p for p in packed if p[0] == attempt_id]
+        packed.sort(key=packed_sequence_id, reverse=sort is not None and sort.order == "desc")
+        return packed
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """Rollouts and spans from the indexes (see :class:`~agentlightning.store.backend.QueryTransaction`)."""
+        end = None if limit == -1 else offset + limit
+        if kind == "spans":
+            packed = self._scoped_spans(where, sort)
+            if packed is None:
+                return None
+            return [unpack_span(p) for p in packed[offset:end]], len(packed)
+        if kind != "rollouts":
+            return None
+        lists, exact = self._narrowed(where)
+        if sort is None and exact:
+            if lists is None:
+                return [self._rollouts[rid] for rid in self._ids[offset:end]], len(self._ids)
+            page = _merged_page(lists, offset, limit)
+            return [self._rollouts[self._ids[p]] for p in page], sum(len(found) for found in lists)
+        if exact:
+            matching = (
+                list(self._rollouts.values())
+                if lists is None
+                else [self._rollouts[self._ids[p]] for p in self._positions(lists)]
+            )
+        else:
+            matching = self._matching_rollouts(where, lists)
+        if sort is not None:
+            matching = sort_items(matching, sort.field, sort.order, Rollout)
+        return matching[offset:end], len(matching)
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        if kind == "spans":
+            packed = self._scoped_spans(where, None)
+            return None if packed is None else len(packed)
+        if kind != "rollouts":
+            return None
+        lists, exact = self._narrowed(where)
+        if exact:
+            return len(self._ids) if lists is None else sum(len(found) for found in lists)
+        return len(self._matching_rollouts(where, lists))
 
     # -- attempts ---------------------------------------------------------------------------------------------------
 
@@ -296,13 +436,16 @@ class MemoryBackend:
             self._enforce_budget()
         return flags
 
-    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+    def _check_not_evicted(self, rollout_id: str) -> None:
         if rollout_id in self._evicted:
             raise SpansEvictedError(
                 f"Spans for rollout {rollout_id} have been evicted: the in-memory store keeps at most "
                 f"memory_budget_bytes={self.memory_budget_bytes} of spans and drops those of the oldest finished "
                 "rollouts beyond it (raise the budget or use a persistent store such as sqlite://)"
             )
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        self._check_not_evicted(rollout_id)
         bucket = self._spans.get(rollout_id)
         if not bucket:
             return []

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
+from agentlightning.store.query import Condition, Sort, Where
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -32,6 +36,137 @@ def _span_order(row: Tuple[Any, ...]) -> Tuple[int, int]:
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+def _text(value: object) -> bool:
+    """Whether ``value`` is a string SQLite compares exactly as Python does (no NUL, encodable as UTF-8)."""
+    if type(value) is not str or "\0" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _integer(value: object) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+def _number(value: object) -> bool:
+    return (type(value) is float and not math.isnan(value)) or _integer(value)
+
+
+def _time(value: object) -> Optional[float]:
+    """A rollout time as its column holds it: the number, or NULL for None (and for what no SQL number sorts like)."""
+    return value if _number(value) else None  # type: ignore[return-value]
+
+
+_COLUMN_TYPES: Dict[str, Callable[[object], bool]] = {"text": _text, "integer": _integer, "real": _number}
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How a kind's queries map onto its table: filterable/sortable columns and the base order."""
+
+    table: str
+    columns: Dict[str, str]
+    base_order: str
+    decode: Callable[[str], Any]
+    scoped_by: Optional[str] = None
+
+
+_TABLES: Dict[str, _Table] = {
+    "rollouts": _Table(
+        "rollouts",
+        {"rollout_id": "text", "status": "text", "start_time": "real", "end_time": "real"},
+        "pk",
+        decode_rollout,
+    ),
+    "spans": _Table(
+        "spans",
+        {"rollout_id": "text", "attempt_id": "text", "span_id": "text", "sequence_id": "integer"},
+        "sequence_id, pk",
+        lambda data: decode(data, Span),
+        scoped_by="rollout_id",
+    ),
+    "resources": _Table("resources", {"resources_id": "text"}, "pk", lambda data: decode(data, ResourcesUpdate)),
+    "workers": _Table("workers", {"worker_id": "text"}, "pk", lambda data: decode(data, Worker)),
+}
+"""The kinds answered in SQL (attempts, a handful per rollout, are left to the engine)."""
+
+_NO_TABLE = _Table("", {}, "", str)
+
+
+def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """``cond`` as an SQL expression with its parameters, or None when SQL would not give Python's answer."""
+    column_type = table.columns.get(cond.field)
+    if column_type is None:
+        return None
+    fits = _COLUMN_TYPES[column_type]
+    value = cond.value
+    if cond.op == "exact":
+        return (f"{cond.field} = ?", [value]) if fits(value) else None
+    if cond.op == "within":
+        if type(value) not in (list, tuple, set, frozenset) or not all(fits(v) for v in value):
+            return None
+        values = list(dict.fromkeys(value))
+        if not values:
+            return "0", []
+        if len(values) > MAX_PARAMS:
+            return f"{cond.field} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
+        return f"{cond.field} IN ({_marks(len(values))})", values
+    if column_type == "text" and _text(value):  # contains: case-sensitive substring
+        return f"instr({cond.field}, ?) > 0", [value]
+    return None
+
+
+def _all_sql(conditions: Sequence[Condition], table: _Table) -> Optional[Tuple[List[str], List[object]]]:
+    """Each condition's SQL and all their parameters, or None when one does not fit."""
+    parts: List[str] = []
+    params: List[object] = []
+    for cond in conditions:
+        sql = _condition_sql(cond, table)
+        if sql is None:
+            return None
+        parts.append(sql[0])
+        params.extend(sql[1])
+    return parts, params
+
+
+def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """The WHERE clause of ``where`` (\"1\" when it has no conditions), or None when one condition does not fit."""
+    must = _all_sql(where.must, table)
+    pool = _all_sql(where.pooled, table)
+    if must is None or pool is None:
+        return None
+    parts, params = must
+    if pool[0]:
+        joiner = " OR " if where.aggregate == "or" else " AND "
+        parts.append("(" + joiner.join(pool[0]) + ")")
+    return (" AND ".join(parts) or "1"), params + pool[1]
+
+
+MAX_STATUS_BRANCHES = 8
+
+
+def _status_values(where: Where) -> Optional[List[str]]:
+    """The statuses of a ``status within`` that every match satisfies, when there are several (up to
+    :data:`MAX_STATUS_BRANCHES`); None otherwise."""
+    for cond in where.conjuncts() or ():
+        if cond.field == "status" and cond.op == "within" and type(cond.value) in (list, tuple, set, frozenset):
+            values = list(dict.fromkeys(cond.value))
+            if 1 < len(values) <= MAX_STATUS_BRANCHES and all(_text(v) for v in values):
+                return values
+    return None
+
+
+def _scope(where: Where, table: _Table) -> Optional[str]:
+    """The value of the exact condition on ``table.scoped_by`` in ``where.must`` (None: unscoped)."""
+    for cond in where.must:
+        if cond.field == table.scoped_by and cond.op == "exact" and type(cond.value) is str:
+            return cond.value
+    return None
 
 
 MAX_CACHED = 1024
@@ -122,8 +257,8 @@ class SqliteTransaction:
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
         try:
             self._conn.executemany(
-                "INSERT INTO rollouts (rollout_id, status, data) VALUES (?, ?, ?)",
-                [(r.rollout_id, r.status, encode(r)) for r in rollouts],
+                "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (?, ?, ?, ?, ?)",
+                [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts],
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"rollout id already stored: {exc}") from exc
@@ -132,8 +267,8 @@ class SqliteTransaction:
 
     def update_rollout(self, rollout: Rollout) -> None:
         cur = self._conn.execute(
-            "UPDATE rollouts SET status = ?, data = ? WHERE rollout_id = ?",
-            (rollout.status, encode(rollout), rollout.rollout_id),
+            "UPDATE rollouts SET status = ?, start_time = ?, end_time = ?, data = ? WHERE rollout_id = ?",
+            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout.rollout_id),
         )
         if cur.rowcount == 0:
             raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
@@ -303,12 +438,15 @@ class SqliteTransaction:
             self.spans_added += sum(t[0] for t in per_rollout.values())
         return stored
 
-    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+    def _check_not_evicted(self, rollout_id: str) -> None:
         evicted = self._one("SELECT spans FROM evictions WHERE rollout_id = ?", (rollout_id,))
         if evicted is not None:
             raise SpansEvictedError(
                 f"the {evicted[0]} spans of rollout {rollout_id!r} were evicted by the store's retention limits"
             )
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        self._check_not_evicted(rollout_id)
         # found through a prefix of the spans' only index, then sorted here: SQLite's ORDER BY would sort the rows
         # with their data in a temporary b-tree, a second index would be one more page written per span
         if attempt_id is None:
@@ -370,6 +508,64 @@ class SqliteTransaction:
 
     def count_workers(self) -> int:
         return self._count("workers")
+
+    # -- queries (QueryTransaction) ---------------------------------------------------------------------------------
+
+    def _query_parts(self, kind: str, where: Where) -> Optional[Tuple[_Table, str, List[object]]]:
+        table = _TABLES.get(kind)
+        if table is None:
+            return None
+        if table.scoped_by is not None:
+            rollout_id = _scope(where, table)
+            if rollout_id is None:
+                return None
+            self._check_not_evicted(rollout_id)
+        clause = _where_sql(where, table)
+        if clause is None:
+            return None
+        return table, clause[0], clause[1]
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """The page in SQL (see :class:`~agentlightning.store.backend.QueryTransaction`): only the page is decoded."""
+        if sort is not None and sort.field not in _TABLES.get(kind, _NO_TABLE).columns:
+            return None
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        order = table.base_order
+        if sort is not None:
+            order = f"{sort.field} {'DESC' if sort.order == 'desc' else 'ASC'}, {order}"
+        if limit == -1:
+            sql = f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT -1 OFFSET ?"
+            args = [*params, offset]
+        else:  # the keys are sorted without the records (which a sort would carry along), then the page is read
+            keys, args = f"SELECT pk FROM {table.table} WHERE {clause}", list(params)
+            statuses = _status_values(where) if kind == "rollouts" and sort is None else None
+            if statuses is not None:
+                # one branch per status: SQLite merges their index ranges, already in pk order, instead of sorting
+                keys = " UNION ALL ".join([f"{keys} AND status = ?"] * len(statuses))
+                args = [arg for status in statuses for arg in (*params, status)]
+            sql = (
+                f"SELECT data FROM {table.table} WHERE pk IN ({keys} ORDER BY {order} LIMIT {int(limit)} OFFSET ?) "
+                f"ORDER BY {order}"
+            )
+            args.append(offset)
+        rows = self._conn.execute(sql, args).fetchall()
+        if (limit == -1 or len(rows) < limit) and (rows or offset == 0):
+            # the page ended before the limit: the total is known
+            return [table.decode(row[0]) for row in rows], offset + len(rows)
+        total = self._conn.execute(f"SELECT COUNT(*) FROM {table.table} WHERE {clause}", params).fetchone()[0]
+        return [table.decode(row[0]) for row in rows], int(total)
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table.table} WHERE {clause}", params).fetchone()[0])
 
     # -- bookkeeping (not part of StorageTransaction) ----------------------------------------------------------
 
