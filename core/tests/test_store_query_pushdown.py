@@ -175,7 +175,7 @@ async def _answer(call: Callable[[], Any]) -> Any:
     """A query's result (items and total) or the type and text of what it raised."""
     try:
         page = await call()
-    except Exception as exc:  # both paths must fail alike
+    except Exception as exc:  # noqa: BLE001 - both paths must fail alike
         return ("raised", type(exc).__name__, str(exc))
     return (page.items, page.total, page.limit, page.offset)
 
