@@ -1,0 +1,1 @@
+"""Small helpers shared by the core and the plugins (each module imports its heavy dependencies lazily)."""
