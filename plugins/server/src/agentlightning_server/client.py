@@ -98,16 +98,8 @@ class LightningStoreClient(LightningStore):
         parts = urlsplit(self.url)
         if not parts.hostname:
             raise ValueError(f"LightningStoreClient needs a host in its URL, got {self.url!r}")
-        self._tls = parts.scheme == "https"
-        self._host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
-        self._api = parts.path.rstrip("/") + wire.API_PREFIX
-        default_port = parts.port is None or parts.port == (443 if self._tls else 80)
-        host_header = self._host if default_port else f"{self._host}:{self._port}"
-        fixed = {"Host": host_header, "Accept": wire.JSON_TYPE, **self.otlp_headers()}
-        self._head_fields = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._lock = threading.Lock()
-        self._clients: Dict[int, Tuple[weakref.ref[Any], ConnectionPool]] = {}
+        self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
         self._closed = False
 
     @classmethod
@@ -148,7 +140,10 @@ class LightningStoreClient(LightningStore):
         """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def _http(self) -> ConnectionPool:
+    transport = "http11"
+    """Which HTTP client carries the requests: ``"http11"`` (:mod:`.http11`) or ``"httpx"``."""
+
+    def _http(self) -> Any:
         if self._closed:
             raise StoreClosedError(f"{self!r} is closed")
         loop = _loop_token()
@@ -157,13 +152,8 @@ class LightningStoreClient(LightningStore):
         if entry is not None and entry[0]() is loop:
             return entry[1]
         with self._lock:
-            pool = ConnectionPool(
-                self._host,
-                self._port,
-                tls=self._tls,
-                connect_timeout=self.connect_timeout,
-                max_connections=self.max_connections,
-            )
+            kind = _HttpxTransport if self.transport == "httpx" else _Http11Transport
+            pool = kind(self.url, self.otlp_headers(), self.connect_timeout, self.max_connections)
             for stale in [k for k, (ref, _) in self._clients.items() if ref() is None]:
                 del self._clients[stale]  # loops that ended; their connections close with them
             self._clients[key] = (weakref.ref(loop), pool)
@@ -209,19 +199,12 @@ class LightningStoreClient(LightningStore):
         """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer."""
         import anyio
 
-        target = self._api + path
+        target = wire.API_PREFIX + path
         if params:
             from urllib.parse import urlencode
 
             target += "?" + urlencode(params)
-        head = f"{method} {target} HTTP/1.1\r\n{self._head_fields}"
-        if keyed:
-            head += f"{wire.IDEMPOTENCY_HEADER}: {uuid.uuid4().hex}\r\n"
-        if content is None:
-            request = (head + "\r\n").encode()
-        else:
-            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
-            request += content
+        key = uuid.uuid4().hex if keyed else None
         pool = self._http()
         limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
@@ -229,18 +212,17 @@ class LightningStoreClient(LightningStore):
             if attempt:
                 await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
             try:
-                response = await pool.request(request, timeout=limit)
+                status, body = await pool.request(method, target, content, key, limit)
             except TransportError as exc:
                 failure = exc
                 continue
-            status = response.status
             if status < 400:
-                return response.body
+                return body
             try:
-                data = wire.loads(response.body)
+                data = wire.loads(body)
             except ValueError:
                 data = None
-            failure = wire.exception_from_error(status, data, response.text[:200])
+            failure = wire.exception_from_error(status, data, body[:200].decode("utf-8", "replace"))
             if status not in _RETRY_STATUSES:
                 raise failure
         if isinstance(failure, TransportError):
@@ -583,6 +565,74 @@ class LightningStoreClient(LightningStore):
         remote["remote_name"] = remote.get("name")
         remote["name"] = type(self).__name__
         return remote  # type: ignore[return-value]
+
+
+class _Http11Transport:
+    """Requests over :mod:`.http11`: each one encoded by hand and sent in one write."""
+
+    def __init__(self, url: str, headers: Dict[str, str], connect_timeout: float, max_connections: int) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        assert parts.hostname is not None
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        port = parts.port or (443 if tls else 80)
+        host_header = host if parts.port in (None, 443 if tls else 80) else f"{host}:{port}"
+        fixed = {"Host": host_header, "Accept": wire.JSON_TYPE, **headers}
+        self.prefix = parts.path.rstrip("/")
+        self.head_fields = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
+        self.pool = ConnectionPool(
+            host, port, tls=tls, connect_timeout=connect_timeout, max_connections=max_connections
+        )
+
+    async def request(
+        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+    ) -> Tuple[int, bytes]:
+        head = f"{method} {self.prefix}{target} HTTP/1.1\r\n{self.head_fields}"
+        if key:
+            head += f"{wire.IDEMPOTENCY_HEADER}: {key}\r\n"
+        if content is None:
+            request = (head + "\r\n").encode()
+        else:
+            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
+            request += content
+        response = await self.pool.request(request, timeout=timeout)
+        return response.status, response.body
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+class _HttpxTransport:
+    """Requests over one pooled ``httpx.AsyncClient``."""
+
+    def __init__(self, url: str, headers: Dict[str, str], connect_timeout: float, max_connections: int) -> None:
+        import httpx
+
+        self.httpx = httpx
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.client = httpx.AsyncClient(
+            base_url=url,
+            headers={"Accept": wire.JSON_TYPE, **headers},
+            limits=limits,
+            timeout=httpx.Timeout(60.0, connect=connect_timeout),
+        )
+
+    async def request(
+        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+    ) -> Tuple[int, bytes]:
+        headers = {wire.IDEMPOTENCY_HEADER: key} if key else {}
+        if content is not None:
+            headers["Content-Type"] = wire.JSON_TYPE
+        try:
+            response = await self.client.request(method, target, content=content, headers=headers, timeout=timeout)
+        except self.httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def _encode(body: Any) -> Optional[bytes]:
