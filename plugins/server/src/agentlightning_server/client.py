@@ -14,7 +14,7 @@ import time
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from agentlightning.store.base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
 from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
@@ -29,11 +29,13 @@ from agentlightning.types.core import (
     Worker,
 )
 from agentlightning.types.resources import NamedResources, ResourcesUpdate
-from agentlightning.types.serialization import from_dict, resources_to_dict, rollout_from_dict, to_dict
+from agentlightning.types.serialization import resources_to_dict, to_dict
 from agentlightning.types.tracer import Span
 
+from . import routes as R
 from . import wire
 from .http11 import ConnectionPool, TransportError
+from .routes import RouteSpec
 
 __all__ = ["LightningStoreClient"]
 
@@ -52,12 +54,6 @@ def _loop_token() -> Any:
         import trio
 
         return trio.lowlevel.current_trio_token()
-
-
-def _set(body: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
-    """``body`` plus the fields that are not UNSET (explicit None kept)."""
-    body.update({k: v for k, v in fields.items() if v is not UNSET})
-    return body
 
 
 class LightningStoreClient(LightningStore):
@@ -172,19 +168,20 @@ class LightningStoreClient(LightningStore):
             if ref() is loop:
                 await pool.aclose()
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Any = None,
-        keyed: bool = False,
-        timeout: Optional[float] = None,
+    async def _call(
+        self, route: RouteSpec, *ids: str, _body: Any = None, _timeout: Optional[float] = None, **fields: Any
     ) -> Any:
-        """Send ``body`` as JSON and return the decoded answer (``None`` for an empty one)."""
-        raw = await self._exchange(method, path, _encode(body), params=params, keyed=keyed, timeout=timeout)
-        return wire.loads(raw) if raw else None
+        """Call ``route`` with the path ``ids`` and the request ``fields`` (UNSET ones left out), or with ``_body``
+        as the whole body; returns the answer as the route decodes it."""
+        body = route.request(fields) if route.fields is not None else _body
+        params = None
+        if not route.has_body:
+            params = {k: v for k, v in body.items() if v is not None} if body else None
+            body = None
+        raw = await self._exchange(
+            route.method, route.target(*ids), _encode(body), params=params, keyed=route.keyed, timeout=_timeout
+        )
+        return route.decode(wire.loads(raw) if raw else None)
 
     async def _exchange(
         self,
@@ -233,18 +230,6 @@ class LightningStoreClient(LightningStore):
         assert failure is not None
         raise failure
 
-    # -- decoding ----------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _page(data: Any, item: Callable[[Any], T]) -> PaginatedResult[T]:
-        return PaginatedResult(
-            items=[item(i) for i in data["items"]], limit=data["limit"], offset=data["offset"], total=data["total"]
-        )
-
-    @staticmethod
-    def _maybe(data: Any, cls: Type[T]) -> Optional[T]:
-        return None if data is None else from_dict(data, cls)
-
     # -- rollouts and the queue --------------------------------------------------------------------------------------
 
     async def start_rollout(
@@ -256,15 +241,15 @@ class LightningStoreClient(LightningStore):
         metadata: Optional[Dict[str, Any]] = None,
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
-        body = {
-            "input": input,
-            "mode": mode,
-            "resources_id": resources_id,
-            "config": to_dict(config),
-            "metadata": metadata,
-            "worker_id": worker_id,
-        }
-        return from_dict(await self._request("POST", "/rollouts", body, keyed=True), AttemptedRollout)
+        return await self._call(
+            R.START_ROLLOUT,
+            input=input,
+            mode=mode,
+            resources_id=resources_id,
+            config=to_dict(config),
+            metadata=metadata,
+            worker_id=worker_id,
+        )
 
     async def enqueue_rollout(
         self,
@@ -289,9 +274,7 @@ class LightningStoreClient(LightningStore):
     async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
         if not rollouts:
             return []
-        body = {"rollouts": [to_dict(r) for r in rollouts]}
-        data = await self._request("POST", "/queues/rollouts/enqueue", body, keyed=True)
-        return [from_dict(r, Rollout) for r in data]
+        return await self._call(R.ENQUEUE, rollouts=[to_dict(r) for r in rollouts])
 
     async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
         claimed = await self.dequeue_many_rollouts(limit=1, worker_id=worker_id)
@@ -302,14 +285,10 @@ class LightningStoreClient(LightningStore):
     ) -> Sequence[AttemptedRollout]:
         if limit <= 0:
             return []
-        data = await self._request(
-            "POST", "/queues/rollouts/dequeue", {"limit": limit, "worker_id": worker_id}, keyed=True
-        )
-        return [from_dict(r, AttemptedRollout) for r in data]
+        return await self._call(R.DEQUEUE, limit=limit, worker_id=worker_id)
 
     async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts", {"worker_id": worker_id}, keyed=True)
-        return from_dict(data, AttemptedRollout)
+        return await self._call(R.START_ATTEMPT, rollout_id, worker_id=worker_id)
 
     async def query_rollouts(
         self,
@@ -333,23 +312,20 @@ class LightningStoreClient(LightningStore):
                 "query_rollouts(rollout_ids=...) is deprecated; use rollout_id_in", DeprecationWarning, stacklevel=2
             )
             rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
-        body: Dict[str, Any] = {
-            "rollout_id_contains": rollout_id_contains,
-            "filter_logic": filter_logic,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-            "limit": limit,
-            "offset": offset,
-        }
-        if status_in is not None:
-            body["status_in"] = list(status_in)
-        if rollout_id_in is not None:
-            body["rollout_id_in"] = list(rollout_id_in)
-        return self._page(await self._request("POST", "/rollouts/search", body), rollout_from_dict)
+        return await self._call(
+            R.SEARCH_ROLLOUTS,
+            status_in=UNSET if status_in is None else list(status_in),
+            rollout_id_in=UNSET if rollout_id_in is None else list(rollout_id_in),
+            rollout_id_contains=rollout_id_contains,
+            filter_logic=filter_logic,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
-        data = await self._request("GET", f"/rollouts/{_q(rollout_id)}")
-        return None if data is None else rollout_from_dict(data)
+        return await self._call(R.GET_ROLLOUT, rollout_id)
 
     async def update_rollout(
         self,
@@ -363,10 +339,16 @@ class LightningStoreClient(LightningStore):
     ) -> Rollout:
         if config is not UNSET and config is not None:
             config = to_dict(config)
-        body = _set(
-            {}, input=input, mode=mode, resources_id=resources_id, status=status, config=config, metadata=metadata
+        return await self._call(
+            R.UPDATE_ROLLOUT,
+            rollout_id,
+            input=input,
+            mode=mode,
+            resources_id=resources_id,
+            status=status,
+            config=config,
+            metadata=metadata,
         )
-        return from_dict(await self._request("POST", f"/rollouts/{_q(rollout_id)}", body), Rollout)
 
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
@@ -376,13 +358,9 @@ class LightningStoreClient(LightningStore):
         while True:
             remaining = self.wait_chunk_seconds if deadline is None else deadline - time.monotonic()
             chunk = max(0.0, min(self.wait_chunk_seconds, remaining))
-            data = await self._request(
-                "POST",
-                "/waits/rollouts",
-                {"rollout_ids": ids, "timeout": chunk},
-                timeout=chunk + self.request_timeout,
+            done: List[Rollout] = await self._call(
+                R.WAIT_ROLLOUTS, rollout_ids=ids, timeout=chunk, _timeout=chunk + self.request_timeout
             )
-            done = [from_dict(r, Rollout) for r in data]
             if len({r.rollout_id for r in done}) >= wanted or not ids:
                 return done
             if deadline is not None and time.monotonic() >= deadline:
@@ -399,12 +377,12 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Attempt]:
-        body = {"sort_by": sort_by, "sort_order": sort_order, "limit": limit, "offset": offset}
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/search", body)
-        return self._page(data, lambda a: from_dict(a, Attempt))
+        return await self._call(
+            R.SEARCH_ATTEMPTS, rollout_id, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset
+        )
 
     async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
-        return self._maybe(await self._request("GET", f"/rollouts/{_q(rollout_id)}/attempts/latest"), Attempt)
+        return await self._call(R.LATEST_ATTEMPT, rollout_id)
 
     async def update_attempt(
         self,
@@ -415,25 +393,31 @@ class LightningStoreClient(LightningStore):
         last_heartbeat_time: Any = UNSET,
         metadata: Any = UNSET,
     ) -> Attempt:
-        body = _set({}, status=status, worker_id=worker_id, last_heartbeat_time=last_heartbeat_time, metadata=metadata)
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/{_q(attempt_id)}", body)
-        return from_dict(data, Attempt)
+        return await self._call(
+            R.UPDATE_ATTEMPT,
+            rollout_id,
+            attempt_id,
+            status=status,
+            worker_id=worker_id,
+            last_heartbeat_time=last_heartbeat_time,
+            metadata=metadata,
+        )
 
     # -- spans -------------------------------------------------------------------------------------------------------
 
     async def add_span(self, span: Span) -> Optional[Span]:
         sent = _encode(to_dict(span))
-        raw = await self._exchange("POST", "/spans", sent)
+        raw = await self._exchange(R.ADD_SPAN.method, R.ADD_SPAN.target(), sent, keyed=R.ADD_SPAN.keyed)
         if raw == sent:
             return span  # stored as sent (the usual case): no need to decode our own span again
-        return self._maybe(wire.loads(raw) if raw else None, Span)
+        return R.ADD_SPAN.decode(wire.loads(raw) if raw else None)
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
         if not spans:
             return []
         spans = list(spans)
-        data = await self._request("POST", "/spans/batch", {"spans": [to_dict(s) for s in spans]})
-        return [spans[i] for i in data["stored"]]
+        stored = await self._call(R.ADD_SPANS, spans=[to_dict(s) for s in spans])
+        return [spans[i] for i in stored]
 
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
@@ -443,14 +427,13 @@ class LightningStoreClient(LightningStore):
         return await self.add_span(Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id))
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
-        body = {"rollout_id": rollout_id, "attempt_id": attempt_id}
-        return int((await self._request("POST", "/spans/next", body, keyed=True))["sequence_id"])
+        return int(await self._call(R.NEXT_SEQUENCE_ID, rollout_id=rollout_id, attempt_id=attempt_id))
 
     async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]:
         if not rollout_attempt_ids:
             return []
-        body = {"rollout_attempt_ids": [[r, a] for r, a in rollout_attempt_ids]}
-        return list((await self._request("POST", "/spans/sequence_ids", body, keyed=True))["sequence_ids"])
+        pairs = [[r, a] for r, a in rollout_attempt_ids]
+        return list(await self._call(R.SEQUENCE_IDS, rollout_attempt_ids=pairs))
 
     async def query_spans(
         self,
@@ -471,40 +454,38 @@ class LightningStoreClient(LightningStore):
         sort_by: Optional[str] = "sequence_id",
         sort_order: str = "asc",
     ) -> PaginatedResult[Span]:
-        body = {
-            "rollout_id": rollout_id,
-            "attempt_id": attempt_id,
-            "trace_id": trace_id,
-            "trace_id_contains": trace_id_contains,
-            "span_id": span_id,
-            "span_id_contains": span_id_contains,
-            "parent_id": parent_id,
-            "parent_id_contains": parent_id_contains,
-            "name": name,
-            "name_contains": name_contains,
-            "filter_logic": filter_logic,
-            "limit": limit,
-            "offset": offset,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-        }
-        return self._page(await self._request("POST", "/spans/search", body), lambda s: from_dict(s, Span))
+        return await self._call(
+            R.SEARCH_SPANS,
+            rollout_id=rollout_id,
+            attempt_id=attempt_id,
+            trace_id=trace_id,
+            trace_id_contains=trace_id_contains,
+            span_id=span_id,
+            span_id_contains=span_id_contains,
+            parent_id=parent_id,
+            parent_id_contains=parent_id_contains,
+            name=name,
+            name_contains=name_contains,
+            filter_logic=filter_logic,
+            limit=limit,
+            offset=offset,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
 
     # -- resources ---------------------------------------------------------------------------------------------------
 
     async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
-        data = await self._request("POST", "/resources", resources_to_dict(resources), keyed=True)
-        return from_dict(data, ResourcesUpdate)
+        return await self._call(R.ADD_RESOURCES, _body=resources_to_dict(resources))
 
     async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
-        data = await self._request("POST", f"/resources/{_q(resources_id)}", resources_to_dict(resources))
-        return from_dict(data, ResourcesUpdate)
+        return await self._call(R.UPDATE_RESOURCES, resources_id, _body=resources_to_dict(resources))
 
     async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
-        return self._maybe(await self._request("GET", f"/resources/{_q(resources_id)}"), ResourcesUpdate)
+        return await self._call(R.GET_RESOURCES, resources_id)
 
     async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
-        return self._maybe(await self._request("GET", "/resources/latest"), ResourcesUpdate)
+        return await self._call(R.LATEST_RESOURCES)
 
     async def query_resources(
         self,
@@ -516,16 +497,15 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[ResourcesUpdate]:
-        params: Dict[str, Any] = {"sort_order": sort_order, "limit": limit, "offset": offset}
-        for key, value in (
-            ("resources_id", resources_id),
-            ("resources_id_contains", resources_id_contains),
-            ("sort_by", sort_by),
-        ):
-            if value is not None:
-                params[key] = value
-        data = await self._request("GET", "/resources", params=params)
-        return self._page(data, lambda r: from_dict(r, ResourcesUpdate))
+        return await self._call(
+            R.QUERY_RESOURCES,
+            resources_id=resources_id,
+            resources_id_contains=resources_id_contains,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
 
     # -- workers -----------------------------------------------------------------------------------------------------
 
@@ -540,28 +520,26 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Worker]:
-        body: Dict[str, Any] = {
-            "worker_id_contains": worker_id_contains,
-            "filter_logic": filter_logic,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-            "limit": limit,
-            "offset": offset,
-        }
-        if status_in is not None:
-            body["status_in"] = list(status_in)
-        return self._page(await self._request("POST", "/workers/search", body), lambda w: from_dict(w, Worker))
+        return await self._call(
+            R.SEARCH_WORKERS,
+            status_in=UNSET if status_in is None else list(status_in),
+            worker_id_contains=worker_id_contains,
+            filter_logic=filter_logic,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
 
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
-        return self._maybe(await self._request("GET", f"/workers/{_q(worker_id)}"), Worker)
+        return await self._call(R.GET_WORKER, worker_id)
 
     async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
-        body = _set({}, heartbeat_stats=heartbeat_stats)
-        return from_dict(await self._request("POST", f"/workers/{_q(worker_id)}", body), Worker)
+        return await self._call(R.UPDATE_WORKER, worker_id, heartbeat_stats=heartbeat_stats)
 
     async def statistics(self) -> LightningStoreStatistics:
         """The served store's statistics, named after this class (the served store's name is ``remote_name``)."""
-        remote = dict(await self._request("GET", "/statistics"))
+        remote = dict(await self._call(R.STATISTICS))
         remote["remote_name"] = remote.get("name")
         remote["name"] = type(self).__name__
         return remote  # type: ignore[return-value]
@@ -642,12 +620,3 @@ def _encode(body: Any) -> Optional[bytes]:
         return wire.dumps(body)
     except TypeError as exc:
         raise TypeError(f"cannot send to the store server: {exc}") from None
-
-
-def _q(segment: str) -> str:
-    """A path segment, percent-encoded (ids may hold ``/`` or spaces)."""
-    from urllib.parse import quote
-
-    if not isinstance(segment, str):
-        raise TypeError(f"ids are strings, got {type(segment).__name__} {segment!r}")
-    return quote(segment, safe="")
