@@ -17,41 +17,10 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any, Dict, List
 
 TRANSPORTS = ("http11", "httpx")
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Server:
-    def __init__(self, store: str) -> None:
-        cmd = [sys.executable, "-m", "agentlightning_server.serve", "--store", store, "--port", "0"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("AGL_STORE_SERVER_LISTENING"):
-            self.stop()
-            raise RuntimeError(f"the store server did not start: {line!r}")
-        self.url = line.split()[1]
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-    def cpu(self) -> float:
-        return _cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def worker(url: str, transport: str, tasks: int, rounds: int, spans: int, span_bytes: int) -> Dict[str, Any]:
@@ -90,14 +59,14 @@ def worker(url: str, transport: str, tasks: int, rounds: int, spans: int, span_b
     return anyio.run(main)
 
 
-def run_case(server: Server, args: argparse.Namespace, transport: str) -> Dict[str, Any]:
+def run_case(server: Any, args: argparse.Namespace, transport: str) -> Dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", "--url", server.url, "--transport", transport]
     cmd += ["--tasks", str(args.tasks), "--rounds", str(args.rounds), "--spans", str(args.spans)]
     cmd += ["--span-bytes", str(args.span_bytes)]
-    before = server.cpu()
+    before = server.usage()["cpu"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.processes)]
     outs = [p.communicate()[0] for p in procs]
-    server_cpu = server.cpu() - before
+    server_cpu = server.usage()["cpu"] - before
     if any(p.returncode for p in procs):
         raise RuntimeError(f"a {transport} client failed")
     runs = [json.loads(o.strip().splitlines()[-1]) for o in outs]
@@ -115,7 +84,9 @@ def run_case(server: Server, args: argparse.Namespace, transport: str) -> Dict[s
 
 def compare(args: argparse.Namespace) -> Dict[str, Any]:
     runs: Dict[str, List[Dict[str, Any]]] = {t: [] for t in TRANSPORTS}
-    server = Server(args.store)
+    from run_all import OurServer  # a sibling script: the store server in its own process
+
+    server = OurServer(args.store)
     try:
         for rep in range(args.reps):
             order = TRANSPORTS if rep % 2 == 0 else TRANSPORTS[::-1]

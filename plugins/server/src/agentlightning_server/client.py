@@ -241,15 +241,8 @@ class LightningStoreClient(LightningStore):
         metadata: Optional[Dict[str, Any]] = None,
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
-        return await self._call(
-            R.START_ROLLOUT,
-            input=input,
-            mode=mode,
-            resources_id=resources_id,
-            config=to_dict(config),
-            metadata=metadata,
-            worker_id=worker_id,
-        )
+        fields = _fields(locals())
+        return await self._call(R.START_ROLLOUT, **{**fields, "config": to_dict(config)})
 
     async def enqueue_rollout(
         self,
@@ -339,16 +332,7 @@ class LightningStoreClient(LightningStore):
     ) -> Rollout:
         if config is not UNSET and config is not None:
             config = to_dict(config)
-        return await self._call(
-            R.UPDATE_ROLLOUT,
-            rollout_id,
-            input=input,
-            mode=mode,
-            resources_id=resources_id,
-            status=status,
-            config=config,
-            metadata=metadata,
-        )
+        return await self._call(R.UPDATE_ROLLOUT, rollout_id, **_fields(locals(), "rollout_id"))
 
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
@@ -394,13 +378,7 @@ class LightningStoreClient(LightningStore):
         metadata: Any = UNSET,
     ) -> Attempt:
         return await self._call(
-            R.UPDATE_ATTEMPT,
-            rollout_id,
-            attempt_id,
-            status=status,
-            worker_id=worker_id,
-            last_heartbeat_time=last_heartbeat_time,
-            metadata=metadata,
+            R.UPDATE_ATTEMPT, rollout_id, attempt_id, **_fields(locals(), "rollout_id", "attempt_id")
         )
 
     # -- spans -------------------------------------------------------------------------------------------------------
@@ -454,24 +432,7 @@ class LightningStoreClient(LightningStore):
         sort_by: Optional[str] = "sequence_id",
         sort_order: str = "asc",
     ) -> PaginatedResult[Span]:
-        return await self._call(
-            R.SEARCH_SPANS,
-            rollout_id=rollout_id,
-            attempt_id=attempt_id,
-            trace_id=trace_id,
-            trace_id_contains=trace_id_contains,
-            span_id=span_id,
-            span_id_contains=span_id_contains,
-            parent_id=parent_id,
-            parent_id_contains=parent_id_contains,
-            name=name,
-            name_contains=name_contains,
-            filter_logic=filter_logic,
-            limit=limit,
-            offset=offset,
-            sort_by=sort_by,
-            sort_order=sort_order,
-        )
+        return await self._call(R.SEARCH_SPANS, **_fields(locals()))
 
     # -- resources ---------------------------------------------------------------------------------------------------
 
@@ -497,15 +458,7 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[ResourcesUpdate]:
-        return await self._call(
-            R.QUERY_RESOURCES,
-            resources_id=resources_id,
-            resources_id_contains=resources_id_contains,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            limit=limit,
-            offset=offset,
-        )
+        return await self._call(R.QUERY_RESOURCES, **_fields(locals()))
 
     # -- workers -----------------------------------------------------------------------------------------------------
 
@@ -611,6 +564,11 @@ class _HttpxTransport:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _fields(scope: Dict[str, Any], *ids: str) -> Dict[str, Any]:
+    """A client method's arguments (its ``locals()``) as request fields: all but ``self`` and the path ``ids``."""
+    return {k: v for k, v in scope.items() if k != "self" and k not in ids}
 
 
 def _encode(body: Any) -> Optional[bytes]:
