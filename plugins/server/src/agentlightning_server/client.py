@@ -305,17 +305,9 @@ class LightningStoreClient(LightningStore):
                 "query_rollouts(rollout_ids=...) is deprecated; use rollout_id_in", DeprecationWarning, stacklevel=2
             )
             rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
-        return await self._call(
-            R.SEARCH_ROLLOUTS,
-            status_in=UNSET if status_in is None else list(status_in),
-            rollout_id_in=UNSET if rollout_id_in is None else list(rollout_id_in),
-            rollout_id_contains=rollout_id_contains,
-            filter_logic=filter_logic,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            limit=limit,
-            offset=offset,
-        )
+        status_in = None if status_in is None else list(status_in)
+        rollout_id_in = None if rollout_id_in is None else list(rollout_id_in)
+        return await self._call(R.SEARCH_ROLLOUTS, **_fields(locals(), "status", "rollout_ids"))
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
         return await self._call(R.GET_ROLLOUT, rollout_id)
@@ -473,16 +465,8 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Worker]:
-        return await self._call(
-            R.SEARCH_WORKERS,
-            status_in=UNSET if status_in is None else list(status_in),
-            worker_id_contains=worker_id_contains,
-            filter_logic=filter_logic,
-            sort_by=sort_by,
-            sort_order=sort_order,
-            limit=limit,
-            offset=offset,
-        )
+        status_in = None if status_in is None else list(status_in)
+        return await self._call(R.SEARCH_WORKERS, **_fields(locals()))
 
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
         return await self._call(R.GET_WORKER, worker_id)
@@ -566,9 +550,10 @@ class _HttpxTransport:
         await self.client.aclose()
 
 
-def _fields(scope: Dict[str, Any], *ids: str) -> Dict[str, Any]:
-    """A client method's arguments (its ``locals()``) as request fields: all but ``self`` and the path ``ids``."""
-    return {k: v for k, v in scope.items() if k != "self" and k not in ids}
+def _fields(scope: Dict[str, Any], *leave_out: str) -> Dict[str, Any]:
+    """A client method's arguments (its ``locals()``) as request fields: all but ``self`` and ``leave_out`` (the
+    path ids, arguments already folded into others)."""
+    return {k: v for k, v in scope.items() if k != "self" and k not in leave_out}
 
 
 def _encode(body: Any) -> Optional[bytes]:
