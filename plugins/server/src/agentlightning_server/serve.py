@@ -87,9 +87,15 @@ def serve_forever(
     if settings.token:
         os.environ[wire.TOKEN_ENV] = settings.token
     config = uvicorn_config("agentlightning_server.app:create_app_from_env", factory=True, workers=workers, **options)
+    import inspect
+
+    from uvicorn import Server
     from uvicorn.supervisors import Multiprocess
 
-    Multiprocess(config, sockets=[sock]).run()
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn 0.30 still takes the worker's target
+        Multiprocess(config, target=Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg, unused-ignore]
+    else:
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
