@@ -14,6 +14,7 @@ from agentlightning.utils.server_launcher import (
     access_host,
     bind_socket,
     is_loopback,
+    wait_until_healthy,
 )
 
 httpx = pytest.importorskip("httpx")
@@ -187,3 +188,16 @@ def test_bind_socket_and_hosts() -> None:
     assert access_host("0.0.0.0") == "127.0.0.1" and access_host("::") == "[::1]" and access_host("::1") == "[::1]"
     assert access_host("10.1.2.3") == "10.1.2.3" and access_host("localhost") == "localhost"
     assert access_host("0.0.0.0", outbound=True).count(".") == 3  # an IPv4 address of this machine
+
+
+def test_wait_until_healthy() -> None:
+    with BackgroundServer(_app()) as server:
+        wait_until_healthy(server.endpoint + "/hello", timeout=30)
+        with pytest.raises(ServerStartupError, match=r"did not start up within 0.2s \(last health check: HTTP 404\)"):
+            wait_until_healthy(server.endpoint + "/missing", timeout=0.2)
+        with pytest.raises(ServerStartupError, match="probe exited with code 3 while starting"):
+            wait_until_healthy(
+                server.endpoint + "/missing", timeout=30, exited=lambda: "exited with code 3", name="probe"
+            )
+    with pytest.raises(ServerStartupError, match="last health check: URLError"):
+        wait_until_healthy(server.endpoint + "/hello", timeout=0.2)

@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 from typing import Any, AsyncContextManager, Callable, List, Optional, Sequence
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "is_loopback",
     "run_server",
     "uvicorn_config",
+    "wait_until_healthy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +108,38 @@ def run_server(app: Any, sock: socket.socket, **options: Any) -> None:
     import uvicorn
 
     uvicorn.Server(uvicorn_config(app, **options)).run(sockets=[sock])
+
+
+def wait_until_healthy(
+    url: str, *, timeout: float, exited: Callable[[], Optional[str]] = lambda: None, name: str = "server"
+) -> None:
+    """Poll ``GET url`` until it answers 200, for a server started in another process.
+
+    ``exited()`` returns why the server is gone (e.g. ``"exited with code 1"``), or None while it runs. Raises
+    :class:`ServerStartupError` with the last health check's outcome when it is gone or ``timeout`` passes.
+    Proxy settings of the environment are ignored (the server is local)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while True:
+        gone = exited()
+        if gone:
+            raise ServerStartupError(f"{name} {gone} while starting (last health check: {last})")
+        try:
+            with opener.open(url, timeout=max(0.1, min(1.0, deadline - time.monotonic()))) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (OSError, ValueError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise ServerStartupError(f"{name} did not start up within {timeout}s (last health check: {last})")
+        time.sleep(0.05)
 
 
 class _LifespanWatch:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from agentlightning.store.base import LightningStore
 from agentlightning.types.resources import LLM, ProxyLLM
-from agentlightning.utils.server_launcher import access_host
+from agentlightning.utils.server_launcher import access_host, wait_until_healthy
 
 from .settings import ProxySettings, check_model_list
 
@@ -175,22 +174,10 @@ class LLMProxy:
         self.port = int(value)
 
     def _wait_healthy(self) -> None:
-        import httpx
+        def exited() -> Optional[str]:
+            return None if self.is_running() else "exited"
 
-        deadline = time.monotonic() + self.startup_timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                raise RuntimeError(f"LLM proxy exited while starting (last health check: {last})")
-            try:
-                response = httpx.get(f"{self.endpoint}/health", timeout=max(1.0, deadline - time.monotonic()))
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                last = exc
-            time.sleep(0.05)
-        raise RuntimeError(f"LLM proxy did not become healthy within {self.startup_timeout}s (last: {last})")
+        wait_until_healthy(f"{self.endpoint}/health", timeout=self.startup_timeout, exited=exited, name="LLM proxy")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop serving; spans still queued are delivered first (bounded by ``timeout``)."""

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import warnings
 from typing import Any, Awaitable, Callable, Optional, Sequence, TypeVar
 
@@ -160,22 +159,21 @@ class LightningStoreServer:
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
-        import httpx
+        from agentlightning.utils.server_launcher import wait_until_healthy
 
-        deadline = time.monotonic() + self.startup_timeout
-        url = self.endpoint + wire.API_PREFIX + "/health"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the store server exited with code {self._process.returncode} while starting")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the store server did not start up within {self.startup_timeout}s")
+        process = self._process
+        assert process is not None
+
+        def exited() -> Optional[str]:
+            code = process.poll()
+            return None if code is None else f"exited with code {code}"
+
+        try:
+            url = self.endpoint + wire.API_PREFIX + "/health"
+            wait_until_healthy(url, timeout=self.startup_timeout, exited=exited, name="the store server")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (graceful, then forced). Safe to call twice."""
