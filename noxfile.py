@@ -8,7 +8,6 @@ nox -t tests                   # every package on every Python
 
 from __future__ import annotations
 
-import glob
 import os
 from pathlib import Path
 
@@ -18,13 +17,9 @@ ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 SLOW_PYTHON = "3.11"
 
-# Make pyenv's interpreters visible (the machine and CI keep 3.10-3.13 there).
-_pyenv_bins = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-3]*/bin")))
-os.environ["PATH"] = os.pathsep.join([*_pyenv_bins, os.environ.get("PATH", "")])
-
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "slow"]
+nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow"]
 
 TEST_DEPS = [
     "pytest>=8",
@@ -59,10 +54,15 @@ for _name, _uses in TEST_USES.items():
         PACKAGES[_name] = (PACKAGES[_name][0], _uses)
 
 
-# PyTorch: the CPU build that lies on this kind of machine (a plain `torch` from PyPI is a multi-GB CUDA build).
-TORCH_WHEELS = "/opt/wheels"
-TORCH = ["--find-links", TORCH_WHEELS, "torch==2.13.0+cpu"] if os.path.isdir(TORCH_WHEELS) else ["torch>=2.2"]
-TORCH_PYTHONS = ["3.11"]  # the Python that CPU wheel is built for
+# PyTorch: a CPU build (a plain `torch` from PyPI is a multi-GB CUDA build). AGL_TORCH_FIND_LINKS names a folder of
+# local CPU wheels (.ci/run sets it where the machine has one); without it, torch comes from PyTorch's CPU index.
+TORCH_FIND_LINKS = os.environ.get("AGL_TORCH_FIND_LINKS")
+TORCH = (
+    ["--find-links", TORCH_FIND_LINKS, "torch==2.13.0+cpu"]
+    if TORCH_FIND_LINKS
+    else ["--index-url", "https://download.pytorch.org/whl/cpu", "torch>=2.2"]
+)
+TORCH_PYTHONS = ["3.11"]  # the Python the local CPU wheel is built for
 PYTHONS_OF = {"torch": TORCH_PYTHONS}
 
 
@@ -71,7 +71,7 @@ def _install(session: nox.Session, *paths: str) -> None:
     for path in paths:
         args += ["-e", path]
     if "plugins/torch" in paths:
-        args += TORCH
+        session.install(*TORCH)  # first and on its own: an --index-url applies to the whole install command
     session.install(*args, *TEST_DEPS)
 
 
@@ -106,6 +106,30 @@ def tests(session: nox.Session) -> None:
 
 def _all_paths() -> list[str]:
     return [path for path, _ in PACKAGES.values()]
+
+
+@nox.session(name="template-outside", python=SLOW_PYTHON)
+def template_outside(session: nox.Session) -> None:
+    """The plugin template as a third party uses it: copied to a folder outside the checkout, installed as its README
+    says (`pip install -e '.[test]'`) next to core from this checkout, and tested from there with its own pytest
+    settings. (tests-template-* run the same tests inside the checkout on every Python.)"""
+    import shutil
+    import tempfile
+
+    outside = Path(tempfile.mkdtemp(prefix="agl-template-")) / "agentlightning-myplugin"
+    try:
+        template = ROOT / "contrib" / "plugin-template"
+        shutil.copytree(
+            template, outside, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache", ".hypothesis")
+        )
+        session.install(f"{ROOT / 'core'}[testing]", "-e", f"{outside}[test]")
+        session.chdir(outside)
+        where = str(session.run("python", "-c", "import agentlightning_myplugin as m; print(m.__file__)", silent=True))
+        if outside.resolve() not in Path(where.strip()).resolve().parents:
+            session.error(f"the template was imported from {where.strip()}, not from the copy in {outside}")
+        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    finally:
+        shutil.rmtree(outside.parent, ignore_errors=True)
 
 
 @nox.session(python=SLOW_PYTHON)
@@ -147,10 +171,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=SLOW_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy, strict on core."""
+    """mypy, strict on core and every plugin; then the typing checks under tests/typecheck."""
     _install(session, *_all_paths())
-    session.install("mypy>=1.10,<2")
-    session.run("mypy", "core/src/agentlightning")
+    session.install("mypy>=1.10,<2", "types-PyYAML")
+    plugins = sorted(str(src.relative_to(ROOT)) for src in ROOT.glob("*/*/src/agentlightning_*") if src.is_dir())
+    session.run("mypy", "core/src/agentlightning", *plugins)
+    # --warn-unused-ignores (in --strict): each expected error there is an ignore that must be used
+    session.run("mypy", "--strict", "tests/typecheck")
 
 
 @nox.session(python=SLOW_PYTHON)

@@ -64,5 +64,6 @@ def otel_tracer() -> Iterator[Any]:
 
 @pytest.fixture
 def memory_store() -> Any:
-    memory = pytest.importorskip("agentlightning_memory", reason="the engine-based memory store plugin")
-    return memory.InMemoryLightningStore(watchdog_interval=None)
+    from agentlightning_memory import InMemoryLightningStore  # a test dependency of core: missing is an error
+
+    return InMemoryLightningStore(watchdog_interval=None)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from agentlightning import __version__
 from agentlightning.cli import run
-from agentlightning.plugins import PluginManager, hookimpl
+from agentlightning.plugins import AgentLightningPluginWarning, PluginManager, hookimpl
 
 
 def test_version(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager) -> None:
@@ -63,6 +63,23 @@ def test_plugins_strict_fails_on_a_broken_plugin(
     # exactly one clear line, not a Python warning as well
     assert err.count("cannot register") == 1 and "FAILED plugin 'broken'" in err
     assert run(["plugins", "--strict"]) == 1
+
+
+def test_plugins_lists_a_plugin_that_pluggy_rejected(
+    capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager
+) -> None:
+    class WrongArgument:
+        @hookimpl
+        def agentlightning_register_tracers(self, registrar: Any) -> None:
+            registrar("t", "x:y")
+
+    with pytest.warns(AgentLightningPluginWarning):
+        plugin_manager.register(WrongArgument(), "wrong-argument")
+    assert run(["plugins", "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert "wrong-argument" not in captured.out
+    [line] = [line for line in captured.err.splitlines() if line.startswith("FAILED")]
+    assert "plugin 'wrong-argument'" in line and "registrar" in line and "agentlightning_register_tracers" in line
 
 
 def test_plugin_commands_are_added(capsys: pytest.CaptureFixture[str], plugin_manager: PluginManager) -> None:

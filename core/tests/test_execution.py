@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import sys
 import threading
 import time
 from typing import Any, List
@@ -15,11 +14,13 @@ from agentlightning.execution import (
     InProcessExecutionStrategy,
     MultiProcessExecutionStrategy,
     MultiprocessingEvent,
+    StoreServer,
     ThreadingEvent,
     link_store,
 )
 from agentlightning.execution._bundles import run_until_stopped, unwrap_group
 from agentlightning.execution.processes import shutdown_processes
+from agentlightning.plugins import ComponentTypeError, PluginManager, Register, UnknownComponentError, hookimpl
 
 
 def memory_store() -> Any:
@@ -36,7 +37,7 @@ class Recorder:
 
     async def __call__(self, store: Any, worker_id: int, event: Any) -> None:
         self.calls.append((worker_id, threading.current_thread().name))
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
 
@@ -46,7 +47,7 @@ def test_in_process_runs_every_runner_and_stops_them_when_the_algorithm_returns(
     recorder = Recorder()
 
     async def algorithm(store: Any, event: Any) -> None:
-        while len(recorder.calls) < 3:
+        while len(recorder.calls) < 3:  # noqa: ASYNC110 - runners in threads and processes: polled
             await anyio.sleep(0.01)
 
     started = time.monotonic()
@@ -59,7 +60,7 @@ def test_in_process_runs_every_runner_and_stops_them_when_the_algorithm_returns(
 
 def test_runner_failure_stops_the_algorithm_and_is_raised() -> None:
     async def algorithm(store: Any, event: Any) -> None:
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
     async def runner(store: Any, worker_id: int, event: Any) -> None:
@@ -71,7 +72,7 @@ def test_runner_failure_stops_the_algorithm_and_is_raised() -> None:
 
 def test_runner_thread_failure_is_raised_after_the_algorithm_stopped() -> None:
     async def algorithm(store: Any, event: Any) -> None:
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
 
     async def runner(store: Any, worker_id: int, event: Any) -> None:
@@ -149,10 +150,44 @@ def test_sqlite_store_is_reopened_by_url_and_memory_store_is_served(tmp_path: An
         server.stop()
 
 
-def test_missing_server_plugin_gives_an_error_naming_it(monkeypatch: Any) -> None:
-    monkeypatch.setitem(sys.modules, "agentlightning_server.server", None)
-    with pytest.raises(ImportError, match="agentlightning-server"):
+def test_without_a_store_server_plugin_the_error_says_what_is_missing(plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownComponentError) as caught:
         link_store(memory_store())
+    message = str(caught.value)
+    assert "InMemoryLightningStore, which other processes cannot open, through a store server" in message
+    assert "no store server named 'http'; installed: none" in message and "agl plugins" in message
+
+
+def test_store_servers_come_from_plugins_and_are_kind_checked(plugin_manager: PluginManager) -> None:
+    from agentlightning_server.server import LightningStoreServer
+
+    class Servers:
+        @hookimpl
+        def agentlightning_register_store_servers(self, register: Register) -> None:
+            register("http", LightningStoreServer)
+            register("broken", lambda store, host, port: object())
+
+    plugin_manager.register(Servers(), "servers")
+    with pytest.raises(ComponentTypeError, match="store server 'broken' registered by plugin 'servers' built a"):
+        link_store(memory_store(), server="broken")
+    link, server = link_store(memory_store())
+    try:
+        assert isinstance(server, LightningStoreServer) and isinstance(server, StoreServer)
+        assert link.url == server.endpoint
+    finally:
+        assert server is not None
+        server.stop()
+
+
+def test_a_shared_store_that_cannot_be_pickled_is_reopened_by_its_url(tmp_path: Any) -> None:
+    from agentlightning_sqlite import SqliteLightningStore
+
+    (tmp_path / "dir with space").mkdir()
+    store = SqliteLightningStore(str(tmp_path / "dir with space" / "run.db"), watchdog_interval=None)
+    link, server = link_store(store)
+    assert server is None and link.url is not None and "%20" in link.url
+    reopened = link.open()
+    assert isinstance(reopened, SqliteLightningStore) and reopened.path == store.path
 
 
 # -- processes ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import threading
 from typing import Any, List
 
 import anyio
+import anyio.lowlevel
 import pytest
 from agentlightning.execution.interrupts import run_interruptibly
 
@@ -23,11 +24,11 @@ def _sigint_soon(delay: float = 0.2) -> threading.Timer:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_result_and_the_errors_of_the_function_come_out_as_themselves(backend: str) -> None:
     async def answer(x: int) -> int:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return x * 2
 
     async def broken() -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         raise ValueError("algorithm failed")
 
     assert run_interruptibly(answer, 21, backend=backend) == 42

@@ -120,6 +120,7 @@ def test_bad_requests_get_400(openai_server: OpenAITestServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=5)
     assert info.value.code == 400
+    info.value.close()  # the error holds the open response
     with pytest.raises(openai.BadRequestError, match="messages"):
         client(openai_server).post("/chat/completions", body={"model": "m"}, cast_to=object)
 

@@ -9,9 +9,13 @@ from typing import Iterator
 
 import pytest
 from agentlightning.plugins import (
+    ALGORITHMS,
+    STORES,
     AgentLightningPluginWarning,
+    ComponentTypeError,
     PluginLoadError,
     PluginManager,
+    Register,
     UnknownComponentError,
     hookimpl,
 )
@@ -30,11 +34,18 @@ def agentlightning_register_exports(register):
 """
 
 GOOD_IMPL = """
+from agentlightning.store.base import LightningStore
+
 class GoodThing:
     pass
 
+class Made(tuple):
+    pass
+
+LightningStore.register(Made)  # a virtual subclass passes the store kind check
+
 def make(**kwargs):
-    return ("made", kwargs)
+    return Made(("made", kwargs))
 """
 
 
@@ -44,7 +55,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for var in ("AGL_DISABLE_PLUGIN_AUTOLOAD", "AGL_LOAD_PLUGINS", "AGL_DISABLE_PLUGINS", "AGL_STRICT_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
     # only the fake distributions of these tests, whatever else is installed in the environment
-    monkeypatch.setenv("AGL_LOAD_PLUGINS", "good,bad,dup,old,typo")
+    monkeypatch.setenv("AGL_LOAD_PLUGINS", "good,bad,dup,old,typo,args,named")
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield tmp_path
     for name in [m for m, mod in sys.modules.items() if str(tmp_path) in (getattr(mod, "__file__", None) or "")]:
@@ -60,6 +71,14 @@ def add_good(site: Path) -> None:
         modules={"good_plugin.__init__": "", "good_plugin.hooks": GOOD, "good_plugin.impl": GOOD_IMPL},
     )
     sys.path.insert(0, str(site / "good"))
+
+
+def add_hooks(site: Path, name: str, source: str) -> None:
+    """Install ``agentlightning-<name>`` 1.0, whose entry point ``name`` is the module ``<name>_hooks`` (``source``)."""
+    make_dist(
+        site / name, f"agentlightning-{name}", entry_points={name: f"{name}_hooks"}, modules={f"{name}_hooks": source}
+    )
+    sys.path.insert(0, str(site / name))
 
 
 def manager() -> PluginManager:
@@ -139,25 +158,25 @@ def test_incompatible_core_range_is_refused_without_import(site: Path) -> None:
     assert pm.failures[0].phase == "compat"
 
 
-def test_unknown_hook_is_a_register_failure(site: Path) -> None:
-    make_dist(
-        site / "typo",
-        "agentlightning-typo",
-        entry_points={"typo": "typo_hooks"},
-        modules={
-            "typo_hooks": """
-            from agentlightning.plugins import hookimpl
-            @hookimpl
-            def agentlightning_register_storez(register):
-                pass
-            """
-        },
+def test_unknown_hook_is_a_register_failure_naming_plugin_and_hook(site: Path) -> None:
+    add_hooks(
+        site,
+        "typo",
+        """
+        from agentlightning.plugins import hookimpl
+        @hookimpl
+        def agentlightning_register_storez(register):
+            pass
+        """,
     )
-    sys.path.insert(0, str(site / "typo"))
     pm = manager()
-    with pytest.warns(AgentLightningPluginWarning, match="typo"):
+    with pytest.warns(
+        AgentLightningPluginWarning, match=r"plugin 'typo' \(agentlightning-typo 1.0\) failed to register"
+    ):
         pm.load()
-    assert pm.failures[0].phase == "register"
+    [failure] = pm.failures
+    assert failure.phase == "register" and "PluginValidationError" in failure.error
+    assert "unknown hook 'agentlightning_register_storez'" in failure.error
 
 
 def test_raising_registration_hook_is_isolated(site: Path, plugin_manager: PluginManager) -> None:
@@ -174,8 +193,10 @@ def test_raising_registration_hook_is_isolated(site: Path, plugin_manager: Plugi
 
     plugin_manager.register(Broken(), "broken")
     plugin_manager.register(Fine(), "fine")
-    with pytest.warns(AgentLightningPluginWarning, match="boom"):
+    with pytest.warns(AgentLightningPluginWarning, match=r"plugin 'broken' .*failed to register: RuntimeError: boom"):
         assert plugin_manager.registry("stores").names() == ["fine"]
+    [failure] = plugin_manager.failures
+    assert failure.name == "broken" and "broken" not in {p.name for p in plugin_manager.plugins()}
 
 
 def test_env_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,11 +212,11 @@ def test_env_allow_and_deny_lists(site: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "goodstore" not in PluginManager().registry("stores")
 
 
-def test_unknown_component_lists_installed_and_provider(plugin_manager: PluginManager) -> None:
-    with pytest.raises(
-        UnknownComponentError, match=r"no store named 'sqlite'; installed: .*pip install agentlightning-sqlite"
-    ):
+def test_unknown_component_lists_installed_and_hints_without_naming_packages(plugin_manager: PluginManager) -> None:
+    with pytest.raises(UnknownComponentError, match=r"no store named 'sqlite'; installed: ") as caught:
         plugin_manager.get("stores", "sqlite")
+    assert "install the plugin that provides it" in str(caught.value) and "agl plugins" in str(caught.value)
+    assert "agentlightning-sqlite" not in str(caught.value)  # core does not know its plugins
     with pytest.raises(UnknownComponentError, match="no store URL scheme 'nosuch'"):
         plugin_manager.get_scheme("stores", "nosuch")
     with pytest.raises(ValueError, match="unknown component kind"):
@@ -234,7 +255,152 @@ def test_lazy_top_level_exports(plugin_manager: PluginManager) -> None:
     import collections
 
     assert agentlightning.ExampleExportForTest is collections.OrderedDict
-    with pytest.raises(ImportError, match="pip install agentlightning-apo"):
+    with pytest.raises(AttributeError, match=r"no attribute 'APO' \(no export named 'APO'.*install the plugin"):
         agentlightning.APO  # noqa: B018
-    with pytest.raises(AttributeError):
-        agentlightning.DefinitelyNotAName  # noqa: B018
+    assert not hasattr(agentlightning, "DefinitelyNotAName")
+
+
+# -- pluggy calls the hooks ------------------------------------------------------------------------------------------
+
+NAMED = """
+from agentlightning.plugins import hookimpl
+
+@hookimpl(specname="agentlightning_register_stores")
+def stores(register):
+    register("named", "collections:OrderedDict")
+
+def agentlightning_register_exports(register):  # no @hookimpl: never called
+    raise AssertionError("an unmarked function was called")
+"""
+
+
+def test_specname_implementations_are_called_and_unmarked_functions_are_not(site: Path) -> None:
+    add_hooks(site, "named", NAMED)
+    pm = manager()
+    assert pm.get("stores", "named").plugin == "named"
+    assert pm.failures == []
+    assert {p.name: p.registrations for p in pm.plugins()}["named"] == {"stores": ["named"]}
+
+
+def test_wrong_argument_names_are_a_validation_error_naming_the_plugin(site: Path) -> None:
+    add_hooks(
+        site,
+        "args",
+        """
+        from agentlightning.plugins import hookimpl
+        @hookimpl
+        def agentlightning_register_stores(registrar):
+            registrar("never", "x:y")
+        """,
+    )
+    add_good(site)
+    pm = manager()
+    with pytest.warns(
+        AgentLightningPluginWarning, match=r"plugin 'args' \(agentlightning-args 1.0\) failed to register"
+    ):
+        names = pm.registry("stores").names()
+    assert names == ["goodstore"]  # the other plugin still loads
+    [failure] = pm.failures
+    assert "agentlightning_register_stores" in failure.error and "registrar" in failure.error
+
+
+def test_hand_registered_plugin_with_an_unknown_hook_fails_with_its_name(plugin_manager: PluginManager) -> None:
+    class Typo:
+        @hookimpl
+        def agentlightning_register_tracer(self, register: Register) -> None:
+            register("t", "x:y")
+
+    with pytest.warns(AgentLightningPluginWarning, match=r"plugin 'typo-object' .*unknown hook"):
+        plugin_manager.register(Typo(), "typo-object")
+    assert "typo-object" not in {p.name for p in plugin_manager.plugins()}
+
+
+# -- kind checks -----------------------------------------------------------------------------------------------------
+
+
+class NotAStore:
+    pass
+
+
+def test_factories_must_build_their_kind_and_errors_name_the_plugin(plugin_manager: PluginManager) -> None:
+    from agentlightning.algorithm.base import Algorithm
+
+    class Algo(Algorithm):
+        pass
+
+    class Mixed:
+        @hookimpl
+        def agentlightning_register_stores(self, register: Register) -> None:
+            register("dict-store", lambda: {})
+            register("class-store", f"{__name__}:NotAStore")
+
+        @hookimpl
+        def agentlightning_register_algorithms(self, register: Register) -> None:
+            register("algo", Algo)
+
+    plugin_manager.register(Mixed(), "mixed")
+    with pytest.raises(
+        ComponentTypeError, match=r"store 'dict-store' registered by plugin 'mixed' built a builtins.dict"
+    ):
+        plugin_manager.create(STORES, "dict-store")
+    with pytest.raises(
+        ComponentTypeError,
+        match=r"store 'class-store' registered by plugin 'mixed' is the class .*NotAStore, which is not a Lightning",
+    ):
+        plugin_manager.get("stores", "class-store").load()
+    assert isinstance(plugin_manager.create(ALGORITHMS, "algo"), Algo)
+
+    class WrongClass:
+        @hookimpl
+        def agentlightning_register_tracers(self, register: Register) -> None:
+            register("dict-tracer", dict)  # a class is checked when registered: the plugin fails to load
+
+    with pytest.warns(
+        AgentLightningPluginWarning, match=r"plugin 'wrong-class' .*ComponentTypeError: tracer 'dict-tracer'"
+    ):
+        plugin_manager.register(WrongClass(), "wrong-class")
+    assert "dict-tracer" not in plugin_manager.registry("tracers")
+    assert plugin_manager.registry(ALGORITHMS).get("algo") is plugin_manager.get("algorithms", "algo")
+
+
+def test_exports_may_not_shadow_core_names_nor_each_other(plugin_manager: PluginManager) -> None:
+    import agentlightning
+
+    class Shadow:
+        @hookimpl
+        def agentlightning_register_exports(self, register: Register) -> None:
+            register("Trainer", "collections:OrderedDict")
+
+    class First:
+        @hookimpl
+        def agentlightning_register_exports(self, register: Register) -> None:
+            register("SharedName", "collections:OrderedDict")
+
+    class Second:
+        @hookimpl
+        def agentlightning_register_exports(self, register: Register) -> None:
+            register("SharedName", "collections:Counter")
+
+    for plugin, name in ((Shadow(), "shadow"), (First(), "first"), (Second(), "second")):
+        plugin_manager.register(plugin, name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exports = plugin_manager.registry("exports")
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "export 'SharedName' is registered by both plugin 'first' and plugin 'second'" in messages[0]
+    assert "plugin 'shadow'" in messages[1] and "'Trainer' is a core name (agentlightning.Trainer" in messages[1]
+    assert exports.names() == ["SharedName"]
+    import collections
+
+    assert agentlightning.SharedName is collections.OrderedDict
+    assert agentlightning.Trainer is not collections.OrderedDict
+
+
+def test_every_kind_has_a_hook_spec_and_every_spec_a_kind() -> None:
+    from agentlightning.plugins import KIND_SPECS, hookspecs
+
+    specs = {name for name in vars(hookspecs) if name.startswith("agentlightning_register_")}
+    assert specs == {kind.hook for kind in KIND_SPECS.values()}
+    assert "agentlightning_register_emitters" not in specs  # nothing ever used it
+    assert KIND_SPECS["execution_strategies"].label == "execution strategy"

@@ -125,7 +125,7 @@ def test_stop_lets_an_open_request_finish() -> None:
         import asyncio
 
         entered.set()
-        while not holder[0]._server.should_exit:  # answer only once shutdown has begun
+        while not holder[0]._server.should_exit:  # noqa: ASYNC110 - answer once shutdown began (uvicorn: a flag)
             await asyncio.sleep(0.01)
         return PlainTextResponse("finished")
 

@@ -60,9 +60,11 @@ class Owner:
     def __init__(self) -> None:
         self.ticks = threading.Event()
         self.count = 0
+        self.seen: List[float] = []
 
-    def tick(self) -> None:
+    def tick(self, now: float) -> None:
         self.count += 1
+        self.seen.append(now)
         self.ticks.set()
 
 
@@ -72,13 +74,22 @@ def test_watchdog_ticks_on_its_own_and_stops() -> None:
     assert owner.ticks.wait(5.0)
     watchdog.stop()
     assert not watchdog.alive
+    assert owner.seen and all(abs(now - time.time()) < 60 for now in owner.seen), "default clock: wall time"
+
+
+def test_watchdog_hands_its_clock_reading_to_the_owner() -> None:
+    owner, clock = Owner(), Clock()
+    watchdog = Watchdog(owner, "tick", 0.01, clock=clock)
+    assert owner.ticks.wait(5.0)
+    watchdog.stop()
+    assert set(owner.seen) == {1000.0}
 
 
 def test_watchdog_survives_errors_and_ends_with_its_owner() -> None:
     class Failing:
         calls = 0
 
-        def tick(self) -> None:
+        def tick(self, now: float) -> None:
             Failing.calls += 1
             raise RuntimeError("boom")
 

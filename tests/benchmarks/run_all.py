@@ -6,7 +6,7 @@
 
 Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in
 each span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer
-does, and how the issues' upstream figures were measured), ``many`` adds a rollout's spans in one
+does, and how upstream's usually quoted figures were measured), ``many`` adds a rollout's spans in one
 ``add_many_spans``. The cases below run in turn, one repetition of each before the next repetition starts, so slow
 drifts of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own
 process) over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store
@@ -274,7 +274,7 @@ def run_workload(all_cases: Sequence[Cases], reps: int, errors: Dict[str, str]) 
                 run = case()
                 run.setdefault("store_peak_rss_mb", run.get("peak_rss_mb"))  # in process: the algorithm's process
                 results[name]["runs"].append(run)
-            except Exception as exc:  # one failing case must not lose the others
+            except Exception as exc:  # noqa: BLE001 - one failing case must not lose the others
                 errors[f"workload/{name}/rep{rep + 1}"] = str(exc)[-2000:]
                 log(f"  failed: {str(exc)[-500:]}")
     for entry in results.values():
@@ -284,7 +284,7 @@ def run_workload(all_cases: Sequence[Cases], reps: int, errors: Dict[str, str]) 
 
 COMPARISONS = (("single", "single"), ("many", "many"), ("many", "single"))
 """(our span mode, upstream's span mode) pairs compared. The last one sets our batched span writes against upstream
-writing one ``add_span`` per span, its tracer's way and the baseline the issues quote (~170 rollouts/s in memory)."""
+writing one ``add_span`` per span, its tracer's way and the usual baseline (~170 rollouts/s in memory)."""
 
 
 def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
@@ -499,7 +499,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             try:
                 data[keys.get(section, section)] = fn()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one failing section must not lose the others
                 errors[section] = str(exc)[-2000:]
                 log(f"{section} failed: {str(exc)[-500:]}")
     if "workload" in data:

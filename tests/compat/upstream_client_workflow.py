@@ -101,7 +101,7 @@ def main() -> int:
     url = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:4747"
     try:
         summary = asyncio.run(workflow(url))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure is reported as JSON to the test
         print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
         return 1
     print(json.dumps(summary))

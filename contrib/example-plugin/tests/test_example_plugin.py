@@ -10,9 +10,10 @@ import agentlightning_memory.hooks
 import pytest
 from agentlightning.cli import run
 from agentlightning.plugins import PluginManager
-from agentlightning.store import open_store
-
-pytestmark = pytest.mark.anyio
+from agentlightning.store import LightningStore, open_store
+from agentlightning.testing.store import StoreConformance, StoreFactory
+from agentlightning_example.store import CountingStore
+from agentlightning_memory import InMemoryLightningStore
 
 
 @pytest.fixture
@@ -22,6 +23,7 @@ def manager(plugin_manager: PluginManager) -> PluginManager:
     return plugin_manager
 
 
+@pytest.mark.anyio
 async def test_counting_store_wraps_the_inner_store_and_counts(manager: PluginManager) -> None:
     store: Any = open_store("counting://memory://")
     async with store:
@@ -33,9 +35,9 @@ async def test_counting_store_wraps_the_inner_store_and_counts(manager: PluginMa
     assert stats["total_rollouts"] == 1 and stats["example_calls"] == 2
 
 
+@pytest.mark.anyio
 async def test_export_resolves_lazily(manager: PluginManager) -> None:
     import agentlightning
-    from agentlightning_example.store import CountingStore
 
     assert agentlightning.CountingStore is CountingStore
 
@@ -44,3 +46,16 @@ def test_stats_command(manager: PluginManager, capsys: pytest.CaptureFixture[str
     assert run(["example-stats", "--store", "memory://"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["total_rollouts"] == 0 and stats["name"] == "InMemoryLightningStore"
+
+
+class TestCountingStore(StoreConformance):
+    """The store contract holds through the wrapper. CountingStore is not built on EngineLightningStore (it forwards
+    to any store), so it runs the contract suite, not the engine one."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        async def make(**options: Any) -> LightningStore:
+            # scanning in every call: the contract wants overdue attempts noticed within seconds
+            return CountingStore(InMemoryLightningStore(scan_debounce_seconds=0, watchdog_interval=None, **options))
+
+        return make

@@ -21,7 +21,7 @@ _LAZY_CORE: dict[str, str] = {
     "open_store": "agentlightning.store:open_store",
     "PluginManager": "agentlightning.plugins:PluginManager",
     "get_plugin_manager": "agentlightning.plugins:get_plugin_manager",
-    # tracing, emitters and adapters (issue 5)
+    # tracing, emitters and adapters
     "Tracer": "agentlightning.tracer.base:Tracer",
     "OtelTracer": "agentlightning.tracer.otel:OtelTracer",
     "DummyTracer": "agentlightning.tracer.dummy:DummyTracer",
@@ -53,7 +53,7 @@ _LAZY_CORE: dict[str, str] = {
     "RewardMatchPolicy": "agentlightning.adapter:RewardMatchPolicy",
     "instrument_openai": "agentlightning.instrumentation:instrument_openai",
     "uninstrument_openai": "agentlightning.instrumentation:uninstrument_openai",
-    # agents, runner, execution strategies, algorithms, trainer (issue 6)
+    # agents, runner, execution strategies, algorithms, trainer
     "LitAgent": "agentlightning.litagent:LitAgent",
     "FunctionalLitAgent": "agentlightning.litagent:FunctionalLitAgent",
     "rollout": "agentlightning.litagent:rollout",
@@ -98,23 +98,18 @@ def __getattr__(name: str) -> Any:
     from .plugins.errors import UnknownComponentError
 
     manager = get_plugin_manager()
-    registration = manager.registry("exports").get(name)
-    if registration is None:
-        try:
-            manager.get("exports", name)
-        except UnknownComponentError as exc:
-            if ("exports", name) in _known_exports():
-                raise ImportError(f"agentlightning.{name} is not installed: {exc}") from None
-        raise AttributeError(f"module 'agentlightning' has no attribute {name!r}")
+    try:
+        registration = manager.get("exports", name)
+    except UnknownComponentError as exc:  # an AttributeError, so that hasattr() and `from ... import` behave
+        raise AttributeError(f"module 'agentlightning' has no attribute {name!r} ({exc})") from None
     value = registration.load()
     globals()[name] = value
     return value
 
 
-def _known_exports() -> set[tuple[str, str]]:
-    from .plugins.manager import KNOWN_PROVIDERS
-
-    return set(KNOWN_PROVIDERS)
+def _core_names() -> frozenset[str]:
+    """The names core itself defines at the top level; a plugin export may not reuse one."""
+    return frozenset(__all__) | frozenset(_LAZY_CORE) | {"register_lazy"}
 
 
 def __dir__() -> list[str]:

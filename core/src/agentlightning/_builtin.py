@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
-    """Nothing yet: core's own public names are imported directly."""
-
-
-@hookimpl
-def agentlightning_register_tracers(register: Any) -> None:
+def agentlightning_register_tracers(register: Register) -> None:
     """Core's tracers: OpenTelemetry, and one that records nothing."""
     register(
         "otel", "agentlightning.tracer.otel:OtelTracer", description="OpenTelemetry SDK spans, batched to the store"
@@ -27,7 +20,7 @@ def agentlightning_register_tracers(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_adapters(register: Any) -> None:
+def agentlightning_register_adapters(register: Register) -> None:
     """Core's trace adapters."""
     register("triplet", "agentlightning.adapter.triplet:TracerTraceToTriplet", description="spans to triplets")
     register("messages", "agentlightning.adapter.messages:TraceToMessages", description="spans to OpenAI chat messages")
@@ -39,7 +32,7 @@ def agentlightning_register_adapters(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_execution_strategies(register: Any) -> None:
+def agentlightning_register_execution_strategies(register: Register) -> None:
     """Core's execution strategies (upstream's "shm" and "cs" names are aliases)."""
     register(
         "inprocess",
@@ -56,6 +49,6 @@ def agentlightning_register_execution_strategies(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_algorithms(register: Any) -> None:
+def agentlightning_register_algorithms(register: Register) -> None:
     """Core's algorithms."""
     register("baseline", "agentlightning.algorithm.fast:Baseline", description="run every sample once, log rewards")

@@ -9,6 +9,7 @@ from typing import Any, Iterator, List
 
 import agentlightning as agl
 import anyio
+import httpx2
 import pytest
 from agentlightning.testing.openai_server import OpenAITestServer, ScriptedHandler
 from agentlightning_apo import VersionedPromptTemplate
@@ -33,7 +34,9 @@ def editor() -> Iterator[Any]:
     def start(*replies: str, attempts: int = 3) -> Any:
         srv = OpenAITestServer(ScriptedHandler(list(replies))).start()
         servers.append(srv)
-        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="test", max_retries=0)
+        # each anyio.run is its own event loop: keep no connection open from one to the next
+        http = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_keepalive_connections=0))
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="test", max_retries=0, http_client=http)
         apo = agl.APO(client, apply_edit_model="editor", max_edit_attempts=attempts, report_path=None, seed=1)
         return apo, srv
 

@@ -193,7 +193,7 @@ async def test_a_batch_that_times_out_is_scored_on_what_finished_and_the_rest_ca
         candidate = VersionedPromptTemplate(version="v0", prompt_template=agl.PromptTemplate(template="{x}"))
 
         async def finish_one() -> None:  # a "runner" that completes only the first rollout
-            while not await store.query_rollouts():
+            while not await store.query_rollouts():  # noqa: ASYNC110 - waits for the evaluator's first rollout
                 await anyio.sleep(0.01)
             claimed = await store.dequeue_rollout(worker_id="w")
             assert claimed is not None

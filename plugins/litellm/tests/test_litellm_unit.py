@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agentlightning.types.resources import LLM, ProxyLLM
@@ -103,7 +104,9 @@ def test_errors_keep_their_status_and_kind() -> None:
 
 
 def test_otlp_encoding_reads_back_through_the_store_server() -> None:
-    from agentlightning_server.otlp import parse_json
+    import anyio
+    from agentlightning.utils.otlp import spans_from_proto
+    from agentlightning_server.otlp import parse_protobuf
 
     record = CallRecord(kind="chat", request={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     record.response = {
@@ -112,13 +115,20 @@ def test_otlp_encoding_reads_back_through_the_store_server() -> None:
         "choices": [{"message": {"content": "x"}, "token_ids": [2]}],
     }
     spans = call_spans(record, "ro", "at", 3)
-    parsed = parse_json(json.loads(json.dumps(encode_export_request(spans))))
-    assert [s["name"] for _, s in parsed] == ["litellm_request", "raw_gen_ai_request"]
-    resource, root = parsed[0]
-    assert resource["attributes"]["agentlightning.span_sequence_id"] == 3
-    assert root["attributes"]["prompt_token_ids"] == [1] and root["attributes"]["response_token_ids"] == [2]
-    assert root["attributes"]["gen_ai.request.streaming"] is False
-    assert parsed[1][1]["parent_id"] == spans[0].span_id
+    request = parse_protobuf(encode_export_request(spans).SerializeToString())
+    assert request.resource_spans[0].resource.attributes[3].value.int_value == 3  # agentlightning.span_sequence_id
+
+    async def no_ids(ids: Any) -> Any:
+        raise AssertionError(f"every span carries its sequence id: {ids}")
+
+    back = anyio.run(spans_from_proto, request, no_ids)
+    assert [s.name for s in back] == ["litellm_request", "raw_gen_ai_request"]
+    assert [(s.rollout_id, s.attempt_id, s.sequence_id) for s in back] == [("ro", "at", 3)] * 2
+    root = back[0]
+    assert root.attributes["prompt_token_ids"] == [1] and root.attributes["response_token_ids"] == [2]
+    assert root.attributes["gen_ai.request.streaming"] is False
+    assert root.attributes == spans[0].attributes
+    assert back[1].parent_id == spans[0].span_id
 
 
 def test_cli_builds_a_model_list(tmp_path: Path) -> None:

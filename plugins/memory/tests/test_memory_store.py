@@ -120,6 +120,14 @@ async def test_eviction_keeps_memory_bounded_under_load(anyio_backend: str) -> N
             assert (await store.statistics())["total_span_bytes"] <= budget
         stats = await store.statistics()
         assert stats["evicted_rollouts"] > 0 and stats["total_spans"] + stats["evicted_spans"] == 600
+        assert stats["evicted_spans"] == 10 * stats["evicted_rollouts"]  # whole rollouts go, oldest first
+        evicted = []
+        for rollout in await store.query_rollouts():
+            try:
+                assert len(await store.query_spans(rollout.rollout_id)) == 10
+            except SpansEvictedError:
+                evicted.append(rollout.input)
+        assert evicted == list(range(stats["evicted_rollouts"]))
     finally:
         await store.close()
 

@@ -24,13 +24,14 @@ async def test_a_spurious_report_is_not_taken_for_a_finish(anyio_backend: str) -
 
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
+                # the memory store works inline: once every task is blocked, the waiter has handled each report
                 tg.start_soon(wait)
-                await anyio.sleep(0.05)
+                await anyio.wait_all_tasks_blocked()
                 store._notifier.notify(ids)  # both reported finished (as after a rolled-back write): neither is
-                await anyio.sleep(0.05)
+                await anyio.wait_all_tasks_blocked()
                 assert "got" not in result
                 await store.update_rollout(a.rollout_id, status="succeeded")
-                await anyio.sleep(0.05)
+                await anyio.wait_all_tasks_blocked()
                 assert "got" not in result  # b's earlier report was not confirmed: still waiting for it
                 await store.update_rollout(b.rollout_id, status="cancelled")
         assert [(r.rollout_id, r.status) for r in result["got"]] == [

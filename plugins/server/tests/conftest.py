@@ -32,8 +32,7 @@ def backend_factory(backend: str) -> Any:
         from agentlightning_memory import InMemoryLightningStore
 
         return InMemoryLightningStore
-    pytest.importorskip("agentlightning_sqlite")
-    from agentlightning_sqlite import SqliteLightningStore  # type: ignore[import-not-found]
+    from agentlightning_sqlite import SqliteLightningStore  # a test dependency of this plugin: missing is an error
 
     return SqliteLightningStore
 
@@ -53,7 +52,7 @@ def served(store_host: StoreHost) -> Iterator[Any]:
     from agentlightning_memory import InMemoryLightningStore
 
     key, url = store_host.add(lambda: InMemoryLightningStore(watchdog_interval=None))
-    with httpx.Client(base_url=url + "/v1/agl", timeout=30, verify=False) as http:
+    with httpx.Client(base_url=url + "/v1/agl", timeout=30, verify=False) as http:  # noqa: S501 - plain HTTP
         yield http
     store_host.drop(key)
 

@@ -31,17 +31,10 @@ async def test_errors_have_the_local_types(memory_client: LightningStoreClient) 
         queued = await store.enqueue_rollout("x")
         with pytest.raises(ValueError):
             await store.update_rollout(queued.rollout_id, status="exploded")
-    for bad in ({"heartbeat_stats": None}, {"heartbeat_stats": [1, 2]}):
-        local_error = remote_error = None
-        try:
-            await local.update_worker("w", **bad)
-        except Exception as exc:
-            local_error = exc
-        try:
-            await memory_client.update_worker("w", **bad)
-        except Exception as exc:
-            remote_error = exc
-        assert type(local_error) is type(remote_error), bad
+    for bad in (None, [1, 2]):
+        for store in (local, memory_client):
+            with pytest.raises(TypeError, match="heartbeat_stats must be a mapping"):
+                await store.update_worker("w", heartbeat_stats=bad)
     await local.close()
 
 
@@ -134,7 +127,7 @@ async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> No
     assert elapsed < 10
     started = time.monotonic()
     assert await client.wait_for_rollouts(rollout_ids=["ro-never"], timeout=0.5) == []
-    assert 0.4 < time.monotonic() - started < 10
+    assert time.monotonic() - started >= 0.5  # the whole timeout, across chunks
     await client.close()
 
 

@@ -66,7 +66,7 @@ class _Scripted:
 @pytest.fixture
 async def scripted() -> AsyncIterator[Callable[..., Tuple[_Scripted, ConnectionPool]]]:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio's, not Django's extra()
     servers: List[_Scripted] = []
     pools: List[ConnectionPool] = []
 

@@ -315,6 +315,16 @@ def test_otlp_rejects_bad_bodies(served: httpx.Client) -> None:
         ({"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}, b"not gzip", 400),
         ({"Content-Type": "application/json"}, b"[1, 2]", 400),
         ({"Content-Type": "application/json"}, b'{"resourceSpans": 5}', 400),
+        (
+            {"Content-Type": "application/json"},
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "xyz"}]}]}]}',
+            400,
+        ),
+        (
+            {"Content-Type": "application/json"},
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": []}]}]}]}',
+            400,
+        ),
     ]
     for headers, content, status in bad:
         response = httpx.post(root + "/v1/traces", content=content, headers=headers)

@@ -47,7 +47,7 @@ def dequeue_all(path: str, worker: str, busy_timeout: float, start: Any, out: An
 
     try:
         out.put((worker, anyio.run(main), None))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the parent test reports the worker's traceback
         out.put((worker, [], traceback.format_exc()))
 
 
@@ -78,7 +78,7 @@ def write_spans(
 
     try:
         out.put((worker, anyio.run(main), None))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the parent test reports the worker's traceback
         out.put((worker, [], traceback.format_exc()))
 
 

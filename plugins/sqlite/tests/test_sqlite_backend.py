@@ -221,7 +221,8 @@ async def test_closed_backend_refuses(db_path: Path) -> None:
 
 def test_statistics(backend: SqliteBackend) -> None:
     stats = backend.statistics()
-    assert stats["file_size_bytes"] > 0
+    files = [backend.path + suffix for suffix in ("", "-wal")]
+    assert stats["file_size_bytes"] == sum(os.path.getsize(f) for f in files if os.path.exists(f)) > 0
     assert stats["evicted_rollouts"] == stats["evicted_spans"] == stats["total_span_bytes"] == 0
 
 

@@ -1,8 +1,8 @@
-"""The shared store conformance suite (agentlightning.testing.store_suite) against SqliteLightningStore.
+"""The shared store conformance suites (agentlightning.testing.store) against SqliteLightningStore and SqliteBackend.
 
 Each store gets its own file in a fresh directory (on ``/dev/shm`` when there is one: the suite checks semantics,
 and a tmpfs spares it the fsyncs of creating and closing a few hundred databases). Engine options
-(``scan_debounce_seconds``, ``watchdog_interval``) pass straight through.
+(``scan_debounce_seconds``, ``watchdog_interval``, ``clock``) pass straight through.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
-from agentlightning.store.base import LightningStore
-from agentlightning.testing.store_suite import *  # noqa: F403
+from agentlightning.store import LightningStore
+from agentlightning.testing.store import EngineStoreConformance, StorageBackendConformance
 from agentlightning_sqlite import SqliteLightningStore
 
 
@@ -49,3 +49,11 @@ def store_factory(store_dir: Path) -> Iterator[Any]:
             store._watchdog.stop()
         store._closed = True
         store.backend.close()
+
+
+class TestSqliteStore(EngineStoreConformance):
+    """The store_factory above (module level) feeds the suite."""
+
+
+class TestSqliteBackend(StorageBackendConformance):
+    """The backend fixture of conftest.py: a fresh SqliteBackend on a temporary file."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, List
 
 import anyio
+import anyio.lowlevel
 import pytest
 from agentlightning.store.errors import NotFoundError, StoreClosedError
 from agentlightning.types.core import Worker
@@ -139,7 +140,7 @@ async def test_cancelled_caller_still_gets_its_write_committed(db_path: Path) ->
         with anyio.CancelScope() as scope:
             scope.cancel()
             await backend.run(_put("w", []), write=True)  # shielded: runs to completion, then the cancel lands
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
         assert scope.cancelled_caught
         assert _workers_on_disk(db_path) == ["w"]
     finally:

@@ -48,7 +48,8 @@ def test_png_writer_writes_a_valid_png(tmp_path: Any) -> None:
 
     path = str(tmp_path / "x.png")
     write_png(path, [bytearray(b"\x10\x20\x30" * 3) for _ in range(2)], 3, 2)
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     idat = data.index(b"IDAT")
     length = int.from_bytes(data[idat - 4 : idat], "big")

@@ -15,7 +15,7 @@ def handle(args: argparse.Namespace) -> int:
     import anyio
     from agentlightning.store import open_store
 
-    async def main() -> dict:
+    async def main() -> dict[str, object]:
         async with open_store(args.store) as store:
             return dict(await store.statistics())
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_stores(register: Any) -> None:
+def agentlightning_register_stores(register: Register) -> None:
     register(
         "counting",
         "agentlightning_example.store:CountingStore.from_url",
@@ -18,10 +16,10 @@ def agentlightning_register_stores(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("CountingStore", "agentlightning_example.store:CountingStore")
 
 
 @hookimpl
-def agentlightning_register_commands(register: Any) -> None:
+def agentlightning_register_commands(register: Register) -> None:
     register("example-stats", "agentlightning_example.command:configure", description="Print a store's statistics.")

@@ -9,7 +9,8 @@ from agentlightning.store import LightningStore, LightningStoreStatistics, open_
 
 
 class CountingStore:
-    """Forwards to ``inner``; ``calls`` counts each method called. ``statistics()`` adds ``example_calls``."""
+    """Forwards to ``inner``; ``calls`` counts each method called. ``statistics()`` names this store and adds
+    ``example_calls``."""
 
     def __init__(self, inner: LightningStore) -> None:
         self.inner = inner
@@ -22,6 +23,7 @@ class CountingStore:
 
     async def statistics(self) -> LightningStoreStatistics:
         stats = dict(await self.inner.statistics())
+        stats["name"] = type(self).__name__
         stats["example_calls"] = sum(self.calls.values())  # type: ignore[assignment]
         return stats  # type: ignore[return-value]
 

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         command_parser = sub.add_parser(registration.name, help=help_text, description=help_text)
         try:
             registration.load()(command_parser)
-        except Exception as exc:  # a broken plugin command must not break the others
+        except Exception as exc:  # noqa: BLE001 - a broken plugin command must not break the others
             command_parser.set_defaults(func=_broken(registration.plugin, registration.name, exc))
     return parser
 

@@ -6,7 +6,7 @@ from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle
 from .events import ExecutionEvent, MultiprocessingEvent, ThreadingEvent
 from .inprocess import InProcessExecutionStrategy
 from .multiprocess import MultiProcessExecutionStrategy
-from .store_link import StoreLink, link_store
+from .store_link import StoreLink, StoreServer, link_store
 
 # Upstream v0.3 names.
 SharedMemoryExecutionStrategy = InProcessExecutionStrategy
@@ -24,5 +24,6 @@ __all__ = [
     "SharedMemoryExecutionStrategy",
     "ClientServerExecutionStrategy",
     "StoreLink",
+    "StoreServer",
     "link_store",
 ]

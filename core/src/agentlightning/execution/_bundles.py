@@ -29,7 +29,7 @@ async def run_until_stopped(
         scope.cancel()
 
     async def watch() -> None:
-        while not event.is_set():
+        while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(POLL_SECONDS)
         await anyio.sleep(graceful_timeout)
         logger.warning("%s did not stop within %.1f s of the stop request; cancelling it", what, graceful_timeout)

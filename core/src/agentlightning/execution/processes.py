@@ -88,7 +88,7 @@ def shutdown_processes(
 def _signal(process: Any, method: str) -> None:
     try:
         getattr(process, method)()
-    except Exception:  # already gone
+    except Exception:  # noqa: BLE001, S110 - already gone or closed: nothing to signal
         pass
 
 

@@ -411,7 +411,7 @@ def parse_response(result: Any) -> Any:
     if callable(parse) and not hasattr(result, "choices"):
         try:
             return parse()
-        except Exception:  # a body the client cannot parse: record what we can
+        except Exception:  # noqa: BLE001 - a body the client cannot parse: record what we can
             return None
     return result
 

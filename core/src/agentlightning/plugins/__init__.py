@@ -1,13 +1,13 @@
 """The plugin system: pluggy hook specs, a lazy plugin manager and per-kind registries.
 
 Plugins are distributions that declare an entry point in the ``agentlightning`` group pointing at a light *hooks*
-module. That module implements the ``agentlightning_register_*`` hooks with :data:`hookimpl`; each hook receives a
-``register(name, factory, ...)`` callable.
+module. pluggy registers that module and calls the ``agentlightning_register_*`` hooks it implements with
+:data:`hookimpl` (see :mod:`agentlightning.plugins.hookspecs`); each hook receives a :class:`Register` callable.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -19,13 +19,43 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 from .errors import (  # noqa: E402
     AgentLightningPluginWarning,
+    ComponentTypeError,
     DuplicatePluginNameError,
     PluginLoadError,
     UnknownComponentError,
 )
 
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from .manager import (
+        ADAPTERS,
+        ALGORITHMS,
+        COMMANDS,
+        EXECUTION_STRATEGIES,
+        EXPORTS,
+        KIND_SPECS,
+        KINDS,
+        STORE_SERVERS,
+        STORES,
+        TRACERS,
+        PluginFailure,
+        PluginInfo,
+        PluginManager,
+        get_plugin_manager,
+        reset_plugin_manager,
+    )
+    from .registry import Kind, Register, Registration, Registry
+
 _LAZY = {
     "KINDS": "manager",
+    "KIND_SPECS": "manager",
+    "STORES": "manager",
+    "STORE_SERVERS": "manager",
+    "TRACERS": "manager",
+    "ADAPTERS": "manager",
+    "ALGORITHMS": "manager",
+    "EXECUTION_STRATEGIES": "manager",
+    "EXPORTS": "manager",
+    "COMMANDS": "manager",
     "PluginManager": "manager",
     "PluginInfo": "manager",
     "PluginFailure": "manager",
@@ -33,6 +63,8 @@ _LAZY = {
     "reset_plugin_manager": "manager",
     "Registry": "registry",
     "Registration": "registry",
+    "Register": "registry",
+    "Kind": "registry",
 }
 
 
@@ -54,15 +86,27 @@ __all__ = [
     "hookspec",
     "hookimpl",
     "KINDS",
+    "KIND_SPECS",
+    "Kind",
+    "STORES",
+    "STORE_SERVERS",
+    "TRACERS",
+    "ADAPTERS",
+    "ALGORITHMS",
+    "EXECUTION_STRATEGIES",
+    "EXPORTS",
+    "COMMANDS",
     "PluginManager",
     "PluginInfo",
     "PluginFailure",
     "Registry",
     "Registration",
+    "Register",
     "get_plugin_manager",
     "reset_plugin_manager",
     "PluginLoadError",
     "DuplicatePluginNameError",
     "UnknownComponentError",
+    "ComponentTypeError",
     "AgentLightningPluginWarning",
 ]

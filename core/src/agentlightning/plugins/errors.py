@@ -8,11 +8,16 @@ class AgentLightningPluginWarning(UserWarning):
 
 
 class PluginLoadError(RuntimeError):
-    """A plugin failed to load while strict mode was on."""
+    """A plugin failed to load while strict mode was on; the message names the plugin and what failed."""
 
 
 class DuplicatePluginNameError(ValueError):
     """Two plugins registered the same component name; the message names both."""
+
+
+class ComponentTypeError(TypeError):
+    """A plugin's factory built something that is not of its kind (a store that is not a ``LightningStore``, ...);
+    the message names the plugin."""
 
 
 class UnknownComponentError(LookupError):

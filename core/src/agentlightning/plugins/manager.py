@@ -1,7 +1,10 @@
-"""The plugin manager: finds plugins through entry points, lazily, and records every failure.
+"""The plugin manager: finds plugins through entry points, lazily, has pluggy call their hooks, and records every
+failure.
 
-Entry points are read on the first lookup, never at ``import agentlightning``. Each plugin loads on its own, so a
-broken one is recorded (distribution, version, phase, error) and the rest still load.
+Entry points are read on the first lookup, never at ``import agentlightning``. Each plugin module is registered with
+a pluggy ``PluginManager`` (which validates its hook implementations against :mod:`.hookspecs`), and its registration
+hooks are called through pluggy, one plugin at a time, so a broken one is recorded (name, distribution, version,
+phase, error) and the rest still load.
 
 Environment variables:
 
@@ -17,47 +20,48 @@ import os
 import threading
 import traceback
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, TypeVar, Union, overload
 
 import attrs
 import pluggy
 
 from . import ENTRY_POINT_GROUP, PROJECT_NAME, hookspecs
-from .errors import AgentLightningPluginWarning, PluginLoadError, UnknownComponentError
-from .registry import Factory, Registration, Registry
+from .errors import AgentLightningPluginWarning, DuplicatePluginNameError, PluginLoadError, UnknownComponentError
+from .registry import Factory, Kind, Registration, Registry
 
-KINDS: Tuple[str, ...] = (
-    "stores",
-    "tracers",
-    "emitters",
-    "adapters",
-    "algorithms",
-    "execution_strategies",
-    "exports",
-    "commands",
+if TYPE_CHECKING:
+    from agentlightning.adapter.base import Adapter
+    from agentlightning.algorithm.base import Algorithm
+    from agentlightning.execution.base import ExecutionStrategy
+    from agentlightning.execution.store_link import StoreServer
+    from agentlightning.store.base import LightningStore
+    from agentlightning.tracer.base import Tracer
+
+T = TypeVar("T")
+
+STORES: Kind[LightningStore] = Kind("stores", "agentlightning.store.base:LightningStore")
+STORE_SERVERS: Kind[StoreServer] = Kind("store_servers", "agentlightning.execution.store_link:StoreServer")
+TRACERS: Kind[Tracer] = Kind("tracers", "agentlightning.tracer.base:Tracer")
+ADAPTERS: Kind[Adapter[Any, Any]] = Kind("adapters", "agentlightning.adapter.base:Adapter")
+ALGORITHMS: Kind[Algorithm] = Kind("algorithms", "agentlightning.algorithm.base:Algorithm")
+EXECUTION_STRATEGIES: Kind[ExecutionStrategy] = Kind(
+    "execution_strategies", "agentlightning.execution.base:ExecutionStrategy"
 )
+EXPORTS: Kind[Any] = Kind("exports")
+COMMANDS: Kind[Callable[..., Any]] = Kind("commands")
+
+KIND_SPECS: Dict[str, Kind[Any]] = {
+    kind.name: kind
+    for kind in (STORES, STORE_SERVERS, TRACERS, ADAPTERS, ALGORITHMS, EXECUTION_STRATEGIES, EXPORTS, COMMANDS)
+}
+"""Every component kind by name: its hook and what its factories must build."""
+
+KINDS: Tuple[str, ...] = tuple(KIND_SPECS)
 
 CORE_DISTRIBUTION = "agentlightning-core"
 
-# Which first-party distribution provides a component that is not installed, for error messages.
-KNOWN_PROVIDERS: Dict[Tuple[str, str], str] = {
-    ("stores", "memory"): "agentlightning-memory",
-    ("stores", "sqlite"): "agentlightning-sqlite",
-    ("stores", "http"): "agentlightning-server",
-    ("stores", "https"): "agentlightning-server",
-    ("tracers", "agentops"): "agentlightning-agentops",
-    ("algorithms", "apo"): "agentlightning-apo",
-    ("algorithms", "verl"): "agentlightning-verl",
-    ("algorithms", "grpo"): "agentlightning-torch",
-    ("exports", "InMemoryLightningStore"): "agentlightning-memory",
-    ("exports", "SqliteLightningStore"): "agentlightning-sqlite",
-    ("exports", "LightningStoreClient"): "agentlightning-server",
-    ("exports", "LightningStoreServer"): "agentlightning-server",
-    ("exports", "APO"): "agentlightning-apo",
-    ("exports", "VERL"): "agentlightning-verl",
-    ("exports", "LLMProxy"): "agentlightning-litellm",
-    ("exports", "AgentOpsTracer"): "agentlightning-agentops",
-}
+INSTALL_HINT = "install the plugin that provides it (`agl plugins` lists the installed plugins and what they register)"
+"""Core does not know which distribution provides what, so a missing component gets this generic hint."""
 
 
 def _env_list(name: str) -> Optional[List[str]]:
@@ -206,6 +210,7 @@ class PluginManager:
                     registry.unregister_plugin(name)
 
     def _add_plugin(self, module: Any, name: str, dist: Optional[str], version: Optional[str], value: str) -> None:
+        """Register with pluggy, which validates the hook implementations (names and arguments) against the specs."""
         try:
             self._pm.register(module, name=name)
             self._pm.check_pending()
@@ -216,7 +221,7 @@ class PluginManager:
             return
         self._dists[name] = (dist, version)
         if self._registries is not None:
-            self._collect_from(name, module, self._registries)
+            self._collect_from(name, self._registries)
 
     def _fail(
         self, name: str, value: str, dist: Optional[str], version: Optional[str], phase: str, error: str, tb: str
@@ -231,24 +236,24 @@ class PluginManager:
 
     # -- registries ---------------------------------------------------------------------------------------------
 
-    def _collect_from(self, plugin_name: str, module: Any, registries: Dict[str, Registry]) -> None:
-        """Call one plugin's registration hooks; a hook that raises marks that plugin failed and undoes its part."""
+    def _collect_from(self, plugin_name: str, registries: Dict[str, Registry[Any]]) -> None:
+        """Call one plugin's registration hooks through pluggy; a hook that raises marks that plugin failed and
+        undoes its registrations (the other plugins keep theirs)."""
+        plugin = self._pm.get_plugin(plugin_name)
+        others = [p for n, p in self._pm.list_name_plugin() if n != plugin_name and p is not None and p is not plugin]
         try:
-            for kind in KINDS:
-                hook_name = f"agentlightning_register_{kind}"
-                func = getattr(module, hook_name, None)
-                if func is None:
-                    continue
-                func(register=self._make_register(kind, plugin_name, registries[kind]))
-        except Exception as exc:
+            for kind in KIND_SPECS.values():
+                caller = self._pm.subset_hook_caller(kind.hook, remove_plugins=others)
+                caller(register=self._make_register(kind, plugin_name, registries[kind.name]))
+        except Exception as exc:  # noqa: BLE001 - a failing hook is reported and its registrations undone
             for registry in registries.values():
                 registry.unregister_plugin(plugin_name)
             dist, version = self._dists.get(plugin_name, (None, None))
-            if self._pm.get_plugin(plugin_name) is not None:
+            if plugin is not None:
                 self._pm.unregister(name=plugin_name)
             self._fail(plugin_name, plugin_name, dist, version, "register", _one_line(exc), traceback.format_exc())
 
-    def _make_register(self, kind: str, plugin_name: str, registry: Registry) -> Callable[..., None]:
+    def _make_register(self, kind: Kind[Any], plugin_name: str, registry: Registry[Any]) -> Callable[..., None]:
         def register(
             name: str,
             factory: Factory,
@@ -258,65 +263,93 @@ class PluginManager:
             url_schemes: Iterable[str] = (),
         ) -> None:
             if not isinstance(name, str) or not name:
-                raise ValueError(f"{kind} registration needs a non-empty string name, got {name!r}")
+                raise ValueError(f"{kind.label} registration needs a non-empty string name, got {name!r}")
             if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-                raise TypeError(f"{kind} {name!r}: factory must be callable or 'module:attribute', got {factory!r}")
-            registry.register(
-                Registration(
-                    kind=kind,
-                    name=name,
-                    factory=factory,
-                    plugin=plugin_name,
-                    description=description,
-                    aliases=tuple(aliases),
-                    url_schemes=tuple(url_schemes),
+                raise TypeError(
+                    f"{kind.label} {name!r}: factory must be callable or 'module:attribute', got {factory!r}"
                 )
+            if isinstance(aliases, str) or isinstance(url_schemes, str):
+                raise TypeError(f"{kind.label} {name!r}: aliases and url_schemes are sequences of names, not a string")
+            schemes = tuple(url_schemes)
+            if schemes and kind is not STORES:
+                raise ValueError(f"{kind.label} {name!r}: url_schemes are for stores only")
+            names = (name, *aliases)
+            if kind is EXPORTS:
+                _check_not_core(names, plugin_name)
+            registration: Registration[Any] = Registration(
+                kind=kind.name,
+                name=name,
+                factory=factory,
+                plugin=plugin_name,
+                description=description,
+                aliases=names[1:],
+                url_schemes=schemes,
+                builds=kind.builds,
             )
+            if isinstance(factory, type):  # already imported: check it now (strings are checked when loaded)
+                registration.load()
+            registry.register(registration)
 
         return register
 
-    def registries(self) -> Dict[str, Registry]:
+    def registries(self) -> Dict[str, Registry[Any]]:
         with self._lock:
             self.load()
             if self._registries is None:
-                registries = {kind: Registry(kind) for kind in KINDS}
+                registries: Dict[str, Registry[Any]] = {kind: Registry(kind) for kind in KINDS}
                 for name, module in self._pm.list_name_plugin():
                     if module is not None:
-                        self._collect_from(name, module, registries)
+                        self._collect_from(name, registries)
                 self._registries = registries
             return self._registries
 
-    def registry(self, kind: str) -> Registry:
-        if kind not in KINDS:
-            raise ValueError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
-        return self.registries()[kind]
+    @overload
+    def registry(self, kind: Kind[T]) -> Registry[T]: ...
+    @overload
+    def registry(self, kind: str) -> Registry[Any]: ...
+    def registry(self, kind: Union[str, Kind[Any]]) -> Registry[Any]:
+        """The registry of one kind (``"stores"`` or :data:`STORES`, ...)."""
+        name = _kind_name(kind)
+        if name not in KIND_SPECS:
+            raise ValueError(f"unknown component kind {name!r}; kinds are {', '.join(KINDS)}")
+        return self.registries()[name]
 
-    def get(self, kind: str, name: str) -> Registration:
+    @overload
+    def get(self, kind: Kind[T], name: str) -> Registration[T]: ...
+    @overload
+    def get(self, kind: str, name: str) -> Registration[Any]: ...
+    def get(self, kind: Union[str, Kind[Any]], name: str) -> Registration[Any]:
         """The registration of ``name``; :class:`UnknownComponentError` lists what is installed otherwise."""
-        reg = self.registry(kind).get(name)
+        reg = self.registry(_kind_name(kind)).get(name)
         if reg is None:
-            raise UnknownComponentError(self._unknown_message(kind, name))
+            raise UnknownComponentError(self._unknown_message(_kind_name(kind), name))
         return reg
 
-    def create(self, kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Build the component registered as ``name``."""
-        return self.get(kind, name).create(*args, **kwargs)
+    @overload
+    def create(self, kind: Kind[T], name: str, /, *args: Any, **kwargs: Any) -> T: ...
+    @overload
+    def create(self, kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def create(self, kind: Union[str, Kind[Any]], name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Build the component registered as ``name``, checked to be of the kind's type."""
+        return self.get(_kind_name(kind), name).create(*args, **kwargs)
 
-    def get_scheme(self, kind: str, scheme: str) -> Registration:
-        reg = self.registry(kind).get_scheme(scheme)
+    @overload
+    def get_scheme(self, kind: Kind[T], scheme: str) -> Registration[T]: ...
+    @overload
+    def get_scheme(self, kind: str, scheme: str) -> Registration[Any]: ...
+    def get_scheme(self, kind: Union[str, Kind[Any]], scheme: str) -> Registration[Any]:
+        """The registration of a URL scheme (stores)."""
+        reg = self.registry(_kind_name(kind)).get_scheme(scheme)
         if reg is None:
-            raise UnknownComponentError(self._unknown_message(kind, scheme, scheme=True))
+            raise UnknownComponentError(self._unknown_message(_kind_name(kind), scheme, scheme=True))
         return reg
 
     def _unknown_message(self, kind: str, name: str, *, scheme: bool = False) -> str:
         registry = self.registry(kind)
-        what = kind[:-1].replace("_", " ")
+        what = KIND_SPECS[kind].label
         installed = registry.schemes() if scheme else registry.names()
         label = f"no {what} URL scheme {name!r}" if scheme else f"no {what} named {name!r}"
-        msg = f"{label}; installed: {', '.join(installed) or 'none'}"
-        provider = KNOWN_PROVIDERS.get((kind, name))
-        if provider:
-            msg += f". It is provided by {provider}: pip install {provider}"
+        msg = f"{label}; installed: {', '.join(installed) or 'none'}. To use it, {INSTALL_HINT}"
         if self.failures:
             msg += ". Plugins that failed to load: " + "; ".join(f.describe() for f in self.failures)
         return msg
@@ -343,8 +376,28 @@ class PluginManager:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The error on one line: the first line, or all of it for pluggy's validation errors (which say what is wrong
+    on their later lines)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = " ".join(lines if isinstance(exc, pluggy.PluginValidationError) else lines[:1])
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _kind_name(kind: Union[str, Kind[Any]]) -> str:
+    return kind.name if isinstance(kind, Kind) else kind
+
+
+def _check_not_core(names: Tuple[str, ...], plugin_name: str) -> None:
+    """An export may not shadow a name core defines (it would never be reached, or would change core's API)."""
+    from agentlightning import _core_names
+
+    core = _core_names()
+    for name in names:
+        if name in core:
+            raise DuplicatePluginNameError(
+                f"export {name!r} is a core name (agentlightning.{name}, {CORE_DISTRIBUTION}) and is also exported "
+                f"by plugin {plugin_name!r}; the plugin must export it under another name"
+            )
 
 
 _manager: Optional[PluginManager] = None

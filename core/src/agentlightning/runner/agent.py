@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tupl
 import anyio
 import anyio.to_thread
 
-from agentlightning.types.core import AttemptedRollout, Rollout, RolloutMode
+from agentlightning.types.core import AttemptedRollout, AttemptStatus, Rollout, RolloutMode
 from agentlightning.types.resources import NamedResources
 
 from .base import Runner
@@ -50,7 +50,7 @@ class LitAgentRunner(Runner[Any]):
             the runner's event loop; sync agents run in worker threads.
 
     Differences from upstream: a rollout whose ``resources_id`` is unknown fails its attempt (upstream left it
-    ``preparing`` for ever, reference A §9.8); a rollout without any resources runs with ``{}``. Sync agents run
+    ``preparing`` for ever; see docs/store.md); a rollout without any resources runs with ``{}``. Sync agents run
     in a worker thread instead of blocking the event loop, so heartbeats and the stop event stay responsive.
     """
 
@@ -93,7 +93,7 @@ class LitAgentRunner(Runner[Any]):
         if tracer is not None:
             try:
                 pickle.dumps(tracer)
-            except Exception:
+            except Exception:  # noqa: BLE001 - pickling may fail in any way; then the class is sent instead
                 state["_tracer"] = None
                 state["_tracer_class"] = type(tracer)
         return state
@@ -270,7 +270,7 @@ class LitAgentRunner(Runner[Any]):
             raise error
         return rollout_id
 
-    async def _write_status(self, rollout_id: str, attempt_id: str, status: str) -> None:
+    async def _write_status(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         try:
             with anyio.fail_after(60):
                 await self.get_store().update_attempt(rollout_id, attempt_id, status=status)

@@ -1,4 +1,4 @@
-"""Turn what a rollout method returned into stored spans (upstream v0.3's rules, reference B §1.2)."""
+"""Turn what a rollout method returned into stored spans (upstream v0.3's rules)."""
 
 from __future__ import annotations
 

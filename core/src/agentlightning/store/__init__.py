@@ -1,8 +1,13 @@
-"""The store contract, its errors, and store lookup by name or URL."""
+"""The store contract, its errors, and store lookup by name or URL.
+
+To write a store backend, implement :class:`StorageBackend` and :class:`StorageTransaction` (storage and atomicity)
+and wrap it in :class:`EngineLightningStore`, which supplies the whole LightningStore behaviour; these three load
+lazily, on first access, so ``import agentlightning.store`` stays light. See ``docs/writing-plugins.md``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics, Unset, is_unset
 from .errors import (
@@ -15,8 +20,15 @@ from .errors import (
     StoreUnavailableError,
 )
 
+if TYPE_CHECKING:
+    from .backend import StorageBackend, StorageTransaction
+    from .engine import EngineLightningStore
+
 __all__ = [
     "LightningStore",
+    "EngineLightningStore",
+    "StorageBackend",
+    "StorageTransaction",
     "LightningStoreCapabilities",
     "LightningStoreStatistics",
     "UNSET",
@@ -31,6 +43,25 @@ __all__ = [
     "StoreUnavailableError",
     "StoreCorruptError",
 ]
+
+
+_LAZY = {
+    "EngineLightningStore": ".engine",
+    "StorageBackend": ".backend",
+    "StorageTransaction": ".backend",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``EngineLightningStore``, ``StorageBackend`` and ``StorageTransaction``, imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 def open_store(target: Any = "memory://", **kwargs: Any) -> LightningStore:

@@ -12,7 +12,6 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, TypedDic
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
-    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
@@ -106,6 +105,13 @@ class LightningStore(abc.ABC):
 
     def otlp_traces_endpoint(self) -> str:
         raise NotImplementedError(f"{type(self).__name__} has no OTLP traces endpoint")
+
+    def reopen_url(self) -> Optional[str]:
+        """A URL that ``open_store`` resolves, in another process, to this same store; ``None`` when there is none.
+
+        Stores whose capabilities say ``zero_copy`` return one so that runner processes open them directly.
+        """
+        return None
 
     async def close(self) -> None:
         """Release connections, threads and files. Safe to call twice."""
@@ -314,6 +320,3 @@ class LightningStore(abc.ABC):
     @abc.abstractmethod
     async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
         """Record a heartbeat (and optionally its stats) for a worker, creating it if needed."""
-
-
-AttemptStatusUpdate = Union[AttemptStatus, Any]

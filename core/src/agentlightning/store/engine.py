@@ -21,6 +21,7 @@ from agentlightning.types.core import (
     ROLLOUT_MODES,
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
@@ -43,6 +44,7 @@ from .base import (
     LightningStoreCapabilities,
     LightningStoreStatistics,
     SortOrder,
+    Unset,
 )
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
 from .query import check_logic, run_query
@@ -112,6 +114,9 @@ class EngineLightningStore(LightningStore):
         scan_debounce_seconds: minimum seconds between two timeout scans triggered by store calls (0: every call).
         watchdog_interval: seconds between scans of a background thread, so that timeouts fire on an idle store too;
             None disables the thread.
+        clock: the time source of every timestamp, timeout check and scan debounce (seconds, like ``time.time``).
+            None: the wall clock for timestamps and the monotonic clock for debouncing. Tests pass a manual clock to
+            drive timeouts without sleeping.
     """
 
     def __init__(
@@ -120,15 +125,17 @@ class EngineLightningStore(LightningStore):
         *,
         scan_debounce_seconds: float = 10.0,
         watchdog_interval: Optional[float] = 1.0,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         self.backend = backend
-        self._debouncer = Debouncer(scan_debounce_seconds)
+        self._clock: Callable[[], float] = clock or time.time
+        self._debouncer = Debouncer(scan_debounce_seconds, clock or time.monotonic)
         self._notifier = CompletionNotifier()
-        self._created = time.time()
+        self._created = time.monotonic()
         self._closed = False
         self._watchdog: Optional[Watchdog] = None
         if watchdog_interval is not None:
-            self._watchdog = Watchdog(self, "_watchdog_tick", watchdog_interval)
+            self._watchdog = Watchdog(self, "_watchdog_tick", watchdog_interval, clock=self._clock)
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
@@ -153,7 +160,7 @@ class EngineLightningStore(LightningStore):
             if scan and self._debouncer.claim():
 
                 def scanned(tx: StorageTransaction) -> T:
-                    tr.scan_unhealthy(tx, time.time(), effects)
+                    tr.scan_unhealthy(tx, self._clock(), effects)
                     return fn(tx, effects)
 
                 return await self.backend.run(scanned, write=True)
@@ -164,17 +171,17 @@ class EngineLightningStore(LightningStore):
             if effects.finished:
                 self._notifier.notify(effects.finished)
 
-    def _watchdog_tick(self) -> None:
+    def _watchdog_tick(self, now: float) -> None:
         if self._closed:
             return
         effects = tr.Effects()
-        self.backend.run_sync(lambda tx: tr.scan_unhealthy(tx, time.time(), effects), write=True)
+        self.backend.run_sync(lambda tx: tr.scan_unhealthy(tx, now, effects), write=True)
         if effects.finished:
             self._notifier.notify(effects.finished)
 
     async def scan_unhealthy_rollouts(self) -> None:
         """Run the timeout scan now, whatever the debounce says."""
-        await self._run(lambda tx, fx: tr.scan_unhealthy(tx, time.time(), fx), write=True)
+        await self._run(lambda tx, fx: tr.scan_unhealthy(tx, self._clock(), fx), write=True)
 
     async def statistics(self) -> LightningStoreStatistics:
         def read(tx: StorageTransaction, _: tr.Effects) -> LightningStoreStatistics:
@@ -185,7 +192,7 @@ class EngineLightningStore(LightningStore):
                 total_spans=tx.count_spans(),
                 total_resources=tx.count_resources(),
                 total_workers=tx.count_workers(),
-                uptime=time.time() - self._created,
+                uptime=time.monotonic() - self._created,
             )
 
         stats = await self._run(read, write=False)
@@ -244,7 +251,7 @@ class EngineLightningStore(LightningStore):
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
         def op(tx: StorageTransaction, fx: tr.Effects) -> AttemptedRollout:
-            now = time.time()
+            now = self._clock()
             latest = self._latest_resources_id(tx, resources_id)
             rollout = self._new_rollout(tx, now, "preparing", input, mode, resources_id, config, metadata, latest)
             tx.insert_rollouts([rollout])
@@ -281,7 +288,7 @@ class EngineLightningStore(LightningStore):
                 )
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
-            now = time.time()
+            now = self._clock()
             latest = self._latest_resources_id(tx, None)
             created = [
                 self._new_rollout(tx, now, "queuing", r.input, r.mode, r.resources_id, r.config, r.metadata, latest)
@@ -304,7 +311,7 @@ class EngineLightningStore(LightningStore):
             raise InvalidRequestError(f"limit must be an integer, got {limit!r}")
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> List[AttemptedRollout]:
-            now = time.time()
+            now = self._clock()
             claimed: List[AttemptedRollout] = []
             while len(claimed) < limit:
                 ids = tx.queue_pop(limit - len(claimed))
@@ -334,7 +341,7 @@ class EngineLightningStore(LightningStore):
             rollout = tx.get_rollout(rollout_id)
             if rollout is None:
                 raise _rollout_not_found(rollout_id)
-            now = time.time()
+            now = self._clock()
             attempt = tr.new_attempt(tx, rollout_id, worker_id, now)
             rollout = tr.write_rollout(tx, rollout, {"status": "preparing"}, now, fx)
             if worker_id:
@@ -407,12 +414,12 @@ class EngineLightningStore(LightningStore):
     async def update_rollout(
         self,
         rollout_id: str,
-        input: Any = UNSET,
-        mode: Any = UNSET,
-        resources_id: Any = UNSET,
-        status: Any = UNSET,
-        config: Any = UNSET,
-        metadata: Any = UNSET,
+        input: TaskInput | Unset = UNSET,
+        mode: Optional[RolloutMode] | Unset = UNSET,
+        resources_id: Optional[str] | Unset = UNSET,
+        status: RolloutStatus | Unset = UNSET,
+        config: Optional[RolloutConfig] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
         changes: Dict[str, Any] = {}
         if input is not UNSET:
@@ -434,7 +441,7 @@ class EngineLightningStore(LightningStore):
                 raise NotFoundError(
                     f"Rollout {rollout_id} not found (Item with rollout_id={rollout_id!r} does not exist)"
                 )
-            updated = tr.write_rollout(tx, rollout, changes, time.time(), fx)
+            updated = tr.write_rollout(tx, rollout, changes, self._clock(), fx)
             return updated.as_rollout() if isinstance(updated, AttemptedRollout) else updated
 
         return await self._run(op, write=True, scan=True)
@@ -568,10 +575,10 @@ class EngineLightningStore(LightningStore):
         self,
         rollout_id: str,
         attempt_id: str,
-        status: Any = UNSET,
-        worker_id: Any = UNSET,
-        last_heartbeat_time: Any = UNSET,
-        metadata: Any = UNSET,
+        status: AttemptStatus | Unset = UNSET,
+        worker_id: Optional[str] | Unset = UNSET,
+        last_heartbeat_time: Optional[float] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
         changes: Dict[str, Any] = {}
         if status is not UNSET:
@@ -585,7 +592,7 @@ class EngineLightningStore(LightningStore):
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Attempt:
             rollout, attempt = self._resolve_attempt(tx, rollout_id, attempt_id)
-            now = time.time()
+            now = self._clock()
             updated = tr.write_attempt(tx, rollout, attempt, changes, now, fx)
             if updated.worker_id and (worker_id or status is not UNSET):
                 tr.sync_worker(tx, updated.worker_id, updated, now)
@@ -595,8 +602,7 @@ class EngineLightningStore(LightningStore):
 
     # -- spans ----------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _store_spans(tx: StorageTransaction, spans: Sequence[Span], fx: tr.Effects) -> List[Span]:
+    def _store_spans(self, tx: StorageTransaction, spans: Sequence[Span], fx: tr.Effects) -> List[Span]:
         """Check every (rollout, attempt) first, then insert group by group with one heartbeat per group."""
         if not spans:
             return []
@@ -616,7 +622,7 @@ class EngineLightningStore(LightningStore):
             if attempt is None:
                 raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
             targets.append((rollout, attempt))
-        now = time.time()
+        now = self._clock()
         several = len(targets) > 1
         stored: List[Span] = []
         for (checked_rollout, checked_attempt), group in zip(targets, groups.values(), strict=True):
@@ -760,7 +766,7 @@ class EngineLightningStore(LightningStore):
         named = self._check_resources(resources)
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> ResourcesUpdate:
-            now = time.time()
+            now = self._clock()
             update = ResourcesUpdate(
                 resources_id=tr.new_resources_id(), create_time=now, update_time=now, version=1, resources=named
             )
@@ -773,7 +779,7 @@ class EngineLightningStore(LightningStore):
         named = self._check_resources(resources)
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> ResourcesUpdate:
-            now = time.time()
+            now = self._clock()
             current = tx.get_resources(resources_id)
             if current is None:
                 update = ResourcesUpdate(
@@ -851,7 +857,7 @@ class EngineLightningStore(LightningStore):
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
         return await self._run(lambda tx, fx: tx.get_worker(worker_id), write=False)
 
-    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
+    async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
         changes: Dict[str, Any] = {}
         if heartbeat_stats is not UNSET:
             if not isinstance(heartbeat_stats, Mapping):
@@ -860,7 +866,7 @@ class EngineLightningStore(LightningStore):
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Worker:
             worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)
-            updated = tr.evolve(worker, last_heartbeat_time=time.time(), **changes)
+            updated = tr.evolve(worker, last_heartbeat_time=self._clock(), **changes)
             tx.put_worker(updated)
             return updated
 

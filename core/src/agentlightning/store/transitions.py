@@ -1,6 +1,6 @@
 """Status transitions of rollouts, attempts and workers, as plain functions over a :class:`StorageTransaction`.
 
-The state machine is upstream v0.3's (reference A §1.5, §2.5, §2.6) with the deliberate changes listed in
+The state machine is upstream v0.3's with the deliberate changes listed in
 ``docs/store.md``. Every function here runs inside one transaction; what must happen after the commit (waking
 ``wait_for_rollouts`` waiters) is collected in an :class:`Effects`.
 """
@@ -113,7 +113,7 @@ def _copier(cls: type, names: Sequence[str]) -> Callable[[Any, Dict[str, Any]], 
         "        _setters[name](new, value)\n"
         "    return new\n"
     )
-    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)
+    exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own source
     return namespace["copy"]
 
 
@@ -133,6 +133,8 @@ def _plan(cls: type) -> _EvolvePlan:
     )
 
 
+# Kept because it pays (tests/benchmarks/span_codec.py, best of 400 interleaved batches on a busy 2-core machine): a
+# span's sequence id changed in 1.9 us against attrs.evolve's 3.3 us, a rollout's status in 1.8 us against 3.2 us.
 def evolve(inst: T, /, **changes: Any) -> T:
     """``attrs.evolve`` for the store's hot paths, with the class's fields looked up once per class.
 

@@ -1,7 +1,7 @@
 """Timeout and unresponsive detection: a debounced scan inside store calls plus a daemon thread for idle stores.
 
-Upstream only scanned at the start of some store methods, so an idle store never timed an attempt out (reference A
-§9.7). Here a :class:`Watchdog` thread also runs the same scan every ``interval`` seconds through
+Upstream only scanned at the start of some store methods, so an idle store never timed an attempt out (see
+docs/store.md). Here a :class:`Watchdog` thread also runs the same scan every ``interval`` seconds through
 ``backend.run_sync``; it holds only a weak reference to its owner, so a store that is dropped without ``close()``
 does not keep a thread alive for ever.
 """
@@ -46,12 +46,25 @@ class Debouncer:
 
 
 class Watchdog:
-    """A daemon thread calling ``owner.<method>()`` every ``interval`` seconds until stopped."""
+    """A daemon thread calling ``owner.<method>(clock())`` every ``interval`` seconds until stopped.
 
-    def __init__(self, owner: Any, method: str, interval: float, name: str = "agl-store-watchdog") -> None:
+    ``clock`` (default ``time.time``) is read at every tick and handed to the method as the scan's "now", so a manual
+    clock in tests decides what is overdue while the thread keeps its real-time interval.
+    """
+
+    def __init__(
+        self,
+        owner: Any,
+        method: str,
+        interval: float,
+        name: str = "agl-store-watchdog",
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"watchdog_interval must be > 0 or None, got {interval!r}")
         self.interval = interval
+        self.clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(weakref.ref(owner), method), name=name, daemon=True)
         self._thread.start()
@@ -62,7 +75,7 @@ class Watchdog:
             if owner is None:
                 return
             try:
-                getattr(owner, method)()
+                getattr(owner, method)(self.clock())
             except Exception:  # the next tick tries again; a closed backend stops the loop through stop()
                 logger.exception("store watchdog scan failed")
             del owner

@@ -344,7 +344,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         try:
             reply = _as_reply(owner.handler(body))
-        except Exception as exc:  # the handler's bug becomes a 500 the client sees
+        except Exception as exc:  # noqa: BLE001 - the handler's bug becomes a 500 the client sees
             self._error(500, f"handler raised {type(exc).__name__}: {exc}", "server_error")
             return
         if isinstance(reply, ErrorReply):

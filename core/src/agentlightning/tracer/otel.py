@@ -470,5 +470,5 @@ class OtelTracer(Tracer):
 def _current_token() -> Any:
     try:
         return anyio.lowlevel.current_token()
-    except Exception:  # pragma: no cover - trace_context always runs inside an event loop
+    except RuntimeError:  # pragma: no cover - trace_context always runs inside an event loop
         return None

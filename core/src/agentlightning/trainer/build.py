@@ -1,5 +1,5 @@
 """Building Trainer components from specs: an instance, a class, a factory, a registered name, an import path,
-or a dict ``{"type": name_or_path, **kwargs}`` (upstream v0.3's ``build_component`` rules, reference B §2.3)."""
+or a dict ``{"type": name_or_path, **kwargs}`` (upstream v0.3's ``build_component`` rules)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ class AlgorithmRun:
     async def __call__(self, store: LightningStore, event: ExecutionEvent) -> None:
         algorithm, trainer = self.algorithm, self.trainer
         if algorithm is None:  # runners serve a queue that something else feeds, until stopped
-            while not event.is_set():
+            while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
                 await anyio.sleep(0.1)
             return
         algorithm.set_trainer(trainer)
@@ -71,8 +71,8 @@ class AlgorithmRun:
 def clone_runner(runner: Runner[Any]) -> Runner[Any]:
     """A separate runner with the same configuration (for a second worker in one process)."""
     try:
-        return pickle.loads(pickle.dumps(runner))
-    except Exception:
+        return pickle.loads(pickle.dumps(runner))  # noqa: S301 - our own object, pickled just above
+    except Exception:  # noqa: BLE001 - pickling may fail in any way; then a shallow copy
         return copy.copy(runner)
 
 

@@ -92,7 +92,7 @@ class ProgressReporter:
             try:
                 spans = await self.store.query_spans(rollout.rollout_id, "latest")
                 self._rewards[rollout.rollout_id] = find_final_reward(list(spans))
-            except Exception:  # evicted spans: no reward to show
+            except Exception:  # noqa: BLE001 - evicted spans, or a reward span we cannot read: no reward to show
                 self._rewards[rollout.rollout_id] = None
         self._seen_succeeded += len(page)
 
@@ -111,7 +111,7 @@ class ProgressReporter:
                 try:
                     last = await self.snapshot()
                     self.render(last)
-                except Exception:
+                except Exception:  # the progress line must never stop training
                     logger.debug("progress snapshot failed", exc_info=True)
                 await anyio.sleep(self.interval)
         finally:
@@ -119,7 +119,7 @@ class ProgressReporter:
                 try:
                     with anyio.fail_after(5):
                         last = await self.snapshot()
-                except Exception:
-                    pass
+                except Exception:  # no final snapshot: the last one is shown
+                    logger.debug("final progress snapshot failed", exc_info=True)
                 if last is not None:
                     self.render(last, final=True)

@@ -105,7 +105,7 @@ class PromptTemplate(Resource):
                 raise ImportError(
                     "PromptTemplate(engine='jinja') needs jinja2: pip install 'agentlightning-core[jinja]'"
                 ) from exc
-            env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+            env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - prompts, not HTML
             return env.from_string(self.template).render(**kwargs)
         raise NotImplementedError(f"PromptTemplate.format does not support the {self.engine!r} engine")
 
@@ -121,7 +121,7 @@ class PromptTemplate(Resource):
             import jinja2
             from jinja2 import meta
 
-            return set(meta.find_undeclared_variables(jinja2.Environment().parse(self.template)))
+            return set(meta.find_undeclared_variables(jinja2.Environment().parse(self.template)))  # noqa: S701 - parsed only
         raise NotImplementedError(f"placeholders() does not support the {self.engine!r} engine")
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Union
 
 import attrs
 
+from .codegen import positional_builder
 from .core import StatusCode
 
 if TYPE_CHECKING:
@@ -104,46 +105,6 @@ class SpanRecordingContext(Protocol):
     def record_attributes(self, attributes: Attributes) -> None: ...
     def record_status(self, status_code: StatusCode, description: Optional[str] = None) -> None: ...
     def get_recorded_span(self) -> SpanCoreFields: ...
-
-
-_new = object.__new__
-
-
-# TraceStatus validates on setattr; its slots' own setters skip that (and the generic attribute lookup)
-_set_status_code = TraceStatus.__dict__["status_code"].__set__
-_set_status_description = TraceStatus.__dict__["description"].__set__
-_set_status_extras = TraceStatus.__dict__["extras"].__set__
-
-
-def _build_status(status_code: StatusCode, description: Optional[str], extras: Dict[str, Any]) -> TraceStatus:
-    """``TraceStatus(...)`` without argument parsing or validation: only for a status code already checked (a copy
-    of a stored status, or a constant)."""
-    status = _new(TraceStatus)
-    _set_status_code(status, status_code)
-    _set_status_description(status, description)
-    _set_status_extras(status, extras)
-    return status
-
-
-def _build_context(
-    trace_id: str, span_id: str, is_remote: bool, trace_state: Dict[str, str], extras: Dict[str, Any]
-) -> SpanContext:
-    """``SpanContext(...)`` with every field given positionally (no keyword parsing)."""
-    context = _new(SpanContext)
-    context.trace_id = trace_id
-    context.span_id = span_id
-    context.is_remote = is_remote
-    context.trace_state = trace_state
-    context.extras = extras
-    return context
-
-
-def _build_resource(attributes: Attributes, schema_url: str) -> OtelResource:
-    """``OtelResource(...)`` with every field given positionally."""
-    resource = _new(OtelResource)
-    resource.attributes = attributes
-    resource.schema_url = schema_url
-    return resource
 
 
 def _random_trace_id() -> str:
@@ -310,46 +271,13 @@ class Span:
         )
 
 
-def _build_span(
-    rollout_id: str,
-    attempt_id: str,
-    sequence_id: int,
-    trace_id: str,
-    span_id: str,
-    parent_id: Optional[str],
-    name: str,
-    status: TraceStatus,
-    attributes: Attributes,
-    events: List[Event],
-    links: List[Link],
-    start_time: Optional[float],
-    end_time: Optional[float],
-    context: Optional[SpanContext],
-    parent: Optional[SpanContext],
-    resource: OtelResource,
-    extras: Dict[str, Any],
-) -> Span:
-    """``Span(...)`` with every field given positionally: the same object, without keyword parsing (hot paths build
-    tens of thousands of spans). ``Span`` has no validators or converters, so nothing is skipped."""
-    span = _new(Span)
-    span.rollout_id = rollout_id
-    span.attempt_id = attempt_id
-    span.sequence_id = sequence_id
-    span.trace_id = trace_id
-    span.span_id = span_id
-    span.parent_id = parent_id
-    span.name = name
-    span.status = status
-    span.attributes = attributes
-    span.events = events
-    span.links = links
-    span.start_time = start_time
-    span.end_time = end_time
-    span.context = context
-    span.parent = parent
-    span.resource = resource
-    span.extras = extras
-    return span
+# ``Cls(...)`` with every field given positionally, generated from the field lists (hot paths build tens of
+# thousands of spans): no keyword parsing, and no validation (only for values already checked: a copy of a stored
+# span, or constants)
+_build_span: Callable[..., Span] = positional_builder(Span)
+_build_status: Callable[[StatusCode, Optional[str], Dict[str, Any]], TraceStatus] = positional_builder(TraceStatus)
+_build_context: Callable[..., SpanContext] = positional_builder(SpanContext)
+_build_resource: Callable[[Attributes, str], OtelResource] = positional_builder(OtelResource)
 
 
 def _plain_attributes(attributes: Any) -> Attributes:

@@ -1,1 +1,1 @@
-"""Small helpers shared by the core and the plugins (each module imports its heavy dependencies lazily)."""
+"""Helpers that are not part of the main API (each submodule imports its own dependencies on first use)."""

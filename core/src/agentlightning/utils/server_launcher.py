@@ -55,7 +55,7 @@ def access_host(host: str, *, outbound: bool = False) -> str:
 
     A server bound to every interface (``""``, ``0.0.0.0``, ``::``) is reached on loopback, or, with ``outbound``,
     on the IPv4 address this machine uses towards other machines (for endpoints published to them)."""
-    if host in ("", "0.0.0.0", "::"):
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - compares, does not bind
         if outbound:
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -259,7 +259,7 @@ class BackgroundServer:
         def target() -> None:
             try:
                 asyncio.run(serve())
-            except BaseException as exc:  # reported by start()
+            except BaseException as exc:  # noqa: BLE001 - reported by start()
                 failures.append(exc)
             finally:
                 sock.close()

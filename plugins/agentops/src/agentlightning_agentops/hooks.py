@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_tracers(register: Any) -> None:
+def agentlightning_register_tracers(register: Register) -> None:
     register(
         "agentops",
         "agentlightning_agentops.tracer:AgentOpsTracer",
@@ -17,5 +15,5 @@ def agentlightning_register_tracers(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("AgentOpsTracer", "agentlightning_agentops.tracer:AgentOpsTracer")

@@ -77,7 +77,7 @@ _PARAMS = (
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"APO: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(value)
 
 
 class APO(Algorithm, Generic[T_task]):

@@ -113,14 +113,14 @@ class Evaluator:
             if rollout.status in QUEUING_STATUSES:
                 try:
                     await self.store.update_rollout(rollout.rollout_id, status="cancelled")
-                except Exception as exc:  # a runner took it meanwhile
+                except Exception as exc:  # noqa: BLE001 - a runner took it meanwhile
                     logger.debug("could not cancel rollout %s: %s", rollout.rollout_id, exc)
 
     async def _result(self, rollout: Rollout) -> RolloutResult:
         spans = list(await self.store.query_spans(rollout.rollout_id, "latest"))
         try:
             records: List[Dict[str, Any]] = [dict(r) for r in self.adapter.adapt(spans)]
-        except Exception as exc:  # a span the adapter cannot read must not stop the run
+        except Exception as exc:  # noqa: BLE001 - a span the adapter cannot read must not stop the run
             logger.warning("rollout %s: could not turn spans into messages (%s)", rollout.rollout_id, exc)
             records = []
         return RolloutResult(

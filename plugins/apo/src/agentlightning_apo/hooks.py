@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_algorithms(register: Any) -> None:
+def agentlightning_register_algorithms(register: Register) -> None:
     register(
         "apo",
         "agentlightning_apo.apo:APO",
@@ -17,6 +15,6 @@ def agentlightning_register_algorithms(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("APO", "agentlightning_apo.apo:APO")
     register("VersionedPromptTemplate", "agentlightning_apo.state:VersionedPromptTemplate")

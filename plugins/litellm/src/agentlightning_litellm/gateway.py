@@ -192,7 +192,7 @@ class Gateway:
                 observe_raw_chunks(result, collector)
             iterator = result.__aiter__()
             first = await self._next(iterator)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any backend failure is recorded and answered as an error
             record.error = error_of(exc)
             logger.info("Backend call failed: %s %s", record.error.status, record.error.message)
             return self._fail(record, ids)
@@ -281,7 +281,7 @@ class Gateway:
                 item = await self._next(iterator)
             if kind in ("chat", "completion"):
                 yield b"data: [DONE]\n\n"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any backend failure is recorded and ends the stream
             record.error = error_of(exc)
             logger.info("Backend stream failed: %s %s", record.error.status, record.error.message)
             yield f"data: {json.dumps(_error_body(record.error, kind))}\n\n".encode()

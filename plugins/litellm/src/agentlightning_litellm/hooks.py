@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from agentlightning.plugins import hookimpl
-from agentlightning.plugins.registry import Register
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl

@@ -14,6 +14,7 @@ import anyio
 import attrs
 from agentlightning.store.base import LightningStore
 from agentlightning.types.tracer import Span
+from agentlightning.utils.otlp import PROTOBUF
 
 from .otlp import encode_export_request
 
@@ -70,7 +71,7 @@ class SpanRecorder:
         try:
             with anyio.fail_after(self.sequence_timeout):
                 return await self.store.get_next_span_sequence_id(rollout_id, attempt_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a store that is down must not fail the LLM call
             self._down_until = anyio.current_time() + 5.0
             logger.warning("No sequence id for rollout %s attempt %s yet (%s); will retry", rollout_id, attempt_id, exc)
             return None
@@ -122,7 +123,7 @@ class SpanRecorder:
             except _Rejected as exc:
                 error: Exception = exc
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any store failure is retried until the deadline
                 error = exc
                 if anyio.current_time() + delay > deadline:
                     break
@@ -146,11 +147,13 @@ class SpanRecorder:
 
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.timeout)
-        headers: Dict[str, str] = {}
+        headers: Dict[str, str] = {"Content-Type": PROTOBUF}
         otlp_headers = getattr(self.store, "otlp_headers", None)
         if callable(otlp_headers):
             headers.update(otlp_headers())
-        response = await self._http.post(self.otlp_endpoint, json=encode_export_request(spans), headers=headers)
+        response = await self._http.post(
+            self.otlp_endpoint, content=encode_export_request(spans).SerializeToString(), headers=headers
+        )
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise RuntimeError(f"OTLP export got HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_stores(register: Any) -> None:
+def agentlightning_register_stores(register: Register) -> None:
     register(
         "memory",
         "agentlightning_memory.store:InMemoryLightningStore",
@@ -18,5 +16,5 @@ def agentlightning_register_stores(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("InMemoryLightningStore", "agentlightning_memory.store:InMemoryLightningStore")

@@ -15,33 +15,50 @@ fewer young collections while spans stream in.
 
 Values nested inside attributes (a list, a dict) are kept by reference, as before; a span whose parts are not of the
 exact model types (a subclass, a tuple where a list is expected, ...) is kept as the object itself, unchanged.
+
+``pack_span`` and ``unpack_span`` are generated at import from the span models' field lists and their rules
+(:mod:`agentlightning.types.codegen`), with the three packing-specific rules below (:data:`_HEAD`, :data:`_SPREAD`,
+:data:`_OWN_CONTEXTS`): a field added to a model is packed without a change here, or, when it has no rule, every span
+is kept as the object itself (and a test fails).
 """
 
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from agentlightning.types.tracer import (
-    Event,
-    Link,
-    OtelResource,
-    Span,
-    SpanContext,
-    TraceStatus,
-    _build_context,
-    _build_resource,
-    _build_span,
-    _build_status,
+from agentlightning.types.codegen import (
+    DICT,
+    EXTRAS,
+    MODEL,
+    MODEL_LIST,
+    OPTIONAL_DICT,
+    OPTIONAL_MODEL,
+    UnsupportedField,
+    compile_function,
+    field_rules,
+    positional_builder,
 )
+from agentlightning.types.tracer import Span
 
-__all__ = ["PackedSpan", "pack_span", "unpack_span", "packed_sequence_id"]
+__all__ = ["PackedSpan", "pack_span", "unpack_span", "packed_sequence_id", "PACKED"]
 
 PackedSpan = Tuple[Any, ...]
 """``(attempt_id, sequence_id, fields..., attribute_keys, *attribute_values)``; ``(attempt_id, sequence_id, span)``
 for a span kept as it is."""
 
 _RAW_LENGTH = 3
+
+_HEAD = ("attempt_id", "sequence_id")
+"""Span fields packed first, at fixed positions (:data:`packed_sequence_id` reads the second)."""
+
+_SPREAD = "attributes"
+"""The span field packed last: a shared tuple of its keys, then its values in the packed tuple itself."""
+
+_OWN_CONTEXTS = {"context": {"span_id": "span_id"}, "parent": {"span_id": "parent_id"}}
+"""Span fields holding a :class:`SpanContext` that is usually the span's own: ``{context field: span field}`` for the
+ids that must match (``trace_id`` matches the span's ``trace_id`` in both); such a context, with every other field at
+its default, is packed as ``True``."""
 
 _KEY_CACHE_SIZE = 4096
 """At most this many distinct attribute-name tuples are shared; beyond it each span keeps its own."""
@@ -64,182 +81,202 @@ class _Unpackable(Exception):
     """A part of the span is not of the exact type the packed form rebuilds."""
 
 
-def _items(value: Any) -> Tuple[Tuple[Any, Any], ...]:
-    if type(value) is not dict:
-        raise _Unpackable
-    return tuple(value.items()) if value else ()
+# -- code generation -------------------------------------------------------------------------------------------------
 
 
-def _pack_context(context: Optional[SpanContext]) -> Optional[Tuple[Any, ...]]:
-    if context is None:
-        return None
-    if type(context) is not SpanContext:
-        raise _Unpackable
-    return (context.trace_id, context.span_id, context.is_remote, _items(context.trace_state), _items(context.extras))
+class _Generator:
+    """Source of ``pack``/``unpack`` functions, one pair per model class, from the models' field rules."""
+
+    def __init__(self) -> None:
+        self.ns: Dict[str, Any] = {"_Unpackable": _Unpackable, "_shared_keys": _shared_keys}
+        self.models: Dict[type, str] = {}
+
+    def name(self, cls: type) -> str:
+        """``_pk_<n>``/``_up_<n>``/``_cls_<n>``/``_b_<n>`` in the namespace, generating them on first use."""
+        tag = self.models.get(cls)
+        if tag is None:
+            tag = self.models[cls] = str(len(self.models))
+            self.ns[f"_cls_{tag}"] = cls
+            self.ns[f"_b_{tag}"] = positional_builder(cls)  # no validation: the packed values were validated
+            self.ns[f"_pk_{tag}"] = self.part_packer(cls, tag)
+            self.ns[f"_up_{tag}"] = self.part_unpacker(cls, tag)
+        return tag
+
+    def pack_parts(self, cls: type, path: str, skip: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
+        """``(conditions, expressions)``: the type checks of ``cls``'s fields at ``path`` and one expression per
+        packed slot (nested required models are flattened into their fields)."""
+        conds: List[str] = []
+        exprs: List[str] = []
+        for rule in field_rules(cls):
+            if rule.name in skip:
+                continue
+            p = f"{path}.{rule.name}"
+            if rule.kind in (DICT, EXTRAS):
+                conds.append(f"type({p}) is dict")
+                exprs.append(f"tuple({p}.items()) if {p} else ()")
+            elif rule.kind == OPTIONAL_DICT:
+                conds.append(f"({p} is None or type({p}) is dict)")
+                exprs.append(f"None if {p} is None else tuple({p}.items())")
+            elif rule.kind == MODEL:
+                tag = self.name(rule.model)  # type: ignore[arg-type]
+                sub_conds, sub_exprs = self.pack_parts(rule.model, p)  # type: ignore[arg-type]
+                conds.extend([f"type({p}) is _cls_{tag}", *sub_conds])
+                exprs.extend(sub_exprs)
+            elif rule.kind == OPTIONAL_MODEL:
+                exprs.append(f"_pk_{self.name(rule.model)}({p})")  # type: ignore[arg-type]
+            elif rule.kind == MODEL_LIST:
+                conds.append(f"type({p}) is list")
+                exprs.append(f"(*map(_pk_{self.name(rule.model)}, {p}),) if {p} else ()")  # type: ignore[arg-type]
+            else:
+                exprs.append(p)
+        return conds, exprs
+
+    def unpack_parts(self, cls: type, slots: List[str], skip: Tuple[str, ...] = ()) -> List[str]:
+        """One argument of ``cls``'s builder per field (``skip``: none), reading the slot names from ``slots``."""
+        args: List[str] = []
+        for rule in field_rules(cls):
+            if rule.name in skip:
+                continue
+            if rule.kind == MODEL:
+                tag = self.name(rule.model)  # type: ignore[arg-type]
+                args.append(f"_b_{tag}({', '.join(self.unpack_parts(rule.model, slots))})")  # type: ignore[arg-type]
+                continue
+            q = slots.pop(0)
+            if rule.kind in (DICT, EXTRAS):
+                args.append(f"dict({q}) if {q} else {{}}")
+            elif rule.kind == OPTIONAL_DICT:
+                args.append(f"None if {q} is None else dict({q})")
+            elif rule.kind == OPTIONAL_MODEL:
+                args.append(f"_up_{self.name(rule.model)}({q})")  # type: ignore[arg-type]
+            elif rule.kind == MODEL_LIST:
+                args.append(f"[*map(_up_{self.name(rule.model)}, {q})] if {q} else []")  # type: ignore[arg-type]
+            else:
+                args.append(q)
+        return args
+
+    def part_packer(self, cls: type, tag: str) -> Callable[[Any], Any]:
+        """``pack(part)``: a nested model (or None) as a tuple; raises :class:`_Unpackable` on another type."""
+        self.ns[f"_cls_{tag}"] = cls
+        conds, exprs = self.pack_parts(cls, "o")
+        check = " and ".join([f"type(o) is _cls_{tag}", *conds])
+        source = (
+            "def pack(o):\n    if o is None:\n        return None\n"
+            f"    if not ({check}):\n        raise _Unpackable\n    return ({', '.join(exprs)},)\n"
+        )
+        return compile_function(source, "pack", self.ns, f"packer for {cls.__qualname__}")
+
+    def part_unpacker(self, cls: type, tag: str) -> Callable[[Any], Any]:
+        slots = [f"q{i}" for i in range(len(self.pack_parts(cls, "o")[1]))]
+        args = self.unpack_parts(cls, list(slots))
+        source = (
+            f"def unpack(t):\n    if t is None:\n        return None\n    ({', '.join(slots)},) = t\n"
+            f"    return _b_{tag}({', '.join(args)})\n"
+        )
+        return compile_function(source, "unpack", self.ns, f"unpacker for {cls.__qualname__}")
+
+    def own_context(self, cls: type, ids: Dict[str, str]) -> Optional[Tuple[str, List[str]]]:
+        """For a usual context: the condition that ``v`` (the context) is one, and the builder's arguments
+        (``s_<span field>`` for the ids, the defaults for the rest); None if a field has a default this cannot
+        write."""
+        conds = [f"type(v) is _cls_{self.name(cls)}"]
+        args = []
+        for rule in field_rules(cls):
+            a = rule.attribute
+            if rule.name in ids:
+                conds.append(f"v.{rule.name} == o.{ids[rule.name]}")
+                args.append(f"s_{ids[rule.name]}")
+            elif getattr(a.default, "factory", None) is dict and not getattr(a.default, "takes_self", True):
+                conds.append(f"type(v.{rule.name}) is dict and not v.{rule.name}")
+                args.append("{}")
+            elif a.default is None or type(a.default) is bool:
+                conds.append(f"v.{rule.name} is {a.default!r}")
+                args.append(repr(a.default))
+            elif type(a.default) in (str, int, float):
+                conds.append(f"v.{rule.name} == {a.default!r}")
+                args.append(repr(a.default))
+            else:
+                return None
+        return " and ".join(conds), args
+
+    def span_functions(self, span_cls: type = Span) -> Tuple[Callable[[Any], PackedSpan], Callable[[PackedSpan], Any]]:
+        """``pack`` and ``unpack`` for ``span_cls`` (:class:`Span`; another class in tests)."""
+        rules = {rule.name: rule for rule in field_rules(span_cls)}
+        if rules[_SPREAD].kind != DICT or any(rules[name].kind in (MODEL, MODEL_LIST) for name in _HEAD):
+            raise UnsupportedField(f"Span.{_SPREAD} is no longer a dict")
+        self.ns.update(_cls_span=span_cls, _b_span=positional_builder(span_cls))
+        pre: List[str] = []  # pack: locals bound before the checks
+        conds = ["type(o) is _cls_span", f"type(o.{_SPREAD}) is dict"]
+        exprs = [f"o.{name}" for name in _HEAD]
+        slots = [f"s_{name}" for name in _HEAD]  # unpack: the packed tuple's names
+        args: Dict[str, str] = {name: f"s_{name}" for name in _HEAD}  # unpack: the builder's arguments
+        for rule in field_rules(span_cls):
+            if rule.name in _HEAD or rule.name == _SPREAD:
+                continue
+            own = None
+            if rule.name in _OWN_CONTEXTS and rule.kind == OPTIONAL_MODEL:
+                own = self.own_context(rule.model, {"trace_id": "trace_id", **_OWN_CONTEXTS[rule.name]})  # type: ignore[arg-type]
+            if own is not None:
+                check, defaults = own
+                tag = self.name(rule.model)  # type: ignore[arg-type]
+                pre.append(f"    c_{rule.name} = o.{rule.name}\n")
+                cond = check.replace("v.", f"c_{rule.name}.").replace("type(v)", f"type(c_{rule.name})")
+                exprs.append(f"None if c_{rule.name} is None else True if {cond} else _pk_{tag}(c_{rule.name})")
+                q = f"s_{rule.name}"
+                slots.append(q)
+                args[rule.name] = f"_b_{tag}({', '.join(defaults)}) if {q} is True else _up_{tag}({q})"
+                continue
+            sub_conds, sub_exprs = self.pack_parts(span_cls, "o", skip=tuple(n for n in rules if n != rule.name))
+            conds.extend(sub_conds)
+            exprs.extend(sub_exprs)
+            own_slots = [
+                f"s_{rule.name}" if len(sub_exprs) == 1 else f"s_{rule.name}_{i}" for i in range(len(sub_exprs))
+            ]
+            slots.extend(own_slots)
+            [args[rule.name]] = self.unpack_parts(span_cls, own_slots, skip=tuple(n for n in rules if n != rule.name))
+        exprs.append(f"_shared_keys(o.{_SPREAD}), *o.{_SPREAD}.values()")
+        args[_SPREAD] = f"dict(zip(s_{_SPREAD}_keys, s_{_SPREAD}_values))"
+        pack_source = (
+            "def pack(o):\n"
+            f"    if {' and '.join(conds)}:\n"
+            f"{''.join('    ' + line for line in pre)}"
+            "        try:\n"
+            f"            return ({', '.join(exprs)})\n"
+            "        except _Unpackable:  # an event, link or context of another type\n"
+            "            pass\n"
+            f"    return ({', '.join(f'o.{name}' for name in _HEAD)}, o)\n"
+        )
+        unpack_source = (
+            "def unpack(p):\n"
+            f"    if len(p) == {_RAW_LENGTH}:\n"
+            "        return p[2]\n"
+            f"    ({', '.join(slots)}, s_{_SPREAD}_keys, *s_{_SPREAD}_values) = p\n"
+            f"    return _b_span({', '.join(args[rule.name] for rule in field_rules(span_cls))})\n"
+        )
+        return (
+            compile_function(pack_source, "pack", self.ns, "pack_span"),
+            compile_function(unpack_source, "unpack", self.ns, "unpack_span"),
+        )
 
 
-_OWN = True
-"""Packed in place of the usual context: the span's own ids (its ``span_id`` for ``context``, its ``parent_id`` for
-``parent``), local, with nothing else set."""
-
-
-def _pack_own_context(context: Optional[SpanContext], trace_id: Any, span_id: Any) -> Any:
-    if context is None:
-        return None
-    if (
-        type(context) is SpanContext
-        and context.is_remote is False
-        and context.span_id == span_id
-        and context.trace_id == trace_id
-        and type(context.trace_state) is dict
-        and not context.trace_state
-        and type(context.extras) is dict
-        and not context.extras
-    ):
-        return _OWN
-    return _pack_context(context)
-
-
-def _unpack_context(packed: Optional[Tuple[Any, ...]]) -> Optional[SpanContext]:
-    if packed is None:
-        return None
-    trace_id, span_id, is_remote, trace_state, extras = packed
-    return _build_context(
-        trace_id, span_id, is_remote, dict(trace_state) if trace_state else {}, dict(extras) if extras else {}
-    )
-
-
-def _pack_event(event: Event) -> Tuple[Any, ...]:
-    if type(event) is not Event:
-        raise _Unpackable
-    return (event.name, _items(event.attributes), event.timestamp, _items(event.extras))
-
-
-def _unpack_event(packed: Tuple[Any, ...]) -> Event:
-    name, attributes, timestamp, extras = packed
-    return Event(name=name, attributes=dict(attributes), timestamp=timestamp, extras=dict(extras))
-
-
-def _pack_link(link: Link) -> Tuple[Any, ...]:
-    if type(link) is not Link:
-        raise _Unpackable
-    attributes = None if link.attributes is None else _items(link.attributes)
-    return (_pack_context(link.context), attributes, _items(link.extras))
-
-
-def _unpack_link(packed: Tuple[Any, ...]) -> Link:
-    context, attributes, extras = packed
-    return Link(
-        context=_unpack_context(context),  # type: ignore[arg-type]  # as the Link held it
-        attributes=None if attributes is None else dict(attributes),
-        extras=dict(extras),
-    )
-
-
-def pack_span(span: Span) -> PackedSpan:
-    """The packed form of ``span`` (the span itself, in a short tuple, when a part has an unexpected type)."""
-    if type(span) is not Span:  # a subclass may carry more than the packed form holds
-        return (span.attempt_id, span.sequence_id, span)
-    status, resource, attributes, events, links, extras = (
-        span.status,
-        span.resource,
-        span.attributes,
-        span.events,
-        span.links,
-        span.extras,
-    )
-    if (
-        type(status) is TraceStatus
-        and type(status.extras) is dict
-        and type(resource) is OtelResource
-        and type(resource.attributes) is dict
-        and type(attributes) is dict
-        and type(events) is list
-        and type(links) is list
-        and type(extras) is dict
-    ):
-        trace_id = span.trace_id
-        try:
-            return (
-                span.attempt_id,
-                span.sequence_id,
-                span.rollout_id,
-                trace_id,
-                span.span_id,
-                span.parent_id,
-                span.name,
-                status.status_code,
-                status.description,
-                tuple(status.extras.items()) if status.extras else (),
-                (*map(_pack_event, events),) if events else (),
-                (*map(_pack_link, links),) if links else (),
-                span.start_time,
-                span.end_time,
-                _pack_own_context(span.context, trace_id, span.span_id),
-                _pack_own_context(span.parent, trace_id, span.parent_id),
-                tuple(resource.attributes.items()) if resource.attributes else (),
-                resource.schema_url,
-                tuple(extras.items()) if extras else (),
-                # keys then values in the tuple itself, not a tuple of items: a collection untracks a tuple only
-                # once everything in it already is, and it sees an inner tuple after its outer one, so each level of
-                # nesting costs one more collection (three levels deep, a packed span would stay tracked until a
-                # full collection); the shared keys tuple was untracked long ago
-                _shared_keys(attributes),
-                *attributes.values(),
-            )
-        except _Unpackable:  # an event, link or context of another type
-            pass
+def _raw_pack(span: Span) -> PackedSpan:
     return (span.attempt_id, span.sequence_id, span)
 
 
-def unpack_span(packed: PackedSpan) -> Span:
-    """A fresh span equal to the one packed (the very object, for a span kept as it is)."""
-    if len(packed) == _RAW_LENGTH:
-        return packed[2]  # type: ignore[no-any-return]
-    (
-        attempt_id,
-        sequence_id,
-        rollout_id,
-        trace_id,
-        span_id,
-        parent_id,
-        name,
-        status_code,
-        description,
-        status_extras,
-        events,
-        links,
-        start_time,
-        end_time,
-        context,
-        parent,
-        resource_attributes,
-        schema_url,
-        extras,
-        attribute_keys,
-        *attribute_values,
-    ) = packed
-    return _build_span(
-        rollout_id,
-        attempt_id,
-        sequence_id,
-        trace_id,
-        span_id,
-        parent_id,
-        name,
-        # the code was validated when the packed span was a TraceStatus
-        _build_status(status_code, description, dict(status_extras) if status_extras else {}),
-        dict(zip(attribute_keys, attribute_values)),  # noqa: B905  # packed together: same length
-        [_unpack_event(e) for e in events] if events else [],
-        [_unpack_link(link) for link in links] if links else [],
-        start_time,
-        end_time,
-        _build_context(trace_id, span_id, False, {}, {}) if context is _OWN else _unpack_context(context),
-        _build_context(trace_id, parent_id, False, {}, {}) if parent is _OWN else _unpack_context(parent),
-        _build_resource(dict(resource_attributes) if resource_attributes else {}, schema_url),
-        dict(extras) if extras else {},
-    )
+def _raw_unpack(packed: PackedSpan) -> Span:
+    return packed[2]  # type: ignore[no-any-return]
 
+
+def _generate() -> Tuple[Callable[[Span], PackedSpan], Callable[[PackedSpan], Span], bool]:
+    try:
+        return (*_Generator().span_functions(), True)
+    except UnsupportedField:  # a field without a rule: spans are kept as they are (slower, still correct)
+        return _raw_pack, _raw_unpack, False
+
+
+pack_span, unpack_span, PACKED = _generate()  # PACKED: False when a span field has no rule (spans kept as objects)
+pack_span.__doc__ = """The packed form of ``span`` (the span itself, in a short tuple, when a part has an unexpected
+type)."""
+unpack_span.__doc__ = """A fresh span equal to the one packed (the very object, for a span kept as it is)."""
 
 packed_sequence_id: Callable[[PackedSpan], Any] = itemgetter(1)
 """The ``sequence_id`` of a packed span (a sort key; an ``itemgetter``: no Python call per item)."""

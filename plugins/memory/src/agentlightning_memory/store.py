@@ -43,6 +43,7 @@ class InMemoryLightningStore(EngineLightningStore):
             are evicted, oldest first; querying them then raises ``SpansEvictedError``.
         scan_debounce_seconds: minimum seconds between timeout scans triggered by store calls (0: every call).
         watchdog_interval: seconds between background timeout scans (None: no thread).
+        clock: the time source of timestamps and timeouts (see ``EngineLightningStore``; tests pass a manual one).
         span_size_estimator: bytes of one span for the budget (default: a cheap estimate of its attributes).
         url: the ``memory://`` URL the store was opened with (``open_store``); its query string may set
             ``memory_budget_bytes``, ``scan_debounce_seconds`` and ``watchdog_interval`` (``none`` disables it), e.g.
@@ -57,6 +58,7 @@ class InMemoryLightningStore(EngineLightningStore):
         watchdog_interval: Optional[float] = 1.0,
         span_size_estimator: Optional[Callable[[Span], int]] = None,
         url: Optional[str] = None,
+        clock: Optional[Callable[[], float]] = None,
         **unused: Any,
     ) -> None:
         if unused:
@@ -70,6 +72,7 @@ class InMemoryLightningStore(EngineLightningStore):
             MemoryBackend(memory_budget_bytes=memory_budget_bytes, span_size_estimator=span_size_estimator),
             scan_debounce_seconds=scan_debounce_seconds,
             watchdog_interval=watchdog_interval,
+            clock=clock,
         )
 
     @property

@@ -201,7 +201,7 @@ class _App:
                     return spec.status, wire.dumps(data)
                 except TimeoutError:
                     return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - every store error goes back to the client
                     return _exception_response(exc)
 
             key = headers.get(_IDEMPOTENCY_HEADER) if spec.keyed else None
@@ -237,7 +237,7 @@ class _App:
                 _, rejected = await otlp.store_spans(self.store, parsed)
         except _Error as exc:
             return _error(exc.status, exc.detail, exc.error_type)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every store error goes back to the client
             status, payload = _exception_response(exc)
             return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
         message = f"{rejected} span(s) lack agentlightning.rollout_id / agentlightning.attempt_id"

@@ -14,18 +14,27 @@ import time
 import uuid
 import warnings
 import weakref
-from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
-from agentlightning.store.base import UNSET, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from agentlightning.store.base import (
+    UNSET,
+    LightningStore,
+    LightningStoreCapabilities,
+    LightningStoreStatistics,
+    Unset,
+)
 from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
+    AttemptStatus,
     EnqueueRolloutRequest,
     PaginatedResult,
     Rollout,
     RolloutConfig,
     RolloutMode,
+    RolloutStatus,
+    TaskInput,
     Worker,
 )
 from agentlightning.types.resources import NamedResources, ResourcesUpdate
@@ -162,7 +171,7 @@ class LightningStoreClient(LightningStore):
             clients, self._clients = self._clients, {}
         try:
             loop = _loop_token()
-        except Exception:
+        except RuntimeError:  # closed outside any event loop: nothing of this loop to close
             return
         for ref, pool in clients.values():
             if ref() is loop:
@@ -209,7 +218,8 @@ class LightningStoreClient(LightningStore):
             if attempt:
                 await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
             try:
-                status, body = await pool.request(method, target, content, key, limit)
+                answer: Tuple[int, bytes] = await pool.request(method, target, content, key, limit)
+                status, body = answer
             except TransportError as exc:
                 failure = exc
                 continue
@@ -242,7 +252,7 @@ class LightningStoreClient(LightningStore):
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
         fields = _fields(locals())
-        return await self._call(R.START_ROLLOUT, **{**fields, "config": to_dict(config)})
+        return cast("AttemptedRollout", await self._call(R.START_ROLLOUT, **{**fields, "config": to_dict(config)}))
 
     async def enqueue_rollout(
         self,
@@ -267,7 +277,7 @@ class LightningStoreClient(LightningStore):
     async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
         if not rollouts:
             return []
-        return await self._call(R.ENQUEUE, rollouts=[to_dict(r) for r in rollouts])
+        return cast("Sequence[Rollout]", await self._call(R.ENQUEUE, rollouts=[to_dict(r) for r in rollouts]))
 
     async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
         claimed = await self.dequeue_many_rollouts(limit=1, worker_id=worker_id)
@@ -278,10 +288,10 @@ class LightningStoreClient(LightningStore):
     ) -> Sequence[AttemptedRollout]:
         if limit <= 0:
             return []
-        return await self._call(R.DEQUEUE, limit=limit, worker_id=worker_id)
+        return cast("Sequence[AttemptedRollout]", await self._call(R.DEQUEUE, limit=limit, worker_id=worker_id))
 
     async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
-        return await self._call(R.START_ATTEMPT, rollout_id, worker_id=worker_id)
+        return cast("AttemptedRollout", await self._call(R.START_ATTEMPT, rollout_id, worker_id=worker_id))
 
     async def query_rollouts(
         self,
@@ -307,24 +317,28 @@ class LightningStoreClient(LightningStore):
             rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
         status_in = None if status_in is None else list(status_in)
         rollout_id_in = None if rollout_id_in is None else list(rollout_id_in)
-        return await self._call(R.SEARCH_ROLLOUTS, **_fields(locals(), "status", "rollout_ids"))
+        return cast(
+            "PaginatedResult[Union[Rollout, AttemptedRollout]]",
+            await self._call(R.SEARCH_ROLLOUTS, **_fields(locals(), "status", "rollout_ids")),
+        )
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
-        return await self._call(R.GET_ROLLOUT, rollout_id)
+        return cast("Optional[Union[Rollout, AttemptedRollout]]", await self._call(R.GET_ROLLOUT, rollout_id))
 
     async def update_rollout(
         self,
         rollout_id: str,
-        input: Any = UNSET,
-        mode: Any = UNSET,
-        resources_id: Any = UNSET,
-        status: Any = UNSET,
-        config: Any = UNSET,
-        metadata: Any = UNSET,
+        input: TaskInput | Unset = UNSET,
+        mode: Optional[RolloutMode] | Unset = UNSET,
+        resources_id: Optional[str] | Unset = UNSET,
+        status: RolloutStatus | Unset = UNSET,
+        config: Optional[RolloutConfig] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
+        fields = _fields(locals(), "rollout_id")
         if config is not UNSET and config is not None:
-            config = to_dict(config)
-        return await self._call(R.UPDATE_ROLLOUT, rollout_id, **_fields(locals(), "rollout_id"))
+            fields["config"] = to_dict(config)
+        return cast("Rollout", await self._call(R.UPDATE_ROLLOUT, rollout_id, **fields))
 
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
@@ -353,24 +367,28 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Attempt]:
-        return await self._call(
-            R.SEARCH_ATTEMPTS, rollout_id, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset
+        return cast(
+            "PaginatedResult[Attempt]",
+            await self._call(
+                R.SEARCH_ATTEMPTS, rollout_id, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset
+            ),
         )
 
     async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
-        return await self._call(R.LATEST_ATTEMPT, rollout_id)
+        return cast("Optional[Attempt]", await self._call(R.LATEST_ATTEMPT, rollout_id))
 
     async def update_attempt(
         self,
         rollout_id: str,
         attempt_id: str,
-        status: Any = UNSET,
-        worker_id: Any = UNSET,
-        last_heartbeat_time: Any = UNSET,
-        metadata: Any = UNSET,
+        status: AttemptStatus | Unset = UNSET,
+        worker_id: Optional[str] | Unset = UNSET,
+        last_heartbeat_time: Optional[float] | Unset = UNSET,
+        metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
-        return await self._call(
-            R.UPDATE_ATTEMPT, rollout_id, attempt_id, **_fields(locals(), "rollout_id", "attempt_id")
+        return cast(
+            "Attempt",
+            await self._call(R.UPDATE_ATTEMPT, rollout_id, attempt_id, **_fields(locals(), "rollout_id", "attempt_id")),
         )
 
     # -- spans -------------------------------------------------------------------------------------------------------
@@ -380,7 +398,7 @@ class LightningStoreClient(LightningStore):
         raw = await self._exchange(R.ADD_SPAN.method, R.ADD_SPAN.target(), sent, keyed=R.ADD_SPAN.keyed)
         if raw == sent:
             return span  # stored as sent (the usual case): no need to decode our own span again
-        return R.ADD_SPAN.decode(wire.loads(raw) if raw else None)
+        return cast(Optional[Span], R.ADD_SPAN.decode(wire.loads(raw) if raw else None))
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
         if not spans:
@@ -424,21 +442,23 @@ class LightningStoreClient(LightningStore):
         sort_by: Optional[str] = "sequence_id",
         sort_order: str = "asc",
     ) -> PaginatedResult[Span]:
-        return await self._call(R.SEARCH_SPANS, **_fields(locals()))
+        return cast("PaginatedResult[Span]", await self._call(R.SEARCH_SPANS, **_fields(locals())))
 
     # -- resources ---------------------------------------------------------------------------------------------------
 
     async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
-        return await self._call(R.ADD_RESOURCES, _body=resources_to_dict(resources))
+        return cast("ResourcesUpdate", await self._call(R.ADD_RESOURCES, _body=resources_to_dict(resources)))
 
     async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
-        return await self._call(R.UPDATE_RESOURCES, resources_id, _body=resources_to_dict(resources))
+        return cast(
+            "ResourcesUpdate", await self._call(R.UPDATE_RESOURCES, resources_id, _body=resources_to_dict(resources))
+        )
 
     async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
-        return await self._call(R.GET_RESOURCES, resources_id)
+        return cast("Optional[ResourcesUpdate]", await self._call(R.GET_RESOURCES, resources_id))
 
     async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
-        return await self._call(R.LATEST_RESOURCES)
+        return cast("Optional[ResourcesUpdate]", await self._call(R.LATEST_RESOURCES))
 
     async def query_resources(
         self,
@@ -450,7 +470,7 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[ResourcesUpdate]:
-        return await self._call(R.QUERY_RESOURCES, **_fields(locals()))
+        return cast("PaginatedResult[ResourcesUpdate]", await self._call(R.QUERY_RESOURCES, **_fields(locals())))
 
     # -- workers -----------------------------------------------------------------------------------------------------
 
@@ -466,13 +486,13 @@ class LightningStoreClient(LightningStore):
         offset: int = 0,
     ) -> PaginatedResult[Worker]:
         status_in = None if status_in is None else list(status_in)
-        return await self._call(R.SEARCH_WORKERS, **_fields(locals()))
+        return cast("PaginatedResult[Worker]", await self._call(R.SEARCH_WORKERS, **_fields(locals())))
 
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
-        return await self._call(R.GET_WORKER, worker_id)
+        return cast("Optional[Worker]", await self._call(R.GET_WORKER, worker_id))
 
-    async def update_worker(self, worker_id: str, heartbeat_stats: Any = UNSET) -> Worker:
-        return await self._call(R.UPDATE_WORKER, worker_id, heartbeat_stats=heartbeat_stats)
+    async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
+        return cast("Worker", await self._call(R.UPDATE_WORKER, worker_id, heartbeat_stats=heartbeat_stats))
 
     async def statistics(self) -> LightningStoreStatistics:
         """The served store's statistics, named after this class (the served store's name is ``remote_name``)."""

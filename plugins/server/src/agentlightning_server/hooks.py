@@ -1,9 +1,8 @@
-"""Plugin hooks: the ``http`` store (client), the exports and the ``agl store`` command. Imports nothing heavy."""
+"""Plugin hooks: the ``http`` store (client) and store server, the exports and ``agl store``. Imports nothing heavy."""
 
 from __future__ import annotations
 
-from agentlightning.plugins import hookimpl
-from agentlightning.plugins.registry import Register
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
@@ -13,6 +12,15 @@ def agentlightning_register_stores(register: Register) -> None:
         "agentlightning_server.client:LightningStoreClient.from_url",
         description="A LightningStore served over HTTP by `agl store serve` (LightningStoreClient).",
         url_schemes=("http", "https"),
+    )
+
+
+@hookimpl
+def agentlightning_register_store_servers(register: Register) -> None:
+    register(
+        "http",
+        "agentlightning_server.server:LightningStoreServer",
+        description="Serves a store over HTTP to other processes (LightningStoreServer; clients open its endpoint).",
     )
 
 

@@ -222,7 +222,7 @@ class _Connection:
         with anyio.CancelScope(shield=True):
             try:
                 await self.stream.aclose()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection: nothing left to do
                 pass
 
 

@@ -37,7 +37,7 @@ def _str(name: str, value: Any) -> str:
 def _int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"{name}: expected an integer, got {_type_name(value)}")
-    return value
+    return int(value)
 
 
 def _float(name: str, value: Any) -> float:

@@ -141,7 +141,7 @@ class LightningStoreServer:
         self._endpoint = launcher.endpoint
 
     def _start_process(self) -> None:
-        port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")
+        port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")  # noqa: S104
         cmd = [
             sys.executable, "-m", "agentlightning_server.serve",
             "--store", str(self.store), "--host", self.host, "--port", str(port),

@@ -26,7 +26,7 @@ from agentlightning.types.serialization import ValidationError
 API_PREFIX = "/v1/agl"
 OTLP_TRACES_PATH = "/v1/traces"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-TOKEN_ENV = "AGL_STORE_TOKEN"
+TOKEN_ENV = "AGL_STORE_TOKEN"  # noqa: S105 - the variable's name, not a token
 JSON_TYPE = "application/json"
 
 

@@ -408,7 +408,7 @@ class SqliteBackend:
                 inline = self.inline_transactions and self.synchronous == "NORMAL"
                 if not (inline and self._commit_inline(batch.writes)):
                     await anyio.to_thread.run_sync(self._commit_blocking, batch.writes)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - every writer of the batch gets the failure
                 batch.fail(exc)
             finally:
                 batch.done.set()

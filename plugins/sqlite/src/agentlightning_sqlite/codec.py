@@ -3,21 +3,23 @@
 Writing uses the stdlib ``json`` (orjson would silently turn NaN into null); reading uses orjson when installed.
 The JSON is exactly what the project's converter (:func:`agentlightning.types.to_dict`) writes. Spans, by far the
 most numerous records, and rollouts and attempts, read and rewritten by every span's heartbeat, take a direct path
-that builds the same dicts and objects without the converter's generic dispatch (a few times faster); it is used
-only while the models have the fields it was written for, and any value it cannot handle sends that record through
-the converter instead.
+that builds the same dicts and objects without the converter's generic dispatch (a few times faster). The span path is
+generated from the span models' field lists (:mod:`agentlightning.types.codegen`); the rollout and attempt paths are
+used only while those models have the fields they were written for. Any value a direct path cannot handle sends that
+record through the converter instead.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
 
 import attrs
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.types import from_dict, rollout_from_dict, to_dict
+from agentlightning.types.codegen import UnsupportedField, dict_decoder, dict_encoder
 from agentlightning.types.core import Attempt, Rollout, RolloutConfig
-from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
+from agentlightning.types.tracer import Span
 
 __all__ = ["encode", "decode", "decode_rollout", "span_to_dict", "span_from_dict", "FAST_SPANS", "FAST_RECORDS"]
 
@@ -47,46 +49,26 @@ def _load_json() -> Callable[[str], Any]:
 
 _loads = _load_json()
 
-_CONTEXT_KEYS = ("trace_id", "span_id", "is_remote", "trace_state")
-_STATUS_KEYS = ("status_code", "description")
-_EVENT_KEYS = ("name", "attributes", "timestamp")
-_LINK_KEYS = ("context", "attributes")
-_RESOURCE_KEYS = ("attributes", "schema_url")
-_SPAN_KEYS = (
-    "rollout_id",
-    "attempt_id",
-    "sequence_id",
-    "trace_id",
-    "span_id",
-    "parent_id",
-    "name",
-    "status",
-    "attributes",
-    "events",
-    "links",
-    "start_time",
-    "end_time",
-    "context",
-    "parent",
-    "resource",
-)
+
+def _span_codec() -> Tuple[Optional[Callable[[Span], Dict[str, Any]]], Optional[Callable[[Dict[str, Any]], Span]]]:
+    try:
+        return dict_encoder(Span), dict_decoder(Span)
+    except UnsupportedField:  # a field without an encode/decode rule: every span uses the converter
+        return None, None
 
 
-def _fields_are(cls: type, names: tuple[str, ...], extras: bool) -> bool:
-    return tuple(f.name for f in attrs.fields(cls)) == ((*names, "extras") if extras else names)
+span_to_dict, span_from_dict = _span_codec()
+"""``to_dict(span)`` (attribute values shared rather than copied) and ``from_dict(d, Span)`` for dicts this module
+wrote (trusted: no per-field type checks), generated from the span models' field lists; None when a field has no
+rule (see :mod:`agentlightning.types.codegen`)."""
+
+FAST_SPANS = span_to_dict is not None
+"""Whether spans take the direct path (else every span uses the converter)."""
 
 
-FAST_SPANS = all(
-    (
-        _fields_are(SpanContext, _CONTEXT_KEYS, True),
-        _fields_are(TraceStatus, _STATUS_KEYS, True),
-        _fields_are(Event, _EVENT_KEYS, True),
-        _fields_are(Link, _LINK_KEYS, True),
-        _fields_are(OtelResource, _RESOURCE_KEYS, False),
-        _fields_are(Span, _SPAN_KEYS, True),
-    )
-)
-"""Whether the span models still have the fields the direct path knows (else every span uses the converter)."""
+def _fields_are(cls: type, names: tuple[str, ...]) -> bool:
+    return tuple(f.name for f in attrs.fields(cls)) == names
+
 
 _CONFIG_KEYS = ("timeout_seconds", "unresponsive_seconds", "max_attempts", "retry_condition")
 _ROLLOUT_KEYS = (
@@ -114,61 +96,15 @@ _ATTEMPT_KEYS = (
 
 FAST_RECORDS = all(
     (
-        _fields_are(RolloutConfig, _CONFIG_KEYS, False),
-        _fields_are(Rollout, _ROLLOUT_KEYS, False),
-        _fields_are(Attempt, _ATTEMPT_KEYS, False),
+        _fields_are(RolloutConfig, _CONFIG_KEYS),
+        _fields_are(Rollout, _ROLLOUT_KEYS),
+        _fields_are(Attempt, _ATTEMPT_KEYS),
     )
 )
 """The same for plain rollouts and attempts (an ``AttemptedRollout`` always uses the converter)."""
 
 
 # -- span -> dict -------------------------------------------------------------------------------------------------
-
-
-def _merge(out: Dict[str, Any], extras: Dict[str, Any]) -> Dict[str, Any]:
-    for key, value in extras.items():  # unknown keys come last and never shadow a field (as the converter does)
-        out.setdefault(key, value)
-    return out
-
-
-def _context_dict(c: Optional[SpanContext]) -> Optional[Dict[str, Any]]:
-    if c is None:
-        return None
-    out = {"trace_id": c.trace_id, "span_id": c.span_id, "is_remote": c.is_remote, "trace_state": c.trace_state}
-    return _merge(out, c.extras) if c.extras else out
-
-
-def span_to_dict(s: Span) -> Dict[str, Any]:
-    """``to_dict(span)`` for JSON-ready attribute values (which it shares rather than copies)."""
-    status = s.status
-    status_out = {"status_code": status.status_code, "description": status.description}
-    out = {
-        "rollout_id": s.rollout_id,
-        "attempt_id": s.attempt_id,
-        "sequence_id": s.sequence_id,
-        "trace_id": s.trace_id,
-        "span_id": s.span_id,
-        "parent_id": s.parent_id,
-        "name": s.name,
-        "status": _merge(status_out, status.extras) if status.extras else status_out,
-        "attributes": s.attributes,
-        "events": [
-            _merge(d, e.extras) if e.extras else d
-            for e in s.events
-            for d in ({"name": e.name, "attributes": e.attributes, "timestamp": e.timestamp},)
-        ],
-        "links": [
-            _merge(d, k.extras) if k.extras else d
-            for k in s.links
-            for d in ({"context": _context_dict(k.context), "attributes": k.attributes},)
-        ],
-        "start_time": s.start_time,
-        "end_time": s.end_time,
-        "context": _context_dict(s.context),
-        "parent": _context_dict(s.parent),
-        "resource": {"attributes": s.resource.attributes, "schema_url": s.resource.schema_url},
-    }
-    return _merge(out, s.extras) if s.extras else out
 
 
 def _config_to_dict(c: RolloutConfig) -> Dict[str, Any]:
@@ -234,7 +170,7 @@ def attempt_to_dict(a: Attempt) -> Dict[str, Any]:
 
 
 _TO_DICT: Dict[type, Callable[[Any], Dict[str, Any]]] = {}
-if FAST_SPANS:
+if span_to_dict is not None:
     _TO_DICT[Span] = span_to_dict
 if FAST_RECORDS:
     _TO_DICT[Rollout] = rollout_to_dict
@@ -242,66 +178,6 @@ if FAST_RECORDS:
 
 
 # -- dict -> span -------------------------------------------------------------------------------------------------
-
-
-def _extra(d: Dict[str, Any], known: tuple[str, ...]) -> Dict[str, Any]:
-    if len(d) == len(known):
-        return {}
-    return {k: v for k, v in d.items() if k not in known}
-
-
-def _time(value: Any) -> Optional[float]:
-    return None if value is None else float(value)
-
-
-def _context(d: Optional[Dict[str, Any]]) -> Optional[SpanContext]:
-    if d is None:
-        return None
-    return SpanContext(
-        trace_id=d["trace_id"],
-        span_id=d["span_id"],
-        is_remote=d["is_remote"],
-        trace_state=d["trace_state"],
-        extras=_extra(d, _CONTEXT_KEYS),
-    )
-
-
-def span_from_dict(d: Dict[str, Any]) -> Span:
-    """``from_dict(d, Span)`` for dicts this module wrote (trusted: no per-field type checks)."""
-    status = d["status"]
-    resource = d["resource"]
-    return Span(
-        rollout_id=d["rollout_id"],
-        attempt_id=d["attempt_id"],
-        sequence_id=int(d["sequence_id"]),
-        trace_id=d["trace_id"],
-        span_id=d["span_id"],
-        parent_id=d["parent_id"],
-        name=d["name"],
-        status=TraceStatus(
-            status_code=status["status_code"], description=status["description"], extras=_extra(status, _STATUS_KEYS)
-        ),
-        attributes=d["attributes"],
-        events=[
-            Event(
-                name=e["name"],
-                attributes=e["attributes"],
-                timestamp=_time(e["timestamp"]),
-                extras=_extra(e, _EVENT_KEYS),
-            )
-            for e in d["events"]
-        ],
-        links=[
-            Link(context=_context(k["context"]), attributes=k["attributes"], extras=_extra(k, _LINK_KEYS))  # type: ignore[arg-type]
-            for k in d["links"]
-        ],
-        start_time=_time(d["start_time"]),
-        end_time=_time(d["end_time"]),
-        context=_context(d["context"]),
-        parent=_context(d["parent"]),
-        resource=OtelResource(attributes=resource["attributes"], schema_url=resource["schema_url"]),
-        extras=_extra(d, _SPAN_KEYS),
-    )
 
 
 def _number(value: Any) -> float:
@@ -362,7 +238,7 @@ def attempt_from_dict(d: Dict[str, Any]) -> Attempt:
 
 
 _FROM_DICT: Dict[type, Callable[[Dict[str, Any]], Any]] = {}
-if FAST_SPANS:
+if span_from_dict is not None:
     _FROM_DICT[Span] = span_from_dict
 if FAST_RECORDS:
     _FROM_DICT[Attempt] = attempt_from_dict

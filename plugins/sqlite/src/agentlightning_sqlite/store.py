@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import anyio.to_thread
 from agentlightning.store.base import LightningStoreCapabilities
@@ -31,7 +31,7 @@ class SqliteLightningStore(EngineLightningStore):
         lock_timeout: seconds after which a still-locked database raises ``StoreUnavailableError``.
         max_spans, max_span_bytes: retention limits (None: keep everything). Past them, the spans of the oldest
             finished rollouts are deleted; querying those raises ``SpansEvictedError``.
-        scan_debounce_seconds, watchdog_interval: see :class:`~agentlightning.store.engine.EngineLightningStore`.
+        scan_debounce_seconds, watchdog_interval, clock: see :class:`~agentlightning.store.engine.EngineLightningStore`.
         url: a ``sqlite:`` URL (options may ride in its query string); used by ``open_store``.
     """
 
@@ -47,6 +47,7 @@ class SqliteLightningStore(EngineLightningStore):
         scan_debounce_seconds: float = 10.0,
         watchdog_interval: Optional[float] = 1.0,
         url: Optional[str] = None,
+        clock: Optional[Callable[[], float]] = None,
         **unused: Any,
     ) -> None:
         if unused:
@@ -73,6 +74,7 @@ class SqliteLightningStore(EngineLightningStore):
             backend,
             scan_debounce_seconds=options.get("scan_debounce_seconds", scan_debounce_seconds),
             watchdog_interval=options.get("watchdog_interval", watchdog_interval),
+            clock=clock,
         )
         self.backend: SqliteBackend = backend
 
@@ -83,6 +85,12 @@ class SqliteLightningStore(EngineLightningStore):
     @property
     def capabilities(self) -> LightningStoreCapabilities:
         return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=False)
+
+    def reopen_url(self) -> str:
+        """``sqlite:///<absolute path>``: other processes open this same file."""
+        from urllib.parse import quote
+
+        return "sqlite:///" + quote(os.path.abspath(self.path))
 
     async def compact(self) -> Tuple[int, int]:
         """Apply the retention limits now (they are also applied after every write that may exceed them);

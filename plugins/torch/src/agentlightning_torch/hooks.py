@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 @hookimpl
-def agentlightning_register_algorithms(register: Any) -> None:
+def agentlightning_register_algorithms(register: Register) -> None:
     register(
         "grpo",
         "agentlightning_torch.grpo:GRPO",
@@ -17,13 +15,13 @@ def agentlightning_register_algorithms(register: Any) -> None:
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("GRPO", "agentlightning_torch.grpo:GRPO")
     register("PolicyServer", "agentlightning_torch.server:PolicyServer")
 
 
 @hookimpl
-def agentlightning_register_commands(register: Any) -> None:
+def agentlightning_register_commands(register: Register) -> None:
     register(
         "quickstart",
         "agentlightning_torch.quickstart.cli:configure",

@@ -62,6 +62,6 @@ def _verl_defaults() -> Optional[Dict[str, Any]]:
         from .verl_backend import verl_default_config
 
         return verl_default_config()
-    except Exception as exc:  # a broken verl install must not hide the config check itself
+    except Exception as exc:  # noqa: BLE001 - a broken verl install must not hide the config check itself
         print(f"config: verl's defaults could not be loaded ({exc}); checking our keys only", file=sys.stderr)
         return None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentlightning.plugins import hookimpl
+from agentlightning.plugins import Register, hookimpl
 
 
 def _description() -> str:
@@ -18,15 +16,15 @@ def _description() -> str:
 
 
 @hookimpl
-def agentlightning_register_algorithms(register: Any) -> None:
+def agentlightning_register_algorithms(register: Register) -> None:
     register("verl", "agentlightning_verl.algorithm:VERL", description=_description())
 
 
 @hookimpl
-def agentlightning_register_exports(register: Any) -> None:
+def agentlightning_register_exports(register: Register) -> None:
     register("VERL", "agentlightning_verl.algorithm:VERL")
 
 
 @hookimpl
-def agentlightning_register_commands(register: Any) -> None:
+def agentlightning_register_commands(register: Register) -> None:
     register("verl", "agentlightning_verl.cli:configure", description="verl plugin tools: `agl verl check`.")

@@ -45,7 +45,7 @@ def _integer(body: Dict[str, Any], keys: Tuple[str, ...], default: int, low: int
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise RequestError(f"'{key}' must be an integer in [{low}, {high}], got {value!r}", key)
-        return value
+        return int(value)
     return default
 
 
@@ -337,7 +337,7 @@ class PolicyServer:
         )
         try:
             call, _ = await self.batcher.submit(pending)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed generation is answered as a 500
             return _error(500, f"generation failed: {exc}")
         created = int(time.time())
         if params["stream"]:

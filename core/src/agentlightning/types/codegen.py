@@ -1,0 +1,275 @@
+"""Hot-path code generated from the models' attrs field lists: the one place a span's field list is read.
+
+Every field of a model gets one rule from :func:`field_rules`, chosen by its type (the declarative table is
+:func:`_rule_for`); a field whose type has no rule raises :class:`UnsupportedField`, naming it, so that a new field
+cannot be silently dropped. From those rules this module generates, once per class and at first use:
+
+- :func:`positional_builder`: ``build(field1, field2, ...)``, the instance without keyword parsing;
+- :func:`dict_encoder` / :func:`dict_decoder`: the dicts the project's converter writes, and the instance back from
+  such a dict (trusted data: no per-field type checks beyond the models' validators);
+
+and the memory store's packing (``agentlightning_memory.packing``) is generated from the same rules. Generated
+straight-line code (``exec`` of source built from attrs field names, which are identifiers) keeps these paths as fast
+as the hand-written code they replaced (``tests/benchmarks/span_codec.py``; figures in ``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from functools import cache
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import attrs
+
+__all__ = [
+    "UnsupportedField",
+    "FieldRule",
+    "field_rules",
+    "positional_builder",
+    "dict_encoder",
+    "dict_decoder",
+    "compile_function",
+    "model_classes",
+    "VALUE",
+    "INT",
+    "NUMBER",
+    "DICT",
+    "OPTIONAL_DICT",
+    "MODEL",
+    "OPTIONAL_MODEL",
+    "MODEL_LIST",
+    "EXTRAS",
+]
+
+VALUE = "value"
+"""A JSON scalar kept as it is (strings, booleans, literals, optional strings)."""
+INT = "int"
+"""An integer (``int()`` when read back from JSON)."""
+NUMBER = "number"
+"""A float or ``None`` (``float()`` when read back: JSON may hold ``3`` for ``3.0``)."""
+DICT = "dict"
+"""A dict of JSON values (attributes, trace state), shared, not copied, by the dict codec."""
+OPTIONAL_DICT = "optional_dict"
+MODEL = "model"
+"""A nested attrs model."""
+OPTIONAL_MODEL = "optional_model"
+MODEL_LIST = "model_list"
+"""A list of nested attrs models."""
+EXTRAS = "extras"
+"""The field (``metadata={"extras": True}``) that keeps the JSON keys the model does not know."""
+
+
+class UnsupportedField(TypeError):
+    """A model field whose type has no encode/decode rule: add one to :func:`_rule_for`."""
+
+
+@attrs.frozen
+class FieldRule:
+    name: str
+    kind: str
+    model: Optional[type] = None
+    """The nested model class, for the MODEL kinds."""
+    attribute: Any = None
+    """The attrs attribute (default, validator)."""
+
+
+def _optional_of(tp: Any) -> Any:
+    """``X`` for ``Optional[X]``, else None."""
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0]
+    return None
+
+
+def _is_scalar(tp: Any) -> bool:
+    return tp in (str, bool) or typing.get_origin(tp) is typing.Literal
+
+
+def _direct_rule(tp: Any) -> Tuple[Optional[str], Optional[type]]:
+    if _is_scalar(tp):
+        return VALUE, None
+    if tp is int:
+        return INT, None
+    if tp is float:
+        return NUMBER, None
+    if typing.get_origin(tp) is dict:
+        return DICT, None
+    if attrs.has(tp):
+        return MODEL, tp
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is list and len(args) == 1 and attrs.has(args[0]):
+        return MODEL_LIST, args[0]
+    return None, None
+
+
+_OPTIONAL_RULES = {VALUE: VALUE, NUMBER: NUMBER, DICT: OPTIONAL_DICT, MODEL: OPTIONAL_MODEL}
+"""The rule of ``Optional[X]`` by the rule of ``X`` (absent: no rule)."""
+
+
+def _rule_for(owner: type, attribute: Any, tp: Any) -> Tuple[str, Optional[type]]:
+    """The declarative table: a field's type to its rule."""
+    if attribute.metadata.get("extras"):
+        return EXTRAS, None
+    kind, model = _direct_rule(tp)
+    if kind is None and _optional_of(tp) is not None:
+        inner, model = _direct_rule(_optional_of(tp))
+        kind = _OPTIONAL_RULES.get(inner or "")
+    if kind is None:
+        raise UnsupportedField(f"{owner.__name__}.{attribute.name}: no encode/decode rule for the type {tp!r}")
+    return kind, model
+
+
+@cache
+def field_rules(cls: type) -> Tuple[FieldRule, ...]:
+    """One rule per attrs field of ``cls``, in field order; raises :class:`UnsupportedField`."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for attribute in attrs.fields(cls):
+        if not attribute.init:
+            raise UnsupportedField(f"{cls.__name__}.{attribute.name}: a field outside __init__ has no rule")
+        kind, model = _rule_for(cls, attribute, hints.get(attribute.name, attribute.type))
+        out.append(FieldRule(attribute.name, kind, model, attribute))
+    return tuple(out)
+
+
+def compile_function(source: str, name: str, namespace: Dict[str, Any], label: str) -> Callable[..., Any]:
+    """``exec`` ``source`` (generated from field names) and return the function it defines as ``name``."""
+    exec(compile(source, f"<{label}>", "exec"), namespace)
+    return namespace[name]
+
+
+_new = object.__new__
+
+
+@cache
+def positional_builder(cls: type, validate: bool = False) -> Callable[..., Any]:
+    """``build(*fields)``: ``cls(**fields)`` with every field given positionally, stored into its slot.
+
+    With ``validate`` the fields' validators run (as ``__init__`` runs them); without, they are skipped: only for
+    values copied from an instance that was validated (a packed or stored one). ``cls`` must have no converters and
+    no init hooks (checked here).
+    """
+    fields = attrs.fields(cls)
+    if any(a.converter is not None or not a.init or a.alias != a.name for a in fields) or any(
+        hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
+    ):
+        raise UnsupportedField(f"{cls.__name__}: a positional builder cannot stand in for its __init__")
+    namespace: Dict[str, Any] = {"_new": _new, "_set": object.__setattr__, "cls": cls}
+    lines = []
+    checks = []
+    plain = cls.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
+    for i, a in enumerate(fields):
+        slot = next((k.__dict__[a.name] for k in cls.__mro__ if a.name in k.__dict__), None)
+        if plain:  # the interpreter's own store into the slot (the fastest)
+            lines.append(f"    obj.{a.name} = {a.name}\n")
+        elif type(slot) is types.MemberDescriptorType:  # the slot's setter skips the __setattr__ hook (validators)
+            namespace[f"_s{i}"] = slot.__set__
+            lines.append(f"    _s{i}(obj, {a.name})\n")
+        else:
+            lines.append(f"    _set(obj, {a.name!r}, {a.name})\n")
+        if validate and a.validator is not None:
+            namespace[f"_v{i}"], namespace[f"_a{i}"] = a.validator, a
+            checks.append(f"    _v{i}(obj, _a{i}, {a.name})\n")
+    head = f"def build({', '.join(a.name for a in fields)}):\n    obj = _new(cls)\n"
+    source = f"{head}{''.join(lines + checks)}    return obj\n"
+    return compile_function(source, "build", namespace, f"builder for {cls.__qualname__}")
+
+
+# -- dicts (the converter's JSON shape) ------------------------------------------------------------------------------
+
+
+def _merge(out: Dict[str, Any], extras: Dict[str, Any]) -> Dict[str, Any]:
+    for key, value in extras.items():  # unknown keys come last and never shadow a field (as the converter does)
+        out.setdefault(key, value)
+    return out
+
+
+def _extra(d: Dict[str, Any], known: frozenset[str]) -> Dict[str, Any]:
+    if len(d) == len(known):
+        return {}
+    return {k: v for k, v in d.items() if k not in known}
+
+
+def _number(value: Any) -> Optional[float]:
+    return None if value is None else float(value)
+
+
+@cache
+def dict_encoder(cls: type) -> Callable[[Any], Dict[str, Any]]:
+    """``to_dict(obj)`` for an instance of ``cls`` whose dict-valued fields hold JSON-ready values (shared, not
+    copied). Raises :class:`UnsupportedField` when a field (of ``cls`` or a nested model) has no rule."""
+    namespace: Dict[str, Any] = {"_merge": _merge}
+    items = []
+    pre = []
+    extras: Optional[str] = None
+    for i, rule in enumerate(field_rules(cls)):
+        get = f"o.{rule.name}"
+        if rule.kind == EXTRAS:
+            extras = rule.name
+            continue
+        if rule.kind in (MODEL, OPTIONAL_MODEL, MODEL_LIST):
+            namespace[f"_e{i}"] = dict_encoder(rule.model)
+        if rule.kind == MODEL:
+            value = f"_e{i}({get})"
+        elif rule.kind == OPTIONAL_MODEL:
+            pre.append(f"    v{i} = {get}\n")
+            value = f"None if v{i} is None else _e{i}(v{i})"
+        elif rule.kind == MODEL_LIST:
+            value = f"[_e{i}(x) for x in {get}]"
+        else:
+            value = get
+        items.append(f"        {rule.name!r}: {value},\n")
+    tail = f"    x = o.{extras}\n    return _merge(out, x) if x else out\n" if extras else "    return out\n"
+    source = f"def encode(o):\n{''.join(pre)}    out = {{\n{''.join(items)}    }}\n{tail}"
+    return compile_function(source, "encode", namespace, f"dict encoder for {cls.__qualname__}")
+
+
+@cache
+def dict_decoder(cls: type) -> Callable[[Dict[str, Any]], Any]:
+    """``from_dict(d, cls)`` for a dict :func:`dict_encoder` (or the converter) wrote: trusted data, no type checks
+    besides the models' validators. A missing key raises KeyError; a bad value TypeError or ValueError."""
+    rules = field_rules(cls)
+    namespace: Dict[str, Any] = {"_build": positional_builder(cls, True), "_number": _number, "_extra": _extra}
+    pre = []
+    args = []
+    for i, rule in enumerate(rules):
+        get = f"d[{rule.name!r}]"
+        if rule.kind in (MODEL, OPTIONAL_MODEL, MODEL_LIST):
+            namespace[f"_d{i}"] = dict_decoder(rule.model)
+        if rule.kind == EXTRAS:
+            namespace["_known"] = frozenset(r.name for r in rules if r.kind != EXTRAS)
+            args.append("_extra(d, _known)")
+        elif rule.kind == INT:
+            args.append(f"int({get})")
+        elif rule.kind == NUMBER:
+            args.append(f"_number({get})")
+        elif rule.kind == MODEL:
+            args.append(f"_d{i}({get})")
+        elif rule.kind == OPTIONAL_MODEL:
+            pre.append(f"    v{i} = {get}\n")
+            args.append(f"None if v{i} is None else _d{i}(v{i})")
+        elif rule.kind == MODEL_LIST:
+            args.append(f"[_d{i}(x) for x in {get}]")
+        else:
+            args.append(get)
+    joined = ",\n        ".join(args)
+    source = f"def decode(d):\n{''.join(pre)}    return _build(\n        {joined},\n    )\n"
+    return compile_function(source, "decode", namespace, f"dict decoder for {cls.__qualname__}")
+
+
+def model_classes(cls: type) -> List[type]:
+    """``cls`` and every model nested in it (depth first, each once)."""
+    seen: List[type] = []
+
+    def visit(c: type) -> None:
+        if c in seen:
+            return
+        seen.append(c)
+        for rule in field_rules(c):
+            if rule.model is not None:
+                visit(rule.model)
+
+    visit(cls)
+    return seen
