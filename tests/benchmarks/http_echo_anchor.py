@@ -42,7 +42,7 @@ def serve(port: int, workers: int) -> None:
     import uvicorn
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from agentlightning_server.serve import bind_socket
+    from agentlightning.utils.server_launcher import bind_socket
 
     config = uvicorn.Config(
         "http_echo_anchor:app", factory=True, host="127.0.0.1", port=port, workers=workers, log_level="warning",
@@ -96,7 +96,7 @@ def _wait_ready(url: str, deadline: float) -> None:
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    from agentlightning_server.serve import free_port
+    from agentlightning.utils.server_launcher import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/echo"

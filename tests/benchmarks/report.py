@@ -149,6 +149,18 @@ def _anchors(data: Dict[str, Any]) -> List[str]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         )
         rows.append(["loopback HTTP echo (uvicorn + starlette, httpx clients)", summary])
+    ab = anchors.get("client_transport")
+    if ab:
+        rows.append(
+            [
+                "store client A/B: our HTTP/1.1 client vs httpx (same server, same request mix)",
+                ", ".join(
+                    f"{t}: {_num(ab[t]['requests_per_s'])} req/s, {_num(ab[t]['total_cpu_us_per_request'])} CPU us/req"
+                    for t in ("http11", "httpx")
+                )
+                + f"; http11/httpx requests/s = {ab['speedup_requests_per_s']}",
+            ]
+        )
     return ["### Anchors (same machine, no store code)", ""] + _table(["anchor", "result"], rows)
 
 

@@ -10,7 +10,8 @@ does, and how upstream's usually quoted figures were measured), ``many`` adds a 
 ``add_many_spans``. The cases below run in turn, one repetition of each before the next repetition starts, so slow
 drifts of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own
 process) over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store
-with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo),
+with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo,
+the store client's own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``),
 ``import agentlightning`` (ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the
 scale sweep (N from 2,000 to 20,000: throughput, cost per rollout, peak memory). Results go to
 ``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
@@ -361,6 +362,10 @@ def run_anchors(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
         echo_cmd += ["--requests", "20"]
     log("anchor: loopback HTTP echo")
     out["http_echo"] = run_json(echo_cmd, args.timeout)
+    ab_cmd = [sys.executable, str(HERE / "client_transport_ab.py"), "--json"]
+    ab_cmd += ["--reps", "1", "--rounds", "10"] if args.quick else ["--reps", str(args.reps)]
+    log("A/B: the store client over our HTTP/1.1 client vs over httpx")
+    out["client_transport"] = run_json(ab_cmd, args.timeout)
     return out
 
 

@@ -53,6 +53,6 @@ def test_a_call_succeeds_while_the_store_is_down(backend: OpenAITestServer) -> N
 def test_a_busy_port_is_a_clear_error(backend: OpenAITestServer) -> None:
     with LLMProxy(model_list=model_list(backend), launch_mode="thread") as first:
         second = LLMProxy(port=first.port, model_list=model_list(backend), launch_mode="thread")
-        with pytest.raises(OSError):
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{first.port}"):
             second.start()
         assert not second.is_running()

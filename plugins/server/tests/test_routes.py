@@ -348,3 +348,24 @@ def test_router_refuses_a_fixed_route_shadowed_by_an_earlier_pattern() -> None:
     with pytest.raises(ValueError, match="shadowed"):
         _Router(app, table)
     _Router(app, table[::-1])  # fixed before pattern: fine
+
+
+def test_route_specs_build_the_client_requests() -> None:
+    from agentlightning.store.base import UNSET, LightningStore
+    from agentlightning_server import routes
+
+    assert routes.GET_WORKER.target("team/a b") == "/workers/team%2Fa%20b"
+    assert routes.UPDATE_ATTEMPT.target("ro-1", "at-1") == "/rollouts/ro-1/attempts/at-1"
+    with pytest.raises(TypeError, match="takes 2 ids, got 1"):
+        routes.UPDATE_ATTEMPT.target("ro-1")
+    with pytest.raises(TypeError, match="ids are strings"):
+        routes.GET_ROLLOUT.target(7)  # type: ignore[arg-type]
+    assert routes.UPDATE_ATTEMPT.request({"status": "running", "worker_id": UNSET, "metadata": None}) == {
+        "status": "running",
+        "metadata": None,
+    }
+    with pytest.raises(TypeError, match=r"no request field\(s\) \['colour'\]"):
+        routes.UPDATE_ATTEMPT.request({"colour": "red"})
+    for spec in routes.ROUTES:  # each route serves one store method (or the health check)
+        assert spec.name == "health" or callable(getattr(LightningStore, spec.name, None)), spec
+        assert (spec.status == 201) == (spec.method == "POST" and spec.name.startswith(("add_", "start_", "enqueue")))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import socket
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from agentlightning.store.base import LightningStore
 from agentlightning.types.resources import LLM, ProxyLLM
+from agentlightning.utils.server_launcher import access_host, wait_until_healthy
 
 from .settings import ProxySettings, check_model_list
 
@@ -19,18 +18,6 @@ logger = logging.getLogger(__name__)
 
 _CALLBACKS = ("return_token_ids", "logprobs", "opentelemetry")
 _LAUNCH_MODES = {"process": "process", "mp": "process", "thread": "thread"}
-
-
-def _access_host(host: str) -> str:
-    """The host clients use: the bound one, or this machine's outbound IPv4 when bound to every interface."""
-    if host not in ("", "0.0.0.0", "::"):  # noqa: S104 - compares, does not bind
-        return f"[{host}]" if ":" in host else host
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("10.255.255.255", 1))  # UDP connect sends nothing; it only picks the route
-            return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
 
 
 class LLMProxy:
@@ -131,7 +118,7 @@ class LLMProxy:
     def is_running(self) -> bool:
         if self._process is not None:
             return bool(self._process.is_alive())
-        return self._thread_server is not None and self._thread_server.is_alive()
+        return self._thread_server is not None and bool(self._thread_server.running)
 
     def start(self) -> None:
         """Start serving and return once ``/health`` answers (LiteLLM's import takes seconds)."""
@@ -143,22 +130,21 @@ class LLMProxy:
         settings = self.settings()
         try:
             if self.launch_mode == "thread":
-                self._start_thread(settings)
+                self._start_thread(settings)  # returns once the gateway serves
             else:
                 self._start_process(settings)
-            self._wait_healthy()
+                self._wait_healthy()
         except BaseException:
             self.stop()
             raise
         logger.info("LLM proxy serving %s at %s", [m["model_name"] for m in self.model_list], self.endpoint)
 
     def _start_thread(self, settings: ProxySettings) -> None:
-        from .serving import ThreadServer
+        from .serving import thread_server
 
-        server = ThreadServer(settings, self._store, self.host, self.port or 0)
+        server = thread_server(settings, self._store, self.host, self.port or 0, self.startup_timeout)
+        self._thread_server = server.start()
         self.port = server.port
-        server.start()
-        self._thread_server = server
 
     def _start_process(self, settings: ProxySettings) -> None:
         from .serving import process_main
@@ -188,22 +174,10 @@ class LLMProxy:
         self.port = int(value)
 
     def _wait_healthy(self) -> None:
-        import httpx
+        def exited() -> Optional[str]:
+            return None if self.is_running() else "exited"
 
-        deadline = time.monotonic() + self.startup_timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                raise RuntimeError(f"LLM proxy exited while starting (last health check: {last})")
-            try:
-                response = httpx.get(f"{self.endpoint}/health", timeout=max(1.0, deadline - time.monotonic()))
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                last = exc
-            time.sleep(0.05)
-        raise RuntimeError(f"LLM proxy did not become healthy within {self.startup_timeout}s (last: {last})")
+        wait_until_healthy(f"{self.endpoint}/health", timeout=self.startup_timeout, exited=exited, name="LLM proxy")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop serving; spans still queued are delivered first (bounded by ``timeout``)."""
@@ -244,7 +218,7 @@ class LLMProxy:
         """``http://host:port`` (the port is known once started, or when given)."""
         if self.port is None:
             raise RuntimeError("LLM proxy has no port yet: start() it or pass port=")
-        return f"http://{_access_host(self.host)}:{self.port}"
+        return f"http://{access_host(self.host, outbound=True)}:{self.port}"
 
     def as_resource(
         self,

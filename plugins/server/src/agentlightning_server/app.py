@@ -180,19 +180,15 @@ class _App:
                         body = wire.loads(raw)
                     except ValueError as exc:
                         raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
-            assert self.store is not None
+            store = self.store
+            assert store is not None
             query = None
             if not spec.has_body:
                 from starlette.datastructures import QueryParams
 
                 query = QueryParams(scope.get("query_string", b""))
-            call = Call(
-                store=self.store,
-                path=scope.get("path_params", {}),
-                body=body,
-                query=query,
-                max_wait_seconds=self.settings.max_wait_seconds,
-            )
+            path = scope.get("path_params", {})
+            max_wait = self.settings.max_wait_seconds
 
             async def handle() -> tuple[int, bytes]:
                 try:
@@ -200,8 +196,9 @@ class _App:
                     if spec.long_running:
                         limit += self.settings.max_wait_seconds
                     with anyio.fail_after(limit):
-                        status, data = await spec.handler(call)
-                    return status, wire.dumps(data)
+                        call = Call(store, path, body, spec.read(body, query), max_wait)
+                        data = await spec.handler(call)
+                    return spec.status, wire.dumps(data)
                 except TimeoutError:
                     return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
                 except Exception as exc:  # noqa: BLE001 - every store error goes back to the client

@@ -14,7 +14,7 @@ import time
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 from agentlightning.store.base import (
     UNSET,
@@ -38,11 +38,13 @@ from agentlightning.types.core import (
     Worker,
 )
 from agentlightning.types.resources import NamedResources, ResourcesUpdate
-from agentlightning.types.serialization import from_dict, resources_to_dict, rollout_from_dict, to_dict
+from agentlightning.types.serialization import resources_to_dict, to_dict
 from agentlightning.types.tracer import Span
 
+from . import routes as R
 from . import wire
 from .http11 import ConnectionPool, TransportError
+from .routes import RouteSpec
 
 __all__ = ["LightningStoreClient"]
 
@@ -61,12 +63,6 @@ def _loop_token() -> Any:
         import trio
 
         return trio.lowlevel.current_trio_token()
-
-
-def _set(body: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
-    """``body`` plus the fields that are not UNSET (explicit None kept)."""
-    body.update({k: v for k, v in fields.items() if v is not UNSET})
-    return body
 
 
 class LightningStoreClient(LightningStore):
@@ -107,16 +103,8 @@ class LightningStoreClient(LightningStore):
         parts = urlsplit(self.url)
         if not parts.hostname:
             raise ValueError(f"LightningStoreClient needs a host in its URL, got {self.url!r}")
-        self._tls = parts.scheme == "https"
-        self._host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
-        self._api = parts.path.rstrip("/") + wire.API_PREFIX
-        default_port = parts.port is None or parts.port == (443 if self._tls else 80)
-        host_header = self._host if default_port else f"{self._host}:{self._port}"
-        fixed = {"Host": host_header, "Accept": wire.JSON_TYPE, **self.otlp_headers()}
-        self._head_fields = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._lock = threading.Lock()
-        self._clients: Dict[int, Tuple[weakref.ref[Any], ConnectionPool]] = {}
+        self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
         self._closed = False
 
     @classmethod
@@ -157,7 +145,10 @@ class LightningStoreClient(LightningStore):
         """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def _http(self) -> ConnectionPool:
+    transport = "http11"
+    """Which HTTP client carries the requests: ``"http11"`` (:mod:`.http11`) or ``"httpx"``."""
+
+    def _http(self) -> Any:
         if self._closed:
             raise StoreClosedError(f"{self!r} is closed")
         loop = _loop_token()
@@ -166,13 +157,8 @@ class LightningStoreClient(LightningStore):
         if entry is not None and entry[0]() is loop:
             return entry[1]
         with self._lock:
-            pool = ConnectionPool(
-                self._host,
-                self._port,
-                tls=self._tls,
-                connect_timeout=self.connect_timeout,
-                max_connections=self.max_connections,
-            )
+            kind = _HttpxTransport if self.transport == "httpx" else _Http11Transport
+            pool = kind(self.url, self.otlp_headers(), self.connect_timeout, self.max_connections)
             for stale in [k for k, (ref, _) in self._clients.items() if ref() is None]:
                 del self._clients[stale]  # loops that ended; their connections close with them
             self._clients[key] = (weakref.ref(loop), pool)
@@ -191,19 +177,20 @@ class LightningStoreClient(LightningStore):
             if ref() is loop:
                 await pool.aclose()
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: Any = None,
-        keyed: bool = False,
-        timeout: Optional[float] = None,
+    async def _call(
+        self, route: RouteSpec, *ids: str, _body: Any = None, _timeout: Optional[float] = None, **fields: Any
     ) -> Any:
-        """Send ``body`` as JSON and return the decoded answer (``None`` for an empty one)."""
-        raw = await self._exchange(method, path, _encode(body), params=params, keyed=keyed, timeout=timeout)
-        return wire.loads(raw) if raw else None
+        """Call ``route`` with the path ``ids`` and the request ``fields`` (UNSET ones left out), or with ``_body``
+        as the whole body; returns the answer as the route decodes it."""
+        body = route.request(fields) if route.fields is not None else _body
+        params = None
+        if not route.has_body:
+            params = {k: v for k, v in body.items() if v is not None} if body else None
+            body = None
+        raw = await self._exchange(
+            route.method, route.target(*ids), _encode(body), params=params, keyed=route.keyed, timeout=_timeout
+        )
+        return route.decode(wire.loads(raw) if raw else None)
 
     async def _exchange(
         self,
@@ -218,19 +205,12 @@ class LightningStoreClient(LightningStore):
         """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer."""
         import anyio
 
-        target = self._api + path
+        target = wire.API_PREFIX + path
         if params:
             from urllib.parse import urlencode
 
             target += "?" + urlencode(params)
-        head = f"{method} {target} HTTP/1.1\r\n{self._head_fields}"
-        if keyed:
-            head += f"{wire.IDEMPOTENCY_HEADER}: {uuid.uuid4().hex}\r\n"
-        if content is None:
-            request = (head + "\r\n").encode()
-        else:
-            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
-            request += content
+        key = uuid.uuid4().hex if keyed else None
         pool = self._http()
         limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
@@ -238,18 +218,18 @@ class LightningStoreClient(LightningStore):
             if attempt:
                 await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
             try:
-                response = await pool.request(request, timeout=limit)
+                answer: Tuple[int, bytes] = await pool.request(method, target, content, key, limit)
+                status, body = answer
             except TransportError as exc:
                 failure = exc
                 continue
-            status = response.status
             if status < 400:
-                return response.body
+                return body
             try:
-                data = wire.loads(response.body)
+                data = wire.loads(body)
             except ValueError:
                 data = None
-            failure = wire.exception_from_error(status, data, response.text[:200])
+            failure = wire.exception_from_error(status, data, body[:200].decode("utf-8", "replace"))
             if status not in _RETRY_STATUSES:
                 raise failure
         if isinstance(failure, TransportError):
@@ -259,18 +239,6 @@ class LightningStoreClient(LightningStore):
             ) from failure
         assert failure is not None
         raise failure
-
-    # -- decoding ----------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _page(data: Any, item: Callable[[Any], T]) -> PaginatedResult[T]:
-        return PaginatedResult(
-            items=[item(i) for i in data["items"]], limit=data["limit"], offset=data["offset"], total=data["total"]
-        )
-
-    @staticmethod
-    def _maybe(data: Any, cls: Type[T]) -> Optional[T]:
-        return None if data is None else from_dict(data, cls)
 
     # -- rollouts and the queue --------------------------------------------------------------------------------------
 
@@ -283,15 +251,8 @@ class LightningStoreClient(LightningStore):
         metadata: Optional[Dict[str, Any]] = None,
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
-        body = {
-            "input": input,
-            "mode": mode,
-            "resources_id": resources_id,
-            "config": to_dict(config),
-            "metadata": metadata,
-            "worker_id": worker_id,
-        }
-        return from_dict(await self._request("POST", "/rollouts", body, keyed=True), AttemptedRollout)
+        fields = _fields(locals())
+        return cast("AttemptedRollout", await self._call(R.START_ROLLOUT, **{**fields, "config": to_dict(config)}))
 
     async def enqueue_rollout(
         self,
@@ -316,9 +277,7 @@ class LightningStoreClient(LightningStore):
     async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
         if not rollouts:
             return []
-        body = {"rollouts": [to_dict(r) for r in rollouts]}
-        data = await self._request("POST", "/queues/rollouts/enqueue", body, keyed=True)
-        return [from_dict(r, Rollout) for r in data]
+        return cast("Sequence[Rollout]", await self._call(R.ENQUEUE, rollouts=[to_dict(r) for r in rollouts]))
 
     async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
         claimed = await self.dequeue_many_rollouts(limit=1, worker_id=worker_id)
@@ -329,14 +288,10 @@ class LightningStoreClient(LightningStore):
     ) -> Sequence[AttemptedRollout]:
         if limit <= 0:
             return []
-        data = await self._request(
-            "POST", "/queues/rollouts/dequeue", {"limit": limit, "worker_id": worker_id}, keyed=True
-        )
-        return [from_dict(r, AttemptedRollout) for r in data]
+        return cast("Sequence[AttemptedRollout]", await self._call(R.DEQUEUE, limit=limit, worker_id=worker_id))
 
     async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts", {"worker_id": worker_id}, keyed=True)
-        return from_dict(data, AttemptedRollout)
+        return cast("AttemptedRollout", await self._call(R.START_ATTEMPT, rollout_id, worker_id=worker_id))
 
     async def query_rollouts(
         self,
@@ -360,23 +315,15 @@ class LightningStoreClient(LightningStore):
                 "query_rollouts(rollout_ids=...) is deprecated; use rollout_id_in", DeprecationWarning, stacklevel=2
             )
             rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
-        body: Dict[str, Any] = {
-            "rollout_id_contains": rollout_id_contains,
-            "filter_logic": filter_logic,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-            "limit": limit,
-            "offset": offset,
-        }
-        if status_in is not None:
-            body["status_in"] = list(status_in)
-        if rollout_id_in is not None:
-            body["rollout_id_in"] = list(rollout_id_in)
-        return self._page(await self._request("POST", "/rollouts/search", body), rollout_from_dict)
+        status_in = None if status_in is None else list(status_in)
+        rollout_id_in = None if rollout_id_in is None else list(rollout_id_in)
+        return cast(
+            "PaginatedResult[Union[Rollout, AttemptedRollout]]",
+            await self._call(R.SEARCH_ROLLOUTS, **_fields(locals(), "status", "rollout_ids")),
+        )
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
-        data = await self._request("GET", f"/rollouts/{_q(rollout_id)}")
-        return None if data is None else rollout_from_dict(data)
+        return cast("Optional[Union[Rollout, AttemptedRollout]]", await self._call(R.GET_ROLLOUT, rollout_id))
 
     async def update_rollout(
         self,
@@ -388,11 +335,10 @@ class LightningStoreClient(LightningStore):
         config: Optional[RolloutConfig] | Unset = UNSET,
         metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
-        config_json = config if config is UNSET or config is None else to_dict(config)
-        body = _set(
-            {}, input=input, mode=mode, resources_id=resources_id, status=status, config=config_json, metadata=metadata
-        )
-        return from_dict(await self._request("POST", f"/rollouts/{_q(rollout_id)}", body), Rollout)
+        fields = _fields(locals(), "rollout_id")
+        if config is not UNSET and config is not None:
+            fields["config"] = to_dict(config)
+        return cast("Rollout", await self._call(R.UPDATE_ROLLOUT, rollout_id, **fields))
 
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
@@ -402,13 +348,9 @@ class LightningStoreClient(LightningStore):
         while True:
             remaining = self.wait_chunk_seconds if deadline is None else deadline - time.monotonic()
             chunk = max(0.0, min(self.wait_chunk_seconds, remaining))
-            data = await self._request(
-                "POST",
-                "/waits/rollouts",
-                {"rollout_ids": ids, "timeout": chunk},
-                timeout=chunk + self.request_timeout,
+            done: List[Rollout] = await self._call(
+                R.WAIT_ROLLOUTS, rollout_ids=ids, timeout=chunk, _timeout=chunk + self.request_timeout
             )
-            done = [from_dict(r, Rollout) for r in data]
             if len({r.rollout_id for r in done}) >= wanted or not ids:
                 return done
             if deadline is not None and time.monotonic() >= deadline:
@@ -425,12 +367,15 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Attempt]:
-        body = {"sort_by": sort_by, "sort_order": sort_order, "limit": limit, "offset": offset}
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/search", body)
-        return self._page(data, lambda a: from_dict(a, Attempt))
+        return cast(
+            "PaginatedResult[Attempt]",
+            await self._call(
+                R.SEARCH_ATTEMPTS, rollout_id, sort_by=sort_by, sort_order=sort_order, limit=limit, offset=offset
+            ),
+        )
 
     async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
-        return self._maybe(await self._request("GET", f"/rollouts/{_q(rollout_id)}/attempts/latest"), Attempt)
+        return cast("Optional[Attempt]", await self._call(R.LATEST_ATTEMPT, rollout_id))
 
     async def update_attempt(
         self,
@@ -441,25 +386,26 @@ class LightningStoreClient(LightningStore):
         last_heartbeat_time: Optional[float] | Unset = UNSET,
         metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
-        body = _set({}, status=status, worker_id=worker_id, last_heartbeat_time=last_heartbeat_time, metadata=metadata)
-        data = await self._request("POST", f"/rollouts/{_q(rollout_id)}/attempts/{_q(attempt_id)}", body)
-        return from_dict(data, Attempt)
+        return cast(
+            "Attempt",
+            await self._call(R.UPDATE_ATTEMPT, rollout_id, attempt_id, **_fields(locals(), "rollout_id", "attempt_id")),
+        )
 
     # -- spans -------------------------------------------------------------------------------------------------------
 
     async def add_span(self, span: Span) -> Optional[Span]:
         sent = _encode(to_dict(span))
-        raw = await self._exchange("POST", "/spans", sent)
+        raw = await self._exchange(R.ADD_SPAN.method, R.ADD_SPAN.target(), sent, keyed=R.ADD_SPAN.keyed)
         if raw == sent:
             return span  # stored as sent (the usual case): no need to decode our own span again
-        return self._maybe(wire.loads(raw) if raw else None, Span)
+        return cast(Optional[Span], R.ADD_SPAN.decode(wire.loads(raw) if raw else None))
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
         if not spans:
             return []
         spans = list(spans)
-        data = await self._request("POST", "/spans/batch", {"spans": [to_dict(s) for s in spans]})
-        return [spans[i] for i in data["stored"]]
+        stored = await self._call(R.ADD_SPANS, spans=[to_dict(s) for s in spans])
+        return [spans[i] for i in stored]
 
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
@@ -469,14 +415,13 @@ class LightningStoreClient(LightningStore):
         return await self.add_span(Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id))
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
-        body = {"rollout_id": rollout_id, "attempt_id": attempt_id}
-        return int((await self._request("POST", "/spans/next", body, keyed=True))["sequence_id"])
+        return int(await self._call(R.NEXT_SEQUENCE_ID, rollout_id=rollout_id, attempt_id=attempt_id))
 
     async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]:
         if not rollout_attempt_ids:
             return []
-        body = {"rollout_attempt_ids": [[r, a] for r, a in rollout_attempt_ids]}
-        return list((await self._request("POST", "/spans/sequence_ids", body, keyed=True))["sequence_ids"])
+        pairs = [[r, a] for r, a in rollout_attempt_ids]
+        return list(await self._call(R.SEQUENCE_IDS, rollout_attempt_ids=pairs))
 
     async def query_spans(
         self,
@@ -497,40 +442,23 @@ class LightningStoreClient(LightningStore):
         sort_by: Optional[str] = "sequence_id",
         sort_order: str = "asc",
     ) -> PaginatedResult[Span]:
-        body = {
-            "rollout_id": rollout_id,
-            "attempt_id": attempt_id,
-            "trace_id": trace_id,
-            "trace_id_contains": trace_id_contains,
-            "span_id": span_id,
-            "span_id_contains": span_id_contains,
-            "parent_id": parent_id,
-            "parent_id_contains": parent_id_contains,
-            "name": name,
-            "name_contains": name_contains,
-            "filter_logic": filter_logic,
-            "limit": limit,
-            "offset": offset,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-        }
-        return self._page(await self._request("POST", "/spans/search", body), lambda s: from_dict(s, Span))
+        return cast("PaginatedResult[Span]", await self._call(R.SEARCH_SPANS, **_fields(locals())))
 
     # -- resources ---------------------------------------------------------------------------------------------------
 
     async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
-        data = await self._request("POST", "/resources", resources_to_dict(resources), keyed=True)
-        return from_dict(data, ResourcesUpdate)
+        return cast("ResourcesUpdate", await self._call(R.ADD_RESOURCES, _body=resources_to_dict(resources)))
 
     async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
-        data = await self._request("POST", f"/resources/{_q(resources_id)}", resources_to_dict(resources))
-        return from_dict(data, ResourcesUpdate)
+        return cast(
+            "ResourcesUpdate", await self._call(R.UPDATE_RESOURCES, resources_id, _body=resources_to_dict(resources))
+        )
 
     async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
-        return self._maybe(await self._request("GET", f"/resources/{_q(resources_id)}"), ResourcesUpdate)
+        return cast("Optional[ResourcesUpdate]", await self._call(R.GET_RESOURCES, resources_id))
 
     async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
-        return self._maybe(await self._request("GET", "/resources/latest"), ResourcesUpdate)
+        return cast("Optional[ResourcesUpdate]", await self._call(R.LATEST_RESOURCES))
 
     async def query_resources(
         self,
@@ -542,16 +470,7 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[ResourcesUpdate]:
-        params: Dict[str, Any] = {"sort_order": sort_order, "limit": limit, "offset": offset}
-        for key, value in (
-            ("resources_id", resources_id),
-            ("resources_id_contains", resources_id_contains),
-            ("sort_by", sort_by),
-        ):
-            if value is not None:
-                params[key] = value
-        data = await self._request("GET", "/resources", params=params)
-        return self._page(data, lambda r: from_dict(r, ResourcesUpdate))
+        return cast("PaginatedResult[ResourcesUpdate]", await self._call(R.QUERY_RESOURCES, **_fields(locals())))
 
     # -- workers -----------------------------------------------------------------------------------------------------
 
@@ -566,31 +485,95 @@ class LightningStoreClient(LightningStore):
         limit: int = -1,
         offset: int = 0,
     ) -> PaginatedResult[Worker]:
-        body: Dict[str, Any] = {
-            "worker_id_contains": worker_id_contains,
-            "filter_logic": filter_logic,
-            "sort_by": sort_by,
-            "sort_order": sort_order,
-            "limit": limit,
-            "offset": offset,
-        }
-        if status_in is not None:
-            body["status_in"] = list(status_in)
-        return self._page(await self._request("POST", "/workers/search", body), lambda w: from_dict(w, Worker))
+        status_in = None if status_in is None else list(status_in)
+        return cast("PaginatedResult[Worker]", await self._call(R.SEARCH_WORKERS, **_fields(locals())))
 
     async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
-        return self._maybe(await self._request("GET", f"/workers/{_q(worker_id)}"), Worker)
+        return cast("Optional[Worker]", await self._call(R.GET_WORKER, worker_id))
 
     async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
-        body = _set({}, heartbeat_stats=heartbeat_stats)
-        return from_dict(await self._request("POST", f"/workers/{_q(worker_id)}", body), Worker)
+        return cast("Worker", await self._call(R.UPDATE_WORKER, worker_id, heartbeat_stats=heartbeat_stats))
 
     async def statistics(self) -> LightningStoreStatistics:
         """The served store's statistics, named after this class (the served store's name is ``remote_name``)."""
-        remote = dict(await self._request("GET", "/statistics"))
+        remote = dict(await self._call(R.STATISTICS))
         remote["remote_name"] = remote.get("name")
         remote["name"] = type(self).__name__
         return remote  # type: ignore[return-value]
+
+
+class _Http11Transport:
+    """Requests over :mod:`.http11`: each one encoded by hand and sent in one write."""
+
+    def __init__(self, url: str, headers: Dict[str, str], connect_timeout: float, max_connections: int) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        assert parts.hostname is not None
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        port = parts.port or (443 if tls else 80)
+        host_header = host if parts.port in (None, 443 if tls else 80) else f"{host}:{port}"
+        fixed = {"Host": host_header, "Accept": wire.JSON_TYPE, **headers}
+        self.prefix = parts.path.rstrip("/")
+        self.head_fields = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
+        self.pool = ConnectionPool(
+            host, port, tls=tls, connect_timeout=connect_timeout, max_connections=max_connections
+        )
+
+    async def request(
+        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+    ) -> Tuple[int, bytes]:
+        head = f"{method} {self.prefix}{target} HTTP/1.1\r\n{self.head_fields}"
+        if key:
+            head += f"{wire.IDEMPOTENCY_HEADER}: {key}\r\n"
+        if content is None:
+            request = (head + "\r\n").encode()
+        else:
+            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
+            request += content
+        response = await self.pool.request(request, timeout=timeout)
+        return response.status, response.body
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+class _HttpxTransport:
+    """Requests over one pooled ``httpx.AsyncClient``."""
+
+    def __init__(self, url: str, headers: Dict[str, str], connect_timeout: float, max_connections: int) -> None:
+        import httpx
+
+        self.httpx = httpx
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.client = httpx.AsyncClient(
+            base_url=url,
+            headers={"Accept": wire.JSON_TYPE, **headers},
+            limits=limits,
+            timeout=httpx.Timeout(60.0, connect=connect_timeout),
+        )
+
+    async def request(
+        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+    ) -> Tuple[int, bytes]:
+        headers = {wire.IDEMPOTENCY_HEADER: key} if key else {}
+        if content is not None:
+            headers["Content-Type"] = wire.JSON_TYPE
+        try:
+            response = await self.client.request(method, target, content=content, headers=headers, timeout=timeout)
+        except self.httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _fields(scope: Dict[str, Any], *leave_out: str) -> Dict[str, Any]:
+    """A client method's arguments (its ``locals()``) as request fields: all but ``self`` and ``leave_out`` (the
+    path ids, arguments already folded into others)."""
+    return {k: v for k, v in scope.items() if k != "self" and k not in leave_out}
 
 
 def _encode(body: Any) -> Optional[bytes]:
@@ -600,12 +583,3 @@ def _encode(body: Any) -> Optional[bytes]:
         return wire.dumps(body)
     except TypeError as exc:
         raise TypeError(f"cannot send to the store server: {exc}") from None
-
-
-def _q(segment: str) -> str:
-    """A path segment, percent-encoded (ids may hold ``/`` or spaces)."""
-    from urllib.parse import quote
-
-    if not isinstance(segment, str):
-        raise TypeError(f"ids are strings, got {type(segment).__name__} {segment!r}")
-    return quote(segment, safe="")

@@ -1,46 +1,153 @@
-"""The REST routes under ``/v1/agl``: upstream v0.3's paths, methods and payloads, plus batched span routes.
+"""The REST routes under ``/v1/agl``, in one table that both the server and the client are built from.
 
-Each handler takes a :class:`Call` (the store, the path parameters, the parsed body and query) and returns
-``(status, JSON-ready data)``. Absent fields stay absent (the store's UNSET), explicit nulls are passed on, and the
-store decides what they mean, so the remote store answers exactly as the local one.
+Each :class:`RouteSpec` says everything about one endpoint: method and path, the request fields it reads (the JSON
+body, or the query string of a GET) with their checkers, its success status, the handler that answers it on the
+server, and how the client decodes its answer. The server's dispatch (:mod:`.app`) and every call of
+:class:`~agentlightning_server.client.LightningStoreClient` come from these specs, so a path, a method, an
+idempotency flag or a field name is written once. The paths, bodies and statuses are upstream v0.3's, plus the
+batched span routes.
+
+Absent fields stay absent (the store's UNSET), explicit nulls are passed on, and the store decides what they mean, so
+the remote store answers exactly as the local one.
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Type, Union
+from urllib.parse import quote
 
 import attrs
-from agentlightning.store.base import LightningStore
-from agentlightning.types.core import EnqueueRolloutRequest, PaginatedResult, RolloutConfig
-from agentlightning.types.serialization import from_dict, resources_from_dict, to_dict
+from agentlightning.store.base import UNSET, LightningStore
+from agentlightning.types.core import (
+    Attempt,
+    AttemptedRollout,
+    EnqueueRolloutRequest,
+    PaginatedResult,
+    Rollout,
+    RolloutConfig,
+    Worker,
+)
+from agentlightning.types.resources import ResourcesUpdate
+from agentlightning.types.serialization import from_dict, resources_from_dict, rollout_from_dict, to_dict
 from agentlightning.types.tracer import Span
 
-from .params import BadInput, K, read_json_args, read_query_args, require_object
+from .params import BadInput, K, Schema, read_json_args, read_query_args, require_object
 
-Result = Tuple[int, Any]
+__all__ = ["ROUTES", "Call", "RouteSpec"]
 
 
 @attrs.define
 class Call:
+    """One request as a handler sees it: ``args`` holds the route's fields, read and checked."""
+
     store: LightningStore
     path: Mapping[str, str]
     body: Any
-    query: Any
+    args: Dict[str, Any] = attrs.field(factory=dict)
     max_wait_seconds: float = 60.0
 
 
-Handler = Callable[[Call], Awaitable[Result]]
+Handler = Callable[[Call], Awaitable[Any]]
+"""Server side: a request -> the JSON-ready answer (sent with the route's ``status``)."""
+
+Decode = Callable[[Any], Any]
+"""Client side: the decoded JSON answer -> what the client method returns."""
+
+
+def _as_is(data: Any) -> Any:
+    return data
 
 
 @attrs.define(frozen=True)
 class RouteSpec:
     method: str
     path: str
+    """Relative to ``/v1/agl``; ``{name}`` matches one segment, ``{name:path}`` the rest of the path."""
     handler: Handler
-    keyed: bool = False
-    """Non-idempotent: honour ``Idempotency-Key``."""
-    has_body: bool = True
-    long_running: bool = False
+    name: str = attrs.field(default="", kw_only=True)
+    """What the route does, named after the store method it serves."""
+    fields: Optional[Schema] = attrs.field(default=None, kw_only=True)
+    """The request fields (JSON body; query string for GET) and their checkers. None: the body is one object (a span,
+    resources) that the handler reads itself, or (GET) there are none."""
+    required: Tuple[str, ...] = attrs.field(default=(), kw_only=True)
+    status: int = attrs.field(default=200, kw_only=True)
+    decode: Decode = attrs.field(default=_as_is, kw_only=True)
+    keyed: bool = attrs.field(default=False, kw_only=True)
+    """Non-idempotent: the client sends an ``Idempotency-Key`` and the server answers a repeat from its cache."""
+    long_running: bool = attrs.field(default=False, kw_only=True)
+
+    @property
+    def has_body(self) -> bool:
+        return self.method != "GET"
+
+    def target(self, *ids: str) -> str:
+        """The path with ``ids`` filled in, in order, each percent-encoded (ids may hold ``/`` or spaces)."""
+        parts = self.path.split("{")
+        out = parts[0]
+        if len(ids) != len(parts) - 1:
+            raise TypeError(f"{self.method} {self.path} takes {len(parts) - 1} ids, got {len(ids)}")
+        for part, value in zip(parts[1:], ids, strict=True):
+            if not isinstance(value, str):
+                raise TypeError(f"ids are strings, got {type(value).__name__} {value!r}")
+            out += quote(value, safe="") + part.split("}", 1)[1]
+        return out
+
+    def request(self, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """The request fields from ``values``: UNSET ones left out; a name the route does not read is an error."""
+        unknown = set(values) - set(self.fields or ())
+        if unknown:
+            raise TypeError(f"{self.method} {self.path} has no request field(s) {sorted(unknown)}")
+        return {k: v for k, v in values.items() if v is not UNSET}
+
+    def read(self, body: Any, query: Any) -> Dict[str, Any]:
+        """The request fields as the server receives them, checked (:class:`BadInput` names a bad one)."""
+        if self.fields is None:
+            return {}
+        if not self.has_body:
+            return read_query_args(query, self.fields, self.required)
+        return read_json_args({} if body is None else body, self.fields, self.required)
+
+
+# -- decoding on the client ----------------------------------------------------------------------------------------
+
+Item = Union[Type[Any], Callable[[Any], Any]]
+
+
+def _converter(item: Item) -> Callable[[Any], Any]:
+    if isinstance(item, type):
+        return lambda data: from_dict(data, item)
+    return item
+
+
+def _one(item: Item) -> Decode:
+    return _converter(item)
+
+
+def _maybe(item: Item) -> Decode:
+    convert = _converter(item)
+    return lambda data: None if data is None else convert(data)
+
+
+def _many(item: Item) -> Decode:
+    convert = _converter(item)
+    return lambda data: [convert(d) for d in data]
+
+
+def _paged(item: Item) -> Decode:
+    convert = _converter(item)
+
+    def decode(data: Any) -> PaginatedResult[Any]:
+        items = [convert(i) for i in data["items"]]
+        return PaginatedResult(items=items, limit=data["limit"], offset=data["offset"], total=data["total"])
+
+    return decode
+
+
+def _field(name: str) -> Decode:
+    return lambda data: data[name]
+
+
+# -- answering on the server ---------------------------------------------------------------------------------------
 
 
 def _page(result: Any) -> Dict[str, Any]:
@@ -59,57 +166,66 @@ def _config(value: Any) -> Optional[RolloutConfig]:
     return from_dict(value, RolloutConfig)
 
 
-def _args(call: Call, schema: Mapping[str, Any], required: Tuple[str, ...] = ()) -> Dict[str, Any]:
-    if call.query is not None:
-        return read_query_args(call.query, schema, required)
-    return read_json_args(call.body if call.body is not None else {}, schema, required)
+def _store_call(method: str, paged: bool = False) -> Handler:
+    """The handler calling ``store.<method>(*path ids, **fields)`` and encoding its result."""
+
+    async def handler(call: Call) -> Any:
+        result = await getattr(call.store, method)(*call.path.values(), **call.args)
+        return _page(result) if paged else to_dict(result)
+
+    handler.__name__ = method
+    return handler
 
 
 # -- rollouts and the queue ------------------------------------------------------------------------------------------
 
-_ROLLOUT_FIELDS = {"input": K.any, "mode": K.str_, "resources_id": K.str_, "config": K.any, "metadata": K.dict_}
+_ROLLOUT_FIELDS: Schema = {
+    "input": K.any,
+    "mode": K.str_,
+    "resources_id": K.str_,
+    "config": K.any,
+    "metadata": K.dict_,
+}
 
 
-async def start_rollout(call: Call) -> Result:
-    args = read_json_args(call.body, {**_ROLLOUT_FIELDS, "worker_id": K.str_}, required=("input",))
+async def start_rollout(call: Call) -> Any:
+    args = call.args
     if "config" in args:
         args["config"] = _config(args["config"])
-    return 201, to_dict(await call.store.start_rollout(**args))
+    return to_dict(await call.store.start_rollout(**args))
 
 
-async def enqueue(call: Call) -> Result:
-    data = read_json_args(call.body, {"rollouts": K.list}, required=("rollouts",))
+async def enqueue(call: Call) -> Any:
     requests: List[EnqueueRolloutRequest] = []
-    for index, item in enumerate(data["rollouts"]):
+    for index, item in enumerate(call.args["rollouts"]):
         require_object(item, f"rollouts[{index}]")
         if "input" not in item:
             raise BadInput(f"rollouts[{index}].input: required field missing")
         requests.append(from_dict(item, EnqueueRolloutRequest))
     if not requests:
-        return 201, []
+        return []
     if len(requests) == 1:
         r = requests[0]
         one = await call.store.enqueue_rollout(
             r.input, mode=r.mode, resources_id=r.resources_id, config=r.config, metadata=r.metadata
         )
-        return 201, [to_dict(one)]
-    return 201, to_dict(list(await call.store.enqueue_many_rollouts(requests)))
+        return [to_dict(one)]
+    return to_dict(list(await call.store.enqueue_many_rollouts(requests)))
 
 
-async def dequeue(call: Call) -> Result:
-    args = read_json_args(call.body if call.body is not None else {}, {"limit": K.int, "worker_id": K.str_})
-    limit = args.get("limit", 1)
-    worker_id = args.get("worker_id")
+async def dequeue(call: Call) -> Any:
+    limit = call.args.get("limit", 1)
+    worker_id = call.args.get("worker_id")
     if limit <= 0:
-        return 200, []
+        return []
     if limit == 1:
         one = await call.store.dequeue_rollout(worker_id=worker_id)
-        return 200, [] if one is None else [to_dict(one)]
-    return 200, to_dict(list(await call.store.dequeue_many_rollouts(limit=limit, worker_id=worker_id)))
+        return [] if one is None else [to_dict(one)]
+    return to_dict(list(await call.store.dequeue_many_rollouts(limit=limit, worker_id=worker_id)))
 
 
-_PAGE = {"limit": K.int, "offset": K.int, "sort_by": K.str_, "sort_order": K.str}
-_ROLLOUT_QUERY = {
+_PAGE: Schema = {"limit": K.int, "offset": K.int, "sort_by": K.str_, "sort_order": K.str}
+_ROLLOUT_QUERY: Schema = {
     "status_in": K.str_list_,
     "rollout_id_in": K.str_list_,
     "rollout_id_contains": K.str_,
@@ -120,54 +236,26 @@ _ROLLOUT_QUERY = {
 }
 
 
-async def query_rollouts(call: Call) -> Result:
-    args = _args(call, _ROLLOUT_QUERY)
+async def query_rollouts(call: Call) -> Any:
+    args = call.args
     for alias, name in (("status", "status_in"), ("rollout_ids", "rollout_id_in")):  # deprecated aliases
         value = args.pop(alias, None)
         if value is not None and args.get(name) is None:
             args[name] = value
-    return 200, _page(await call.store.query_rollouts(**args))
+    return _page(await call.store.query_rollouts(**args))
 
 
-async def get_rollout(call: Call) -> Result:
-    return 200, to_dict(await call.store.get_rollout_by_id(call.path["rollout_id"]))
-
-
-async def update_rollout(call: Call) -> Result:
-    args = read_json_args(call.body if call.body is not None else {}, {**_ROLLOUT_FIELDS, "status": K.any})
+async def update_rollout(call: Call) -> Any:
+    args = call.args
     if "config" in args and args["config"] is not None:
         args["config"] = _config(args["config"])
-    return 200, to_dict(await call.store.update_rollout(call.path["rollout_id"], **args))
+    return to_dict(await call.store.update_rollout(call.path["rollout_id"], **args))
 
 
-async def wait_rollouts(call: Call) -> Result:
-    args = read_json_args(call.body, {"rollout_ids": K.str_list, "timeout": K.float_}, required=("rollout_ids",))
-    timeout = args.get("timeout")
+async def wait_rollouts(call: Call) -> Any:
+    timeout = call.args.get("timeout")
     timeout = call.max_wait_seconds if timeout is None else min(timeout, call.max_wait_seconds)
-    return 200, to_dict(await call.store.wait_for_rollouts(rollout_ids=args["rollout_ids"], timeout=timeout))
-
-
-# -- attempts --------------------------------------------------------------------------------------------------------
-
-
-async def start_attempt(call: Call) -> Result:
-    args = read_json_args(call.body if call.body is not None else {}, {"worker_id": K.str_})
-    return 201, to_dict(await call.store.start_attempt(call.path["rollout_id"], **args))
-
-
-async def query_attempts(call: Call) -> Result:
-    return 200, _page(await call.store.query_attempts(call.path["rollout_id"], **_args(call, _PAGE)))
-
-
-async def latest_attempt(call: Call) -> Result:
-    return 200, to_dict(await call.store.get_latest_attempt(call.path["rollout_id"]))
-
-
-async def update_attempt(call: Call) -> Result:
-    schema = {"status": K.any, "worker_id": K.str_, "last_heartbeat_time": K.float_, "metadata": K.dict_}
-    args = read_json_args(call.body if call.body is not None else {}, schema)
-    attempt = await call.store.update_attempt(call.path["rollout_id"], call.path["attempt_id"], **args)
-    return 200, to_dict(attempt)
+    return to_dict(await call.store.wait_for_rollouts(rollout_ids=call.args["rollout_ids"], timeout=timeout))
 
 
 # -- spans -----------------------------------------------------------------------------------------------------------
@@ -178,39 +266,36 @@ def _span(data: Any, what: str = "span") -> Span:
     return from_dict(data, Span)
 
 
-async def add_span(call: Call) -> Result:
-    return 201, to_dict(await call.store.add_span(_span(call.body)))
+async def add_span(call: Call) -> Any:
+    return to_dict(await call.store.add_span(_span(call.body)))
 
 
-async def add_spans(call: Call) -> Result:
+async def add_spans(call: Call) -> Any:
     """``{"spans": [...]}`` -> ``{"stored": [indexes of the spans stored]}`` (duplicates left out): the client
     already holds the spans, so they do not travel back."""
-    data = read_json_args(call.body, {"spans": K.list}, required=("spans",))
-    spans = [_span(item, f"spans[{i}]") for i, item in enumerate(data["spans"])]
+    spans = [_span(item, f"spans[{i}]") for i, item in enumerate(call.args["spans"])]
     if not spans:
-        return 201, {"stored": []}
+        return {"stored": []}
     stored = await call.store.add_many_spans(spans)
     index = {(s.rollout_id, s.attempt_id, s.span_id): i for i, s in enumerate(spans)}
-    return 201, {"stored": [index[(s.rollout_id, s.attempt_id, s.span_id)] for s in stored]}
+    return {"stored": [index[(s.rollout_id, s.attempt_id, s.span_id)] for s in stored]}
 
 
-async def next_sequence_id(call: Call) -> Result:
-    args = read_json_args(call.body, {"rollout_id": K.str, "attempt_id": K.str}, required=("rollout_id", "attempt_id"))
-    return 200, {"sequence_id": await call.store.get_next_span_sequence_id(args["rollout_id"], args["attempt_id"])}
+async def next_sequence_id(call: Call) -> Any:
+    return {"sequence_id": await call.store.get_next_span_sequence_id(call.args["rollout_id"], call.args["attempt_id"])}
 
 
-async def many_sequence_ids(call: Call) -> Result:
-    data = read_json_args(call.body, {"rollout_attempt_ids": K.list}, required=("rollout_attempt_ids",))
+async def many_sequence_ids(call: Call) -> Any:
     pairs: List[Tuple[str, str]] = []
-    for i, pair in enumerate(data["rollout_attempt_ids"]):
+    for i, pair in enumerate(call.args["rollout_attempt_ids"]):
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
             raise BadInput(f"rollout_attempt_ids[{i}]: expected [rollout_id, attempt_id], got {pair!r}")
         pairs.append((pair[0], pair[1]))
     ids = await call.store.get_many_span_sequence_ids(pairs) if pairs else []
-    return 200, {"sequence_ids": list(ids)}
+    return {"sequence_ids": list(ids)}
 
 
-_SPAN_QUERY = {
+_SPAN_QUERY: Schema = {
     "rollout_id": K.str,
     "attempt_id": K.str_,
     **{
@@ -223,101 +308,164 @@ _SPAN_QUERY = {
 }
 
 
-async def query_spans(call: Call) -> Result:
-    args = _args(call, _SPAN_QUERY, required=("rollout_id",))
-    return 200, _page(await call.store.query_spans(args.pop("rollout_id"), **args))
+async def query_spans(call: Call) -> Any:
+    args = call.args
+    return _page(await call.store.query_spans(args.pop("rollout_id"), **args))
 
 
 # -- resources -------------------------------------------------------------------------------------------------------
 
 
-async def add_resources(call: Call) -> Result:
-    return 201, to_dict(await call.store.add_resources(resources_from_dict(require_object(call.body))))
+async def add_resources(call: Call) -> Any:
+    return to_dict(await call.store.add_resources(resources_from_dict(require_object(call.body))))
 
 
-async def update_resources(call: Call) -> Result:
+async def update_resources(call: Call) -> Any:
     resources = resources_from_dict(require_object(call.body))
-    return 200, to_dict(await call.store.update_resources(call.path["resources_id"], resources))
+    return to_dict(await call.store.update_resources(call.path["resources_id"], resources))
 
 
-async def get_resources(call: Call) -> Result:
-    return 200, to_dict(await call.store.get_resources_by_id(call.path["resources_id"]))
+# -- the rest --------------------------------------------------------------------------------------------------------
 
 
-async def latest_resources(call: Call) -> Result:
-    return 200, to_dict(await call.store.get_latest_resources())
+async def statistics(call: Call) -> Any:
+    return dict(await call.store.statistics())
 
 
-async def query_resources(call: Call) -> Result:
-    schema = {"resources_id": K.str_, "resources_id_contains": K.str_, **_PAGE}
-    return 200, _page(await call.store.query_resources(**_args(call, schema)))
+async def health(call: Call) -> Any:
+    return {"status": "ok"}
 
 
-# -- workers and the rest --------------------------------------------------------------------------------------------
-
-_WORKER_QUERY = {"status_in": K.str_list_, "worker_id_contains": K.str_, "filter_logic": K.str, **_PAGE}
-
-
-async def query_workers(call: Call) -> Result:
-    return 200, _page(await call.store.query_workers(**_args(call, _WORKER_QUERY)))
+def _get(path: str, handler: Handler, **options: Any) -> RouteSpec:
+    return RouteSpec("GET", path, handler, **options)
 
 
-async def get_worker(call: Call) -> Result:
-    return 200, to_dict(await call.store.get_worker_by_id(call.path["worker_id"]))
+def _post(path: str, handler: Handler, **options: Any) -> RouteSpec:
+    return RouteSpec("POST", path, handler, **options)
 
 
-async def update_worker(call: Call) -> Result:
-    args = read_json_args(call.body if call.body is not None else {}, {"heartbeat_stats": K.any})
-    return 200, to_dict(await call.store.update_worker(call.path["worker_id"], **args))
+def _queries(
+    path: str,
+    method: str,
+    fields: Schema,
+    decode: Decode,
+    handler: Optional[Handler] = None,
+    required: Tuple[str, ...] = (),
+) -> Tuple[RouteSpec, RouteSpec]:
+    """``GET path`` (query string) and ``POST path/search`` (JSON body): one query, two spellings."""
+    handler = handler or _store_call(method, paged=True)
+    return (
+        _get(path, handler, name=method, fields=fields, required=required, decode=decode),
+        _post(path + "/search", handler, name=method, fields=fields, required=required, decode=decode),
+    )
 
 
-async def statistics(call: Call) -> Result:
-    return 200, dict(await call.store.statistics())
+_rollout_page = _paged(rollout_from_dict)
+QUERY_ROLLOUTS, SEARCH_ROLLOUTS = _queries("/rollouts", "query_rollouts", _ROLLOUT_QUERY, _rollout_page, query_rollouts)
+QUERY_ATTEMPTS, SEARCH_ATTEMPTS = _queries("/rollouts/{rollout_id}/attempts", "query_attempts", _PAGE, _paged(Attempt))
+_WORKER_QUERY: Schema = {"status_in": K.str_list_, "worker_id_contains": K.str_, "filter_logic": K.str, **_PAGE}
+QUERY_WORKERS, SEARCH_WORKERS = _queries("/workers", "query_workers", _WORKER_QUERY, _paged(Worker))
+QUERY_SPANS, SEARCH_SPANS = _queries(
+    "/spans", "query_spans", _SPAN_QUERY, _paged(Span), query_spans, required=("rollout_id",)
+)
+_RESOURCES_QUERY: Schema = {"resources_id": K.str_, "resources_id_contains": K.str_, **_PAGE}
+QUERY_RESOURCES = _get(
+    "/resources", _store_call("query_resources", paged=True), name="query_resources", fields=_RESOURCES_QUERY,
+    decode=_paged(ResourcesUpdate),
+)  # fmt: skip
 
-
-async def health(call: Call) -> Result:
-    return 200, {"status": "ok"}
-
-
-def _get(path: str, handler: Handler) -> RouteSpec:
-    return RouteSpec("GET", path, handler, has_body=False)
-
-
-def _post(path: str, handler: Handler, *, keyed: bool = False, long_running: bool = False) -> RouteSpec:
-    return RouteSpec("POST", path, handler, keyed=keyed, long_running=long_running)
-
+HEALTH = _get("/health", health, name="health")
+STATISTICS = _get("/statistics", statistics, name="statistics")
+ENQUEUE = _post(
+    "/queues/rollouts/enqueue", enqueue, name="enqueue_many_rollouts", fields={"rollouts": K.list},
+    required=("rollouts",), status=201, decode=_many(Rollout), keyed=True,
+)  # fmt: skip
+DEQUEUE = _post(
+    "/queues/rollouts/dequeue", dequeue, name="dequeue_many_rollouts", fields={"limit": K.int, "worker_id": K.str_},
+    decode=_many(AttemptedRollout), keyed=True,
+)  # fmt: skip
+START_ROLLOUT = _post(
+    "/rollouts", start_rollout, name="start_rollout", fields={**_ROLLOUT_FIELDS, "worker_id": K.str_},
+    required=("input",), status=201, decode=_one(AttemptedRollout), keyed=True,
+)  # fmt: skip
+GET_ROLLOUT = _get("/rollouts/{rollout_id}", _store_call("get_rollout_by_id"), name="get_rollout_by_id",
+                   decode=_maybe(rollout_from_dict))  # fmt: skip
+UPDATE_ROLLOUT = _post(
+    "/rollouts/{rollout_id}", update_rollout, name="update_rollout", fields={**_ROLLOUT_FIELDS, "status": K.any},
+    decode=_one(Rollout),
+)  # fmt: skip
+START_ATTEMPT = _post(
+    "/rollouts/{rollout_id}/attempts", _store_call("start_attempt"), name="start_attempt",
+    fields={"worker_id": K.str_}, status=201, decode=_one(AttemptedRollout), keyed=True,
+)  # fmt: skip
+LATEST_ATTEMPT = _get("/rollouts/{rollout_id}/attempts/latest", _store_call("get_latest_attempt"),
+                      name="get_latest_attempt", decode=_maybe(Attempt))  # fmt: skip
+UPDATE_ATTEMPT = _post(
+    "/rollouts/{rollout_id}/attempts/{attempt_id}", _store_call("update_attempt"), name="update_attempt",
+    fields={"status": K.any, "worker_id": K.str_, "last_heartbeat_time": K.float_, "metadata": K.dict_},
+    decode=_one(Attempt),
+)  # fmt: skip
+GET_WORKER = _get("/workers/{worker_id:path}", _store_call("get_worker_by_id"), name="get_worker_by_id",
+                  decode=_maybe(Worker))  # fmt: skip
+UPDATE_WORKER = _post("/workers/{worker_id:path}", _store_call("update_worker"), name="update_worker",
+                      fields={"heartbeat_stats": K.any}, decode=_one(Worker))  # fmt: skip
+ADD_RESOURCES = _post("/resources", add_resources, name="add_resources", status=201, decode=_one(ResourcesUpdate),
+                      keyed=True)  # fmt: skip
+LATEST_RESOURCES = _get("/resources/latest", _store_call("get_latest_resources"), name="get_latest_resources",
+                        decode=_maybe(ResourcesUpdate))  # fmt: skip
+UPDATE_RESOURCES = _post("/resources/{resources_id:path}", update_resources, name="update_resources",
+                         decode=_one(ResourcesUpdate))  # fmt: skip
+GET_RESOURCES = _get("/resources/{resources_id:path}", _store_call("get_resources_by_id"), name="get_resources_by_id",
+                     decode=_maybe(ResourcesUpdate))  # fmt: skip
+ADD_SPAN = _post("/spans", add_span, name="add_span", status=201, decode=_maybe(Span))
+ADD_SPANS = _post("/spans/batch", add_spans, name="add_many_spans", fields={"spans": K.list}, required=("spans",),
+                  status=201, decode=_field("stored"))  # fmt: skip
+NEXT_SEQUENCE_ID = _post(
+    "/spans/next", next_sequence_id, name="get_next_span_sequence_id",
+    fields={"rollout_id": K.str, "attempt_id": K.str}, required=("rollout_id", "attempt_id"),
+    decode=_field("sequence_id"), keyed=True,
+)  # fmt: skip
+SEQUENCE_IDS = _post(
+    "/spans/sequence_ids", many_sequence_ids, name="get_many_span_sequence_ids",
+    fields={"rollout_attempt_ids": K.list}, required=("rollout_attempt_ids",), decode=_field("sequence_ids"),
+    keyed=True,
+)  # fmt: skip
+WAIT_ROLLOUTS = _post(
+    "/waits/rollouts", wait_rollouts, name="wait_for_rollouts", fields={"rollout_ids": K.str_list, "timeout": K.float_},
+    required=("rollout_ids",), decode=_many(Rollout), long_running=True,
+)  # fmt: skip
 
 ROUTES: Tuple[RouteSpec, ...] = (
-    _get("/health", health),
-    _get("/statistics", statistics),
-    _post("/queues/rollouts/enqueue", enqueue, keyed=True),
-    _post("/queues/rollouts/dequeue", dequeue, keyed=True),
-    _post("/rollouts", start_rollout, keyed=True),
-    _get("/rollouts", query_rollouts),
-    _post("/rollouts/search", query_rollouts),
-    _get("/rollouts/{rollout_id}", get_rollout),
-    _post("/rollouts/{rollout_id}", update_rollout),
-    _post("/rollouts/{rollout_id}/attempts", start_attempt, keyed=True),
-    _get("/rollouts/{rollout_id}/attempts", query_attempts),
-    _post("/rollouts/{rollout_id}/attempts/search", query_attempts),
-    _get("/rollouts/{rollout_id}/attempts/latest", latest_attempt),
-    _post("/rollouts/{rollout_id}/attempts/{attempt_id}", update_attempt),
-    _get("/workers", query_workers),
-    _post("/workers/search", query_workers),
-    _get("/workers/{worker_id:path}", get_worker),
-    _post("/workers/{worker_id:path}", update_worker),
-    _get("/resources", query_resources),
-    _post("/resources", add_resources, keyed=True),
-    _get("/resources/latest", latest_resources),
-    _post("/resources/{resources_id:path}", update_resources),
-    _get("/resources/{resources_id:path}", get_resources),
-    _post("/spans", add_span),
-    _post("/spans/batch", add_spans),
-    _get("/spans", query_spans),
-    _post("/spans/search", query_spans),
-    _post("/spans/next", next_sequence_id, keyed=True),
-    _post("/spans/sequence_ids", many_sequence_ids, keyed=True),
-    _post("/waits/rollouts", wait_rollouts, long_running=True),
+    HEALTH,
+    STATISTICS,
+    ENQUEUE,
+    DEQUEUE,
+    START_ROLLOUT,
+    QUERY_ROLLOUTS,
+    SEARCH_ROLLOUTS,
+    GET_ROLLOUT,
+    UPDATE_ROLLOUT,
+    START_ATTEMPT,
+    QUERY_ATTEMPTS,
+    SEARCH_ATTEMPTS,
+    LATEST_ATTEMPT,
+    UPDATE_ATTEMPT,
+    QUERY_WORKERS,
+    SEARCH_WORKERS,
+    GET_WORKER,
+    UPDATE_WORKER,
+    QUERY_RESOURCES,
+    ADD_RESOURCES,
+    LATEST_RESOURCES,
+    UPDATE_RESOURCES,
+    GET_RESOURCES,
+    ADD_SPAN,
+    ADD_SPANS,
+    QUERY_SPANS,
+    SEARCH_SPANS,
+    NEXT_SEQUENCE_ID,
+    SEQUENCE_IDS,
+    WAIT_ROLLOUTS,
 )
 """Order matters: fixed segments (``search``, ``latest``) come before the ``{id}`` routes they would match. Worker
 and resources ids are chosen by users and may hold ``/``, so those final segments match the rest of the path."""

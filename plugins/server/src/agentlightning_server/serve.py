@@ -7,52 +7,29 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
-import socket
 import sys
 from typing import Any, Dict, Optional, Sequence
 
 import attrs
+from agentlightning.utils.server_launcher import (
+    access_host,
+    bind_socket,
+    free_port,
+    is_loopback,
+    run_server,
+    uvicorn_config,
+)
 
 from . import wire
 
+__all__ = ["LISTENING", "access_host", "bind_socket", "free_port", "is_loopback", "serve_forever"]
+
 LISTENING = "AGL_STORE_SERVER_LISTENING"
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def access_host(host: str) -> str:
-    """The host a client on this machine uses to reach a server bound to ``host``."""
-    if host in ("", "0.0.0.0"):  # noqa: S104 - compares, does not bind
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket. Created with ``IPPROTO_TCP`` so that asyncio sets TCP_NODELAY on accepted
-    connections (uvicorn's own socket has proto 0, and small responses then wait ~40 ms on delayed ACKs)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host.strip("[]"), port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+SERVER_OPTIONS: Dict[str, Any] = {"timeout_keep_alive": 30, "proxy_headers": False, "server_header": False}
+"""uvicorn options of every store server (with ``http=CorkedHTTPProtocol``)."""
 
 
 def check_security(host: str, token: Optional[str]) -> None:
@@ -92,42 +69,33 @@ def serve_forever(
     announce: bool = True,
 ) -> None:
     """Bind, announce the endpoint, and serve until a signal stops the process."""
-    import uvicorn
-
     from .app import SETTINGS_ENV, ServerSettings, create_app
     from .protocol import CorkedHTTPProtocol
 
     settings = settings or ServerSettings(token=os.environ.get(wire.TOKEN_ENV) or None)
     check_security(host, settings.token)
     check_workers(store_url, workers)
-    common: Dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False}
-    common["timeout_keep_alive"] = 30
-    common.update(http=CorkedHTTPProtocol, proxy_headers=False, server_header=False)
-    if workers > 1:
-        env = {k: v for k, v in attrs.asdict(settings).items() if k != "token"}
-        os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})
-        if settings.token:
-            os.environ[wire.TOKEN_ENV] = settings.token
-        config = uvicorn.Config(
-            "agentlightning_server.app:create_app_from_env", factory=True, workers=workers, **common
-        )
-    else:
-        config = uvicorn.Config(create_app(store_url, settings), **common)
+    options: Dict[str, Any] = {**SERVER_OPTIONS, "http": CorkedHTTPProtocol, "log_level": log_level}
     sock = bind_socket(host, port)
     if announce:
-        bound_port = sock.getsockname()[1]
-        print(f"{LISTENING} http://{access_host(host)}:{bound_port}", flush=True)
-    if workers > 1:
-        import inspect
+        print(f"{LISTENING} http://{access_host(host)}:{sock.getsockname()[1]}", flush=True)
+    if workers <= 1:
+        run_server(create_app(store_url, settings), sock, **options)
+        return
+    env = {k: v for k, v in attrs.asdict(settings).items() if k != "token"}
+    os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})
+    if settings.token:
+        os.environ[wire.TOKEN_ENV] = settings.token
+    config = uvicorn_config("agentlightning_server.app:create_app_from_env", factory=True, workers=workers, **options)
+    import inspect
 
-        from uvicorn.supervisors import Multiprocess
+    from uvicorn import Server
+    from uvicorn.supervisors import Multiprocess
 
-        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.30
-            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
-        else:
-            Multiprocess(config, sockets=[sock]).run()
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn 0.30 still takes the worker's target
+        Multiprocess(config, target=Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg, unused-ignore]
     else:
-        uvicorn.Server(config).run(sockets=[sock])
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,12 +141,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agentlightning_server.serve", description=__doc__)
     add_serve_arguments(parser)
     return run_from_args(parser.parse_args(argv))
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

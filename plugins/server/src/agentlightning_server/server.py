@@ -6,8 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
-import time
 import warnings
 from typing import Any, Awaitable, Callable, Optional, Sequence, TypeVar
 
@@ -15,7 +13,7 @@ from agentlightning.store.base import LightningStore
 
 from . import wire
 from .app import ServerSettings, StoreSource, create_app
-from .serve import access_host, bind_socket, check_security, check_workers
+from .serve import access_host, check_security, check_workers, free_port
 
 __all__ = ["LightningStoreServer"]
 
@@ -78,9 +76,7 @@ class LightningStoreServer:
             cors_origins=tuple(cors_origins),
         )
         self._endpoint: Optional[str] = None
-        self._thread: Optional[threading.Thread] = None
-        self._uvicorn: Any = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._launcher: Any = None
         self._process: Optional[subprocess.Popen[str]] = None
 
     # -- addresses ---------------------------------------------------------------------------------------------------
@@ -111,7 +107,7 @@ class LightningStoreServer:
     def running(self) -> bool:
         if self._process is not None:
             return self._process.poll() is None
-        return self._thread is not None and self._thread.is_alive()
+        return self._launcher is not None and self._launcher.running
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -125,59 +121,26 @@ class LightningStoreServer:
         return self
 
     def _start_thread(self) -> None:
-        import uvicorn
+        from agentlightning.utils.server_launcher import BackgroundServer
+
+        from .protocol import CorkedHTTPProtocol
+        from .serve import SERVER_OPTIONS
 
         app = self._app if self._app is not None else create_app(self.store, self.settings)
-        from .protocol import CorkedHTTPProtocol
-
-        config = uvicorn.Config(
+        launcher = BackgroundServer(
             app,
             host=self.host,
             port=self.port,
+            name="the store server",
+            startup_timeout=self.startup_timeout,
             log_level=self.log_level,
-            access_log=False,
-            timeout_keep_alive=30,
             http=CorkedHTTPProtocol,
-            proxy_headers=False,
-            server_header=False,
+            **SERVER_OPTIONS,
         )
-        server = uvicorn.Server(config)
-        try:
-            sock = bind_socket(self.host, self.port)
-        except OSError as exc:
-            raise RuntimeError(
-                f"the store server did not start up: cannot bind {self.host}:{self.port}: {exc}"
-            ) from None
-        self._endpoint = f"http://{access_host(self.host)}:{sock.getsockname()[1]}"
-        failure: list[BaseException] = []
-
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            await server.serve(sockets=[sock])
-
-        def target() -> None:
-            try:
-                asyncio.run(serve())
-            except BaseException as exc:  # noqa: BLE001 - reported to start()
-                failure.append(exc)
-            finally:
-                sock.close()
-
-        self._uvicorn = server
-        self._thread = threading.Thread(target=target, name=f"agl-store-server-{self._endpoint}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                self._thread.join(5)
-                reason = f": {failure[0]!r}" if failure else ""
-                raise RuntimeError(f"the store server did not start up within {self.startup_timeout}s{reason}")
-            time.sleep(0.005)
+        self._launcher = launcher.start()
+        self._endpoint = launcher.endpoint
 
     def _start_process(self) -> None:
-        from .serve import free_port
-
         port = self.port or free_port(self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1")  # noqa: S104
         cmd = [
             sys.executable, "-m", "agentlightning_server.serve",
@@ -196,34 +159,27 @@ class LightningStoreServer:
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
-        import httpx
+        from agentlightning.utils.server_launcher import wait_until_healthy
 
-        deadline = time.monotonic() + self.startup_timeout
-        url = self.endpoint + wire.API_PREFIX + "/health"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the store server exited with code {self._process.returncode} while starting")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the store server did not start up within {self.startup_timeout}s")
+        process = self._process
+        assert process is not None
+
+        def exited() -> Optional[str]:
+            code = process.poll()
+            return None if code is None else f"exited with code {code}"
+
+        try:
+            url = self.endpoint + wire.API_PREFIX + "/health"
+            wait_until_healthy(url, timeout=self.startup_timeout, exited=exited, name="the store server")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (graceful, then forced). Safe to call twice."""
-        if self._uvicorn is not None and self._thread is not None:
-            self._uvicorn.should_exit = True
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                self._uvicorn.force_exit = True
-                self._thread.join(timeout)
-            self._thread = None
-            self._uvicorn = None
-            self._loop = None
+        if self._launcher is not None:
+            self._launcher.stop(timeout)
+            self._launcher = None
         if self._process is not None:
             process = self._process
             if process.poll() is None:
@@ -244,13 +200,14 @@ class LightningStoreServer:
 
     def run_in_server_loop(self, fn: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
         """Run a coroutine function in the server thread's event loop (thread mode) and return its result."""
-        if self._loop is None:
+        loop = self._launcher.loop if self._launcher is not None else None
+        if loop is None:
             raise RuntimeError("run_in_server_loop needs a running thread-mode server")
 
         async def call() -> T:
             return await fn()
 
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout)
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
 
     def __enter__(self) -> LightningStoreServer:
         return self.start()

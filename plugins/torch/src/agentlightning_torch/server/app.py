@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import socket
-import threading
 import time
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
@@ -182,11 +181,7 @@ class PolicyServer:
         self.version = 0
         self.batcher: Optional[Batcher] = None
         self._token: Any = None
-        self._thread: Optional[threading.Thread] = None
-        self._server: Any = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._started = threading.Event()
-        self._error: Optional[BaseException] = None
+        self._launcher: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -196,7 +191,10 @@ class PolicyServer:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self, timeout: float = 30.0) -> PolicyServer:
-        if self._thread is not None:
+        """Serve in a daemon thread; returns once the server answers (raises :class:`ServerStartupError` if not)."""
+        from agentlightning.utils.server_launcher import BackgroundServer
+
+        if self._launcher is not None:
             raise RuntimeError("PolicyServer already started")
         if self.store is not None:
             try:
@@ -206,24 +204,23 @@ class PolicyServer:
                     "PolicyServer(store=...) must be started inside the store's event loop; "
                     "outside one, pass store_url= instead"
                 ) from exc
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, args=(sock,), name="agl-policy-server", daemon=True)
-        self._thread.start()
-        if not self._started.wait(timeout):
-            raise TimeoutError(f"the policy server did not start within {timeout} s")
-        if self._error is not None:
-            raise RuntimeError(f"the policy server failed to start: {self._error}") from self._error
+        launcher = BackgroundServer(
+            self.app(),
+            host=self.host,
+            port=self.port,
+            name="the policy server",
+            startup_timeout=timeout,
+            serve_context=self._serving,
+            lifespan="off",
+        )
+        self._launcher = launcher.start()
+        self.port = launcher.port
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
+        if self._launcher is not None:
+            self._launcher.stop(timeout)
+            self._launcher = None
 
     def __enter__(self) -> PolicyServer:
         return self.start()
@@ -231,23 +228,9 @@ class PolicyServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _run(self, sock: socket.socket) -> None:
-        import uvicorn
-
-        try:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off", loop="none")
-            self._server = uvicorn.Server(config)
-            loop.run_until_complete(self._serve(sock))
-        except BaseException as exc:  # noqa: BLE001 - surfaced by start()
-            self._error = exc
-            self._started.set()
-        finally:
-            sock.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
+        """Around serving, in the server's loop: the store connection (``store_url``) and the batching task."""
         own_store = None
         recorder = None
         if self.store_url is not None:
@@ -261,20 +244,12 @@ class PolicyServer:
             self.policy, recorder, version=lambda: self.version, max_batch=self.max_batch, wait_s=self.batch_wait_s
         )
         batch_task = asyncio.ensure_future(self.batcher.run())
-        watcher = asyncio.ensure_future(self._mark_started())
         try:
-            await self._server.serve(sockets=[sock])
+            yield
         finally:
             batch_task.cancel()
-            watcher.cancel()
             if own_store is not None:
                 await own_store.close()
-            self._started.set()
-
-    async def _mark_started(self) -> None:
-        while not self._server.started:  # noqa: ASYNC110 - uvicorn only offers a flag
-            await asyncio.sleep(0.005)
-        self._started.set()
 
     # -- recording -------------------------------------------------------------------------------------------
 
