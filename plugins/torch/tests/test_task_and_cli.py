@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import pytest
-from agentlightning_torch.quickstart.report import write_png
 from agentlightning_torch.quickstart.task import CATEGORIES, category_of, make_datasets, score_answer
 from hypothesis import given
 from hypothesis import strategies as st
@@ -41,18 +40,6 @@ def test_categories_and_scores() -> None:
     _, val = make_datasets(n_train=10, n_val=400, seed=1)
     best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES)
     assert best_constant <= 0.5
-
-
-def test_png_writer_writes_a_valid_png(tmp_path: Any) -> None:
-    import zlib
-
-    path = str(tmp_path / "x.png")
-    write_png(path, [bytearray(b"\x10\x20\x30" * 3) for _ in range(2)], 3, 2)
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    idat = data.index(b"IDAT")
-    length = int.from_bytes(data[idat - 4 : idat], "big")
-    assert zlib.decompress(data[idat + 4 : idat + 4 + length]) == (b"\x00" + b"\x10\x20\x30" * 3) * 2
 
 
 def test_hooks_register_the_algorithm_export_and_command(plugin_manager: Any) -> None:
