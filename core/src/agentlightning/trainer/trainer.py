@@ -18,8 +18,8 @@ from agentlightning.types.core import Dataset
 from agentlightning.types.resources import NamedResources
 
 from .build import build_component, plugin_registry
-from .progress import ProgressReporter
 from .bundles import AlgorithmRun, RunnerRun
+from .progress import ProgressReporter
 
 __all__ = ["Trainer", "DatasetLike"]
 

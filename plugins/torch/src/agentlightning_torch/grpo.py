@@ -83,6 +83,9 @@ class StepReport:
     """Most policy versions between the weights that served a rollout and the weights being updated (0: on-policy)."""
     stalled_steps: int = 0
     """Steps since the held-out reward last improved (see ``GRPOConfig.stall_steps``)."""
+    seconds: Dict[str, float] = attrs.field(factory=dict)
+    """Where the step's time went: ``rollouts`` (enqueue to last finished), ``read`` (spans to triplets),
+    ``update`` (the gradient steps), and the policy server's ``generate`` / ``record`` within the rollouts."""
 
 
 class GRPO(Algorithm):
@@ -138,6 +141,7 @@ class GRPO(Algorithm):
         self._best_val: Optional[float] = None
         self._best_val_step = 0
         self._warned_stall = False
+        self._seconds: Dict[str, float] = {}
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -232,6 +236,8 @@ class GRPO(Algorithm):
                         metadata={"group": f"{mode}-{step}-{index}", "step": step},
                     )
                 )
+        began = time.perf_counter()
+        served_before = self._server_seconds()
         rollouts = await store.enqueue_many_rollouts(requests)
         ids = [r.rollout_id for r in rollouts]
         pending = set(ids)
@@ -239,6 +245,13 @@ class GRPO(Algorithm):
         while pending and time.monotonic() < deadline:
             done = await store.wait_for_rollouts(rollout_ids=sorted(pending), timeout=1.0)
             pending -= {r.rollout_id for r in done}
+        waited = time.perf_counter()
+        served_after = self._server_seconds()
+        self._seconds = {
+            "rollouts": waited - began,
+            "generate": served_after[0] - served_before[0],
+            "record": served_after[1] - served_before[1],
+        }
         if pending:
             logger.warning("%d of %d rollouts did not finish in time; they are left out", len(pending), len(ids))
         self.total_rollouts += len(ids) - len(pending)
@@ -260,7 +273,12 @@ class GRPO(Algorithm):
             out.append(((rollout.metadata or {}).get("group"), rollout, triplets))
             served = [s.attributes.get(POLICY_VERSION_ATTRIBUTE) for s in spans]
             self._served.extend(int(v) for v in served if isinstance(v, int))
+        self._seconds["read"] = time.perf_counter() - waited
         return out
+
+    def _server_seconds(self) -> Tuple[float, float]:
+        batcher = getattr(self.server, "batcher", None)
+        return (batcher.generate_seconds, batcher.record_seconds) if batcher is not None else (0.0, 0.0)
 
     def _adapter(self) -> Any:
         if self.adapter is not None:
@@ -290,7 +308,9 @@ class GRPO(Algorithm):
         results = await self._rollouts(tasks, "val", update.resources_id, 1, step)
         rows = self._rows(results)
         rewards = [r[3] for r in rows]
-        report = self._report(step, "val", update.resources_id, len(results), len(rows), rewards)
+        report = self._report(
+            step, "val", update.resources_id, len(results), len(rows), rewards, seconds=dict(self._seconds)
+        )
         return report
 
     async def _train_step(self, step: int, dataset: Sequence[Any], rng: random.Random, optimizer: Any) -> None:
@@ -314,13 +334,17 @@ class GRPO(Algorithm):
         # collapsed policy (every group answering alike) regains the entropy it needs to explore again
         keep = [i for i, a in enumerate(advantages) if a != 0.0] or list(range(len(rows)))
         stats: Dict[str, float] = {}
+        seconds = dict(self._seconds)
         if keep:
             batch = [rows[i] for i in keep]
             adv = [advantages[i] for i in keep]
+            began = time.perf_counter()
             stats = await anyio.to_thread.run_sync(self._update, batch, adv, optimizer)
+            seconds["update"] = time.perf_counter() - began
         self._report(
-            step, "train", self.resources_id, len(results), len(rows), rewards, zero_adv_groups=flat, policy_lag=lag, **stats
-        )
+            step, "train", self.resources_id, len(results), len(rows), rewards,
+            zero_adv_groups=flat, policy_lag=lag, seconds=seconds, **stats,
+        )  # fmt: skip
 
     def _update(
         self, batch: List[Tuple[Hashable, List[int], List[int], float]], adv: List[float], optimizer: Any

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional
 
 __all__ = ["configure", "run_quickstart", "step_fields"]
 
@@ -121,11 +121,10 @@ def run_quickstart(
     ``progress``: a core :class:`~agentlightning.trainer.ProgressReporter` (default: one on stderr, silent when
     ``quiet``); the Trainer polls the store's counts into it and GRPO adds its figures (:func:`step_fields`).
     """
+    import attrs
     from agentlightning.adapter import LlmProxyTraceToTriplet
     from agentlightning.runner import LitAgentRunner
     from agentlightning.trainer import ProgressReporter, Trainer
-
-    import attrs
 
     from ..grpo import GRPO
     from .agent import keyword_agent
@@ -211,6 +210,7 @@ def _report(
         "zero_adv_groups_end": last_train.get("zero_adv_groups"),
         "max_policy_lag": max(lags) if lags else None,
         "longest_stall_steps": longest_stall,
+        "profile_seconds": _profile(history, train_seconds),
         "stalled": longest_stall >= algorithm.config.stall_steps,
         "store": store_url,
         "curve": curve,
@@ -220,6 +220,20 @@ def _report(
     write_summary(os.path.join(run_dir, "summary.json"), summary)
     summary["words"] = describe(summary)
     return summary
+
+
+def _profile(history: List[Dict[str, Any]], total: float) -> Dict[str, float]:
+    """Where the run's time went, summed over steps: train and validation rollouts (of which the policy server's
+    forward passes and span writes), reading spans into triplets, and the GRPO updates; ``other`` is the rest
+    (publishing versions, checkpoints, the first start)."""
+    out: Dict[str, float] = {}
+    for h in history:
+        for key, value in (h.get("seconds") or {}).items():
+            name = f"{h['kind']}_{key}" if key in ("rollouts", "read") else key
+            out[name] = out.get(name, 0.0) + value
+    spent = sum(v for k, v in out.items() if k.endswith(("_rollouts", "_read")) or k == "update")
+    out["other"] = max(0.0, total - spent)
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def _apo(args: argparse.Namespace) -> int:
