@@ -34,7 +34,9 @@ class GRPOConfig:
     epochs: int = 4  # gradient steps per batch (the clipped ratio keeps them close to the sampling policy)
     clip: float = 0.2
     entropy_coef: float = 0.05
-    uniform_kl_coef: float = 0.0
+    # KL(uniform || policy) per answer token: unlike the entropy bonus, its pull on a token does not vanish as the
+    # token's probability goes to 0, so a right answer pushed down everywhere else stays reachable by sampling
+    uniform_kl_coef: float = 0.05
     flat_groups_to_batch: bool = True  # groups with equal rewards are compared with the batch (see group_advantages)
     kl_coef: float = 0.0
     grad_clip: float = 1.0

@@ -37,6 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="sampling temperature of training rollouts (validation decodes greedily)",
     )
     parser.add_argument(
+        "--uniform-kl",
+        type=float,
+        default=None,
+        help="weight of the KL(uniform || policy) term that keeps every answer reachable (default 0.05)",
+    )
+    parser.add_argument(
         "--target",
         type=float,
         default=0.95,
@@ -300,6 +306,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         model=args.model,
         quiet=args.quiet,
+        uniform_kl_coef=args.uniform_kl,
     )
     print(
         f"\n{summary['words']}\n\nReward curve: {summary['curve']}\n"
