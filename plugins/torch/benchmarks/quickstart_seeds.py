@@ -21,7 +21,9 @@ from typing import Any, Dict, List, Optional
 
 
 def _run(seed: int, run_dir: str, extra: List[str]) -> Dict[str, Any]:
-    command = [sys.executable, "-m", "agentlightning.cli", "quickstart", "--seed", str(seed), "--quiet"]
+    agl = os.path.join(os.path.dirname(sys.executable), "agl")  # the README's command, from this environment
+    base = [agl] if os.path.exists(agl) else [sys.executable, "-c", "from agentlightning.cli import main; main()"]
+    command = [*base, "quickstart", "--seed", str(seed), "--quiet"]
     command += ["--run-dir", run_dir, *extra]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.time()
