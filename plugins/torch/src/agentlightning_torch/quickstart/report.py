@@ -43,7 +43,6 @@ def plot_curves(path: str, history: Sequence[Dict[str, Any]], *, target: Optiona
             "top", functions=(lambda x: np.interp(x, seconds, steps), lambda s: np.interp(s, steps, seconds))
         )
         top.set_xlabel("GRPO step")
-    ax.set_title("agl quickstart: reward during GRPO training", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
