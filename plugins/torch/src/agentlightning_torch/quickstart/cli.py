@@ -141,7 +141,7 @@ def run_quickstart(
     store_path = os.path.join(run_dir, "store.db")
     store_url = "sqlite:///" + store_path
     train, val = make_datasets(n_train=n_train, n_val=n_val, seed=seed, same_group=True)
-    reporter = progress or ProgressReporter(log=False, log_interval=30.0, rewards=False, quiet=quiet)
+    reporter = progress or ProgressReporter(log=False, tty_interval=1.0, log_interval=30.0, rewards=False, quiet=quiet)
     reporter.rewards = False  # GRPO reports the rewards; reading every rollout's spans again would cost store time
     show = step_fields(steps)
     extra = {} if uniform_kl_coef is None else {"uniform_kl_coef": uniform_kl_coef}
