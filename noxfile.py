@@ -180,6 +180,15 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "tests/typecheck")
 
 
+@nox.session(name="quickstart-seeds", python=TORCH_PYTHONS[0])
+def quickstart_seeds(session: nox.Session) -> None:
+    """`agl quickstart` once per seed (default 0,0,0,1,...,7): a table of seconds and steps to held-out 0.9.
+
+    Not part of the default run (minutes). `nox -s quickstart-seeds -- --seeds 0,1,2` picks the seeds."""
+    _install(session, "core", "plugins/sqlite", "plugins/torch")
+    session.run("python", "plugins/torch/benchmarks/quickstart_seeds.py", *session.posargs)
+
+
 @nox.session(python=SLOW_PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks (not part of the default run): writes results under results/."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import re
 import warnings
 from typing import Any, List
 
 import agentlightning as agl
+import anyio
 import pytest
 from agentlightning.algorithm import Algorithm, Baseline
 from agentlightning.execution import InProcessExecutionStrategy, MultiProcessExecutionStrategy
@@ -273,7 +276,7 @@ async def test_progress_counts_statuses_and_mean_reward_on_a_terminal() -> None:
         await store.update_attempt(failed.rollout_id, failed.attempt.attempt_id, status="failed")
         await store.enqueue_rollout(input=1)
         terminal = FakeTerminal()
-        reporter = ProgressReporter(store, stream=terminal, tty_interval=0.05)  # type: ignore[arg-type]
+        reporter = ProgressReporter(store, stream=terminal, tty_interval=0.05, rich=False)  # type: ignore[arg-type]
         snapshot = await reporter.snapshot()
         assert (snapshot.queued, snapshot.running, snapshot.succeeded, snapshot.failed) == (1, 0, 2, 1)
         assert snapshot.mean_reward == 0.75
@@ -296,3 +299,43 @@ async def test_progress_logs_lines_when_not_on_a_terminal(caplog: Any) -> None:
         reporter = ProgressReporter(store, stream=io.StringIO())
         reporter.render(await reporter.snapshot())
     assert "Progress: rollouts: 0 queued | 0 running | 0 succeeded | 0 failed | mean reward n/a" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_progress_shows_fields_an_algorithm_adds_after_the_counts() -> None:
+    import io
+
+    from agentlightning.trainer import ProgressReporter
+    from agentlightning_memory import InMemoryLightningStore
+
+    stream = io.StringIO()
+    async with InMemoryLightningStore(watchdog_interval=None) as store:
+        await store.enqueue_rollout(input=1)
+        reporter = ProgressReporter(store, stream=stream, log=False, rewards=False)
+        reporter.update(step="3/10", val_reward="0.775")
+        reporter.render(await reporter.snapshot())
+        reporter.update(step="4/10", val_reward=None, show=True)
+    first, second = stream.getvalue().splitlines()
+    assert first.startswith("rollouts: 1 queued | 0 running") and first.endswith("| step 3/10 | val reward 0.775")
+    assert "mean reward" not in first  # rewards=False: the store's spans are not read
+    assert second.endswith("| step 4/10")
+
+
+def test_progress_line_styles_with_rich_on_a_terminal() -> None:
+    pytest.importorskip("rich")
+    from agentlightning.trainer import ProgressLine
+
+    terminal = FakeTerminal()
+    line = ProgressLine(terminal, rich=True)  # type: ignore[arg-type]
+    line.render([("step", "1/5"), ("val", "0.5")])
+    line.render([("step", "2/5"), ("val", "0.9")], final=True)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", terminal.text)
+    assert plain == "\r\x1b[2Kstep 1/5 | val 0.5\r\x1b[2Kstep 2/5 | val 0.9\n"
+    assert terminal.text != plain  # styled
+
+
+def test_progress_line_without_a_store_says_what_is_missing() -> None:
+    from agentlightning.trainer import ProgressReporter
+
+    with pytest.raises(RuntimeError, match="bind"):
+        anyio.run(ProgressReporter(stream=io.StringIO()).snapshot)

@@ -113,3 +113,27 @@ def test_update_with_kl_to_the_frozen_initial_policy_moves_only_the_policy() -> 
     logp, _, _ = policy.token_logprobs([prompt], [[7, eos]])
     ref, _, _ = algo.reference.token_logprobs([prompt], [[7, eos]])
     assert float(logp.sum().detach()) > float(ref.sum())  # the rewarded answer became likelier than under the reference
+
+
+def test_uniform_kl_lifts_a_token_the_entropy_bonus_leaves_near_zero() -> None:
+    """A near-certain wrong answer: the entropy bonus barely moves the logit of a token with probability ~1e-9,
+    the KL(uniform || policy) term pulls it up with a force that does not vanish."""
+
+    def grad_on_rare(**kwargs: float) -> float:
+        logits = torch.tensor([[20.0, 0.0, -1.0, -1.0]], requires_grad=True)  # token 3: the rare right answer
+        logp_all = torch.log_softmax(logits, dim=-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1, keepdim=True)
+        uniform_kl = (-logp_all.mean(-1) - math.log(4)).unsqueeze(-1)
+        logp = logp_all[:, :1]
+        parts = grpo_loss(
+            logp, logp.detach(), torch.zeros(1), torch.ones(1, 1, dtype=torch.bool),
+            entropy=entropy, uniform_kl=uniform_kl, **kwargs,
+        )  # fmt: skip
+        parts.loss.backward()  # type: ignore[no-untyped-call]
+        assert logits.grad is not None
+        return -float(logits.grad[0, 3])  # gradient descent raises the logit by this much per unit step
+
+    by_entropy = grad_on_rare(entropy_coef=0.05)
+    by_uniform = grad_on_rare(uniform_kl_coef=0.05)
+    assert 0 < by_entropy < 1e-6
+    assert by_uniform > 0.01  # about coef / vocabulary size

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from agentlightning.adapter import LlmProxyTraceToTriplet
 from agentlightning.store import open_store
-from agentlightning_torch.quickstart.cli import ProgressLine, run_quickstart
+from agentlightning_torch.quickstart.cli import run_quickstart
 from agentlightning_torch.server import POLICY_VERSION_ATTRIBUTE
 
 pytestmark = pytest.mark.network
@@ -55,7 +55,7 @@ def plugins(plugin_manager: Any) -> Any:
 
 def test_short_quickstart_runs_the_whole_loop(tmp_path: Any, plugins: Any) -> None:
     run_dir = os.path.join(str(tmp_path), "run")
-    summary = run_quickstart(run_dir, **SHORT, progress=ProgressLine(2, quiet=True))
+    summary = run_quickstart(run_dir, **SHORT, quiet=True)
     seen = anyio.run(_inspect, summary["store"])
     assert seen["rollouts"] == summary["rollouts"] == 2 * 16 + 2 * 8  # 2 train steps, validation at 0 and at the end
     assert seen["modes"] == {"train", "val"}
@@ -69,15 +69,21 @@ def test_short_quickstart_runs_the_whole_loop(tmp_path: Any, plugins: Any) -> No
     with open(summary["curve"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
-        assert json.load(f)["rollouts"] == summary["rollouts"]
+        written = json.load(f)
+    assert written["rollouts"] == summary["rollouts"] and written["steps"] == 2
+    # the figures that show a stall: every train step reports entropy, zero-advantage groups and policy lag
+    trains = [h for h in written["history"] if h["kind"] == "train"]
+    assert all(h["entropy"] is not None and 0 <= h["zero_adv_groups"] <= 1 for h in trains)
+    assert written["max_policy_lag"] == 0  # each step waits for its rollouts: served by the weights it updates
+    assert "Held-out reward went from" in summary["words"] and "2 steps" in summary["words"]
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))
 
 
 @pytest.mark.slow
 def test_a_run_pointed_at_its_store_resumes_from_the_last_checkpoint(tmp_path: Any, plugins: Any) -> None:
     run_dir = os.path.join(str(tmp_path), "run")
-    first = run_quickstart(run_dir, **{**SHORT, "steps": 1}, progress=ProgressLine(1, quiet=True))
-    resumed = run_quickstart(run_dir, **SHORT, progress=ProgressLine(2, quiet=True))
+    first = run_quickstart(run_dir, **{**SHORT, "steps": 1}, quiet=True)
+    resumed = run_quickstart(run_dir, **SHORT, quiet=True)
     assert [h["step"] for h in resumed["history"] if h["kind"] == "train"] == [1]
     assert resumed["policy_versions"] > first["policy_versions"]
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import pytest
-from agentlightning_torch.quickstart.report import write_png
 from agentlightning_torch.quickstart.task import CATEGORIES, category_of, make_datasets, score_answer
 from hypothesis import given
 from hypothesis import strategies as st
@@ -41,19 +40,6 @@ def test_categories_and_scores() -> None:
     _, val = make_datasets(n_train=10, n_val=400, seed=1)
     best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES)
     assert best_constant <= 0.5
-
-
-def test_png_writer_writes_a_valid_png(tmp_path: Any) -> None:
-    import zlib
-
-    path = str(tmp_path / "x.png")
-    write_png(path, [bytearray(b"\x10\x20\x30" * 3) for _ in range(2)], 3, 2)
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    idat = data.index(b"IDAT")
-    length = int.from_bytes(data[idat - 4 : idat], "big")
-    assert zlib.decompress(data[idat + 4 : idat + 4 + length]) == (b"\x00" + b"\x10\x20\x30" * 3) * 2
 
 
 def test_hooks_register_the_algorithm_export_and_command(plugin_manager: Any) -> None:
@@ -111,3 +97,51 @@ def test_grpo_config_errors_name_the_field() -> None:
         GRPO(learning_rate=0)
     with pytest.raises(TypeError):
         GRPO(no_such_option=1)
+
+
+def test_the_progress_line_shows_what_reveals_a_stall() -> None:
+    import io
+
+    from agentlightning.trainer import ProgressReporter
+    from agentlightning_torch.grpo import StepReport
+    from agentlightning_torch.quickstart.cli import step_fields
+
+    stream = io.StringIO()
+    reporter = ProgressReporter(stream=stream, log=False, rewards=False)
+    show = step_fields(400)
+    common = dict(resources_id="rs", rollouts=128, triplets=128, total_rollouts=1000, elapsed=12.0)
+    show(StepReport(step=10, kind="val", policy_version=11, mean_reward=0.775, **common), reporter)
+    show(
+        StepReport(
+            step=10,
+            kind="train",
+            policy_version=11,
+            mean_reward=0.8,
+            entropy=0.031,
+            zero_adv_groups=0.94,
+            policy_lag=0,
+            stalled_steps=12,
+            **common,
+        ),  # fmt: skip
+        reporter,
+    )
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("rollouts: 0 queued")
+    for part in ("step 10/400", "policy v11", "val 0.775", "train 0.800", "entropy 0.031", "zero-adv 94%", "lag 0"):
+        assert part in last
+    assert "stalled 12 steps" in last
+
+
+def test_grpo_warns_once_when_held_out_reward_stops_improving(caplog: Any) -> None:
+    import logging
+
+    from agentlightning_torch.grpo import GRPO
+
+    grpo = GRPO(stall_steps=3, target_val_reward=0.9)
+    caplog.set_level(logging.WARNING, logger="agentlightning_torch.grpo")
+    grpo._report(0, "val", "rs", 8, 8, [0.775])
+    for step in range(6):
+        grpo._report(step, "train", "rs", 8, 8, [0.1], entropy=0.02, zero_adv_groups=1.0)
+    assert [h.stalled_steps for h in grpo.history if h.kind == "train"] == [0, 1, 2, 3, 4, 5]
+    warnings = [r for r in caplog.records if "has not improved for 3 steps" in r.getMessage()]
+    assert len(warnings) == 1 and "100% of groups" in warnings[0].getMessage()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .build import build_component, instantiate_component, instantiate_from_spec, load_class
-from .progress import ProgressReporter, ProgressSnapshot
+from .progress import ProgressLine, ProgressReporter, ProgressSnapshot
 from .trainer import Trainer
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "load_class",
     "ProgressReporter",
     "ProgressSnapshot",
+    "ProgressLine",
 ]

@@ -53,7 +53,9 @@ class AlgorithmRun:
             if trainer.progress:
                 from .progress import ProgressReporter
 
-                tg.start_soon(ProgressReporter(store).run)
+                reporter = trainer.progress if isinstance(trainer.progress, ProgressReporter) else ProgressReporter()
+                reporter.bind(store)
+                tg.start_soon(reporter.run)
             try:
                 if algorithm.is_async():
                     await algorithm.run(train_dataset=self.train_dataset, val_dataset=self.val_dataset)

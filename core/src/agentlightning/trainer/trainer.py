@@ -19,6 +19,7 @@ from agentlightning.types.resources import NamedResources
 
 from .build import build_component, plugin_registry
 from .bundles import AlgorithmRun, RunnerRun
+from .progress import ProgressReporter
 
 __all__ = ["Trainer", "DatasetLike"]
 
@@ -61,7 +62,8 @@ class Trainer:
         initial_resources: published by the algorithm before the first rollout.
         llm_proxy: handed to the algorithm (its store is set to the run's store).
         hooks: :class:`~agentlightning.runner.Hook` objects called around every rollout.
-        progress: show progress (a live line on a terminal, log lines elsewhere); default True.
+        progress: show progress (a live line on a terminal, log lines elsewhere); default True. A
+            :class:`~agentlightning.trainer.ProgressReporter` is used as given (extra fields, stream, quiet).
         port: port of the HTTP store server the multi-process strategy starts for a memory store.
         n_workers, max_tasks: deprecated aliases of n_runners and max_rollouts.
     """
@@ -80,7 +82,7 @@ class Trainer:
         initial_resources: Optional[NamedResources] = None,
         llm_proxy: Any = None,
         hooks: Union[Hook, Sequence[Hook], None] = None,
-        progress: bool = True,
+        progress: Union[bool, ProgressReporter] = True,
         port: Optional[int] = None,
         n_workers: Optional[int] = None,
         max_tasks: Optional[int] = None,

@@ -15,6 +15,7 @@ from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.resources import ProxyLLM
 
 from .checkpoint import checkpoint_dir_for, latest_checkpoint, load_checkpoint, save_checkpoint
+from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
 
 __all__ = ["GRPO", "GRPOConfig", "StepReport"]
@@ -33,6 +34,9 @@ class GRPOConfig:
     epochs: int = 4  # gradient steps per batch (the clipped ratio keeps them close to the sampling policy)
     clip: float = 0.2
     entropy_coef: float = 0.05
+    # KL(uniform || policy) per answer token: unlike the entropy bonus, its pull on a token does not vanish as the
+    # token's probability goes to 0, so a right answer pushed down everywhere else stays reachable by sampling
+    uniform_kl_coef: float = 0.05
     flat_groups_to_batch: bool = True  # groups with equal rewards are compared with the batch (see group_advantages)
     kl_coef: float = 0.0
     grad_clip: float = 1.0
@@ -47,6 +51,7 @@ class GRPOConfig:
     max_seconds: Optional[float] = None  # stop (after a last validation) once the run is this old
     seed: int = 0
     resource_name: str = "main_llm"
+    stall_steps: int = 20  # warn when held-out reward has not improved for this many steps
 
     def __attrs_post_init__(self) -> None:
         for name in ("group_size", "batch_size", "epochs", "val_every", "max_tokens", "checkpoint_every"):
@@ -73,6 +78,16 @@ class StepReport:
     total_rollouts: int
     loss: Optional[float] = None
     entropy: Optional[float] = None
+    """Mean entropy (nats) of the sampled answer tokens: near 0 means the policy no longer explores."""
+    zero_adv_groups: Optional[float] = None
+    """Fraction of the step's groups whose rewards were all equal (no group-relative signal)."""
+    policy_lag: Optional[int] = None
+    """Most policy versions between the weights that served a rollout and the weights being updated (0: on-policy)."""
+    stalled_steps: int = 0
+    """Steps since the held-out reward last improved (see ``GRPOConfig.stall_steps``)."""
+    seconds: Dict[str, float] = attrs.field(factory=dict)
+    """Where the step's time went: ``rollouts`` (enqueue to last finished), ``read`` (spans to triplets),
+    ``update`` (the gradient steps), and the policy server's ``generate`` / ``record`` within the rollouts."""
 
 
 class GRPO(Algorithm):
@@ -124,6 +139,11 @@ class GRPO(Algorithm):
         self.resources_id: Optional[str] = None
         self.total_rollouts = 0
         self._start = 0.0
+        self._served: List[int] = []  # policy versions that served the current step's rollouts
+        self._best_val: Optional[float] = None
+        self._best_val_step = 0
+        self._warned_stall = False
+        self._seconds: Dict[str, float] = {}
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -218,6 +238,8 @@ class GRPO(Algorithm):
                         metadata={"group": f"{mode}-{step}-{index}", "step": step},
                     )
                 )
+        began = time.perf_counter()
+        served_before = self._server_seconds()
         rollouts = await store.enqueue_many_rollouts(requests)
         ids = [r.rollout_id for r in rollouts]
         pending = set(ids)
@@ -225,6 +247,13 @@ class GRPO(Algorithm):
         while pending and time.monotonic() < deadline:
             done = await store.wait_for_rollouts(rollout_ids=sorted(pending), timeout=1.0)
             pending -= {r.rollout_id for r in done}
+        waited = time.perf_counter()
+        served_after = self._server_seconds()
+        self._seconds = {
+            "rollouts": waited - began,
+            "generate": served_after[0] - served_before[0],
+            "record": served_after[1] - served_before[1],
+        }
         if pending:
             logger.warning("%d of %d rollouts did not finish in time; they are left out", len(pending), len(ids))
         self.total_rollouts += len(ids) - len(pending)
@@ -241,10 +270,17 @@ class GRPO(Algorithm):
             attempt = await store.get_latest_attempt(rollout.rollout_id)
             if attempt is None:
                 continue
-            spans = await store.query_spans(rollout.rollout_id, attempt.attempt_id)
-            triplets = spans_to_triplets(list(spans), self._adapter())
+            spans = list(await store.query_spans(rollout.rollout_id, attempt.attempt_id))
+            triplets = spans_to_triplets(spans, self._adapter())
             out.append(((rollout.metadata or {}).get("group"), rollout, triplets))
+            served = [s.attributes.get(POLICY_VERSION_ATTRIBUTE) for s in spans]
+            self._served.extend(int(v) for v in served if isinstance(v, int))
+        self._seconds["read"] = time.perf_counter() - waited
         return out
+
+    def _server_seconds(self) -> Tuple[float, float]:
+        batcher = getattr(self.server, "batcher", None)
+        return (batcher.generate_seconds, batcher.record_seconds) if batcher is not None else (0.0, 0.0)
 
     def _adapter(self) -> Any:
         if self.adapter is not None:
@@ -274,7 +310,9 @@ class GRPO(Algorithm):
         results = await self._rollouts(tasks, "val", update.resources_id, 1, step)
         rows = self._rows(results)
         rewards = [r[3] for r in rows]
-        report = self._report(step, "val", update.resources_id, len(results), len(rows), rewards)
+        report = self._report(
+            step, "val", update.resources_id, len(results), len(rows), rewards, seconds=dict(self._seconds)
+        )
         return report
 
     async def _train_step(self, step: int, dataset: Sequence[Any], rng: random.Random, optimizer: Any) -> None:
@@ -283,19 +321,32 @@ class GRPO(Algorithm):
         cfg = self.config
         tasks = rng.sample(list(dataset), min(cfg.batch_size, len(dataset)))
         assert self.resources_id is not None
+        self._served = []
         results = await self._rollouts(tasks, "train", self.resources_id, cfg.group_size, step)
         rows = self._rows(results)
         rewards = [r[3] for r in rows]
-        advantages = group_advantages(rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch)
+        groups = [r[0] for r in rows]
+        advantages = group_advantages(rewards, groups, flat_to_batch=cfg.flat_groups_to_batch)
+        by_group: Dict[Hashable, set[float]] = {}
+        for key, value in zip(groups, rewards, strict=True):
+            by_group.setdefault(key, set()).add(value)
+        flat = sum(1 for values in by_group.values() if len(values) == 1) / len(by_group) if by_group else None
+        lag = max((self.policy_version - v for v in self._served), default=None)
         # rows without signal only add to the entropy bonus; when no row has any, the bonus alone is applied, so a
         # collapsed policy (every group answering alike) regains the entropy it needs to explore again
         keep = [i for i, a in enumerate(advantages) if a != 0.0] or list(range(len(rows)))
         stats: Dict[str, float] = {}
+        seconds = dict(self._seconds)
         if keep:
             batch = [rows[i] for i in keep]
             adv = [advantages[i] for i in keep]
+            began = time.perf_counter()
             stats = await anyio.to_thread.run_sync(self._update, batch, adv, optimizer)
-        self._report(step, "train", self.resources_id, len(results), len(rows), rewards, **stats)
+            seconds["update"] = time.perf_counter() - began
+        self._report(
+            step, "train", self.resources_id, len(results), len(rows), rewards,
+            zero_adv_groups=flat, policy_lag=lag, seconds=seconds, **stats,
+        )  # fmt: skip
 
     def _update(
         self, batch: List[Tuple[Hashable, List[int], List[int], float]], adv: List[float], optimizer: Any
@@ -319,7 +370,7 @@ class GRPO(Algorithm):
                     ref_logp, _, _ = self.reference.token_logprobs(prompts, responses, temperature=cfg.temperature)
             parts = None
             for _ in range(cfg.epochs):
-                logp, entropy, mask = policy.token_logprobs(prompts, responses, temperature=cfg.temperature)
+                logp, entropy, mask, uniform_kl = policy.token_stats(prompts, responses, temperature=cfg.temperature)
                 parts = grpo_loss(
                     logp,
                     old_logp,
@@ -330,6 +381,8 @@ class GRPO(Algorithm):
                     entropy_coef=cfg.entropy_coef,
                     ref_logp=ref_logp,
                     kl_coef=cfg.kl_coef,
+                    uniform_kl=uniform_kl,
+                    uniform_kl_coef=cfg.uniform_kl_coef,
                 )
                 optimizer.zero_grad(set_to_none=True)
                 parts.loss.backward()  # type: ignore[no-untyped-call]
@@ -347,8 +400,11 @@ class GRPO(Algorithm):
         rollouts: int,
         triplets: int,
         rewards: List[float],
-        **stats: float,
+        **stats: Any,
     ) -> StepReport:
+        mean = sum(rewards) / len(rewards) if rewards else 0.0
+        if kind == "val" and (self._best_val is None or mean > self._best_val + 1e-9):
+            self._best_val, self._best_val_step = mean, step
         report = StepReport(
             step=step,
             kind=kind,
@@ -356,16 +412,40 @@ class GRPO(Algorithm):
             resources_id=resources_id,
             rollouts=rollouts,
             triplets=triplets,
-            mean_reward=sum(rewards) / len(rewards) if rewards else 0.0,
+            mean_reward=mean,
             elapsed=time.time() - self._start,
             total_rollouts=self.total_rollouts,
+            stalled_steps=step - self._best_val_step if self._best_val is not None else 0,
             **stats,
         )
         self.history.append(report)
+        self._warn_if_stalled(report)
         logger.info("GRPO %s step %d: reward %.3f over %d rollouts", kind, step, report.mean_reward, rollouts)
         if self.on_step is not None:
             self.on_step(report)
         return report
+
+    def _warn_if_stalled(self, report: StepReport) -> None:
+        cfg = self.config
+        target = cfg.target_val_reward
+        if self._warned_stall or report.stalled_steps < cfg.stall_steps or report.kind != "train":
+            return
+        if target is not None and self._best_val is not None and self._best_val >= target:
+            return
+        self._warned_stall = True
+        recent = [h for h in self.history[-cfg.stall_steps :] if h.kind == "train"]
+        flat = [h.zero_adv_groups for h in recent if h.zero_adv_groups is not None]
+        ent = [h.entropy for h in recent if h.entropy is not None]
+        logger.warning(
+            "GRPO: held-out reward has not improved for %d steps (best %.3f at step %d); over them %.0f%% of groups "
+            "had all-equal rewards and the answer entropy averaged %.3f. A policy that answers some inputs alike and "
+            "wrongly gets no group-relative signal there: raise uniform_kl_coef or the temperature.",
+            report.stalled_steps,
+            self._best_val or 0.0,
+            self._best_val_step,
+            100 * sum(flat) / len(flat) if flat else float("nan"),
+            sum(ent) / len(ent) if ent else float("nan"),
+        )
 
     async def _checkpoint(self, directory: str, step: int, optimizer: Any, rng: random.Random) -> None:
         state = {

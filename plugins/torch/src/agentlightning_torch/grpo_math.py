@@ -44,6 +44,8 @@ def grpo_loss(
     entropy_coef: float = 0.0,
     ref_logp: Optional[torch.Tensor] = None,
     kl_coef: float = 0.0,
+    uniform_kl: Optional[torch.Tensor] = None,
+    uniform_kl_coef: float = 0.0,
 ) -> LossParts:
     """Clipped surrogate over response tokens (``mask``), mean over all unmasked tokens, minus an entropy bonus,
     plus ``kl_coef`` times the k3 estimate of KL(policy || reference).
@@ -64,6 +66,8 @@ def grpo_loss(
     if entropy is not None:
         ent_value = _masked_mean(entropy, mask)
         loss = loss - entropy_coef * ent_value
+    if uniform_kl is not None and uniform_kl_coef:
+        loss = loss + uniform_kl_coef * _masked_mean(uniform_kl, mask)
     kl_value = torch.zeros((), dtype=logp.dtype)
     if ref_logp is not None and kl_coef:
         log_r = torch.where(mask, ref_logp.detach() - logp, zero)

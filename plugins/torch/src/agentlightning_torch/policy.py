@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -122,6 +123,14 @@ class Policy:
         """Log-probs and entropies of each response token under sampling at ``temperature``, and the response
         mask, all (B, T) with T the longest response. Positions past a response's end hold 0 (never -inf), so
         masked sums stay finite."""
+        stats = self.token_stats(prompts, responses, temperature=temperature)
+        return stats[0], stats[1], stats[2]
+
+    def token_stats(
+        self, prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], *, temperature: float = 1.0
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`token_logprobs` plus, per response position, KL(uniform || policy) over the vocabulary: how far
+        the rarest tokens have been pushed towards probability 0 (see ``grpo_loss``'s ``uniform_kl``)."""
         rows = [list(p) + list(r) for p, r in zip(prompts, responses, strict=True)]
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
@@ -135,9 +144,11 @@ class Policy:
         target = ids[:, 1:]
         token_logp = logp_all.gather(-1, target[..., None]).squeeze(-1)
         entropy = -(logp_all.exp() * logp_all).sum(-1)
+        uniform_kl = -logp_all.mean(-1) - math.log(logp_all.shape[-1])
         t_max = max(len(r) for r in responses) or 1
         resp_logp = torch.zeros((len(rows), t_max), device=self.device)
         resp_ent = torch.zeros((len(rows), t_max), device=self.device)
+        resp_kl = torch.zeros((len(rows), t_max), device=self.device)
         resp_mask = torch.zeros((len(rows), t_max), dtype=torch.bool, device=self.device)
         for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
             if not r:
@@ -145,8 +156,9 @@ class Policy:
             start = len(p) - 1  # logits at position j predict token j + 1
             resp_logp[i, : len(r)] = token_logp[i, start : start + len(r)]
             resp_ent[i, : len(r)] = entropy[i, start : start + len(r)]
+            resp_kl[i, : len(r)] = uniform_kl[i, start : start + len(r)]
             resp_mask[i, : len(r)] = True
-        return resp_logp, resp_ent, resp_mask
+        return resp_logp, resp_ent, resp_mask, resp_kl
 
     # -- persistence -----------------------------------------------------------------------------------------
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional
 
-__all__ = ["configure", "run_quickstart", "ProgressLine"]
+__all__ = ["configure", "run_quickstart", "step_fields"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +37,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="sampling temperature of training rollouts (validation decodes greedily)",
     )
     parser.add_argument(
+        "--uniform-kl",
+        type=float,
+        default=None,
+        help="weight of the KL(uniform || policy) term that keeps every answer reachable (default 0.05)",
+    )
+    parser.add_argument(
         "--target",
         type=float,
         default=0.95,
@@ -57,49 +62,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=main)
 
 
-class ProgressLine:
-    """The live display: step, policy version, rollouts/s, mean train and validation reward."""
+def step_fields(steps: int) -> Any:
+    """An ``on_step`` callback that shows GRPO's figures on a core progress line: step, policy version, train and
+    held-out reward, answer entropy, share of groups with all-equal rewards (zero advantage), policy lag, and how many
+    steps held-out reward has not improved (``stalled``)."""
+    val: List[Optional[float]] = [None]
 
-    def __init__(self, steps: int, stream: Optional[TextIO] = None, quiet: bool = False) -> None:
-        self.steps = steps
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.val: Optional[float] = None
-        self.train: Optional[float] = None
-        self.history: List[Dict[str, Any]] = []
-
-    def __call__(self, report: Any) -> None:
-        import attrs
-
-        item = attrs.asdict(report)
-        self.history.append(item)
+    def show(report: Any, reporter: Any) -> None:
         if report.kind == "val":
-            self.val = report.mean_reward
-        else:
-            self.train = report.mean_reward
-        if self.quiet:
-            return
-        rate = report.total_rollouts / report.elapsed if report.elapsed > 0 else 0.0
+            val[0] = report.mean_reward
+        fields: Dict[str, Any] = {
+            "step": f"{report.step}/{steps}",
+            "policy": f"v{report.policy_version}",
+            "val": "-" if val[0] is None else f"{val[0]:.3f}",
+        }
+        if report.kind == "train":
+            fields["train"] = f"{report.mean_reward:.3f}"
+            if report.entropy is not None:
+                fields["entropy"] = f"{report.entropy:.3f}"
+            if report.zero_adv_groups is not None:
+                fields["zero-adv"] = f"{report.zero_adv_groups:.0%}"
+            if report.policy_lag is not None:
+                fields["lag"] = str(report.policy_lag)
+            fields["stalled"] = f"{report.stalled_steps} steps" if report.stalled_steps >= 10 else None
+        fields["time"] = f"{report.elapsed:.0f} s"
+        reporter.update(show=not reporter.tty, **fields)
 
-        def fmt(value: Optional[float]) -> str:
-            return "  -  " if value is None else f"{value:.3f}"
-
-        line = (
-            f"step {report.step:>3}/{self.steps} | policy v{report.policy_version:<3} | {report.total_rollouts:>6} "
-            f"rollouts | {rate:6.1f} rollouts/s | train reward {fmt(self.train)} | val reward {fmt(self.val)} | "
-            f"{report.elapsed:5.0f} s"
-        )
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and not self.quiet:
-            self.stream.write("\n")
-            self.stream.flush()
+    return show
 
 
 def _run_dir(requested: Optional[str]) -> str:
@@ -129,12 +118,19 @@ def run_quickstart(
     max_tokens: int = 3,
     temperature: float = 1.0,
     strategy: str = "multiprocess",
-    progress: Optional[ProgressLine] = None,
+    progress: Any = None,
+    quiet: bool = False,
+    uniform_kl_coef: Optional[float] = None,
 ) -> Dict[str, Any]:
-    """Train the keyword agent with GRPO; returns the summary (also written to ``run_dir/summary.json``)."""
+    """Train the keyword agent with GRPO; returns the summary (also written to ``run_dir/summary.json``).
+
+    ``progress``: a core :class:`~agentlightning.trainer.ProgressReporter` (default: one on stderr, silent when
+    ``quiet``); the Trainer polls the store's counts into it and GRPO adds its figures (:func:`step_fields`).
+    """
+    import attrs
     from agentlightning.adapter import LlmProxyTraceToTriplet
     from agentlightning.runner import LitAgentRunner
-    from agentlightning.trainer import Trainer
+    from agentlightning.trainer import ProgressReporter, Trainer
 
     from ..grpo import GRPO
     from .agent import keyword_agent
@@ -145,11 +141,14 @@ def run_quickstart(
     store_path = os.path.join(run_dir, "store.db")
     store_url = "sqlite:///" + store_path
     train, val = make_datasets(n_train=n_train, n_val=n_val, seed=seed, same_group=True)
-    progress = progress or ProgressLine(steps)
+    reporter = progress or ProgressReporter(log=False, tty_interval=1.0, log_interval=30.0, rewards=False, quiet=quiet)
+    reporter.rewards = False  # GRPO reports the rewards; reading every rollout's spans again would cost store time
+    show = step_fields(steps)
+    extra = {} if uniform_kl_coef is None else {"uniform_kl_coef": uniform_kl_coef}
     algorithm = GRPO(
         model=model,
         model_config={} if model else {"alphabet": ALPHABET},
-        on_step=progress,
+        on_step=lambda report: show(report, reporter),
         steps=steps,
         group_size=group_size,
         batch_size=batch_size,
@@ -161,6 +160,7 @@ def run_quickstart(
         val_size=val_size,
         max_tokens=max_tokens,
         temperature=temperature,
+        **extra,
     )
     runner = LitAgentRunner(
         tracer=QuickstartTracer(), max_concurrency=concurrency, poll_interval=0.05, heartbeat_interval=10.0
@@ -172,46 +172,74 @@ def run_quickstart(
         adapter=LlmProxyTraceToTriplet(),
         n_runners=runners,
         strategy=strategy,
-        progress=False,
+        progress=reporter,
     )
     started = time.time()
-    try:
-        trainer.fit(keyword_agent, train, val_dataset=val)
-    finally:
-        progress.close()
+    trainer.fit(keyword_agent, train, val_dataset=val)
     wall = time.time() - started
-    return _report(run_dir, store_url, progress.history, wall, algorithm)
+    history = [attrs.asdict(h) for h in algorithm.history]
+    return _report(run_dir, store_url, history, wall, algorithm, target or None)
 
 
-def _report(run_dir: str, store_url: str, history: List[Dict[str, Any]], wall: float, algorithm: Any) -> Dict[str, Any]:
-    from .report import first_and_last, plot_curves, write_summary
+def _report(
+    run_dir: str, store_url: str, history: List[Dict[str, Any]], wall: float, algorithm: Any, target: Optional[float]
+) -> Dict[str, Any]:
+    from .report import describe, first_and_last, plot_curves, write_summary
 
     val_start, val_end = first_and_last(history, "val")
     train_start, train_end = first_and_last(history, "train")
-    reached = next((h["elapsed"] for h in history if h["kind"] == "val" and h["mean_reward"] >= 0.9), None)
+    first = next((h for h in history if h["kind"] == "val" and h["mean_reward"] >= 0.9), None)
+    trains = [h for h in history if h["kind"] == "train"]
+    last_train = trains[-1] if trains else {}
+    lags = [h["policy_lag"] for h in trains if h.get("policy_lag") is not None]
+    longest_stall = max((h["stalled_steps"] for h in history), default=0)
     rollouts = algorithm.total_rollouts
+    train_seconds = history[-1]["elapsed"] if history else 0.0
     curve = os.path.join(run_dir, "reward_curve.png")
-    drawn = plot_curves(curve, history)
+    plot_curves(curve, history, target=target)
     summary = {
         "task": "keyword -> category by first letter (held-out keywords, greedy validation)",
         "val_reward_start": val_start,
         "val_reward_end": val_end,
         "train_reward_start": train_start,
         "train_reward_end": train_end,
-        "seconds_to_val_0.9": reached,
+        "seconds_to_val_0.9": first["elapsed"] if first else None,
+        "steps_to_val_0.9": first["step"] if first else None,
+        "rollouts_to_val_0.9": first["total_rollouts"] if first else None,
+        "steps": len(trains),
         "rollouts": rollouts,
-        "train_seconds": history[-1]["elapsed"] if history else 0.0,
+        "train_seconds": train_seconds,
         "wall_seconds": wall,
-        "rollouts_per_second": rollouts / history[-1]["elapsed"] if history and history[-1]["elapsed"] else 0.0,
+        "rollouts_per_second": rollouts / train_seconds if train_seconds else 0.0,
         "policy_versions": algorithm.policy_version,
+        "entropy_end": last_train.get("entropy"),
+        "zero_adv_groups_end": last_train.get("zero_adv_groups"),
+        "max_policy_lag": max(lags) if lags else None,
+        "longest_stall_steps": longest_stall,
+        "profile_seconds": _profile(history, train_seconds),
+        "stalled": longest_stall >= algorithm.config.stall_steps,
         "store": store_url,
         "curve": curve,
-        "curve_drawn_with": drawn,
         "inspect": f"agl quickstart --inspect {run_dir}",
         "history": history,
     }
     write_summary(os.path.join(run_dir, "summary.json"), summary)
+    summary["words"] = describe(summary)
     return summary
+
+
+def _profile(history: List[Dict[str, Any]], total: float) -> Dict[str, float]:
+    """Where the run's time went, summed over steps: train and validation rollouts (of which the policy server's
+    forward passes and span writes), reading spans into triplets, and the GRPO updates; ``other`` is the rest
+    (publishing versions, checkpoints, the first start)."""
+    out: Dict[str, float] = {}
+    for h in history:
+        for key, value in (h.get("seconds") or {}).items():
+            name = f"{h['kind']}_{key}" if key in ("rollouts", "read") else key
+            out[name] = out.get(name, 0.0) + value
+    spent = sum(v for k, v in out.items() if k.endswith(("_rollouts", "_read")) or k == "update")
+    out["other"] = max(0.0, total - spent)
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def _apo(args: argparse.Namespace) -> int:
@@ -277,12 +305,13 @@ def main(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         seed=args.seed,
         model=args.model,
-        progress=ProgressLine(args.steps, quiet=args.quiet),
+        quiet=args.quiet,
+        uniform_kl_coef=args.uniform_kl,
     )
-    brief = {k: v for k, v in summary.items() if k != "history"}
-    print(json.dumps(brief, indent=2))
     print(
-        f"\nReward curve: {summary['curve']}\nSummary: {os.path.join(run_dir, 'summary.json')}\n"
-        f"Inspect the store: {summary['inspect']}"
+        f"\n{summary['words']}\n\nReward curve: {summary['curve']}\n"
+        f"Summary:      {os.path.join(run_dir, 'summary.json')}\n"
+        f"Open the run again: {summary['inspect']}   (the store: {summary['store']}; "
+        f"agl quickstart --run-dir {run_dir} resumes training)"
     )
     return 0

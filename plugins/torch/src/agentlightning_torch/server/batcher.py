@@ -65,6 +65,8 @@ class Batcher:
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
         self.batches = 0
         self.requests = 0
+        self.generate_seconds = 0.0  # in Policy.generate (the forward passes)
+        self.record_seconds = 0.0  # writing the calls' spans to the store
 
     async def submit(self, item: Pending) -> Tuple[ServedCall, int]:
         await self.queue.put(item)
@@ -102,6 +104,7 @@ class Batcher:
         calls: List[Tuple[Pending, ServedCall]] = []
         for (max_tokens, temperature, top_p, n), items in groups.items():
             version = self.version()
+            began = time.perf_counter()
             results = await asyncio.to_thread(
                 self.policy.generate,
                 [i.prompt_ids for i in items],
@@ -110,6 +113,7 @@ class Batcher:
                 temperature=temperature,
                 top_p=top_p,
             )
+            self.generate_seconds += time.perf_counter() - began
             now = time.time()
             for item, samples in zip(items, results, strict=True):
                 choices = [
@@ -137,7 +141,9 @@ class Batcher:
         self.requests += len(batch)
         seqs = [0] * len(calls)
         if self.recorder is not None:
+            began = time.perf_counter()
             seqs = await self.recorder([(call, item.rollout_id, item.attempt_id) for item, call in calls])
+            self.record_seconds += time.perf_counter() - began
         for (item, call), seq in zip(calls, seqs, strict=True):
             if not item.future.done():
                 item.future.set_result((call, seq))
