@@ -62,7 +62,9 @@ def replay(seed: int, steps: int, verbose: bool, **config: Any) -> Tuple[Optiona
                 reward = score_answer(policy.decode(s.token_ids), task["answer"], s.finish_reason)
                 rows.append(((i, tuple(prompt)), prompt, s.token_ids, reward))
         rewards = [r[3] for r in rows]
-        adv = group_advantages(rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch)
+        adv = group_advantages(
+            rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch, normalize_by_std=cfg.normalize_by_std
+        )
         size = cfg.group_size
         flat = sum(len(set(rewards[i * size : (i + 1) * size])) == 1 for i in range(len(tasks))) / len(tasks)
         keep = [i for i, a in enumerate(adv) if a != 0.0] or list(range(len(rows)))

@@ -137,3 +137,26 @@ def test_uniform_kl_lifts_a_token_the_entropy_bonus_leaves_near_zero() -> None:
     by_uniform = grad_on_rare(uniform_kl_coef=0.05)
     assert 0 < by_entropy < 1e-6
     assert by_uniform > 0.01  # about coef / vocabulary size
+
+
+def test_clip_high_lets_a_rewarded_token_grow_further_than_clip() -> None:
+    """With a positive advantage the gradient stops at ratio 1 + clip; ``clip_high`` moves only that upper bound."""
+
+    def grad_at(ratio: float, **kwargs: float) -> float:
+        logp = torch.tensor([[math.log(ratio)]], requires_grad=True)
+        parts = grpo_loss(logp, torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1, dtype=torch.bool), **kwargs)
+        parts.loss.backward()  # type: ignore[no-untyped-call]
+        assert logp.grad is not None
+        return float(logp.grad[0, 0])
+
+    assert grad_at(1.5, clip=0.2) == 0.0
+    assert grad_at(1.5, clip=0.2, clip_high=1.0) == pytest.approx(-1.5)
+    assert grad_at(0.5, clip=0.2, clip_high=1.0) == pytest.approx(-0.5)  # the lower side is unclipped for A > 0
+
+
+def test_advantages_without_std_scaling_keep_the_reward_scale() -> None:
+    rewards = [1.0, 0.1, 0.1, 0.1]
+    scaled = group_advantages(rewards, ["g"] * 4)
+    plain = group_advantages(rewards, ["g"] * 4, normalize_by_std=False)
+    assert plain == pytest.approx([0.675, -0.225, -0.225, -0.225])
+    assert scaled[0] == pytest.approx(0.675 / (0.3897114 + 1e-4), rel=1e-5)  # population std of the group

@@ -33,10 +33,12 @@ class GRPOConfig:
     learning_rate: float = 1e-3
     epochs: int = 4  # gradient steps per batch (the clipped ratio keeps them close to the sampling policy)
     clip: float = 0.2
+    clip_high: Optional[float] = None  # upper clip of the ratio (default: clip)
     entropy_coef: float = 0.05
     # KL(uniform || policy) per answer token: unlike the entropy bonus, its pull on a token does not vanish as the
     # token's probability goes to 0, so a right answer pushed down everywhere else stays reachable by sampling
     uniform_kl_coef: float = 0.05
+    normalize_by_std: bool = True
     flat_groups_to_batch: bool = True  # groups with equal rewards are compared with the batch (see group_advantages)
     kl_coef: float = 0.0
     grad_clip: float = 1.0
@@ -326,7 +328,9 @@ class GRPO(Algorithm):
         rows = self._rows(results)
         rewards = [r[3] for r in rows]
         groups = [r[0] for r in rows]
-        advantages = group_advantages(rewards, groups, flat_to_batch=cfg.flat_groups_to_batch)
+        advantages = group_advantages(
+            rewards, groups, flat_to_batch=cfg.flat_groups_to_batch, normalize_by_std=cfg.normalize_by_std
+        )
         by_group: Dict[Hashable, set[float]] = {}
         for key, value in zip(groups, rewards, strict=True):
             by_group.setdefault(key, set()).add(value)
@@ -377,6 +381,7 @@ class GRPO(Algorithm):
                     advantages,
                     mask,
                     clip=cfg.clip,
+                    clip_high=cfg.clip_high,
                     entropy=entropy,
                     entropy_coef=cfg.entropy_coef,
                     ref_logp=ref_logp,

@@ -12,11 +12,18 @@ __all__ = ["group_advantages", "grpo_loss", "LossParts"]
 
 
 def group_advantages(
-    rewards: Sequence[float], groups: Sequence[Hashable], *, eps: float = 1e-4, flat_to_batch: bool = False
+    rewards: Sequence[float],
+    groups: Sequence[Hashable],
+    *,
+    eps: float = 1e-4,
+    flat_to_batch: bool = False,
+    normalize_by_std: bool = True,
 ) -> List[float]:
     """Core's :func:`agentlightning.training.group_advantages` with this algorithm's ``eps``; ``flat_to_batch``
     compares groups whose rewards are all equal with the whole batch (see there)."""
-    return core_group_advantages(rewards, groups, eps=eps, flat_to_batch=flat_to_batch)
+    return core_group_advantages(
+        rewards, groups, eps=eps, flat_to_batch=flat_to_batch, normalize_by_std=normalize_by_std
+    )
 
 
 @attrs.define
@@ -40,6 +47,7 @@ def grpo_loss(
     mask: torch.Tensor,
     *,
     clip: float = 0.2,
+    clip_high: Optional[float] = None,
     entropy: Optional[torch.Tensor] = None,
     entropy_coef: float = 0.0,
     ref_logp: Optional[torch.Tensor] = None,
@@ -59,7 +67,8 @@ def grpo_loss(
     ratio = torch.exp(delta)
     adv = advantages.detach().to(logp.dtype)[:, None].expand_as(logp)
     unclipped = ratio * adv
-    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip) * adv
+    high = clip if clip_high is None else clip_high
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + high) * adv
     policy = _masked_mean(-torch.minimum(unclipped, clipped), mask)
     loss = policy
     ent_value = torch.zeros((), dtype=logp.dtype)
@@ -73,7 +82,7 @@ def grpo_loss(
         log_r = torch.where(mask, ref_logp.detach() - logp, zero)
         kl_value = _masked_mean(torch.exp(log_r) - log_r - 1.0, mask)
         loss = loss + kl_coef * kl_value
-    clipped_frac = _masked_mean(((ratio - 1.0).abs() > clip).to(logp.dtype), mask)
+    clipped_frac = _masked_mean(((ratio < 1.0 - clip) | (ratio > 1.0 + high)).to(logp.dtype), mask)
     return LossParts(
         loss=loss,
         policy=float(policy.detach()),
