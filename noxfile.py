@@ -17,6 +17,31 @@ ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 SLOW_PYTHON = "3.11"
 
+
+def _add_pyenv_interpreters() -> None:
+    """Put pyenv's newest release of each Python in PYTHONS on PATH when ``python3.X`` is not there already (pyenv's
+    shims answer only for the versions it has activated)."""
+    import shutil
+    import subprocess
+
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return
+    try:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=True).stdout.strip()
+        versions = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    found = []
+    for minor in PYTHONS:
+        releases = [v for v in versions.split() if v.startswith(minor + ".") and v[len(minor) + 1 :].isdigit()]
+        if releases:
+            newest = max(releases, key=lambda v: int(v.rsplit(".", 1)[1]))
+            found.append(str(Path(root) / "versions" / newest / "bin"))
+    os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_add_pyenv_interpreters()
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow"]
@@ -55,8 +80,9 @@ for _name, _uses in TEST_USES.items():
 
 
 # PyTorch: a CPU build (a plain `torch` from PyPI is a multi-GB CUDA build). AGL_TORCH_FIND_LINKS names a folder of
-# local CPU wheels (.ci/run sets it where the machine has one); without it, torch comes from PyTorch's CPU index.
-TORCH_FIND_LINKS = os.environ.get("AGL_TORCH_FIND_LINKS")
+# local CPU wheels (.ci/run sets it where the machine has one; pip's own PIP_FIND_LINKS serves too); without either,
+# torch comes from PyTorch's CPU index.
+TORCH_FIND_LINKS = os.environ.get("AGL_TORCH_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS")
 TORCH = (
     ["--find-links", TORCH_FIND_LINKS, "torch==2.13.0+cpu"]
     if TORCH_FIND_LINKS
