@@ -95,7 +95,7 @@ PYTHONS_OF = {"torch": TORCH_PYTHONS}
 def _install(session: nox.Session, *paths: str) -> None:
     args: list[str] = []
     for path in paths:
-        args += ["-e", path]
+        args += ["-e", f"{path}[testing]" if path == "core" else path]  # core's testing kit and what its tests use
     if "plugins/torch" in paths:
         session.install(*TORCH)  # first and on its own: an --index-url applies to the whole install command
     session.install(*args, *TEST_DEPS)

@@ -47,6 +47,7 @@ def test_agl_proxy_serve_records_calls_into_the_store(backend: OpenAITestServer)
             client = openai.OpenAI(base_url=base, api_key="k", max_retries=0, timeout=60)
             reply = client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "cli"}])
             assert reply.choices[0].message.content == "echo: cli"
+            client.close()
             spans = anyio.run(proxy_spans, store, rollout.rollout_id, rollout.attempt.attempt_id, 1)
             root = next(s for s in spans if s.name == "litellm_request")
             assert root.attributes["prompt_token_ids"] == expected_chat_ids([{"role": "user", "content": "cli"}])[0]
@@ -58,3 +59,5 @@ def test_agl_proxy_serve_records_calls_into_the_store(backend: OpenAITestServer)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+            if process.stdout is not None:
+                process.stdout.close()

@@ -131,6 +131,7 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
             child.wait(timeout=30)
             reader.join(timeout=30)
             child.stderr.close()  # type: ignore[union-attr]
+            child.stdout.close()  # type: ignore[union-attr]
         got = sqlite_workers.read_acks(b"".join(chunks).decode())
         assert got["rollouts"], "the child acknowledged no write before it was killed"
         acked["rollouts"] |= got["rollouts"]

@@ -144,7 +144,7 @@ def run_quickstart(
     reporter = progress or ProgressReporter(log=False, tty_interval=1.0, log_interval=30.0, rewards=False, quiet=quiet)
     reporter.rewards = False  # GRPO reports the rewards; reading every rollout's spans again would cost store time
     show = step_fields(steps)
-    extra = {} if uniform_kl_coef is None else {"uniform_kl_coef": uniform_kl_coef}
+    extra: Dict[str, Any] = {} if uniform_kl_coef is None else {"uniform_kl_coef": uniform_kl_coef}
     algorithm = GRPO(
         model=model,
         model_config={} if model else {"alphabet": ALPHABET},

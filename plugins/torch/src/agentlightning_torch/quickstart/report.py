@@ -40,7 +40,11 @@ def plot_curves(path: str, history: Sequence[Dict[str, Any]], *, target: Optiona
         seconds = np.array([p[0] for p in points])
         steps = np.array([float(p[1]) for p in points])
         top = ax.secondary_xaxis(
-            "top", functions=(lambda x: np.interp(x, seconds, steps), lambda s: np.interp(s, steps, seconds))
+            "top",
+            functions=(
+                lambda x: np.interp(np.asarray(x, dtype=float), seconds, steps),
+                lambda s: np.interp(np.asarray(s, dtype=float), steps, seconds),
+            ),
         )
         top.set_xlabel("GRPO step")
     fig.tight_layout()
