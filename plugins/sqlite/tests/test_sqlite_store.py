@@ -94,6 +94,21 @@ def test_bad_arguments(tmp_path: Path) -> None:
         SqliteLightningStore(tmp_path / "a.db", max_spans=-1)
 
 
+async def test_a_store_dropped_without_close_closes_its_connections(tmp_path: Path) -> None:
+    import gc
+    import sqlite3
+
+    store = SqliteLightningStore(tmp_path / "dropped.db", watchdog_interval=None)
+    await store.enqueue_rollout("x")
+    connections = [conn for _, conn in store.backend._conns]
+    assert connections
+    del store
+    gc.collect()
+    for conn in connections:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
+
+
 # -- one file, several store objects (as several processes would have) -----------------------------------------
 
 

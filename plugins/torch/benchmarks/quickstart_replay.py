@@ -20,13 +20,16 @@ import torch
 from agentlightning_torch.grpo import GRPO
 from agentlightning_torch.grpo_math import group_advantages
 from agentlightning_torch.policy import build_policy
+from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL
 from agentlightning_torch.quickstart.task import ALPHABET, make_datasets, score_answer
 
 
-def replay(seed: int, steps: int, verbose: bool, **config: Any) -> Tuple[Optional[int], List[Tuple[int, float]]]:
+def replay(
+    seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, **config: Any
+) -> Tuple[Optional[int], List[Tuple[int, float]]]:
     grpo = GRPO(seed=seed, **config)
     cfg = grpo.config
-    grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed)
+    grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed, d_model=d_model)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate)
     train, val = make_datasets(2000, 200, seed=seed, same_group=True)
     rng = random.Random(seed)
@@ -80,11 +83,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--config", default="{}", help="GRPOConfig fields as JSON")
     parser.add_argument("--quiet", action="store_true", help="one line per seed")
+    parser.add_argument("--d-model", type=int, default=QUICKSTART_D_MODEL, help="width of the tiny model")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in [int(s) for s in args.seeds.split(",")]:
         began = time.time()
-        reached, history = replay(seed, args.steps, not args.quiet, **json.loads(args.config))
+        reached, history = replay(seed, args.steps, not args.quiet, args.d_model, **json.loads(args.config))
         print(f"seed {seed}: steps to 0.9 {reached}, last held-out {history[-1][1]:.3f} ({time.time() - began:.0f} s)")
     return 0
 

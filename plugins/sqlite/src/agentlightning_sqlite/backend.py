@@ -119,6 +119,15 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> StoreConnection
     return conn
 
 
+def _close_abandoned(conns: List[Tuple[Any, StoreConnection]], pid: int) -> None:
+    """Close the connections of a backend that was garbage-collected without close(). Never in a forked child: closing
+    a connection inherited through fork() would drop the parent's file locks."""
+    if os.getpid() == pid:
+        for _, conn in conns:
+            conn.close()
+    conns.clear()
+
+
 class SqliteBackend:
     """The StorageBackend of an SQLite store file (see the module docstring)."""
 
@@ -167,6 +176,8 @@ class SqliteBackend:
         self._local = threading.local()
         self._conns: List[Tuple[weakref.ref[threading.Thread], StoreConnection]] = []
         self._conns_lock = threading.Lock()
+        # a store dropped without close() still closes its connections (in this process only: see _close_abandoned)
+        weakref.finalize(self, _close_abandoned, self._conns, self._pid)
         self._write_lock = threading.Lock()
         # the checkpoint thread holds no reference to the backend, and stops once the backend is garbage
         self._checkpointer = Checkpointer(self.path, functools.partial(connect, self.path, self.synchronous, 0.0))
@@ -201,13 +212,13 @@ class SqliteBackend:
                 conn.close()
             else:
                 alive.append((ref, conn))
-        self._conns = alive
+        self._conns[:] = alive
 
     def _close_connections(self) -> None:
         with self._conns_lock:
             for _, conn in self._conns:
                 conn.close()
-            self._conns = []
+            self._conns.clear()
         self._local = threading.local()
 
     def _initialize(self) -> None:
