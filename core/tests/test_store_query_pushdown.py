@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import anyio
+import attrs
 import pytest
 from agentlightning.store.backend import WithoutQueryPushdown
 from agentlightning.store.engine import EngineLightningStore
 from agentlightning.store.query import Condition, Sort, Where
+from agentlightning.testing.store import make_span
 from agentlightning.types.core import ROLLOUT_STATUSES
-from agentlightning.types.tracer import OtelResource, Span, SpanContext, TraceStatus
+from agentlightning.types.tracer import Span
 from agentlightning_memory.backend import MemoryBackend
 from agentlightning_sqlite import SqliteBackend
 from hypothesis import HealthCheck, given, settings
@@ -35,25 +37,18 @@ NAMED_IDS = ["w-a", "w-b", "ab", "b", "w-ab"]
 
 
 def _span(rollout_id: str, attempt_id: str, sequence_id: int, span_id: str, name: str, parent: Optional[str]) -> Span:
-    trace_id = f"{sequence_id:032x}"
-    return Span(
-        rollout_id=rollout_id,
-        attempt_id=attempt_id,
-        sequence_id=sequence_id,
-        trace_id=trace_id,
+    """The suite's span, with start times that tie (and are missing) across sequence ids."""
+    span = make_span(
+        rollout_id,
+        attempt_id,
+        sequence_id,
         span_id=span_id,
+        trace_id=f"{sequence_id:032x}",
         parent_id=parent,
         name=name,
-        status=TraceStatus(status_code="OK"),
         attributes={"n": sequence_id},
-        events=[],
-        links=[],
-        start_time=float(sequence_id % 3) if sequence_id % 4 else None,
-        end_time=None,
-        context=SpanContext(trace_id=trace_id, span_id=span_id),
-        parent=None,
-        resource=OtelResource(),
     )
+    return attrs.evolve(span, start_time=float(sequence_id % 3) if sequence_id % 4 else None, end_time=None)
 
 
 def _backend(kind: str, directory: Path) -> Any:
