@@ -11,6 +11,8 @@ from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 import anyio
 import attrs
 from agentlightning.store.base import LightningStore
+from agentlightning.store.errors import InvalidRequestError
+from agentlightning.store.limits import MAX_JSON_DEPTH, check_value
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -116,6 +118,30 @@ async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
+"""Deepest nesting of a JSON request body: a stored value's limit plus the request's own envelope (``{"spans":
+[{"attributes": {...}}]}``), so that every value a store accepts can be sent."""
+
+
+def _parse_json(raw: bytes) -> Any:
+    """A JSON request body, refused (400) when malformed, nested more than :data:`MAX_BODY_DEPTH` levels deep, or
+    holding an integer a store cannot keep exactly."""
+    try:
+        body = wire.loads(raw)
+    except ValueError as exc:
+        message = str(exc)
+        if "depth" in message or "deep" in message:
+            message = f"the request body is nested more than {MAX_BODY_DEPTH} levels deep"
+            raise _Error(400, message, "InvalidRequestError") from None
+        raise _Error(400, f"malformed JSON body: {message}", "InvalidRequestError") from None
+    if len(raw) > 2 * MAX_BODY_DEPTH:  # a shorter body cannot nest deeper than the limit
+        try:
+            check_value(body, "the request body", max_depth=MAX_BODY_DEPTH)
+        except InvalidRequestError as exc:
+            raise _Error(400, str(exc), "InvalidRequestError") from None
+    return body
+
+
 def _headers(scope: Scope) -> Dict[bytes, bytes]:
     """The request headers by lower-case name (ASGI servers lower-case them already)."""
     return dict(scope["headers"])
@@ -176,10 +202,7 @@ class _App:
             if spec.has_body:
                 raw = await _receive_body(headers.get(b"content-length"), receive, self.settings.max_body_bytes)
                 if raw.strip():
-                    try:
-                        body = wire.loads(raw)
-                    except ValueError as exc:
-                        raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
+                    body = _parse_json(raw)
             store = self.store
             assert store is not None
             query = None
@@ -225,10 +248,7 @@ class _App:
             if ctype == otlp.PROTOBUF:
                 parsed = otlp.parse_protobuf(raw)
             else:
-                try:
-                    data = wire.loads(raw) if raw.strip() else {}
-                except ValueError as exc:
-                    raise BadInput(f"malformed JSON body: {exc}") from None
+                data = _parse_json(raw) if raw.strip() else {}
                 if not isinstance(data, dict):
                     raise BadInput("OTLP JSON body must be an object")
                 parsed = otlp.parse_json(data)

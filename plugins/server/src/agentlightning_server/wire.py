@@ -8,6 +8,7 @@ client re-raises the very type a local store would have raised.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, Optional, Tuple, Type
 
 import orjson
@@ -119,6 +120,17 @@ def dumps(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
 
 
+_LONG_DIGITS = re.compile(rb"-[0-9]{19}|[0-9]{20}")
+"""A run of digits that may be an integer beyond 64 bits, which orjson reads as a float."""
+
+
 def loads(data: bytes) -> Any:
-    """Parse JSON; raises ``ValueError`` (orjson.JSONDecodeError) on malformed input."""
-    return orjson.loads(data)
+    """Parse JSON; raises ``ValueError`` on malformed input. Integers beyond 64 bits are read exactly (as ints), so
+    that the store can refuse them rather than keep a rounded float."""
+    value = orjson.loads(data)
+    if len(data) >= 20 and _LONG_DIGITS.search(data) is not None:
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+    return value

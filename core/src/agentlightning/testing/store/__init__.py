@@ -68,6 +68,7 @@ from .queue import QueueTests
 from .resources import ResourceTests
 from .rollouts import QueryRolloutsTests, RolloutTests, StatisticsTests
 from .spans import QuerySpansTests, SpanSequenceTests, SpanTests
+from .storable import StorableValueTests
 from .stateful import (
     EngineStateMachineTests,
     StateMachineTests,
@@ -116,6 +117,7 @@ __all__ = [
     "WaitForRolloutsTests",
     "ConcurrencyTests",
     "ValidationTests",
+    "StorableValueTests",
     "CloseTests",
     "StateMachineTests",
     "EngineStateMachineTests",
@@ -138,6 +140,7 @@ class StoreConformance(
     WaitForRolloutsTests,
     ConcurrencyTests,
     ValidationTests,
+    StorableValueTests,
     CloseTests,
     StateMachineTests,
 ):
