@@ -51,3 +51,26 @@ def test_widest_integers_round_trip_exactly(served: Any) -> None:
     assert served.post("/queues/rollouts/enqueue", content=body.encode()).status_code == 201
     raw = served.get("/rollouts").content
     assert b"[18446744073709551615,-9223372036854775808]" in raw
+
+
+def test_405_names_the_allowed_methods(served: Any) -> None:
+    response = served.delete("/queues/rollouts/enqueue")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert "not allowed" in response.json()["detail"]
+
+
+def test_duplicate_authorization_headers_are_refused() -> None:
+    import httpx
+    from agentlightning_memory import InMemoryLightningStore
+    from agentlightning_server import LightningStoreServer
+
+    with LightningStoreServer(InMemoryLightningStore(watchdog_interval=None), port=0, token="right") as server:
+        url = server.endpoint + "/v1/agl/rollouts"
+        with httpx.Client() as http:
+            assert http.get(url, headers={"Authorization": "Bearer right"}).status_code == 200
+            for pair in (["Bearer right", "Bearer wrong"], ["Bearer wrong", "Bearer right"], ["Bearer right"] * 2):
+                headers = [("Authorization", value) for value in pair]
+                response = http.get(url, headers=headers)
+                assert response.status_code == 400, (pair, response.text)
+                assert "more than one Authorization header" in response.json()["detail"]

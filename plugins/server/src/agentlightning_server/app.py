@@ -158,7 +158,14 @@ class _Auth:
         if scope["type"] != "http" or scope["path"] == wire.API_PREFIX + "/health":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"authorization")
+        given: Optional[bytes] = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if given is not None:
+                    response = _error(400, "more than one Authorization header", "InvalidRequestError")
+                    await response(scope, receive, send)
+                    return
+                given = value
         if given is None or not hmac.compare_digest(given, self.expected):
             detail = "missing bearer token" if given is None else "wrong bearer token"
             response = _error(401, f"{detail}: send 'Authorization: Bearer <token>'", "AuthenticationError")
@@ -338,7 +345,11 @@ class _Router:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        return _error(405, f"method {request.method} not allowed on {request.url.path}", "InvalidRequestError")
+        response = _error(405, f"method {request.method} not allowed on {request.url.path}", "InvalidRequestError")
+        allow = (getattr(exc, "headers", None) or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     return _error(status, f"no route {request.method} {request.url.path}", "InvalidRequestError")
 
 
