@@ -110,7 +110,9 @@ async def test_checkpoint_truncates_a_grown_log(tmp_path: Path) -> None:
         reader.execute("SELECT COUNT(*) FROM spans").fetchone()
         seq = 0
         while _wal(path) <= JOURNAL_SIZE_LIMIT:
-            await store.add_many_spans([make_span(rid, aid, seq + i, attributes={"x": _PAYLOAD * 4}) for i in range(50)])
+            await store.add_many_spans(
+                [make_span(rid, aid, seq + i, attributes={"x": _PAYLOAD * 4}) for i in range(50)]
+            )
             seq += 50
         reader.execute("COMMIT")
         store.backend.checkpoint()

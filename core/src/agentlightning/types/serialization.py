@@ -146,9 +146,8 @@ def _json_unstructurer(conv: cattrs.Converter) -> Callable[[Any], Any]:
         if type(value) is dict:
             out: Dict[Any, Any] = {}
             for key, item in value.items():
-                if type(key) is not str:
-                    key = conv.unstructure(key)
-                out[key] = item if type(item) in _JSON_LEAVES else unstructure(item)
+                name = key if type(key) is str else conv.unstructure(key)
+                out[name] = item if type(item) in _JSON_LEAVES else unstructure(item)
             return out
         if type(value) is list:
             items = []

@@ -47,6 +47,29 @@ class ServerSettings:
     max_wait_seconds: float = 60.0
     cors_origins: Sequence[str] = ()
     idempotency_entries: int = 10_000
+    idempotency_bytes: int = 64 * 1024 * 1024
+    """Bytes of answers the idempotency cache keeps at most (oldest dropped first)."""
+    idempotency_ttl: float = 600.0
+    """Seconds an answer stays in the idempotency cache (a client's retries come within seconds)."""
+    max_head_bytes: int = 64 * 1024
+    max_url_bytes: int = 32 * 1024
+    head_timeout: float = 10.0
+    keep_alive_timeout: float = 30.0
+    max_connections: Optional[int] = None
+    """Connection limits (see :class:`~agentlightning_server.protocol.ConnectionLimits`); ``keep_alive_timeout``:
+    seconds an idle keep-alive connection stays open."""
+
+    def http_options(self) -> Dict[str, Any]:
+        """uvicorn options enforcing the connection limits (``http`` protocol class and keep-alive timeout)."""
+        from .protocol import ConnectionLimits, CorkedHTTPProtocol
+
+        limits = ConnectionLimits(
+            max_head_bytes=self.max_head_bytes,
+            max_url_bytes=self.max_url_bytes,
+            head_timeout=self.head_timeout,
+            max_connections=self.max_connections,
+        )
+        return {"http": CorkedHTTPProtocol.with_limits(limits), "timeout_keep_alive": self.keep_alive_timeout}
 
 
 class _Error(Exception):
@@ -86,16 +109,16 @@ def _too_big(limit: int) -> _Error:
     return _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, decoder: otlp.Decompressor) -> bytes:
+    """The body, decoded chunk by chunk as it arrives; both the sent and the decoded bytes are held to ``limit``."""
     _check_length(request.headers.get("content-length"), limit)
-    chunks: List[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise _too_big(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        decoder.feed(chunk)
+    return decoder.result()
 
 
 async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int) -> bytes:
@@ -183,7 +206,11 @@ class _App:
         self.settings = settings
         self.store: Optional[LightningStore] = source if isinstance(source, LightningStore) else None
         self.owns_store = self.store is None
-        self.idempotency = IdempotencyCache(max_entries=settings.idempotency_entries)
+        self.idempotency = IdempotencyCache(
+            max_entries=settings.idempotency_entries,
+            max_bytes=settings.idempotency_bytes,
+            ttl_seconds=settings.idempotency_ttl,
+        )
 
     async def open(self) -> None:
         if self.store is None:
@@ -251,7 +278,9 @@ class _App:
                     "InvalidRequestError",
                 )
             limit = self.settings.max_body_bytes
-            raw = otlp.decompress(await _read_body(request, limit), request.headers.get("content-encoding", ""), limit)
+            raw = await _read_body(
+                request, limit, otlp.Decompressor(request.headers.get("content-encoding", ""), limit)
+            )
             if ctype == otlp.PROTOBUF:
                 parsed = otlp.parse_protobuf(raw)
             else:

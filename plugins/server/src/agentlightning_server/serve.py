@@ -29,7 +29,7 @@ __all__ = ["LISTENING", "access_host", "bind_socket", "free_port", "is_loopback"
 LISTENING = "AGL_STORE_SERVER_LISTENING"
 
 SERVER_OPTIONS: Dict[str, Any] = {"timeout_keep_alive": 30, "proxy_headers": False, "server_header": False}
-"""uvicorn options of every store server (with ``http=CorkedHTTPProtocol``)."""
+"""uvicorn options of every store server (with ``ServerSettings.http_options()``: the protocol and its limits)."""
 
 
 def check_security(host: str, token: Optional[str]) -> None:
@@ -70,12 +70,11 @@ def serve_forever(
 ) -> None:
     """Bind, announce the endpoint, and serve until a signal stops the process."""
     from .app import SETTINGS_ENV, ServerSettings, create_app
-    from .protocol import CorkedHTTPProtocol
 
     settings = settings or ServerSettings(token=os.environ.get(wire.TOKEN_ENV) or None)
     check_security(host, settings.token)
     check_workers(store_url, workers)
-    options: Dict[str, Any] = {**SERVER_OPTIONS, "http": CorkedHTTPProtocol, "log_level": log_level}
+    options: Dict[str, Any] = {**SERVER_OPTIONS, **settings.http_options(), "log_level": log_level}
     sock = bind_socket(host, port)
     if announce:
         print(f"{LISTENING} http://{access_host(host)}:{sock.getsockname()[1]}", flush=True)
@@ -86,6 +85,11 @@ def serve_forever(
     os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})
     if settings.token:
         os.environ[wire.TOKEN_ENV] = settings.token
+    from .protocol import CorkedHTTPProtocol
+
+    # worker processes get the protocol class by reference (a configured subclass cannot be pickled): it reads its
+    # limits from the settings variable
+    options["http"] = CorkedHTTPProtocol
     config = uvicorn_config("agentlightning_server.app:create_app_from_env", factory=True, workers=workers, **options)
     import inspect
 

@@ -131,12 +131,12 @@ def _plain(value: Any) -> bool:
     if kind in _SCALARS:
         return True
     if kind is dict:  # loops, not all(<generator>): one frame per level, so the deepest storable value fits
-        for key, item in value.items():
+        for key, item in value.items():  # noqa: SIM110
             if type(key) is not str or not _plain(item):
                 return False
         return True
     if kind is list:
-        for item in value:
+        for item in value:  # noqa: SIM110
             if not _plain(item):
                 return False
         return True

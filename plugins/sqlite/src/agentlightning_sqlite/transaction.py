@@ -294,7 +294,7 @@ class SqliteTransaction:
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"rollout id already stored: {exc}") from exc
-        for rollout, row in zip(rollouts, rows):
+        for rollout, row in zip(rollouts, rows, strict=True):
             self._rollouts[rollout.rollout_id] = rollout
             self._sizes[rollout.rollout_id] = len(row[4])
 

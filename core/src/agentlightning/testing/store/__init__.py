@@ -68,7 +68,6 @@ from .queue import QueueTests
 from .resources import ResourceTests
 from .rollouts import QueryRolloutsTests, RolloutTests, StatisticsTests
 from .spans import QuerySpansTests, SpanSequenceTests, SpanTests
-from .storable import StorableValueTests
 from .stateful import (
     EngineStateMachineTests,
     StateMachineTests,
@@ -78,6 +77,7 @@ from .stateful import (
     stateful_backends,
     stateful_settings,
 )
+from .storable import StorableValueTests
 from .timeouts import EngineTimeoutTests, TimeoutTests
 from .validation import CloseTests, ValidationTests
 from .waiting import WaitForRolloutsTests
