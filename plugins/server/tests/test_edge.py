@@ -260,3 +260,50 @@ async def test_idempotency_entries_expire_by_time() -> None:
     await _answer(cache, "fresh", b"3")
     assert len(cache) == 1, "an expired entry is dropped once a newer one is kept, without being looked up"
     assert await _answer(cache, "old", b"4") == (201, b"4")
+
+
+# -- large writes ----------------------------------------------------------------------------------------------------
+
+
+def test_large_bodies_are_parsed_and_converted_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 31 MB span batch must not stall other clients: its parsing and conversion run in worker threads."""
+    import threading
+
+    import httpx
+    from agentlightning_server import app as app_module
+    from agentlightning_server import routes
+
+    threads: dict[str, set[str]] = {"parse": set(), "span": set()}
+    parse, span = app_module._parse_json, routes._span
+
+    def recording_parse(raw: bytes) -> Any:
+        if len(raw) > 1024 * 1024:
+            threads["parse"].add(threading.current_thread().name)
+        return parse(raw)
+
+    def recording_span(data: Any, what: str = "span") -> Any:
+        threads["span"].add(threading.current_thread().name)
+        return span(data, what)
+
+    monkeypatch.setattr(app_module, "_parse_json", recording_parse)
+    monkeypatch.setattr(routes, "_span", recording_span)
+    with _server() as server, httpx.Client(timeout=120) as http:
+        api = server.endpoint + "/v1/agl"
+        http.post(api + "/queues/rollouts/enqueue", json={"rollouts": [{"input": "x"}]})
+        [claimed] = http.post(api + "/queues/rollouts/dequeue", json={"worker_id": "w"}).json()
+        rid, aid = claimed["rollout_id"], claimed["attempt"]["attempt_id"]
+        spans = [
+            {
+                "rollout_id": rid, "attempt_id": aid, "sequence_id": i, "trace_id": f"{i:032x}", "span_id": f"{i:016x}",
+                "parent_id": None, "name": "s", "status": {"status_code": "OK"}, "attributes": {"a": "v" * 4000},
+                "events": [], "links": [], "start_time": 1.0, "end_time": 2.0, "context": None, "parent": None,
+                "resource": {"attributes": {}},
+            }
+            for i in range(400)
+        ]  # fmt: skip
+        response = http.post(api + "/spans/batch", json={"spans": spans})
+        assert response.status_code == 201, response.text
+        assert len(response.json()["stored"]) == 400
+        loop_thread = server._launcher._thread.name
+    assert threads["parse"] and loop_thread not in threads["parse"]
+    assert threads["span"] and loop_thread not in threads["span"]

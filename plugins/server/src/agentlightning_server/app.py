@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import otlp, wire
 from .idempotency import IdempotencyCache
 from .params import BadInput
-from .routes import ROUTES, Call, RouteSpec
+from .routes import OFFLOAD_ITEMS, ROUTES, Call, RouteSpec
 
 __all__ = ["ServerSettings", "create_app", "create_app_from_env", "SETTINGS_ENV"]
 
@@ -141,6 +141,9 @@ async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+OFFLOAD_BYTES = 1024 * 1024
+"""Request bodies larger than this are parsed in a worker thread, not on the event loop."""
+
 MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
 """Deepest nesting of a JSON request body: a stored value's limit plus the request's own envelope (``{"spans":
 [{"attributes": {...}}]}``), so that every value a store accepts can be sent."""
@@ -157,7 +160,11 @@ def _parse_json(raw: bytes) -> Any:
             message = f"the request body is nested more than {MAX_BODY_DEPTH} levels deep"
             raise _Error(400, message, "InvalidRequestError") from None
         raise _Error(400, f"malformed JSON body: {message}", "InvalidRequestError") from None
-    if len(raw) > 2 * MAX_BODY_DEPTH:  # a shorter body cannot nest deeper than the limit
+    # walked only when it could be too deep (more brackets than the limit) or hold a wide integer (read exactly by
+    # wire.loads then): a span write does not pay for a walk here, the store checks its values anyway
+    if (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH) or wire.has_long_digits(
+        raw
+    ):
         try:
             check_value(body, "the request body", max_depth=MAX_BODY_DEPTH)
         except InvalidRequestError as exc:
@@ -235,7 +242,9 @@ class _App:
             body: Any = None
             if spec.has_body:
                 raw = await _receive_body(headers.get(b"content-length"), receive, self.settings.max_body_bytes)
-                if raw.strip():
+                if len(raw) > OFFLOAD_BYTES:  # parsed in a worker thread: the loop keeps serving other clients
+                    body = await anyio.to_thread.run_sync(_parse_json, raw)
+                elif raw.strip():
                     body = _parse_json(raw)
             store = self.store
             assert store is not None
@@ -255,6 +264,8 @@ class _App:
                     with anyio.fail_after(limit):
                         call = Call(store, path, body, spec.read(body, query), max_wait)
                         data = await spec.handler(call)
+                    if isinstance(data, dict) and len(data.get("items") or ()) > OFFLOAD_ITEMS:
+                        return spec.status, await anyio.to_thread.run_sync(wire.dumps, data)
                     return spec.status, wire.dumps(data)
                 except TimeoutError:
                     return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
