@@ -293,3 +293,33 @@ async def test_an_agent_that_hangs_up_mid_stream_is_still_recorded(proxy: Any, s
     assert root.attributes["prompt_token_ids"] == expected_chat_ids([{"role": "user", "content": words}])[0]
     reply = await client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "after"}])
     assert reply.choices[0].message.content == "echo: after"  # the proxy is fine
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": "policy", "messages": "hello"}, "Invalid type for 'messages'"),
+        ({"model": "policy"}, "Missing required parameter: 'messages'"),
+        ({"model": "policy", "messages": []}, "empty array"),
+        ({"model": "policy", "messages": ["hi"]}, "'messages[0]'"),
+        ({"model": "policy", "messages": [{"content": "hi"}]}, "'messages[0].role'"),
+        ({"model": "policy", "messages": [{"role": "user", "content": 5}]}, "'messages[0].content'"),
+    ],
+)
+async def test_malformed_chat_requests_are_refused_with_openai_errors(
+    proxy: Any, store: Any, body: Dict[str, Any], message: str
+) -> None:
+    rollout_id, attempt_id = await _attempt(store)
+    base = proxy.as_resource().get_base_url(rollout_id, attempt_id)
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(base + "/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and message in error["message"]
+
+
+async def test_the_openai_client_does_not_retry_a_malformed_request(proxy: Any, store: Any, client_for: Any) -> None:
+    rollout_id, attempt_id = await _attempt(store)
+    client = client_for(rollout_id, attempt_id, retries=2)
+    with pytest.raises(openai.BadRequestError, match="messages"):
+        await client.chat.completions.create(model="policy", messages="hello")  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from .litellm_hooks import inner_call, install_inner_capture, observe_raw_chunks
 from .recorder import SpanRecorder
 from .routing import endpoint_kind, split_rollout_path
 from .settings import ProxySettings
+from .validation import check_chat_request
 
 __all__ = ["build_app", "error_of"]
 
@@ -169,6 +170,10 @@ class Gateway:
             params = self.deployments.pick(body.get("model"))
         except LookupError as exc:
             record.error = CallError(400, "invalid_request_error", str(exc))
+            return self._fail(record, ids)
+        problem = check_chat_request(body) if kind == "chat" else None
+        if problem is not None:
+            record.error = CallError(400, "invalid_request_error", problem)
             return self._fail(record, ids)
         record.model = str(params.get("model"))
         record.provider = record.model.split("/", 1)[0] if "/" in record.model else "openai"
