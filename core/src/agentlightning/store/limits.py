@@ -49,12 +49,32 @@ class _BadInt(Exception):
         self.value = value
 
 
+_NUMBERS = frozenset({int, float, bool})
+
+
+def _plain_sequence(items: Any) -> bool:
+    """Whether ``items`` holds only numbers within the integer range, or only strings (token id lists, texts): told
+    by ``min``/``max`` in C, which raise on mixed kinds (a container among numbers, a number among strings)."""
+    if len(items) < 8:
+        return False  # the loop is as cheap
+    try:
+        low, high = min(items), max(items)
+    except (TypeError, ValueError):
+        return False
+    low_kind, high_kind = type(low), type(high)
+    if low_kind in _NUMBERS and high_kind in _NUMBERS:
+        return bool(low >= MIN_JSON_INT and high <= MAX_JSON_INT)
+    return low_kind is str and high_kind is str
+
+
 def _walk(value: Any, room: int) -> None:
     """Raise :class:`_TooDeep` when containers nest more than ``room`` levels, :class:`_BadInt` on a wide integer."""
     kind = type(value)
     if kind is dict:
         items: Any = value.values()
     elif kind is list or kind is tuple:
+        if _plain_sequence(value):
+            return
         items = value
     elif kind is int:
         if not MIN_JSON_INT <= value <= MAX_JSON_INT:
