@@ -152,31 +152,17 @@ async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans(caplog
     await _check_isolated(store, recorder, known, caplog)
 
 
-async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans_over_otlp(
-    served_store: Any, caplog: Any
+@pytest.mark.parametrize("use_otlp", [True, False], ids=["otlp", "client"])
+async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans_remotely(
+    served_store: Any, caplog: Any, use_otlp: bool
 ) -> None:
     from agentlightning_server.client import LightningStoreClient
 
     store, server = served_store
     client = LightningStoreClient(server.endpoint)
     try:
-        recorder = SpanRecorder(client, retry_seconds=60.0)
-        assert recorder.otlp_endpoint is not None
-        known = await _mixed_batch(client, recorder)
-        await _check_isolated(store, recorder, known, caplog)
-    finally:
-        await client.close()
-
-
-async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans_through_the_client(
-    served_store: Any, caplog: Any
-) -> None:
-    from agentlightning_server.client import LightningStoreClient
-
-    store, server = served_store
-    client = LightningStoreClient(server.endpoint)
-    try:
-        recorder = SpanRecorder(client, use_otlp=False, retry_seconds=60.0)
+        recorder = SpanRecorder(client, use_otlp=use_otlp, retry_seconds=60.0)
+        assert (recorder.otlp_endpoint is not None) == use_otlp
         known = await _mixed_batch(client, recorder)
         await _check_isolated(store, recorder, known, caplog)
     finally:
