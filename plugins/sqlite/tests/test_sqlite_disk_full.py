@@ -122,3 +122,36 @@ async def test_checkpoint_truncates_a_grown_log(tmp_path: Path) -> None:
     finally:
         reader.close()
         await store.close()
+
+
+def test_a_failed_checkpoint_is_retried_without_new_writes(tmp_path: Path) -> None:
+    """After a checkpoint failed (a full disk), the thread tries again on its next pass even though the log did not
+    change since: the store recovers by itself once space returns."""
+    import sqlite3
+    import threading
+
+    from agentlightning_sqlite.checkpoint import Checkpointer
+
+    path = str(tmp_path / "retry.db")
+    sqlite3.connect(path).close()
+    attempts: list[str] = []
+    recovered = threading.Event()
+    opened: list[sqlite3.Connection] = []
+
+    def connect() -> sqlite3.Connection:
+        if not attempts:
+            attempts.append("full")
+            raise sqlite3.OperationalError("database or disk is full")
+        attempts.append("ok")
+        recovered.set()
+        opened.append(sqlite3.connect(path, check_same_thread=False))
+        return opened[-1]
+
+    checkpointer = Checkpointer(path, connect, period=0.01, truncate_bytes=1 << 20)
+    checkpointer.start()
+    try:
+        checkpointer.poke()
+        assert recovered.wait(30), f"no retry after the failed checkpoint: {attempts}"
+    finally:
+        checkpointer.stop()
+    assert attempts[:2] == ["full", "ok"]
