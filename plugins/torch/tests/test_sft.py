@@ -1,0 +1,106 @@
+"""SFT from traces: a scripted teacher behind a real OpenAI-compatible HTTP server answers the quickstart task (and
+is wrong on a quarter of the keywords); the quickstart agent runs against it, traced; SFT keeps the rollouts with
+reward 1 (rejection sampling), re-encodes their messages for the tiny policy, trains on the answers only, and
+validates the policy on held-out keywords through its own server."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import torch
+from agentlightning.runner import LitAgentRunner
+from agentlightning.testing.openai_server import OpenAITestServer
+from agentlightning.tracer.otel import OtelTracer
+from agentlightning.trainer import Trainer
+from agentlightning.types.resources import LLM
+from agentlightning_sqlite.store import SqliteLightningStore
+from agentlightning_torch.policy import build_policy
+from agentlightning_torch.quickstart.agent import keyword_agent
+from agentlightning_torch.quickstart.task import ALPHABET, CATEGORIES, category_of, make_datasets
+from agentlightning_torch.sft import SFT, examples_from_spans, sft_step
+
+pytestmark = pytest.mark.network
+
+
+def teacher(request: Dict[str, Any]) -> str:
+    """Right on about three keywords in four; the rest get the next category (a deterministic, wrong answer)."""
+    keyword = str(request["messages"][-1]["content"])
+    right = category_of(keyword)
+    if zlib.crc32(keyword.encode()) % 4 == 0:
+        return CATEGORIES[(CATEGORIES.index(right) + 1) % len(CATEGORIES)]
+    return right
+
+
+def test_sft_step_trains_only_the_response_tokens() -> None:
+    policy = build_policy(alphabet=ALPHABET, d_model=32, seed=0)
+    prompt = tuple(policy.encode_chat([{"role": "user", "content": "abc"}]))
+    response = tuple([*policy.tokenizer.encode("A"), policy.eos_token_id])
+    optimizer = torch.optim.Adam(policy.model.parameters(), lr=1e-2)
+    before = policy.token_logprobs([list(prompt)], [list(response)])[0].sum().item()
+    losses = [sft_step(policy, optimizer, [(prompt, response)]) for _ in range(30)]
+    after = policy.token_logprobs([list(prompt)], [list(response)])[0].sum().item()
+    assert after > before and losses[-1] < losses[0] / 4
+    # an example without an answer has nothing to learn: no step
+    state = {k: v.clone() for k, v in policy.model.state_dict().items()}
+    assert sft_step(policy, optimizer, [(prompt, ())]) == 0.0
+    assert all(torch.equal(v, policy.model.state_dict()[k]) for k, v in state.items())
+
+
+@pytest.mark.slow  # about 25 s on two busy cores
+def test_sft_from_a_scripted_teachers_traces_reaches_090_held_out(tmp_path: Path) -> None:
+    train, val = make_datasets(n_train=400, n_val=100, seed=3, same_group=True)
+    reports: List[Any] = []
+    with OpenAITestServer(teacher) as server:
+        algorithm = SFT(
+            model_config={"alphabet": ALPHABET, "d_model": 64},
+            teacher={"main_llm": LLM(endpoint=server.base_url, model="teacher")},
+            rounds=3,
+            epochs=6,
+            batch_size=32,
+            learning_rate=3e-3,
+            reward_threshold=1.0,
+            target_val_reward=0.9,
+            on_round=reports.append,
+        )
+        store = SqliteLightningStore(str(tmp_path / "store.db"))
+        trainer = Trainer(
+            algorithm=algorithm,
+            store=store,
+            runner=LitAgentRunner(tracer=OtelTracer(), max_concurrency=32, poll_interval=0.02),
+            strategy="inprocess",
+            n_runners=1,
+            progress=False,
+        )
+        trainer.fit(keyword_agent, train, val_dataset=val)
+    vals = [r for r in reports if r.kind == "val"]
+    trains = [r for r in reports if r.kind == "train"]
+    assert vals[0].mean_reward < 0.5  # the untrained policy
+    assert vals[-1].mean_reward >= 0.9, [r.mean_reward for r in vals]
+    print("SFT held-out by round:", [round(r.mean_reward, 3) for r in vals], "seconds:", round(vals[-1].elapsed, 1))
+    # rejection sampling: the teacher's wrong answers (about a quarter) were not trained on
+    first = trains[0]
+    assert first.rollouts == len(train) and 0.6 * len(train) < first.kept < 0.9 * len(train)
+    assert first.examples == first.kept
+    assert algorithm.policy_version == 1 + len(trains)
+
+
+def test_examples_come_from_token_ids_when_the_policy_served_the_call() -> None:
+    from agentlightning.testing.store import make_span
+
+    policy = build_policy(alphabet=ALPHABET, d_model=32, seed=0)
+    span = make_span(
+        "ro-1", "at-1", 1, name="raw_gen_ai_request",
+        attributes={
+            "llm.hosted_vllm.prompt_token_ids": [1, 5, 3], "llm.hosted_vllm.response_token_ids": [31, 2],
+            "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "zzz",
+            "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "B",
+        },
+    )  # fmt: skip
+    assert examples_from_spans(policy, [span], own=True) == [((1, 5, 3), (31, 2))]
+    # a teacher's call: its messages, re-encoded with the policy's tokenizer
+    [(prompt, response)] = examples_from_spans(policy, [span], own=False)
+    assert prompt == tuple(policy.encode_chat([{"role": "user", "content": "zzz"}]))
+    assert response == (*policy.tokenizer.encode("B"), policy.eos_token_id)
