@@ -148,8 +148,12 @@ def apply_lora(policy: Any, lora: Mapping[str, Any]) -> None:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
         raise ImportError("SFT(lora=...) needs peft: pip install peft") from exc
+    import warnings
+
     options = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "task_type": "CAUSAL_LM", **dict(lora)}
-    policy.model = get_peft_model(policy.model, LoraConfig(**options))
+    with warnings.catch_warnings():  # peft reads an attribute that transformers 5 deprecates; nothing to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        policy.model = get_peft_model(policy.model, LoraConfig(**options))
 
 
 class SFT(Algorithm):
