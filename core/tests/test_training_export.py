@@ -274,7 +274,10 @@ def test_min_reward_matches_reference_semantics(
         store = _store("memory", tmp_path)
         try:
             await populate(store, rewards)
-            got = [t.reward async for t in iter_rollout_traces(store, ExportFilter(min_reward=threshold), page_size=page_size)]
+            got = [
+                t.reward
+                async for t in iter_rollout_traces(store, ExportFilter(min_reward=threshold), page_size=page_size)
+            ]
             everything = [t.reward async for t in iter_rollout_traces(store, page_size=page_size)]
             return got, everything
         finally:
@@ -384,3 +387,27 @@ def test_parquet_loads_with_pyarrow(tmp_path: Path) -> None:
     assert [row["prompt_ids"] for row in table] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
     assert [row["rollout_reward"] for row in table] == [0.5, 1.0, 0.25]
     assert json.loads(table[1]["messages"])[-1] == {"role": "assistant", "content": "a1"}
+
+
+def test_hf_dataset_helper_streams_a_store_into_a_dataset(tmp_path: Path, plugin_manager: Any) -> None:
+    pytest.importorskip("datasets")
+    import agentlightning_sqlite.hooks
+    from agentlightning.training import to_hf_dataset
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+
+    async def fill() -> None:
+        store = _store("sqlite", tmp_path, "src.db")
+        try:
+            await populate(store, [0.5, 1.0, 0.75])
+        finally:
+            await store.close()
+
+    anyio.run(fill)
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    cache = str(tmp_path / "cache")
+    chat = to_hf_dataset(url, format="messages", filter=ExportFilter(min_reward=0.6), cache_dir=cache)
+    assert chat["reward"] == [1.0, 0.75]
+    assert chat[0]["messages"] == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
+    rows = to_hf_dataset(url, format="parquet", cache_dir=cache)
+    assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]

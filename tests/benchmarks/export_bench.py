@@ -115,7 +115,7 @@ def run(sizes: List[int], formats: List[str], page_size: int) -> List[Dict[str, 
                 output = str(Path(directory) / f"out-{n}.{'parquet' if fmt == 'parquet' else 'jsonl'}")
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", f"sqlite:///{path}", output, fmt, str(page_size)],
-                    capture_output=True, text=True,
+                    check=False, capture_output=True, text=True,
                 )  # fmt: skip
                 if done.returncode != 0:
                     raise RuntimeError(f"export of {n} rollouts as {fmt} failed:\n{done.stderr}")

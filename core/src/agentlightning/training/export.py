@@ -20,7 +20,6 @@ Nothing here imports torch; ``pyarrow`` and ``datasets`` are imported only by th
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ from typing import (
     AsyncIterator,
     Callable,
     Dict,
+    Iterable,
     Iterator,
     List,
     Optional,
@@ -38,6 +38,7 @@ from typing import (
     Set,
     TextIO,
     Tuple,
+    cast,
 )
 
 import attrs
@@ -68,6 +69,10 @@ TRACES_FORMAT_VERSION = 1
 _HEADER_KEY = "agentlightning_traces"
 
 
+def _optional_tuple(values: Optional[Iterable[str]]) -> Optional[Tuple[str, ...]]:
+    return None if values is None else tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class ExportFilter:
     """Which rollouts to export. ``None`` means no restriction.
@@ -77,8 +82,8 @@ class ExportFilter:
     out) are checked per rollout while streaming.
     """
 
-    status_in: Optional[Tuple[str, ...]] = attrs.field(default=None, converter=attrs.converters.optional(tuple))
-    rollout_ids: Optional[Tuple[str, ...]] = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    status_in: Optional[Tuple[str, ...]] = attrs.field(default=None, converter=_optional_tuple)
+    rollout_ids: Optional[Tuple[str, ...]] = attrs.field(default=None, converter=_optional_tuple)
     since: Optional[float] = None
     min_reward: Optional[float] = None
 
@@ -376,7 +381,7 @@ def _open_text(path: str, mode: str) -> IO[str]:
     if path == "-":
         return sys.stdout if "w" in mode else sys.stdin
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")  # type: ignore[arg-type]
+        return cast(IO[str], gzip.open(path, mode, encoding="utf-8"))
     return open(path, mode, encoding="utf-8")
 
 
@@ -563,9 +568,9 @@ def _decode_rollout(record: Dict[str, Any], where: str) -> _RolloutRecord:
         spans = [from_dict(s, Span) for s in record.get("spans") or []]
     except (ValidationError, ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"{where}: invalid rollout record: {exc}") from exc
-    for item in [*attempts, *spans]:
-        if item.rollout_id != rollout.rollout_id:
-            raise ValueError(f"{where}: record of rollout {rollout.rollout_id} holds data of {item.rollout_id}")
+    for other in {a.rollout_id for a in attempts} | {s.rollout_id for s in spans}:
+        if other != rollout.rollout_id:
+            raise ValueError(f"{where}: record of rollout {rollout.rollout_id} holds data of {other}")
     return _RolloutRecord(rollout, attempts, spans)
 
 
@@ -776,12 +781,15 @@ def to_hf_dataset(
     filter: ExportFilter = ExportFilter(),
     adapter: Any = None,
     page_size: int = 500,
+    cache_dir: Optional[str] = None,
 ) -> Any:
     """A ``datasets.Dataset`` of the store's records in ``format`` (``messages``, ``openai-chat``, ``triplets`` or
-    ``parquet`` rows), built by streaming (``Dataset.from_generator`` writes it to the datasets cache as it goes).
+    ``parquet`` rows). The store is exported to a temporary file first (streaming, bounded memory), which datasets
+    then converts into its Arrow cache (``cache_dir``; default the datasets cache), so the result is memory-mapped.
 
-    ``store`` must be a URL here (the generator runs apart from the caller's event loop and opens its own store).
-    Needs ``datasets`` (``pip install datasets``).
+    In the JSONL formats ``messages`` stays a list of message objects (what chat fine-tuning libraries read); other
+    nested values (``tools``, ``input``, ``triplets``) become JSON text, so every row has the same columns.
+    Takes a store URL and must be called outside a running event loop (it runs its own). Needs ``datasets``.
     """
     try:
         import datasets
@@ -797,14 +805,14 @@ def to_hf_dataset(
         target = os.path.join(directory, "rows.parquet" if format == "parquet" else "rows.jsonl")
         _run_export(store, target, format=format, filter=filter, adapter=adapter, page_size=page_size)
         if format == "parquet":
-            return datasets.Dataset.from_parquet(target)
-        return datasets.Dataset.from_generator(_jsonl_rows, gen_kwargs={"path": target}, keep_in_memory=False)
+            return datasets.Dataset.from_parquet(target, cache_dir=cache_dir)
+        return datasets.Dataset.from_generator(_jsonl_rows, gen_kwargs={"path": target}, cache_dir=cache_dir)
 
 
 def _jsonl_rows(path: str) -> Iterator[Dict[str, Any]]:
     for record in load_sft_dataset(path):
         # datasets infers one schema for all rows: nested free-form parts travel as JSON text
-        yield {k: json.dumps(v) if isinstance(v, (dict, list)) and k not in ("messages",) else v for k, v in record.items()}
+        yield {k: json.dumps(v) if isinstance(v, (dict, list)) and k != "messages" else v for k, v in record.items()}
 
 
 def _run_export(store_url: str, output: str, **kwargs: Any) -> ExportStats:

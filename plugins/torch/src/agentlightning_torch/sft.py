@@ -132,7 +132,7 @@ def sft_step(policy: Any, optimizer: Any, batch: Sequence[Example], *, grad_clip
         mask = mask.float()
         loss = -(logp * mask).sum() / mask.sum().clamp(min=1.0)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         params = [p for p in policy.model.parameters() if p.requires_grad]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
