@@ -25,7 +25,17 @@ from agentlightning.types.resources import ProxyLLM
 
 from .triplets import spans_to_triplets
 
-__all__ = ["SFT", "SFTConfig", "SFTReport", "Example", "examples_from_spans", "sft_step", "apply_lora"]
+__all__ = [
+    "SFT",
+    "SFTConfig",
+    "SFTReport",
+    "Example",
+    "examples_from_spans",
+    "examples_from_records",
+    "fine_tune",
+    "sft_step",
+    "apply_lora",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +124,47 @@ def examples_from_spans(policy: Any, spans: Sequence[Any], *, own: bool, adapter
         if example is not None:
             out.append(example)
     return out
+
+
+def examples_from_records(policy: Any, records: Any) -> List[Example]:
+    """Examples from chat records (``agl export --format messages`` or ``openai-chat`` lines: dicts with
+    ``messages``), re-encoded with the policy's tokenizer; records whose last message is no plain assistant answer
+    are skipped."""
+    out = []
+    for record in records:
+        messages = record.get("messages") if isinstance(record, Mapping) else None
+        example = _chat_example(policy, messages) if isinstance(messages, list) else None
+        if example is not None:
+            out.append(example)
+    return out
+
+
+def fine_tune(
+    policy: Any,
+    examples: Sequence[Example],
+    *,
+    optimizer: Any = None,
+    epochs: int = 4,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    grad_clip: float = 1.0,
+    seed: int = 0,
+) -> List[float]:
+    """``epochs`` shuffled passes of :func:`sft_step` over ``examples`` in batches; returns each step's loss.
+    ``optimizer``: default Adam over the trainable parameters at ``learning_rate``."""
+    import torch
+
+    if optimizer is None:
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=learning_rate)
+    order = list(examples)
+    rng = random.Random(seed)
+    losses: List[float] = []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for start in range(0, len(order), batch_size):
+            losses.append(sft_step(policy, optimizer, order[start : start + batch_size], grad_clip=grad_clip))
+    return losses
 
 
 def sft_step(policy: Any, optimizer: Any, batch: Sequence[Example], *, grad_clip: float = 1.0) -> float:
@@ -253,14 +304,14 @@ class SFT(Algorithm):
             self.server.stop()
 
     def _train(self, examples: List[Example], optimizer: Any, rng: random.Random) -> Optional[float]:
+        """Fine-tune on ``examples``; the mean loss of the last epoch."""
         cfg = self.config
-        losses: List[float] = []
-        for _ in range(cfg.epochs):
-            rng.shuffle(examples)
-            for start in range(0, len(examples), cfg.batch_size):
-                batch = examples[start : start + cfg.batch_size]
-                losses.append(sft_step(self.policy, optimizer, batch, grad_clip=cfg.grad_clip))
-        return sum(losses[-max(1, len(losses) // cfg.epochs) :]) / max(1, len(losses) // cfg.epochs) if losses else None
+        losses = fine_tune(
+            self.policy, examples, optimizer=optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            grad_clip=cfg.grad_clip, seed=rng.randrange(2**31),
+        )  # fmt: skip
+        last = losses[-max(1, len(losses) // cfg.epochs) :]
+        return sum(last) / len(last) if last else None
 
     async def _publish(self) -> None:
         self.policy_version += 1
