@@ -39,5 +39,6 @@ def test_record_export_finetune_evaluate(tmp_path: Path) -> None:
     assert all(r["reward"] == 1.0 and r["messages"][-1]["role"] == "assistant" for r in records)
     tuned = json.loads(_run(tmp_path, str(RECIPE / "finetune.py"), "teacher.jsonl", "--out", "student.pt"))
     assert tuned["examples"] == len(records) and tuned["last_loss"] < tuned["first_loss"] / 10
-    summary = json.loads(_run(tmp_path, str(RECIPE / "evaluate.py"), "student.pt", "--data", "data/val.jsonl", "--json"))
+    evaluated = _run(tmp_path, str(RECIPE / "evaluate.py"), "student.pt", "--data", "data/val.jsonl", "--json")
+    summary = json.loads(evaluated)
     assert summary["count"] == 60 and summary["mean"] >= 0.9
