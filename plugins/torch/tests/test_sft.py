@@ -104,3 +104,32 @@ def test_examples_come_from_token_ids_when_the_policy_served_the_call() -> None:
     [(prompt, response)] = examples_from_spans(policy, [span], own=False)
     assert prompt == tuple(policy.encode_chat([{"role": "user", "content": "zzz"}]))
     assert response == (*policy.tokenizer.encode("B"), policy.eos_token_id)
+
+
+def test_sft_is_registered_as_an_algorithm_and_an_export(plugin_manager: Any) -> None:
+    import agentlightning_torch.hooks as hooks
+
+    plugin_manager.register(hooks)
+    assert plugin_manager.registry("algorithms").get("sft").load() is SFT
+    assert plugin_manager.registry("exports").get("SFT").load() is SFT
+
+
+def test_offline_fine_tuning_from_exported_chat_records() -> None:
+    """What the recipe does with an ``agl export --format messages`` file: records -> examples -> fine_tune."""
+    from agentlightning_torch.sft import examples_from_records, fine_tune
+
+    policy = build_policy(alphabet=ALPHABET, d_model=32, seed=0)
+    keywords = ["abc", "bcd", "ghi", "hij", "nop", "opq", "tuv", "uvw"]
+    records = [
+        {"messages": [{"role": "user", "content": k}, {"role": "assistant", "content": category_of(k)}], "reward": 1}
+        for k in keywords
+    ]
+    records.append({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{}]}]})
+    records.append({"not": "a chat record"})
+    examples = examples_from_records(policy, records)
+    assert len(examples) == len(keywords)  # the tool call and the stray record are skipped
+    losses = fine_tune(policy, examples, epochs=60, batch_size=8, learning_rate=1e-2)
+    assert losses[-1] < losses[0] / 10
+    prompts = [list(p) for p, _ in examples]
+    answers = [policy.decode(s[0].token_ids) for s in policy.generate(prompts, max_new_tokens=3, temperature=0.0)]
+    assert answers == [category_of(k) for k in keywords]
