@@ -95,6 +95,19 @@ async def populate(store: EngineLightningStore, rewards: List[Optional[float]]) 
     return ids
 
 
+def fill_sqlite(path: Path, rewards: List[Optional[float]]) -> None:
+    """A SQLite store file holding :func:`populate`'s rollouts."""
+
+    async def fill() -> None:
+        store = _store("sqlite", path.parent, path.name)
+        try:
+            await populate(store, rewards)
+        finally:
+            await store.close()
+
+    anyio.run(fill)
+
+
 async def snapshot(store: EngineLightningStore) -> Dict[str, Any]:
     """Everything a round trip must keep, as comparable values."""
     out: Dict[str, Any] = {"rollouts": [], "resources": [], "latest": None}
@@ -327,14 +340,7 @@ def test_cli_export_and_import_round_trip(tmp_path: Path, capsys: Any, plugin_ma
     plugin_manager.register(agentlightning_memory.hooks)
     source, target = tmp_path / "src.db", tmp_path / "dst.db"
 
-    async def fill() -> None:
-        store = _store("sqlite", tmp_path, "src.db")
-        try:
-            await populate(store, [0.5, 1.0, 0.75])
-        finally:
-            await store.close()
-
-    anyio.run(fill)
+    fill_sqlite(tmp_path / "src.db", [0.5, 1.0, 0.75])
     out = tmp_path / "t.jsonl.gz"
     for argv in (
         ["export", "--store", f"sqlite:///{source}", "-o", str(out), "--no-progress"],
@@ -396,14 +402,7 @@ def test_hf_dataset_helper_streams_a_store_into_a_dataset(tmp_path: Path, plugin
 
     plugin_manager.register(agentlightning_sqlite.hooks)
 
-    async def fill() -> None:
-        store = _store("sqlite", tmp_path, "src.db")
-        try:
-            await populate(store, [0.5, 1.0, 0.75])
-        finally:
-            await store.close()
-
-    anyio.run(fill)
+    fill_sqlite(tmp_path / "src.db", [0.5, 1.0, 0.75])
     url = f"sqlite:///{tmp_path / 'src.db'}"
     cache = str(tmp_path / "cache")
     chat = to_hf_dataset(url, format="messages", filter=ExportFilter(min_reward=0.6), cache_dir=cache)

@@ -605,6 +605,19 @@ async def import_traces(
     pending: List[_RolloutRecord] = []
     imported_from: Optional[Set[str]] = None
     resources: Dict[str, ResourcesUpdate] = {}
+
+    async def flush() -> None:
+        nonlocal imported_from
+        if not pending:
+            return
+        if exact:
+            await _import_exact(backend, pending, stats)
+        else:
+            imported_from = imported_from if imported_from is not None else await _imported_ids(store)
+            await _import_api(store, pending, stats, imported_from)
+        bar.advance(len(pending))
+        pending.clear()
+
     try:
         for record in read_trace_file(path):
             where = f"{path}:{record.get('_line', 1)}"
@@ -623,22 +636,10 @@ async def import_traces(
                 resources.clear()
             pending.append(_decode_rollout(record, where))
             if len(pending) >= batch_size:
-                if exact:
-                    await _import_exact(backend, pending, stats)
-                else:
-                    imported_from = imported_from if imported_from is not None else await _imported_ids(store)
-                    await _import_api(store, pending, stats, imported_from)
-                bar.advance(len(pending))
-                pending = []
+                await flush()
         if resources:
             await _import_resources(store, list(resources.values()), latest_id, bool(exact), stats)
-        if pending:
-            if exact:
-                await _import_exact(backend, pending, stats)
-            else:
-                imported_from = imported_from if imported_from is not None else await _imported_ids(store)
-                await _import_api(store, pending, stats, imported_from)
-            bar.advance(len(pending))
+        await flush()
     finally:
         bar.close()
     return stats

@@ -21,8 +21,8 @@ import anyio
 import attrs
 from agentlightning.algorithm import Algorithm
 from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
-from agentlightning.types.resources import ProxyLLM
 
+from .publishing import policy_llm, publish_policy
 from .triplets import spans_to_triplets
 
 __all__ = [
@@ -314,17 +314,12 @@ class SFT(Algorithm):
         return sum(last) / len(last) if last else None
 
     async def _publish(self) -> None:
+        cfg = self.config
         self.policy_version += 1
-        self.server.version = self.policy_version
-        update = await self.get_store().add_resources({self.config.resource_name: self._llm(self.config.temperature)})
-        self.resources_id = update.resources_id
-
-    def _llm(self, temperature: float) -> ProxyLLM:
-        return ProxyLLM(
-            endpoint=self.server.endpoint,
-            model=f"{self.policy.name}@v{self.policy_version}",
-            sampling_parameters={"temperature": temperature, "max_tokens": self.config.max_tokens},
-        )
+        self.resources_id = await publish_policy(
+            self.get_store(), self.server, self.policy, self.policy_version,
+            resource_name=cfg.resource_name, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+        )  # fmt: skip
 
     async def _collect(
         self, tasks: Sequence[Any], mode: str, resources_id: str, repeat: int
@@ -358,9 +353,11 @@ class SFT(Algorithm):
         return out
 
     async def _validate(self, round_: int, val_dataset: Sequence[Any]) -> SFTReport:
-        update = await self.get_store().add_resources(
-            {self.config.resource_name: self._llm(self.config.val_temperature)}
+        cfg = self.config
+        llm = policy_llm(
+            self.server, self.policy, self.policy_version, temperature=cfg.val_temperature, max_tokens=cfg.max_tokens
         )
+        update = await self.get_store().add_resources({cfg.resource_name: llm})
         results = await self._collect(list(val_dataset), "val", update.resources_id, 1)
         return self._report(round_, "val", len(results), [r if r is not None else 0.0 for r, _ in results])
 
