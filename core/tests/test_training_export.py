@@ -410,3 +410,41 @@ def test_hf_dataset_helper_streams_a_store_into_a_dataset(tmp_path: Path, plugin
     assert chat[0]["messages"] == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
     rows = to_hf_dataset(url, format="parquet", cache_dir=cache)
     assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
+
+
+def test_http_stores_export_and_replay_through_the_store_api(tmp_path: Path, plugin_manager: Any) -> None:
+    """An HTTP store client has no storage backend: export reads it like any store, import replays through its
+    methods (new ids, originals in metadata), and a second import is a no-op."""
+    import agentlightning_server.hooks
+    import agentlightning_sqlite.hooks
+    from agentlightning.store import open_store
+    from agentlightning_server.server import LightningStoreServer
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+    plugin_manager.register(agentlightning_server.hooks)
+    fill_sqlite(tmp_path / "src.db", [0.5, 1.0, None])
+    path = str(tmp_path / "traces.jsonl")
+
+    async def main(source_url: str, target_url: str) -> None:
+        async with open_store(source_url) as source, open_store(target_url) as target:
+            stats = await export_traces(source, path)
+            assert stats.rollouts_exported == 4
+            first = await import_traces(target, path)
+            assert (first.exact, first.rollouts_imported, first.resources_imported) == (False, 4, 2)
+            again = await import_traces(target, path)
+            assert (again.rollouts_imported, again.rollouts_skipped, again.resources_skipped) == (0, 4, 2)
+            copies = {r.metadata["imported_from"]: r for r in await target.query_rollouts()}
+            for original in await source.query_rollouts():
+                copy = copies[original.rollout_id]
+                assert (copy.input, copy.status, copy.resources_id) == (
+                    original.input, original.status, original.resources_id
+                )  # fmt: skip
+                want = [(s.sequence_id, s.name, s.attributes) for s in await source.query_spans(original.rollout_id)]
+                got = [(s.sequence_id, s.name, s.attributes) for s in await target.query_spans(copy.rollout_id)]
+                assert got == want
+
+    with (
+        LightningStoreServer(f"sqlite:///{tmp_path / 'src.db'}", port=0) as source_server,
+        LightningStoreServer(f"sqlite:///{tmp_path / 'dst.db'}", port=0) as target_server,
+    ):
+        anyio.run(main, source_server.endpoint, target_server.endpoint)
