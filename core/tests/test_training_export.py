@@ -7,7 +7,9 @@ a second import changes nothing; the training formats carry the token ids, rewar
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -448,3 +450,25 @@ def test_http_stores_export_and_replay_through_the_store_api(tmp_path: Path, plu
         LightningStoreServer(f"sqlite:///{tmp_path / 'dst.db'}", port=0) as target_server,
     ):
         anyio.run(main, source_server.endpoint, target_server.endpoint)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    async def main(stream: io.StringIO) -> None:
+        store = _store("memory", tmp_path)
+        try:
+            await populate(store, [0.5, 1.0, 0.25])
+            await export_traces(store, str(tmp_path / "t.jsonl"), page_size=2, progress=True, progress_stream=stream)
+        finally:
+            await store.close()
+
+    terminal, pipe = _Terminal(), io.StringIO()
+    anyio.run(main, terminal)
+    anyio.run(main, pipe)
+    drawn = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", terminal.getvalue())  # plain, or styled by rich when installed
+    assert "export [########################] 4/4" in drawn and drawn.endswith("\n")
+    assert pipe.getvalue() == ""

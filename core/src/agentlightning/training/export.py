@@ -330,7 +330,7 @@ def _parquet_rows(trace: RolloutTrace, adapter: Any = None) -> List[Dict[str, An
 
 
 class _Progress:
-    """A progress bar on a terminal (one redrawn line), silent elsewhere unless ``force``."""
+    """A progress bar on a terminal (one redrawn line, at most five times a second); silent elsewhere."""
 
     def __init__(self, label: str, stream: Optional[TextIO], enabled: bool) -> None:
         self.label = label
@@ -361,7 +361,7 @@ class _Progress:
         width = 24
         filled = width if not self.total else min(width, int(width * self.done / self.total))
         bar = "#" * filled + "." * (width - filled)
-        if self._line.tty or final:
+        if self._line.tty:  # elsewhere the caller reports the totals
             self._line.render(
                 [
                     (self.label, f"[{bar}] {self.done}/{total}"),
