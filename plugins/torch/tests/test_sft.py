@@ -133,3 +133,20 @@ def test_offline_fine_tuning_from_exported_chat_records() -> None:
     prompts = [list(p) for p, _ in examples]
     answers = [policy.decode(s[0].token_ids) for s in policy.generate(prompts, max_new_tokens=3, temperature=0.0)]
     assert answers == [category_of(k) for k in keywords]
+
+
+def test_sft_on_the_policys_own_samples_trains_on_their_token_ids(tmp_path: Path) -> None:
+    """Without a teacher the rollouts are the policy's own, served by its server; with a threshold of 0 every
+    rollout is kept, and each gives one example read from the token ids the server recorded."""
+    train, _ = make_datasets(n_train=12, n_val=4, seed=2, same_group=True)
+    reports: List[Any] = []
+    algorithm = SFT(model_config={"alphabet": ALPHABET, "d_model": 32}, rounds=2, epochs=1, reward_threshold=0.0,
+                    samples_per_task=2, on_round=reports.append)  # fmt: skip
+    store = SqliteLightningStore(str(tmp_path / "store.db"))
+    Trainer(
+        algorithm=algorithm, store=store, runner=LitAgentRunner(tracer=OtelTracer(instrument=False)),
+        strategy="inprocess", progress=False,
+    ).fit(keyword_agent, train)  # fmt: skip
+    assert [(r.kind, r.rollouts, r.kept) for r in reports] == [("train", 24, 24), ("train", 24, 24)]
+    assert [r.examples for r in reports] == [24, 48]  # keep_previous: the first round's examples stay
+    assert algorithm.policy_version == 3
