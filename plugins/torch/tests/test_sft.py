@@ -49,7 +49,7 @@ def test_sft_step_trains_only_the_response_tokens() -> None:
     assert all(torch.equal(v, policy.model.state_dict()[k]) for k, v in state.items())
 
 
-@pytest.mark.slow  # about 25 s on two busy cores
+@pytest.mark.slow  # 25-42 s on two busy cores
 def test_sft_from_a_scripted_teachers_traces_reaches_090_held_out(tmp_path: Path) -> None:
     train, val = make_datasets(n_train=400, n_val=100, seed=3, same_group=True)
     reports: List[Any] = []
