@@ -206,6 +206,16 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "tests/typecheck")
 
 
+@nox.session(name="torch-hf", python=TORCH_PYTHONS[0])
+def torch_hf(session: nox.Session) -> None:
+    """SFT of a Hugging Face causal LM (whole and LoRA) on a tiny random model, and the datasets export helper: the
+    tests that skip without transformers, peft and datasets. Not part of the default run (large installs)."""
+    _install(session, "core", "plugins/sqlite", "plugins/memory", "plugins/server", "plugins/torch")
+    session.install("transformers>=4.40", "peft>=0.10", "datasets>=2.16")  # the torch plugin's lora extra + datasets
+    _pytest(session, "plugins/torch/tests/test_sft_hf.py")
+    _pytest(session, "core/tests/test_training_export.py", "-k", "hf_dataset")
+
+
 @nox.session(name="quickstart-seeds", python=TORCH_PYTHONS[0])
 def quickstart_seeds(session: nox.Session) -> None:
     """`agl quickstart` once per seed (default 0,0,0,1,...,7): a table of seconds and steps to held-out 0.9.

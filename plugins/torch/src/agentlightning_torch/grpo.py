@@ -15,6 +15,7 @@ from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.resources import ProxyLLM
 
 from .checkpoint import checkpoint_dir_for, latest_checkpoint, load_checkpoint, save_checkpoint
+from .publishing import policy_llm
 from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
 
@@ -217,10 +218,8 @@ class GRPO(Algorithm):
         self.resources_id = update.resources_id
 
     def _llm(self, temperature: float) -> ProxyLLM:
-        return ProxyLLM(
-            endpoint=self.server.endpoint,
-            model=f"{self.policy.name}@v{self.policy_version}",
-            sampling_parameters={"temperature": temperature, "max_tokens": self.config.max_tokens},
+        return policy_llm(
+            self.server, self.policy, self.policy_version, temperature=temperature, max_tokens=self.config.max_tokens
         )
 
     async def _rollouts(
