@@ -2,7 +2,9 @@
 
 :func:`instrument_openai` patches ``Completions.create`` and ``AsyncCompletions.create`` of
 ``openai.resources.chat.completions`` (span ``openai.chat.completion``) and of ``openai.resources.completions``
-(span ``openai.completion``). Each call becomes one span of the global OpenTelemetry tracer provider with:
+(span ``openai.completion``), and ``Responses.create`` / ``AsyncResponses.create`` (span ``openai.responses``,
+see :mod:`agentlightning.instrumentation.openai_responses`; ``responses.stream`` goes through ``create``). Each
+call becomes one span of the global OpenTelemetry tracer provider with:
 
 - request: ``gen_ai.system``, ``gen_ai.request.type``, ``gen_ai.request.model``, ``gen_ai.request.streaming``,
   sampling parameters (``gen_ai.request.temperature``, ...), ``gen_ai.request.functions.<i>.name`` /
@@ -492,6 +494,15 @@ def instrument_openai() -> bool:
         ]
         for cls, wrap, span_name, chat in targets:
             patches.patch(cls, "create", functools.partial(wrap, span_name=span_name, chat=chat))
+        try:
+            from openai.resources import responses as responses_module
+        except ImportError:  # an openai without the Responses API
+            return
+        from .genai import wrap_async, wrap_sync
+        from .openai_responses import RESPONSES_CALL
+
+        patches.patch(responses_module.Responses, "create", functools.partial(wrap_sync, spec=RESPONSES_CALL))
+        patches.patch(responses_module.AsyncResponses, "create", functools.partial(wrap_async, spec=RESPONSES_CALL))
 
     _patches.install(apply)
     return True
