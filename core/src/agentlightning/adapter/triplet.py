@@ -32,8 +32,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LLM_CALL_MATCH = r"openai\.chat\.completion|openai\.responses$|anthropic\.messages$|google_genai\.generate_content$"
-    r"openai\.chat\.completion|openai\.responses|anthropic\.messages|google_genai\.generate_content"
+DEFAULT_LLM_CALL_MATCH = (
+    r"openai\.chat\.completion|openai\.responses$|anthropic\.messages$|google_genai\.generate_content$"
 )
 """LLM spans of every instrumented client (openai chat completions and Responses, anthropic, google-genai; LiteLLM
 SDK calls are ``openai.chat.completion`` spans)."""
