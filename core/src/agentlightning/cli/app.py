@@ -15,6 +15,10 @@ CORE_COMMANDS = {
     "plugins": ("List installed plugins, what they register, and failures.", "agentlightning.cli.plugins:configure"),
     "dev": ("Run an agent over a JSONL dataset with the Baseline algorithm.", "agentlightning.cli.dev:configure"),
     "eval": ("Reward statistics of an agent over a held-out JSONL split.", "agentlightning.cli.eval:configure"),
+    "doctor": (
+        "Check LLM capture: libraries, and LLM spans / token ids in a store.",
+        "agentlightning.cli.doctor:configure",
+    ),
 }
 
 
