@@ -24,7 +24,7 @@ __all__ = ["CaptureReport", "diagnose", "CaptureCheck", "library_status", "DOCS"
 
 logger = logging.getLogger(__name__)
 
-DOCS = "docs/tracing.md#capture-health"
+DOCS = "docs/tracing.md, section Capture health"
 _LLM_SPAN = re.compile(
     r"openai\.chat\.completion|openai\.completion$|openai\.responses$|anthropic\.messages$"
     r"|google_genai\.generate_content$|litellm_request$"
