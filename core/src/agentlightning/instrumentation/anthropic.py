@@ -16,16 +16,14 @@ from typing import Any, Dict, List, Optional
 from opentelemetry import trace as trace_api
 
 from .genai import (
-    NO_TOKEN_IDS,
-    TOKEN_IDS_ATTRIBUTE,
     Accumulator,
     CallSpec,
     Message,
     _Ender,
     as_dict,
-    function_attributes,
     join_parts,
     message_attributes,
+    request_attributes_of,
     scalar_params,
     usage_attributes,
     wrap_async,
@@ -109,23 +107,13 @@ def prompt_messages(kwargs: Dict[str, Any]) -> List[Message]:
 
 
 def request_attributes(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {
-        "gen_ai.system": "anthropic",
-        "gen_ai.request.type": "chat",
-        "gen_ai.request.streaming": bool(kwargs.get("stream")),
-        TOKEN_IDS_ATTRIBUTE: NO_TOKEN_IDS,
-    }
-    if kwargs.get("model") is not None:
-        attrs["gen_ai.request.model"] = str(kwargs["model"])
-    attrs.update(scalar_params(kwargs, _PARAMS))
-    attrs.update(message_attributes("gen_ai.prompt", prompt_messages(kwargs)))
     functions = [
         {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}
         for t in as_dict(kwargs.get("tools")) or []
         if isinstance(t, dict)
     ]
-    attrs.update(function_attributes(functions))
-    return attrs
+    params = scalar_params(kwargs, _PARAMS)
+    return request_attributes_of("anthropic", "chat", kwargs, params, prompt_messages(kwargs), functions)
 
 
 def response_attributes(result: Any) -> Dict[str, Any]:

@@ -35,6 +35,14 @@ __all__ = [
     "wrap_sync",
     "wrap_async",
     "Accumulator",
+    "CallSpec",
+    "TracedStream",
+    "TracedAsyncStream",
+    "request_attributes_of",
+    "scalar_params",
+    "join_parts",
+    "text",
+    "tracer",
 ]
 
 TOKEN_IDS_ATTRIBUTE = "agentlightning.token_ids"  # noqa: S105 - an attribute name
@@ -124,6 +132,30 @@ def usage_attributes(prompt: Any, completion: Any, total: Any = None) -> Dict[st
     elif isinstance(prompt, int) and isinstance(completion, int):
         out["gen_ai.usage.total_tokens"] = prompt + completion
     return out
+
+
+def request_attributes_of(
+    system: str,
+    request_type: str,
+    kwargs: Dict[str, Any],
+    params: Dict[str, Any],
+    messages: List[Message],
+    functions: List[Dict[str, Any]],
+) -> Dict[str, Any]:
+    """The request part of an LLM span: system, type, model, streaming, sampling ``params``, prompt and tools, and the
+    note that the protocol carries no token ids."""
+    attrs: Dict[str, Any] = {
+        "gen_ai.system": system,
+        "gen_ai.request.type": request_type,
+        "gen_ai.request.streaming": bool(kwargs.get("stream")),
+        TOKEN_IDS_ATTRIBUTE: NO_TOKEN_IDS,
+    }
+    if kwargs.get("model") is not None:
+        attrs["gen_ai.request.model"] = str(kwargs["model"])
+    attrs.update(params)
+    attrs.update(message_attributes("gen_ai.prompt", messages))
+    attrs.update(function_attributes(functions))
+    return attrs
 
 
 def scalar_params(kwargs: Dict[str, Any], names: Tuple[str, ...], prefix: str = "gen_ai.request.") -> Dict[str, Any]:

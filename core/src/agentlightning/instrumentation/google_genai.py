@@ -16,15 +16,13 @@ import json
 from typing import Any, Dict, List, Optional
 
 from .genai import (
-    NO_TOKEN_IDS,
-    TOKEN_IDS_ATTRIBUTE,
     Accumulator,
     CallSpec,
     Message,
     as_dict,
-    function_attributes,
     join_parts,
     message_attributes,
+    request_attributes_of,
     scalar_params,
     usage_attributes,
     wrap_async,
@@ -131,18 +129,8 @@ def _functions(config: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def request_attributes(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     config = _dict(kwargs.get("config"))
-    attrs: Dict[str, Any] = {
-        "gen_ai.system": "gemini",
-        "gen_ai.request.type": "chat",
-        "gen_ai.request.streaming": bool(kwargs.get("stream")),
-        TOKEN_IDS_ATTRIBUTE: NO_TOKEN_IDS,
-    }
-    if kwargs.get("model") is not None:
-        attrs["gen_ai.request.model"] = str(kwargs["model"])
-    attrs.update(scalar_params(config, _PARAMS))
-    attrs.update(message_attributes("gen_ai.prompt", prompt_messages(kwargs)))
-    attrs.update(function_attributes(_functions(config)))
-    return attrs
+    params = scalar_params(config, _PARAMS)
+    return request_attributes_of("gemini", "chat", kwargs, params, prompt_messages(kwargs), _functions(config))
 
 
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}

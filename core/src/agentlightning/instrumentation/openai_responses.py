@@ -13,15 +13,13 @@ import json
 from typing import Any, Dict, List, Optional
 
 from .genai import (
-    NO_TOKEN_IDS,
-    TOKEN_IDS_ATTRIBUTE,
     Accumulator,
     CallSpec,
     Message,
     as_dict,
-    function_attributes,
     join_parts,
     message_attributes,
+    request_attributes_of,
     scalar_params,
     usage_attributes,
 )
@@ -112,18 +110,9 @@ def _functions(tools: Any) -> List[Dict[str, Any]]:
 
 
 def responses_request_attributes(kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    attrs: Dict[str, Any] = {
-        "gen_ai.system": "openai",
-        "gen_ai.request.type": "responses",
-        "gen_ai.request.streaming": bool(kwargs.get("stream")),
-        TOKEN_IDS_ATTRIBUTE: NO_TOKEN_IDS,
-    }
-    if kwargs.get("model") is not None:
-        attrs["gen_ai.request.model"] = str(kwargs["model"])
-    attrs.update(scalar_params(kwargs, _PARAMS))
-    attrs.update(message_attributes("gen_ai.prompt", input_messages(kwargs)))
-    attrs.update(function_attributes(_functions(kwargs.get("tools"))))
-    return attrs
+    params = scalar_params(kwargs, _PARAMS)
+    functions = _functions(kwargs.get("tools"))
+    return request_attributes_of("openai", "responses", kwargs, params, input_messages(kwargs), functions)
 
 
 def output_message(response: Dict[str, Any]) -> Message:

@@ -20,6 +20,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import attrs
+from agentlightning.instrumentation.litellm import restore_token_ids
 from agentlightning.instrumentation.openai import StreamAccumulator, request_attributes, response_attributes
 from agentlightning.types.tracer import Event, Span, TraceStatus, _random_span_id, _random_trace_id
 
@@ -64,28 +65,6 @@ def _int_list(value: Any) -> Optional[List[int]]:
     if isinstance(value, (list, tuple)) and value and set(map(type, value)) == {int}:
         return list(value)
     return None
-
-
-def restore_token_ids(response: Any) -> Any:
-    """Put vLLM's per-choice ``token_ids`` back where vLLM sends them when LiteLLM moved them into the choice's
-    ``provider_specific_fields`` (LiteLLM < 1.110 does). Works on dicts and on LiteLLM's response objects."""
-    choices = response.get("choices") if isinstance(response, dict) else getattr(response, "choices", None)
-    for choice in choices or []:
-        get = choice.get if isinstance(choice, dict) else lambda key, c=choice: getattr(c, key, None)
-        if get("token_ids") is not None:
-            continue
-        fields = get("provider_specific_fields")
-        ids = fields.get("token_ids") if isinstance(fields, dict) else None
-        if ids is None:
-            continue
-        try:
-            if isinstance(choice, dict):
-                choice["token_ids"] = ids
-            else:
-                setattr(choice, "token_ids", ids)  # noqa: B010 - a pydantic extra, not a declared field
-        except (AttributeError, TypeError, ValueError):  # a model that refuses extras: leave it
-            pass
-    return response
 
 
 class StreamCollector:
