@@ -310,3 +310,23 @@ async def test_an_agent_that_hangs_up_mid_stream_is_still_recorded(proxy: Any, s
     assert root.attributes["prompt_token_ids"] == expected_chat_ids([{"role": "user", "content": words}])[0]
     reply = await client.chat.completions.create(model="policy", messages=[{"role": "user", "content": "after"}])
     assert reply.choices[0].message.content == "echo: after"  # the proxy is fine
+
+
+async def test_anthropic_tool_use_is_recorded_as_tool_calls_with_token_ids(proxy: Any, store: Any) -> None:
+    rollout_id, attempt_id = await _attempt(store)
+    url = proxy.as_resource().get_base_url(rollout_id, attempt_id) + "/v1/messages"
+    tools = [{"name": "f", "description": "d", "input_schema": {"type": "object"}}]
+    body = {"model": "policy", "max_tokens": 64, "tools": tools, "messages": [{"role": "user", "content": "!tool"}]}
+    async with httpx.AsyncClient(timeout=30) as http:
+        plain = (await http.post(url, json=body)).json()
+        async with http.stream("POST", url, json={**body, "stream": True}) as streamed:
+            raw = (await streamed.aread()).decode()
+    (use,) = [b for b in plain["content"] if b["type"] == "tool_use"]
+    assert (use["name"], use["input"]) == ("f", {"x": 1}) and "input_json_delta" in raw
+    calls = sorted(roots(await proxy_spans(store, rollout_id, attempt_id, 2)), key=lambda s: s.sequence_id)
+    for span in calls:
+        assert span.attributes["gen_ai.completion.0.tool_calls.0.name"] == "f"
+        assert json.loads(span.attributes["gen_ai.completion.0.tool_calls.0.arguments"]) == {"x": 1}
+        assert span.attributes["gen_ai.completion.0.finish_reason"] == "tool_calls"
+        assert span.attributes["gen_ai.request.functions.0.name"] == "f"
+        assert span.attributes["prompt_token_ids"] and span.attributes["response_token_ids"]
