@@ -328,3 +328,18 @@ def test_agl_doctor_lists_libraries_and_checks_a_store(tmp_path: Any, capsys: py
     assert payload["rollouts"] == 1 and payload["llm_spans"] == 1 and payload["llm_spans_with_token_ids"] == 0
     assert "return_token_ids" in payload["problems"][0]
     assert {lib["library"] for lib in payload["libraries"]} == {"openai", "anthropic", "litellm", "google-genai"}
+
+
+def test_trainer_warns_when_rollouts_make_no_llm_call(caplog: pytest.LogCaptureFixture) -> None:
+    import agentlightning as agl
+    from agentlightning.trainer import Trainer
+
+    @agl.rollout
+    def no_llm(task: Dict[str, Any], llm: agl.LLM) -> float:
+        return 1.0
+
+    caplog.set_level(logging.WARNING, logger="agentlightning.instrumentation.doctor")
+    trainer = Trainer(n_runners=1, initial_resources={"llm": agl.LLM(endpoint="http://127.0.0.1:9/v1", model="m")})
+    trainer.dev(no_llm, [{"q": 1}, {"q": 2}, {"q": 3}])
+    warnings = [r.getMessage() for r in caplog.records if r.name == "agentlightning.instrumentation.doctor"]
+    assert len(warnings) == 1 and "no LLM spans in 2 rollout(s)" in warnings[0]

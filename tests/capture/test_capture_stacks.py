@@ -214,7 +214,8 @@ def test_litellm_sdk_openai_and_hosted_vllm(server: OpenAITestServer) -> None:
 # -- LangChain / LangGraph -------------------------------------------------------------------------------------
 
 
-def test_langgraph_react_agent_with_langchain_openai(server: OpenAITestServer) -> None:
+@pytest.mark.parametrize("responses_api", [False, True])
+def test_langgraph_react_agent_with_langchain_openai(server: OpenAITestServer, responses_api: bool) -> None:
     pytest.importorskip("langgraph")
     langchain_openai = pytest.importorskip("langchain_openai")
     from langchain_core.tools import tool
@@ -223,10 +224,19 @@ def test_langgraph_react_agent_with_langchain_openai(server: OpenAITestServer) -
     weather = tool(get_weather)
 
     async def agent(srv: OpenAITestServer) -> None:
-        model = langchain_openai.ChatOpenAI(model="m", base_url=srv.base_url, api_key="k", max_retries=0)
+        # langchain-openai caches its HTTP client per (base_url, timeout) across event loops; each Trainer.dev runs
+        # its own loop, so each case gets its own timeout and hence its own client
+        model = langchain_openai.ChatOpenAI(
+            model="m",
+            base_url=srv.base_url,
+            api_key="k",
+            max_retries=0,
+            timeout=60 + responses_api,
+            use_responses_api=responses_api,
+        )
         graph = create_react_agent(model, [weather])
         result = await graph.ainvoke({"messages": [("user", QUESTION)]})
-        assert result["messages"][-1].content == ANSWER
+        assert result["messages"][-1].text == ANSWER
 
     check(run_agent(agent, server))
 
