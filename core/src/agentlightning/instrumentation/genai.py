@@ -49,19 +49,19 @@ TOKEN_IDS_ATTRIBUTE = "agentlightning.token_ids"  # noqa: S105 - an attribute na
 NO_TOKEN_IDS = "none in protocol"  # noqa: S105
 _SCOPE = "agentlightning.instrumentation"
 logger = logging.getLogger(__name__)
-_tracer_cache: Tuple[Any, Any] = (None, None)
+_tracers: Dict[str, Tuple[Any, Any]] = {}
 
 Message = Dict[str, Any]
 """``{"role", "content", "tool_calls": [{"id", "name", "arguments"}], "tool_call_id", "reasoning"}``."""
 
 
-def tracer() -> trace_api.Tracer:
-    global _tracer_cache
+def tracer(scope: str = _SCOPE) -> trace_api.Tracer:
+    """The global provider's tracer for ``scope``, cached until the global provider changes."""
     provider = trace_api.get_tracer_provider()
-    cached_provider, cached = _tracer_cache
+    cached_provider, cached = _tracers.get(scope, (None, None))
     if cached_provider is not provider:
-        cached = provider.get_tracer(_SCOPE)
-        _tracer_cache = (provider, cached)
+        cached = provider.get_tracer(scope)
+        _tracers[scope] = (provider, cached)
     return cached
 
 

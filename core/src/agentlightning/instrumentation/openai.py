@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry import trace as trace_api
 
-from .genai import Accumulator, TracedAsyncStream, TracedStream, _Ender, _fail
+from .genai import Accumulator, TracedAsyncStream, TracedStream, _Ender, _fail, tracer
 from .genai import text as _text
 from .patching import PatchSet
 
@@ -64,17 +64,10 @@ _REQUEST_PARAMS = (
 )
 
 _patches = PatchSet()
-_tracer_cache: Tuple[Any, Any] = (None, None)
 
 
 def _tracer() -> trace_api.Tracer:
-    global _tracer_cache
-    provider = trace_api.get_tracer_provider()
-    cached_provider, tracer = _tracer_cache
-    if cached_provider is not provider:
-        tracer = provider.get_tracer(_SCOPE)
-        _tracer_cache = (provider, tracer)
-    return tracer
+    return tracer(_SCOPE)
 
 
 # -- attributes ----------------------------------------------------------------------------------------------
