@@ -44,7 +44,7 @@ def _add_pyenv_interpreters() -> None:
 _add_pyenv_interpreters()
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow"]
+nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow", "capture"]
 
 TEST_DEPS = [
     "pytest>=8",
@@ -164,6 +164,29 @@ def integration(session: nox.Session) -> None:
     _install(session, *_all_paths())
     session.install("uv")
     _pytest(session, "tests/integration", "-m", "not slow")
+
+
+# Every agent stack whose LLM calls the default tracer captures (tests/capture). Heavy: its own session, run once.
+CAPTURE_STACKS = [
+    "openai>=1.66",  # the Responses API
+    "anthropic>=0.40",
+    "litellm>=1.110.2,<1.111",  # as the litellm plugin pins it
+    "langchain-openai>=0.3",
+    "langgraph>=0.3",
+    "openai-agents>=0.2",
+    "autogen-agentchat>=0.6",
+    "autogen-ext[openai]>=0.6",
+    "google-genai>=1.0",
+]
+
+
+@nox.session(python=SLOW_PYTHON)
+def capture(session: nox.Session) -> None:
+    """Zero-code capture of each agent stack (openai chat and Responses, anthropic, litellm, LangGraph, OpenAI Agents
+    SDK, AutoGen, google-genai) with the real packages, against the local test server."""
+    _install(session, "core", "plugins/memory")
+    session.install(*CAPTURE_STACKS)
+    _pytest(session, "tests/capture")
 
 
 @nox.session(python=SLOW_PYTHON)

@@ -227,9 +227,22 @@ class Trainer:
         agent.set_trainer(self)
         self.strategy.execute(
             AlgorithmRun(self, algorithm, train_dataset, val_dataset),
-            RunnerRun(agent, self.runner, self.hooks),
+            RunnerRun(agent, self.runner, (*self.hooks, self._capture_check(algorithm))),
             self.store,
         )
+
+    @staticmethod
+    def _capture_check(algorithm: Any) -> Hook:
+        """Warns after the first rollouts when they have no LLM spans (or no token ids, for algorithms that train
+        on tokens: not the fast algorithms, nor one whose ``needs_token_ids`` is False)."""
+        from agentlightning.instrumentation.doctor import CaptureCheck
+
+        needs_ids = (
+            algorithm is not None
+            and not isinstance(algorithm, FastAlgorithm)
+            and bool(getattr(algorithm, "needs_token_ids", True))
+        )
+        return CaptureCheck(need_token_ids=needs_ids)
 
     def __repr__(self) -> str:
         return (
