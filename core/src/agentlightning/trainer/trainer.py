@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -55,8 +56,8 @@ class Trainer:
         tracer: default :class:`~agentlightning.tracer.otel.OtelTracer`.
         adapter: turns spans into training data (default: the triplet adapter when available).
         runner: default :class:`~agentlightning.runner.LitAgentRunner` with this tracer and ``max_rollouts``.
-        strategy: ``"inprocess"`` (alias ``"shm"``) or ``"multiprocess"`` (alias ``"cs"``); default: multiprocess
-            when ``n_runners > 1``, in-process otherwise.
+        strategy: ``"inprocess"`` (upstream's ``"shm"``) or ``"multiprocess"`` (upstream's ``"cs"``); default:
+            multiprocess when ``n_runners > 1`` or ``AGL_CURRENT_ROLE`` is set (multi-machine roles), else in-process.
         n_runners: runner workers (a strategy instance's own ``n_runners`` wins).
         max_rollouts: per runner worker, then it stops.
         initial_resources: published by the algorithm before the first rollout.
@@ -161,8 +162,9 @@ class Trainer:
         return build_component(spec, expected_type=store_type, spec_name="store")  # type: ignore[return-value]
 
     def _build_strategy(self, spec: Any) -> ExecutionStrategy:
-        if spec is None:
-            spec = "multiprocess" if self.n_runners > 1 else "inprocess"
+        if spec is None:  # upstream's default is "cs"; roles (AGL_CURRENT_ROLE) need it, one runner does not
+            split = os.environ.get("AGL_CURRENT_ROLE") is not None
+            spec = "cs" if self.n_runners > 1 or split else "inprocess"
         defaults: dict[str, Any] = {"n_runners": self.n_runners}
         if self.store_url is not None:
             defaults["store_url"] = self.store_url
