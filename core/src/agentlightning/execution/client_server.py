@@ -29,10 +29,13 @@ class ClientServerExecutionStrategy(MultiProcessExecutionStrategy):
         main_process: str = "algorithm",
         managed_store: Optional[bool] = None,
         allowed_exit_codes: Iterable[int] = (0, -15),
+        *,
+        store_url: Optional[str] = None,
         **options: Any,
     ) -> None:
         super().__init__(
             n_runners,
+            store_url=store_url,
             server_host=server_host,
             server_port=server_port,
             graceful_timeout=graceful_timeout,
