@@ -20,6 +20,7 @@ from agentlightning.types.resources import NamedResources
 
 from .build import build_component, plugin_registry
 from .bundles import AlgorithmRun, RunnerRun
+from .legacy import TrainerLegacy
 from .progress import ProgressReporter
 
 __all__ = ["Trainer", "DatasetLike"]
@@ -44,7 +45,7 @@ def _default_adapter() -> Any:
     return TracerTraceToTriplet()
 
 
-class Trainer:
+class Trainer(TrainerLegacy):
     """Runs an agent over datasets with an algorithm.
 
     Every component may be given as an instance, a class, a factory, a registered name (or import path), or a dict
@@ -224,8 +225,10 @@ class Trainer:
             raise TypeError(
                 f"agent must be a LitAgent (or a function decorated with @rollout), got {type(agent).__name__}"
             )
-        if isinstance(train_dataset, str):
-            raise TypeError("Trainer.fit takes datasets (lists), not URLs; the v0 URL API is not supported.")
+        if isinstance(train_dataset, str):  # upstream's v0.1 form: a task server's URL
+            logger.warning("Trainer.fit takes datasets; for a server URL it runs Trainer.fit_v0 (deprecated).")
+            self.fit_v0(agent, train_dataset, val_data=val_dataset)
+            return
         agent.set_trainer(self)
         self.strategy.execute(
             AlgorithmRun(self, algorithm, train_dataset, val_dataset),
