@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import warnings
 from typing import TYPE_CHECKING, Any, List, Optional
@@ -40,6 +41,8 @@ def run_legacy_worker(
 
     from agentlightning.runner.legacy import LegacyAgentRunner
 
+    if isinstance(tracer, type):  # sent as its class: it could not be pickled (threads, locks)
+        tracer = tracer()
     if not in_process:
         from agentlightning.execution.processes import watch_parent
 
@@ -115,6 +118,10 @@ class TrainerLegacy:
             logger.info("Single worker finished; tasks processed: %d", done)
             return
         ctx = multiprocessing.get_context("spawn")
+        try:
+            pickle.dumps(tracer)
+        except Exception:  # noqa: BLE001 - as the runner does: rebuilt in each worker from its class
+            tracer = type(tracer)
         processes: List[Any] = []
         try:
             for worker_id in range(n_workers):
