@@ -46,7 +46,9 @@ def test_environment_fills_what_arguments_leave_out(monkeypatch: pytest.MonkeyPa
         ("AGL_MANAGED_STORE", "maybe", "AGL_MANAGED_STORE must be one of"),
     ],
 )
-def test_bad_environment_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+def test_bad_environment_values_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
         ClientServerExecutionStrategy()

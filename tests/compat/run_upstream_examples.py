@@ -54,42 +54,59 @@ AGL = "{agl}"
 
 EXAMPLES: List[Example] = [
     Example("apo/room_selector", "apo", [PY, "room_selector.py"], needs=["rich", "pydantic"]),
-    Example(
-        "apo/room_selector_apo", "apo", [PY, "room_selector_apo.py"], needs=["rich", "pydantic"], timeout=900.0
-    ),
+    Example("apo/room_selector_apo", "apo", [PY, "room_selector_apo.py"], needs=["rich", "pydantic"], timeout=900.0),
     Example("apo/apo_custom_algorithm_trainer", "apo", [PY, "apo_custom_algorithm_trainer.py"], needs=["rich"]),
     Example(
-        "apo/apo_custom_algorithm (agl store + algo + runner)", "apo", [PY, "apo_custom_algorithm.py", "algo"],
-        background=[[AGL, "store"], [PY, "apo_custom_algorithm.py", "runner"]], wait_ports=[4747, None],
+        "apo/apo_custom_algorithm (agl store + algo + runner)",
+        "apo",
+        [PY, "apo_custom_algorithm.py", "algo"],
+        background=[[AGL, "store"], [PY, "apo_custom_algorithm.py", "runner"]],
+        wait_ports=[4747, None],
         needs=["rich"],
     ),  # fmt: skip
     Example("apo/apo_debug --mode runner", "apo", [PY, "apo_debug.py", "--mode", "runner"], needs=["rich"]),
     Example("apo/apo_debug --mode hook", "apo", [PY, "apo_debug.py", "--mode", "hook"], needs=["rich"]),
     Example("apo/apo_debug --mode trainer", "apo", [PY, "apo_debug.py", "--mode", "trainer"], needs=["rich"]),
     Example(
-        "apo/legacy_apo_server + legacy_apo_client", "apo", [PY, "legacy_apo_server.py"],
-        background=[[PY, "legacy_apo_client.py"]], wait_ports=[None], needs=["dotenv"], expect_background_exit=True,
+        "apo/legacy_apo_server + legacy_apo_client",
+        "apo",
+        [PY, "legacy_apo_server.py"],
+        background=[[PY, "legacy_apo_client.py"]],
+        wait_ports=[None],
+        needs=["dotenv"],
+        expect_background_exit=True,
     ),  # fmt: skip
     Example("minimal/write_traces otel", "minimal", [PY, "write_traces.py", "otel"], needs=["rich"]),
     Example("minimal/write_traces operation", "minimal", [PY, "write_traces.py", "operation"], needs=["rich"]),
     Example("minimal/write_traces agentops", "minimal", [PY, "write_traces.py", "agentops"], needs=["rich"]),
     Example(
-        "minimal/write_traces otel --use-client", "minimal", [PY, "write_traces.py", "otel", "--use-client"],
-        background=[[AGL, "store", "--port", "45993"]], wait_ports=[45993], needs=["rich"],
+        "minimal/write_traces otel --use-client",
+        "minimal",
+        [PY, "write_traces.py", "otel", "--use-client"],
+        background=[[AGL, "store", "--port", "45993"]],
+        wait_ports=[45993],
+        needs=["rich"],
     ),  # fmt: skip
     Example(
-        "minimal/write_traces operation --use-client", "minimal",
+        "minimal/write_traces operation --use-client",
+        "minimal",
         [PY, "write_traces.py", "operation", "--use-client"],
-        background=[[AGL, "store", "--port", "45993"]], wait_ports=[45993], needs=["rich"],
+        background=[[AGL, "store", "--port", "45993"]],
+        wait_ports=[45993],
+        needs=["rich"],
     ),  # fmt: skip
     Example(
-        "minimal/llm_proxy openai + test", "minimal", [PY, "llm_proxy.py", "test", "gpt-4.1-mini"],
-        background=[[PY, "llm_proxy.py", "openai", "gpt-4.1-mini"]], wait_ports=[43886],
+        "minimal/llm_proxy openai + test",
+        "minimal",
+        [PY, "llm_proxy.py", "test", "gpt-4.1-mini"],
+        background=[[PY, "llm_proxy.py", "openai", "gpt-4.1-mini"]],
+        wait_ports=[43886],
         needs=["rich", "aiohttp", "portpicker", "httpx"],
     ),  # fmt: skip
     Example(
-        "minimal/write_metrics", "minimal", [PY, "write_metrics.py", "--duration", "2", "--prom-host", "127.0.0.1",
-                                             "--prom-port", "{free_port}"],
+        "minimal/write_metrics",
+        "minimal",
+        [PY, "write_metrics.py", "--duration", "2", "--prom-host", "127.0.0.1", "--prom-port", "{free_port}"],
         needs=["prometheus_client"],
     ),  # fmt: skip
 ]
@@ -155,7 +172,7 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _stop(process: "subprocess.Popen[str]", grace: float = 10.0) -> None:
+def _stop(process: subprocess.Popen[str], grace: float = 10.0) -> None:
     """Stop ``process`` and its process group (SIGINT, then SIGTERM, then SIGKILL)."""
     for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         if process.poll() is not None:
@@ -202,7 +219,7 @@ def run_example(example: Example, source: Path, workdir: Path, env: Dict[str, st
     def expand(argv: List[str]) -> List[str]:
         return [arg.format(**values) for arg in argv]
 
-    def spawn(argv: List[str], log: Optional[Path] = None) -> "subprocess.Popen[str]":
+    def spawn(argv: List[str], log: Optional[Path] = None) -> subprocess.Popen[str]:
         out: Any = subprocess.PIPE if log is None else log.open("w")
         try:
             return subprocess.Popen(
@@ -220,7 +237,7 @@ def run_example(example: Example, source: Path, workdir: Path, env: Dict[str, st
             if (folder / f"background-{i}.log").exists()
         )
 
-    background: List["subprocess.Popen[str]"] = []
+    background: List[subprocess.Popen[str]] = []
     try:
         ports = example.wait_ports or [None] * len(example.background)
         for i, (argv, port) in enumerate(zip(example.background, ports)):
@@ -230,8 +247,9 @@ def run_example(example: Example, source: Path, workdir: Path, env: Dict[str, st
             while port is not None and not _port_open(port):
                 if process.poll() is not None or time.monotonic() > deadline:
                     out = background_output()
-                    return {"name": example.name, "ok": False, "seconds": round(time.monotonic() - started, 1),
-                            "reason": f"{' '.join(argv)} did not listen on {port}: {_reason(out)}", "output": out}  # fmt: skip
+                    reason = f"{' '.join(argv)} did not listen on {port}: {_reason(out)}"
+                    seconds = round(time.monotonic() - started, 1)
+                    return {"name": example.name, "ok": False, "seconds": seconds, "reason": reason, "output": out}
                 time.sleep(0.2)
         main = spawn(example.command)
         try:

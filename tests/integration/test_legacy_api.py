@@ -45,7 +45,7 @@ def test_upstream_legacy_example_flow(llm: OpenAITestServer) -> None:
         server = legacy(AgentLightningServer, host="127.0.0.1", port=free_port())
         await server.start()
         env = {**os.environ, "OPENAI_API_BASE": llm.base_url}
-        client = subprocess.Popen(
+        client = subprocess.Popen(  # noqa: ASYNC220 - started once; the server runs in its own thread
             [sys.executable, str(HERE / "legacy_client_script.py"), server.endpoint],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

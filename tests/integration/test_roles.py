@@ -19,15 +19,17 @@ SCRIPT = Path(__file__).with_name("roles_script.py")
 LIMIT_SECONDS = 120
 
 
-def start(role: str, port: int, n: int, extra: Dict[str, str] | None = None) -> "subprocess.Popen[str]":
+def start(role: str, port: int, n: int, extra: Dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGL_")}
-    env.update({"AGL_CURRENT_ROLE": role, "AGL_SERVER_HOST": "127.0.0.1", "AGL_SERVER_PORT": str(port), **(extra or {})})
+    env.update(
+        {"AGL_CURRENT_ROLE": role, "AGL_SERVER_HOST": "127.0.0.1", "AGL_SERVER_PORT": str(port), **(extra or {})}
+    )
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
-def finish(process: "subprocess.Popen[str]") -> Dict[str, object]:
+def finish(process: subprocess.Popen[str]) -> Dict[str, object]:
     try:
         out, err = process.communicate(timeout=LIMIT_SECONDS)
     except subprocess.TimeoutExpired:

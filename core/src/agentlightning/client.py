@@ -1,5 +1,6 @@
-"""The v0.1 HTTP client (deprecated): ``AgentLightningClient`` talks to :class:`~agentlightning.server.AgentLightningServer`;
-``DevTaskLoader`` serves a fixed task list in-process. Use :class:`~agentlightning.LightningStore` clients instead.
+"""The v0.1 HTTP client (deprecated): ``AgentLightningClient`` talks to
+:class:`~agentlightning.server.AgentLightningServer`; ``DevTaskLoader`` serves a fixed task list in-process. Use
+:class:`~agentlightning.LightningStore` clients instead.
 
 Protocol (upstream v0.3's): ``GET /task`` -> ``TaskIfAny``; ``GET /resources/latest`` and ``GET /resources/{id}`` ->
 ``ResourcesUpdate``; ``POST /rollout`` (``RolloutLegacy``) -> ``GenericResponse``. Network and HTTP errors come back
@@ -40,7 +41,9 @@ class AgentLightningClient:
 
     def __init__(self, endpoint: str, poll_interval: float = 5.0, timeout: float = 10.0) -> None:
         warnings.warn(
-            "AgentLightningClient is deprecated. Please use LightningStoreClient instead.", DeprecationWarning, stacklevel=2
+            "AgentLightningClient is deprecated. Please use LightningStoreClient instead.",
+            DeprecationWarning,
+            stacklevel=2,
         )
         self.endpoint = endpoint
         self.task_count = 0
@@ -58,7 +61,8 @@ class AgentLightningClient:
         if payload is not None:
             data = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, headers=headers, method="GET" if data is None else "POST")
+        method = "GET" if data is None else "POST"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - http(s)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) endpoint
                 answer: Any = json.loads(response.read() or b"null")

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Awaitable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from agentlightning.types.core import AttemptedRollout, RolloutConfig, RolloutMode
 from agentlightning.types.legacy import GenericResponse, RolloutLegacy, Task, TaskIfAny
@@ -62,7 +62,9 @@ class AgentLightningServer:
         store: Optional[LightningStore] = None,
     ) -> None:
         warnings.warn(
-            "AgentLightningServer is deprecated. Please use LightningStoreServer instead.", DeprecationWarning, stacklevel=2
+            "AgentLightningServer is deprecated. Please use LightningStoreServer instead.",
+            DeprecationWarning,
+            stacklevel=2,
         )
         self.host = host
         self.port = port
@@ -136,7 +138,7 @@ class AgentLightningServer:
                     break
             try:
                 status, payload = await self._handle(scope["method"], scope["path"], body)
-            except Exception as exc:  # noqa: BLE001 - a failing store call is a 500 with its reason
+            except Exception as exc:
                 logger.exception("Legacy server request %s %s failed", scope["method"], scope["path"])
                 status, payload = 500, {"detail": f"{type(exc).__name__}: {exc}"}
             data = json.dumps(payload).encode()

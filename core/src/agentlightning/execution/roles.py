@@ -91,7 +91,9 @@ def env_bool(name: str, override: Optional[bool], fallback: bool) -> bool:
 def resolve_role(role: Optional[str]) -> str:
     resolved = env_str("AGL_CURRENT_ROLE", role, "both")
     if resolved not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)} (argument role= or AGL_CURRENT_ROLE), got {resolved!r}")
+        raise ValueError(
+            f"role must be one of {', '.join(ROLES)} (argument role= or AGL_CURRENT_ROLE), got {resolved!r}"
+        )
     return resolved
 
 
@@ -282,7 +284,7 @@ def _run_runner_processes(
             async with anyio.create_task_group() as tg:
                 if probe is not None:
                     tg.start_soon(_watch_until_gone, probe, url, event)
-                while any(p.is_alive() for p in processes) and not event.is_set():
+                while any(p.is_alive() for p in processes) and not event.is_set():  # noqa: ASYNC110 - processes
                     await anyio.sleep(0.2)
                 event.set()
                 tg.cancel_scope.cancel()
@@ -301,4 +303,3 @@ def _run_runner_processes(
     failed = [(p.name, p.exitcode) for p in processes if p.exitcode not in strategy.allowed_exit_codes]
     if failed:
         raise RuntimeError(f"Runner processes failed with unexpected exit codes: {failed}")
-

@@ -135,14 +135,15 @@ class LegacyAgentRunner(Runner[Any]):
             async with self.tracer.trace_context(name=f"rollout_{rollout_id}"):
                 started = time.time()
                 train = task.mode == "train"
+                method: Any
                 if use_async:
                     method = self.agent.training_rollout_async if train else self.agent.validation_rollout_async
                 else:
                     method = self.agent.training_rollout if train else self.agent.validation_rollout
                 if is_v0_1_rollout_api(method):
-                    result = method(task.input, rollout_id=rollout_id, resources=update.resources)  # type: ignore[call-arg]
+                    result: Any = method(task.input, rollout_id=rollout_id, resources=update.resources)
                 else:
-                    result = method(task.input, resources=update.resources, rollout=rollout)  # type: ignore[arg-type]
+                    result = method(task.input, resources=update.resources, rollout=rollout)
                 if use_async:
                     result = await result
             rollout = self._to_rollout_object(result, rollout_id)

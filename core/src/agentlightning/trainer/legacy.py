@@ -125,7 +125,7 @@ class TrainerLegacy:
         processes: List[Any] = []
         try:
             for worker_id in range(n_workers):
-                process = ctx.Process(  # type: ignore[attr-defined]
+                process = ctx.Process(
                     target=run_legacy_worker,
                     args=(agent, client, tracer, exporter, worker_id, max_tasks, False),
                     name=f"AgentLightning-Worker-{worker_id}",
