@@ -61,12 +61,3 @@ def agentlightning_register_execution_strategies(register: Register) -> None:
 def agentlightning_register_algorithms(register: Register) -> None:
     """Core's algorithms."""
     register("baseline", "agentlightning.algorithm.fast:Baseline", description="run every sample once, log rewards")
-
-
-@hookimpl
-def agentlightning_register_exports(register: Register) -> None:
-    """The deprecated v0.1 HTTP API, under upstream's top-level names."""
-    register("AgentLightningServer", "agentlightning.server:AgentLightningServer")
-    register("AgentLightningClient", "agentlightning.client:AgentLightningClient")
-    register("DevTaskLoader", "agentlightning.client:DevTaskLoader")
-    register("LegacyAgentRunner", "agentlightning.runner.legacy:LegacyAgentRunner")
