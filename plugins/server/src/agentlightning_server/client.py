@@ -53,6 +53,19 @@ T = TypeVar("T")
 _RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
 
 
+class _NoSuchRoute(Exception):
+    """The server has no such route (an older or upstream server): the caller falls back to other requests."""
+
+
+def _is_missing_route(status: int, data: Any) -> bool:
+    """A 404/405 about the route itself, not about a rollout or attempt: upstream's server answers
+    ``{"detail": "Not Found"}``, ours names ``InvalidRequestError``; a missing rollout names ``NotFoundError``."""
+    if status not in (404, 405):
+        return False
+    kind = data.get("error_type") if isinstance(data, dict) else None
+    return kind in (None, "InvalidRequestError")
+
+
 def _loop_token() -> Any:
     """The running event loop (asyncio) or run (trio): one connection pool each."""
     import asyncio
@@ -106,6 +119,7 @@ class LightningStoreClient(LightningStore):
         self._lock = threading.Lock()
         self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
         self._closed = False
+        self._no_batch_spans = False
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> LightningStoreClient:
@@ -201,8 +215,10 @@ class LightningStoreClient(LightningStore):
         params: Any = None,
         keyed: bool = False,
         timeout: Optional[float] = None,
+        probe: bool = False,
     ) -> bytes:
-        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer."""
+        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer. ``probe``: raise
+        :class:`_NoSuchRoute` when the server has no such route."""
         import anyio
 
         target = wire.API_PREFIX + path
@@ -229,6 +245,8 @@ class LightningStoreClient(LightningStore):
                 data = wire.loads(body)
             except ValueError:
                 data = None
+            if probe and _is_missing_route(status, data):
+                raise _NoSuchRoute(f"{method} {target}: HTTP {status}")
             failure = wire.exception_from_error(status, data, body[:200].decode("utf-8", "replace"))
             if status not in _RETRY_STATUSES:
                 raise failure
@@ -401,11 +419,22 @@ class LightningStoreClient(LightningStore):
         return cast(Optional[Span], R.ADD_SPAN.decode(wire.loads(raw) if raw else None))
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        """One request for all; against a server without the batch route (upstream's), one request per span."""
         if not spans:
             return []
         spans = list(spans)
-        stored = await self._call(R.ADD_SPANS, spans=[to_dict(s) for s in spans])
-        return [spans[i] for i in stored]
+        if not self._no_batch_spans:
+            body = _encode(R.ADD_SPANS.request({"spans": [to_dict(s) for s in spans]}))
+            try:
+                raw = await self._exchange(
+                    R.ADD_SPANS.method, R.ADD_SPANS.target(), body, keyed=R.ADD_SPANS.keyed, probe=True
+                )
+            except _NoSuchRoute:
+                self._no_batch_spans = True  # asked once per client: this server stores spans one by one
+            else:
+                return [spans[i] for i in R.ADD_SPANS.decode(wire.loads(raw) if raw else None)]
+        stored = [await self.add_span(span) for span in spans]
+        return [span for span in stored if span is not None]
 
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None

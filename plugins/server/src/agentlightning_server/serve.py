@@ -112,6 +112,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024, help="largest request body accepted")
     parser.add_argument("--request-timeout", type=float, default=60.0, help="seconds one store call may take")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default: warning)")
+    # Upstream v0.3's `agl store` options, accepted so its commands work unchanged.
+    parser.add_argument("--n-workers", dest="workers", type=int, help="same as --workers (upstream's name)")
+    parser.add_argument(
+        "--backend", choices=("memory", "mongo"), default=None,
+        help="upstream's store choice: memory is --store memory:// (mongo is not available; use --store sqlite://)",
+    )  # fmt: skip
+    parser.add_argument("--mongo-uri", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tracker", nargs="+", default=None, help="upstream's metrics trackers (not served here)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -119,6 +127,12 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     from .app import ServerSettings
 
+    if getattr(args, "backend", None) == "mongo":
+        print("agl store: the mongo backend is not available; serve a shared file instead: --store sqlite:///run.db",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if getattr(args, "tracker", None):
+        print(f"agl store: --tracker {' '.join(args.tracker)} ignored (no metrics trackers here)", file=sys.stderr)
     token = args.token or os.environ.get(wire.TOKEN_ENV) or None
     settings = ServerSettings(
         token=token,
@@ -133,7 +147,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             settings=settings,
-            log_level=args.log_level,
+            log_level=str(args.log_level).lower(),
         )
     except (ValueError, StoreError, OSError) as exc:
         print(f"agl store serve: {exc}", file=sys.stderr)
