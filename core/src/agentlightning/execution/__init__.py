@@ -7,6 +7,7 @@ from .events import ExecutionEvent, MultiprocessingEvent, ThreadingEvent
 from .inprocess import InProcessExecutionStrategy
 from .multiprocess import MultiProcessExecutionStrategy
 from .store_link import StoreLink, StoreServer, link_store
+from .supervision import RunnersExhaustedError
 
 # Upstream v0.3 names.
 SharedMemoryExecutionStrategy = InProcessExecutionStrategy
@@ -26,4 +27,5 @@ __all__ = [
     "StoreLink",
     "StoreServer",
     "link_store",
+    "RunnersExhaustedError",
 ]
