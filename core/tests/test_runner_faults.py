@@ -91,3 +91,46 @@ def test_without_a_rollout_config_a_dead_runners_attempt_fails_instead_of_hangin
     statuses = attempts_by_status(trainer.store)
     assert statuses == {"failed": ["unresponsive"], "succeeded": ["succeeded"]}
     assert trainer.strategy.restarts == {0: 1}  # type: ignore[attr-defined]
+
+
+@agl.rollout
+async def double(task: Any, llm: agl.LLM) -> float:
+    return task * 2.0 if isinstance(task, int) else 0.0
+
+
+def test_a_resumed_run_marks_the_attempts_a_killed_run_left_in_flight(tmp_path: Path) -> None:
+    from agentlightning.store import open_store
+
+    url = f"sqlite:///{tmp_path}/run.db"
+
+    async def killed_run() -> str:  # what a SIGKILLed trainer leaves: an attempt "running" for ever
+        store = open_store(url)
+        try:
+            rollout = await store.enqueue_rollout({"foreign": True})
+            claimed = await store.dequeue_rollout(worker_id="Worker-0")
+            assert claimed is not None
+            await store.update_attempt(rollout.rollout_id, claimed.attempt.attempt_id, status="running")
+            return rollout.rollout_id
+        finally:
+            await store.close()
+
+    left = anyio.run(killed_run)
+    trainer = Trainer(
+        algorithm=Baseline(polling_interval=0.05, span_verbosity="none"),
+        store=url,
+        strategy="inprocess",
+        runner=RUNNER,
+        progress=False,
+        initial_resources={"llm": agl.LLM(endpoint="http://127.0.0.1:9/v1", model="unused")},
+    )
+    trainer.dev(double, [1, 2])
+    assert trainer.algorithm.summary()["success_rate"] == 1.0  # type: ignore[union-attr]
+
+    async def check() -> None:
+        attempts = await trainer.store.query_attempts(left)
+        assert attempts[0].status == "unresponsive"
+        rollout = await trainer.store.get_rollout_by_id(left)
+        assert rollout is not None and rollout.status != "failed"  # requeued: the interruption was the run's
+        await trainer.store.close()
+
+    anyio.run(check)
