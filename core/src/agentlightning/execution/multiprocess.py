@@ -130,13 +130,13 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                     supervisor.runner_exited(worker_id, process.exitcode)
                     restarts = self.restarts.get(worker_id, 0)
                     if restarts >= self.max_restarts:
-                        logger.error("Runner %d exited (%s); no restarts left", worker_id, how)
+                        logger.error("Runner %d exited: %s; no restarts left", worker_id, how)
                         del slots[worker_id]
                         deaths[worker_id] = how
                         if not slots:
                             supervisor.exhausted(_exhausted_message(deaths, self.max_restarts))
                         continue
-                    logger.warning("Runner %d exited (%s); restarting it", worker_id, how)
+                    logger.warning("Runner %d exited: %s; restarting it", worker_id, how)
                     self.restarts[worker_id] = restarts + 1
                     spawn(worker_id)
 

@@ -64,6 +64,10 @@ UNAVAILABLE_SECONDS_ENV = "AGL_STORE_UNAVAILABLE_SECONDS"
 """Environment variable that sets the default of ``unavailable_seconds`` (runner processes inherit it)."""
 WAIT_LOG_SECONDS = 15.0
 """While a server cannot be reached, a log line at most this often."""
+UNREACHABLE_POLL_SECONDS = 1.0
+"""While a server cannot be reached, it is tried again at least this often (it is back within a second)."""
+WAIT_LOG_AFTER_SECONDS = 1.0
+"""The first such line once a server was unreachable this long (shorter blips are retried silently)."""
 
 
 def default_unavailable_seconds() -> float:
@@ -96,12 +100,12 @@ class LightningStoreClient(LightningStore):
     """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
 
     ``retry_delays``: seconds to wait before each retry (each scaled by a random factor in [0.5, 1.5]), on
-    connection errors and 5xx answers. A server that cannot be reached at all is then tried again every last delay
-    until ``unavailable_seconds`` have passed since the first failed try (default 120 s, or the environment variable
-    ``AGL_STORE_UNAVAILABLE_SECONDS``), with a warning every 15 s; then :class:`StoreUnavailableError`. So a store
-    server that restarts within that time costs the algorithm and the runners a pause, not the run.
-    ``wait_chunk_seconds`` bounds each request of a long :meth:`wait_for_rollouts`. Picklable: only the URL and
-    settings travel.
+    connection errors and 5xx answers. A server that cannot be reached at all is tried again every second (at most)
+    until ``unavailable_seconds`` have passed since the first failed try (default 120 s, or the environment
+    variable ``AGL_STORE_UNAVAILABLE_SECONDS``), with a warning after 1 s and every 15 s; then
+    :class:`StoreUnavailableError`. So a store server that restarts within that time costs the algorithm and the
+    runners a pause, not the run. ``wait_chunk_seconds`` bounds each request of a long :meth:`wait_for_rollouts`.
+    Picklable: only the URL and settings travel.
     """
 
     def __init__(
@@ -255,9 +259,9 @@ class LightningStoreClient(LightningStore):
             if tries:
                 delays = self.retry_delays or (1.0,)
                 delay = delays[min(tries, len(delays)) - 1] * random.uniform(0.5, 1.5)
-                if unreachable_since is not None:  # never sleep past the end of the budget
+                if unreachable_since is not None:  # a refused connection costs nothing: try again soon
                     budget_left = self.unavailable_seconds - (time.monotonic() - unreachable_since)
-                    delay = min(delay, max(budget_left, 0.0))
+                    delay = min(delay, UNREACHABLE_POLL_SECONDS, max(budget_left, 0.0))
                 await anyio.sleep(delay)
             tries += 1
             try:
@@ -269,11 +273,9 @@ class LightningStoreClient(LightningStore):
                 if unreachable_since is None:
                     unreachable_since = now
                 waited = now - unreachable_since
-                if tries <= len(self.retry_delays):
-                    continue
-                if waited >= self.unavailable_seconds:
+                if tries > len(self.retry_delays) and waited >= self.unavailable_seconds:
                     break
-                if now - logged_at >= WAIT_LOG_SECONDS:
+                if waited >= WAIT_LOG_AFTER_SECONDS and now - logged_at >= WAIT_LOG_SECONDS:
                     logged_at = now
                     logger.warning(
                         "Store server %s unreachable for %.0f s (%s); waiting up to %.0f s for it to come back",
