@@ -162,6 +162,7 @@ class GRPO(Algorithm):
         cfg = self.config
         store = self.get_store()
         self._start = time.time()
+        await self._cancel_stale_rollouts(store)  # first: runner processes start meanwhile
         self.policy = build_policy(model_path=self.model_path, device=self.device, seed=cfg.seed, **self.model_config)
         optimizer = torch.optim.Adam(self.policy.model.parameters(), lr=cfg.learning_rate)
         if cfg.kl_coef:  # the KL term pulls towards the initial policy, frozen
@@ -187,7 +188,6 @@ class GRPO(Algorithm):
             rng.setstate(state["rng"])
             self._resume_history(state)
             logger.info("GRPO resumed from %s (step %d)", resume, first_step)
-        await self._cancel_stale_rollouts(store)
         self._updated_through = self._checkpointed = first_step
 
         self.server = PolicyServer(self.policy, store=store, model_name=self.policy.name).start()
@@ -197,15 +197,19 @@ class GRPO(Algorithm):
                 if val_dataset and step % cfg.val_every == 0:
                     report = await self._validate(step, val_dataset)
                     if cfg.target_val_reward is not None and report.mean_reward >= cfg.target_val_reward:
+                        if directory:  # with the validation that ended the run in its history
+                            await self._checkpoint(directory, step, optimizer, rng)
                         break
                 await self._train_step(step, train_dataset, rng, optimizer)
                 await self._publish()
                 last = step + 1 == cfg.steps or self._out_of_time()
-                if directory and ((step + 1) % cfg.checkpoint_every == 0 or last):
+                if directory and (step + 1) % cfg.checkpoint_every == 0 and not last:
                     await self._checkpoint(directory, step + 1, optimizer, rng)
                 if last:
                     if val_dataset:
                         await self._validate(step + 1, val_dataset)
+                    if directory:  # after the last validation, so that a resumed run's history has it
+                        await self._checkpoint(directory, step + 1, optimizer, rng)
                     break
         except BaseException as exc:
             # Ctrl-C or SIGTERM (the run is cancelled): keep the steps done since the last checkpoint
