@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import anyio
 import attrs
 
 TRAINER = Path(__file__).with_name("fault_trainer.py")
+T = TypeVar("T")
 
 
 @attrs.define
@@ -24,6 +25,7 @@ class Fault:
     kind: str  # "runner", "store", "trainer"
     at: float  # time.monotonic() when injected
     done_before: int  # rollouts succeeded when injected
+    at_wall: float = attrs.field(factory=time.time)  # time.time() when injected (the store's clock)
     gap: float = 0.0  # seconds the store server stayed down
     recovered_after: Optional[float] = None  # seconds until the next rollout succeeded
 
@@ -123,21 +125,51 @@ class FaultRun:
 
     # -- observing ---------------------------------------------------------------------------------------------------
 
-    def succeeded(self) -> Optional[int]:
-        """Rollouts succeeded so far, or None while the store server is away."""
+    def _ask(self, question: Callable[[Any], Awaitable[T]]) -> Optional[T]:
+        """``question(client)`` answered by the store server once, or None while it is away."""
         from agentlightning_server import LightningStoreClient
 
-        async def count() -> int:
+        async def ask() -> T:
             client = LightningStoreClient(self.endpoint, retry_delays=(), unavailable_seconds=0)
             try:
-                return (await client.query_rollouts(status_in=["succeeded"], limit=0)).total
+                return await question(client)
             finally:
                 await client.close()
 
         try:
-            return anyio.run(count)
+            return anyio.run(ask)
         except Exception:  # noqa: BLE001 - the server is down or restarting
             return None
+
+    def succeeded(self) -> Optional[int]:
+        """Rollouts succeeded so far, or None while the store server is away."""
+
+        async def count(client: Any) -> int:
+            return int((await client.query_rollouts(status_in=["succeeded"], limit=0)).total)
+
+        return self._ask(count)
+
+    def new_success(self, since: float) -> Optional[bool]:
+        """Whether a rollout succeeded with an attempt started after ``since`` (None while the server is away)."""
+
+        async def look(client: Any) -> bool:
+            for rollout in await client.query_rollouts(status_in=["succeeded"]):
+                attempt = getattr(rollout, "attempt", None)
+                if attempt is not None and attempt.start_time >= since:
+                    return True
+            return False
+
+        return self._ask(look)
+
+    def wait_recovered(self, fault: Fault, deadline: float) -> None:
+        """Poll until work started after ``fault`` succeeded (or the run finished); sets its recovery time."""
+        while not self.new_success(fault.at_wall):
+            if self.trainer is not None and self.trainer.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no recovery from {fault} before the deadline\n{self.trainer_log()[-4000:]}")
+            time.sleep(0.1)
+        fault.recovered_after = time.monotonic() - fault.at
 
     def wait_for(self, done: int, deadline: float) -> int:
         """Poll until ``done`` rollouts succeeded (or the trainer exited); the count then."""

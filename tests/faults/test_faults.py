@@ -45,8 +45,7 @@ def _store_away(tmp_path: Path, gap: float, unavailable_seconds: Any) -> None:
         run.kill_server()
         time.sleep(gap)  # the fault itself: how long the store server stays away
         run.start_server()
-        run.wait_for(done + 1, deadline)
-        fault.recovered_after = time.monotonic() - fault.at
+        run.wait_recovered(fault, deadline)
         assert run.trainer.wait(max(1.0, deadline - time.monotonic())) == 0, run.trainer_log()[-4000:]
         audit = run.audit()
         assert "waiting up to" in run.trainer_log()  # the algorithm and runners said they were waiting
@@ -99,10 +98,10 @@ def test_runners_store_server_and_trainer_killed_at_random_points(tmp_path: Path
                 run.start_server()
             else:
                 run.kill_trainer()
+                fault.at_wall = time.time()  # its runners are gone too: only the next trainer's work counts
                 run.start_trainer()  # resumes the run on the same store
             run.faults.append(fault)
-            run.wait_for(fault.done_before + 1, deadline)
-            fault.recovered_after = time.monotonic() - fault.at
+            run.wait_recovered(fault, deadline)  # a rollout started after the fault succeeded
         assert run.trainer is not None
         rc = run.trainer.wait(max(1.0, deadline - time.monotonic()))
         assert rc == 0, f"seed {seed}: trainer exited {rc}\n{run.trainer_log()[-4000:]}"
