@@ -63,7 +63,7 @@ def test_describe_exit_names_the_signal() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(180, method="thread")  # a hang inside the event loop ends the run too
 def test_runners_that_keep_dying_fail_the_run_with_the_cause(tmp_path: Path) -> None:
     config = RolloutConfig(unresponsive_seconds=2.0, max_attempts=2, retry_condition=["unresponsive"])
     store = f"sqlite:///{tmp_path}/run.db"
@@ -81,7 +81,7 @@ def test_runners_that_keep_dying_fail_the_run_with_the_cause(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(180, method="thread")  # a hang inside the event loop ends the run too
 def test_without_a_rollout_config_a_dead_runners_attempt_fails_instead_of_hanging(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path}/run.db"
     trainer = make_trainer(store, max_restarts=3, rollout_config=None)
