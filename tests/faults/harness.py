@@ -217,16 +217,22 @@ class FaultRun:
 
 
 def _wait_gone(pids: List[int], timeout: float) -> None:
+    """Wait until each process exited (a zombie counts: orphans are reaped by whoever adopts them, maybe never in a
+    container); SIGKILL those still running at the deadline."""
     import psutil
 
     deadline = time.monotonic() + timeout
     for pid in pids:
-        try:
-            psutil.Process(pid).wait(max(0.0, deadline - time.monotonic()))
-        except psutil.NoSuchProcess:
-            continue
-        except psutil.TimeoutExpired:
-            os.kill(pid, signal.SIGKILL)
+        while True:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
 
 
 def fault_times(faults: List[Fault]) -> Tuple[float, float]:
