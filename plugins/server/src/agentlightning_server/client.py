@@ -284,7 +284,7 @@ class LightningStoreClient(LightningStore):
                 continue
             if unreachable_since is not None and logged_at:
                 logger.warning("Store server %s is back after %.0f s", self.url, time.monotonic() - unreachable_since)
-            unreachable_since = None
+            unreachable_since, logged_at = None, 0.0
             if status < 400:
                 return body
             try:
