@@ -44,7 +44,16 @@ def _add_pyenv_interpreters() -> None:
 _add_pyenv_interpreters()
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow", "capture"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "template-outside",
+    "integration",
+    "slow",
+    "capture",
+    "faults",
+]
 
 TEST_DEPS = [
     "pytest>=8",
@@ -208,6 +217,15 @@ def slow(session: nox.Session) -> None:
             *session.posargs,
             success_codes=[0, 5],
         )
+
+
+@nox.session(python=SLOW_PYTHON)
+def faults(session: nox.Session) -> None:
+    """Fault suite (tests/faults, slow tests included): runner processes, the store server and the trainer killed at
+    random points of real runs on SQLite; about 3 minutes on 2 cores. AGL_FAULT_SEED=<n> replays one run's faults,
+    AGL_FAULT_COUNT and AGL_FAULT_TASKS size it, AGL_FAULT_REPORT=<file> collects the figures (docs/reliability.md)."""
+    _install(session, "core", "plugins/memory", "plugins/sqlite", "plugins/server")
+    _pytest(session, "tests/faults")
 
 
 @nox.session(python=SLOW_PYTHON)

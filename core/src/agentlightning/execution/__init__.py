@@ -9,6 +9,7 @@ from .inprocess import InProcessExecutionStrategy
 from .multiprocess import MultiProcessExecutionStrategy
 from .shared_memory import SharedMemoryExecutionStrategy
 from .store_link import StoreLink, StoreServer, link_store
+from .supervision import RunnersExhaustedError
 
 __all__ = [
     "ExecutionStrategy",
@@ -24,4 +25,5 @@ __all__ = [
     "StoreLink",
     "StoreServer",
     "link_store",
+    "RunnersExhaustedError",
 ]

@@ -16,6 +16,7 @@ from .interrupts import run_interruptibly
 from .processes import runner_process_main, shutdown_processes
 from .roles import DEFAULT_SPLIT_PORT, env_bool, env_int, env_str, execute_role, resolve_role
 from .store_link import link_store
+from .supervision import RunnerSupervisor, describe_exit
 
 if TYPE_CHECKING:
     from agentlightning.store.base import LightningStore
@@ -49,9 +50,10 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
     ``graceful_timeout`` seconds to finish their rollouts, then SIGTERM, then after ``terminate_timeout`` SIGKILL.
     Runner processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group) and exit by themselves if
     this process dies. A runner process that dies while the algorithm runs is restarted (``max_restarts`` per
-    worker); the attempt it was running is timed out by the store (``RolloutConfig.unresponsive_seconds``) and
-    retried per its rollout's config. Runner processes are daemonic: an agent may run subprocesses, but not
-    ``multiprocessing`` children of its own.
+    worker); the attempt it was running is marked ``unresponsive`` at once and retried per its rollout's config
+    (see :mod:`~agentlightning.execution.supervision`). Once every runner died with no restart left, the run fails
+    with :class:`~agentlightning.execution.supervision.RunnersExhaustedError`. Runner processes are daemonic: an
+    agent may run subprocesses, but not ``multiprocessing`` children of its own.
 
     Args:
         n_runners: runner processes (worker ids 0..n-1).
@@ -142,6 +144,8 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
             self.processes.append(process)
 
         stop_monitor = threading.Event()
+        supervisor = RunnerSupervisor()
+        deaths: Dict[int, str] = {}  # worker id -> how its last process ended
 
         def monitor() -> None:
             while not stop_monitor.wait(MONITOR_SECONDS):
@@ -151,12 +155,17 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                     if process.exitcode == 0:  # finished by itself (max_rollouts)
                         del slots[worker_id]
                         continue
+                    how = describe_exit(process.exitcode)
+                    supervisor.runner_exited(worker_id, process.exitcode)
                     restarts = self.restarts.get(worker_id, 0)
                     if restarts >= self.max_restarts:
-                        logger.error("Runner %d exited (code %s); no restarts left", worker_id, process.exitcode)
+                        logger.error("Runner %d exited: %s; no restarts left", worker_id, how)
                         del slots[worker_id]
+                        deaths[worker_id] = how
+                        if not slots:
+                            supervisor.exhausted(_exhausted_message(deaths, self.max_restarts))
                         continue
-                    logger.warning("Runner %d exited (code %s); restarting it", worker_id, process.exitcode)
+                    logger.warning("Runner %d exited: %s; restarting it", worker_id, how)
                     self.restarts[worker_id] = restarts + 1
                     spawn(worker_id)
 
@@ -166,7 +175,7 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                 spawn(worker_id)
             monitor_thread.start()
             try:
-                run_interruptibly(algorithm, store, event, backend=self.backend)
+                run_interruptibly(supervisor.guard(algorithm), store, event, backend=self.backend)
             except BaseException as exc:
                 inner = unwrap_group(exc)
                 if inner is exc:
@@ -185,3 +194,11 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
             logger.debug("Runner processes stopped in %.2f s", time.monotonic() - started)
             if server is not None:
                 server.stop()
+
+
+def _exhausted_message(deaths: Dict[int, str], max_restarts: int) -> str:
+    runners = "; ".join(f"runner {worker_id}: {how}" for worker_id, how in sorted(deaths.items()))
+    return (
+        f"No runner process is left (restarts used up, max_restarts={max_restarts}); last exits: {runners}. The dead "
+        "runners' attempts were marked unresponsive; queued rollouts stay queued for a later run."
+    )
