@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from ._strenum import ValueStrEnum
+
 __all__ = [
     "AGL_ANNOTATION",
     "AGL_MESSAGE",
@@ -32,7 +34,7 @@ AGL_REWARD = "agentlightning.reward"
 AGL_VIRTUAL = "agentlightning.virtual"
 
 
-class LightningResourceAttributes:
+class LightningResourceAttributes(ValueStrEnum):
     """Resource-level attributes that tag spans with their store ids."""
 
     ROLLOUT_ID = "agentlightning.rollout_id"
@@ -41,7 +43,7 @@ class LightningResourceAttributes:
     TRACER_NAME = "agentlightning.tracer.name"
 
 
-class LightningSpanAttributes:
+class LightningSpanAttributes(ValueStrEnum):
     """Span attributes. Names marked "prefix" are followed by ``.<index>`` or ``.<key>`` segments."""
 
     REWARD = "agentlightning.reward"  # prefix: agentlightning.reward.<i>.name / .value, index 0 = primary
@@ -56,17 +58,17 @@ class LightningSpanAttributes:
     OPERATION_OUTPUT = "agentlightning.operation.output"  # prefix
 
 
-class RewardAttributes:
+class RewardAttributes(ValueStrEnum):
     REWARD_NAME = "name"
     REWARD_VALUE = "value"
 
 
-class LinkAttributes:
+class LinkAttributes(ValueStrEnum):
     KEY_MATCH = "key_match"
     VALUE_MATCH = "value_match"
 
 
-class ExceptionAttributes:
+class ExceptionAttributes(ValueStrEnum):
     """OpenTelemetry's exception attribute names."""
 
     TYPE = "exception.type"

@@ -9,7 +9,7 @@ from typing import Any, Callable, ContextManager, Dict, Optional, Type, TypeVar,
 
 from agentlightning.semconv import AGL_OPERATION, LightningSpanAttributes
 from agentlightning.tracer.attributes import flatten_attributes, sanitize_attributes
-from agentlightning.tracer.base import Tracer
+from agentlightning.tracer.base import Tracer, get_active_tracer
 from agentlightning.types.tracer import SpanCoreFields, SpanRecordingContext
 
 from ._common import encode_under, resolve_tracer
@@ -53,7 +53,7 @@ class OperationContext:
     def __init__(self, attributes: Dict[str, Any], propagate: bool = True) -> None:
         self._attributes = attributes
         self._propagate = propagate
-        self._tracer: Tracer = resolve_tracer(propagate, "operation")
+        self._tracer: Tracer = resolve_tracer(propagate, "operation", get_active_tracer)
         self._cm: Optional[ContextManager[SpanRecordingContext]] = None
         self._recording: Optional[SpanRecordingContext] = None
         self._span: Optional[SpanCoreFields] = None
@@ -174,6 +174,6 @@ class _LazyOperation(OperationContext):
 
     def __enter__(self) -> OperationContext:
         if not self._resolved:
-            self._tracer = resolve_tracer(self._propagate, "operation")
+            self._tracer = resolve_tracer(self._propagate, "operation", get_active_tracer)
             self._resolved = True
         return super().__enter__()

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol,
 
 import attrs
 
+from agentlightning._strenum import ValueStrEnum
+
 from .codegen import positional_builder
 from .core import StatusCode
 
@@ -287,7 +289,7 @@ def _plain_attributes(attributes: Any) -> Attributes:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
 
 
-class SpanNames:
+class SpanNames(ValueStrEnum):
     """Span names upstream used before the semantic conventions module (kept for compatibility)."""
 
     REWARD = "agentlightning.reward"
@@ -300,6 +302,17 @@ class SpanNames:
     SPAN_SEQUENCE_ID = "agentlightning.span_sequence_id"
 
 
-class SpanAttributeNames:
+class SpanAttributeNames(ValueStrEnum):
     MESSAGE = "message"
     OBJECT = "object"
+
+
+def __getattr__(name: str) -> Any:
+    """``SpanLike`` (upstream v0.3's ``Union[ReadableSpan, Span]``), built on first use: it needs the OTel SDK."""
+    if name == "SpanLike":
+        from opentelemetry.sdk.trace import ReadableSpan as _ReadableSpan
+
+        value = Union[_ReadableSpan, Span]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,28 @@
+"""Upstream's collection layer (``ListBasedCollection``, ``DequeBasedQueue``, ``DictBasedKeyValue``).
+
+These were upstream v0.3's storage internals under ``CollectionBasedLightningStore``. Our stores sit on a
+:class:`~agentlightning.store.backend.StorageBackend` instead, so these names exist only so that imports of the path
+work; building one raises ``NotImplementedError`` naming the replacement.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    Collection,
+    DequeBasedQueue,
+    DictBasedKeyValue,
+    KeyValue,
+    LightningCollections,
+    ListBasedCollection,
+    Queue,
+)
+
+__all__ = [
+    "Collection",
+    "Queue",
+    "KeyValue",
+    "LightningCollections",
+    "ListBasedCollection",
+    "DequeBasedQueue",
+    "DictBasedKeyValue",
+]
