@@ -221,3 +221,17 @@ def bench(session: nox.Session) -> None:
     _install(session, *_all_paths())
     session.install("uv", "matplotlib")  # uv builds upstream's venv; matplotlib draws the chart
     session.run("python", "tests/benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session(python=SLOW_PYTHON)
+def compat(session: nox.Session) -> None:
+    """Upstream v0.3.0's own test suite, unchanged, against our packages (not part of the default run).
+
+    `nox -s compat -- PATH/TO/agent-lightning` (a checkout at tag v0.3.0). Prints passed / valid per folder; the valid
+    tests (those passing on agentlightning==0.3.0 from PyPI) are computed once and cached under
+    ~/.cache/agentlightning-compat/."""
+    if not session.posargs:
+        session.error("give the path of an agent-lightning checkout: nox -s compat -- PATH [--folders store,...]")
+    _install(session, *_all_paths())
+    session.install("uv", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout", "prometheus-client")
+    session.run("python", "tests/compat/run_upstream_suite.py", *session.posargs)
