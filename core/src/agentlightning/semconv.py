@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from ._modelcompat import ModelCompat
 from ._strenum import ValueStrEnum
 
 __all__ = [
@@ -78,7 +79,7 @@ class ExceptionAttributes(ValueStrEnum):
 
 
 @attrs.define(frozen=True)
-class RewardDimension:
+class RewardDimension(ModelCompat):
     """One named reward value; the first dimension of a reward span is the primary one."""
 
     name: str
@@ -86,7 +87,7 @@ class RewardDimension:
 
 
 @attrs.define(frozen=True)
-class LinkSpec:
+class LinkSpec(ModelCompat):
     """A link from one span to others: spans whose ``key_match`` attribute equals ``value_match``."""
 
     key_match: str

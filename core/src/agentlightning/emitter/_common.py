@@ -59,10 +59,19 @@ def extra_attributes(attributes: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     return sanitize_attributes(flatten_attributes(dict(attributes)))
 
 
+def _primitive_list(value: Any) -> bool:
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    return isinstance(value[0], (str, bool, int, float)) and len({type(item) for item in value}) == 1
+
+
 def encode_under(prefix: str, value: Any) -> Dict[str, Any]:
     """``value`` flattened below ``prefix`` and sanitized; anything unflattenable becomes a JSON string of str()."""
     try:
-        flat = flatten_attributes(value)
+        if _primitive_list(value):  # one attribute, as it would be below the root
+            flat: Dict[str, Any] = {"": list(value)}
+        else:
+            flat = flatten_attributes(value)
     except ValueError:
         flat = {"": str(value)}
     out = {}

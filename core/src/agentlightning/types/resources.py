@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Dict, Literal, Optional, Union
 
 import attrs
 
+from agentlightning._modelcompat import ModelCompat
+
 __all__ = [
     "Resource",
     "LLM",
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 @attrs.define(kw_only=True)
-class Resource:
+class Resource(ModelCompat):
     """Base of every resource; ``resource_type`` tells them apart on the wire."""
 
     resource_type: Any = None
@@ -132,7 +134,7 @@ RESOURCE_TYPES: Dict[str, type] = {"llm": LLM, "proxy_llm": ProxyLLM, "prompt_te
 
 
 @attrs.define(kw_only=True)
-class ResourcesUpdate:
+class ResourcesUpdate(ModelCompat):
     """One version of a named set of resources."""
 
     resources_id: str

@@ -22,6 +22,7 @@ from agentlightning.tracer.attributes import (
     query_linked_spans,
     sanitize_attribute_value,
     sanitize_attributes,
+    sanitize_list_attribute_sanity,
     unflatten_attributes,
 )
 
@@ -120,20 +121,3 @@ def get_tracer(use_active_span_processor: bool = True) -> Any:
             SpanLimits(),
             InstrumentationScope("agentlightning", "", ""),
         )
-
-
-def sanitize_list_attribute_sanity(maybe_list: List[Any]) -> Any:
-    """A list of one primitive type as a valid attribute value (ints widen to floats, bools to ints).
-
-    Raises ``ValueError`` for a list mixing strings with numbers or holding non-primitives.
-    """
-    if all(isinstance(item, str) for item in maybe_list):
-        return list(maybe_list)
-    if all(isinstance(item, bool) for item in maybe_list):
-        return list(maybe_list)
-    if all(isinstance(item, (int, bool)) for item in maybe_list):
-        return [int(item) for item in maybe_list]
-    if all(isinstance(item, (float, int, bool)) for item in maybe_list):
-        return [float(item) for item in maybe_list]
-    kinds = {type(item) for item in maybe_list}
-    raise ValueError(f"List must contain only one type of primitive values, got: {kinds}.")
