@@ -233,5 +233,5 @@ def compat(session: nox.Session) -> None:
     if not session.posargs:
         session.error("give the path of an agent-lightning checkout: nox -s compat -- PATH [--folders store,...]")
     _install(session, *_all_paths())
-    session.install("uv", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout", "prometheus-client")
+    session.install("uv", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout", "prometheus-client", "portpicker")
     session.run("python", "tests/compat/run_upstream_suite.py", *session.posargs)

@@ -74,4 +74,5 @@ class ModelCompat:
         import attrs
 
         source = copy.deepcopy(self) if deep else self
-        return attrs.evolve(source, **dict(update or {}))
+        result: M = attrs.evolve(source, **dict(update or {}))  # type: ignore[misc]  # attrs models only
+        return result

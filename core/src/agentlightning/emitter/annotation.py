@@ -12,7 +12,7 @@ from agentlightning.types.tracer import SpanCoreFields
 from ._common import resolve_tracer
 from .operation import OperationContext, operation  # upstream v0.3 defines these in this module
 
-__all__ = ["emit_annotation", "OperationContext", "operation"]
+__all__ = ["emit_annotation", "OperationContext", "operation", "get_active_tracer"]
 
 
 def emit_annotation(annotation: Dict[str, Any], propagate: bool = True) -> SpanCoreFields:

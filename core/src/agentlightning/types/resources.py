@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import string
+import sys
 from typing import Any, ClassVar, Dict, Literal, Optional, Union
 
 import attrs
@@ -55,6 +56,9 @@ def _with_rollout_path(endpoint: str, rollout_id: str, attempt_id: str) -> str:
     return url + "/v1" if has_v1 else url
 
 
+_SILENT_ENDPOINT_READERS = ("agentlightning", "attr", "cattr", "copy", "pickle", "json")
+
+
 @attrs.define(kw_only=True)
 class ProxyLLM(LLM):
     """An LLM reached through the LLM proxy, which records each call under the caller's rollout and attempt.
@@ -64,6 +68,18 @@ class ProxyLLM(LLM):
     """
 
     resource_type: Literal["proxy_llm"] = "proxy_llm"  # type: ignore[assignment]
+
+    def __getattribute__(self, name: str) -> Any:
+        # Reading ``endpoint`` directly from user code logs a warning, as upstream v0.3 did: calls made to the bare
+        # endpoint are recorded under no rollout. Reads by this package, attrs and cattrs (serialisation) are silent.
+        if name == "endpoint":
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if not caller.startswith(_SILENT_ENDPOINT_READERS):
+                logger.warning(
+                    "Accessing 'endpoint' directly on ProxyLLM is discouraged. Use "
+                    "'get_base_url(rollout_id, attempt_id)' instead to get the properly formatted endpoint."
+                )
+        return super().__getattribute__(name)
 
     def get_base_url(self, rollout_id: Optional[str] = None, attempt_id: Optional[str] = None) -> str:
         """The endpoint with ``/rollout/{rollout_id}/attempt/{attempt_id}`` inserted before a trailing ``/v1``."""

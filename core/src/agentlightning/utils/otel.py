@@ -112,12 +112,6 @@ def get_tracer(use_active_span_processor: bool = True) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return Tracer(
-            provider.sampler,
-            provider.resource,
-            SynchronousMultiSpanProcessor(),
-            provider.id_generator,
-            InstrumentationScope("agentlightning", "", ""),  # instrumentation_info (deprecated argument)
-            SpanLimits(),
-            InstrumentationScope("agentlightning", "", ""),
-        )
+        scope: Any = InstrumentationScope("agentlightning", "", "")  # also as the deprecated instrumentation_info
+        processor: Any = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+        return Tracer(provider.sampler, provider.resource, processor, provider.id_generator, scope, SpanLimits(), scope)
