@@ -233,5 +233,13 @@ def compat(session: nox.Session) -> None:
     if not session.posargs:
         session.error("give the path of an agent-lightning checkout: nox -s compat -- PATH [--folders store,...]")
     _install(session, *_all_paths())
-    session.install("uv", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout", "prometheus-client", "portpicker")
+    sys_path_entry = str(ROOT / "tests" / "compat")
+    import sys
+
+    sys.path.insert(0, sys_path_entry)
+    try:
+        from run_upstream_suite import OURS_TEST_DEPS  # what upstream's tests import on top of our packages
+    finally:
+        sys.path.remove(sys_path_entry)
+    session.install("uv", *OURS_TEST_DEPS)
     session.run("python", "tests/compat/run_upstream_suite.py", *session.posargs)

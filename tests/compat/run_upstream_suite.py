@@ -50,7 +50,10 @@ BASELINE_DEPS = [
     "poml",
 ]
 # What our side needs on top of our packages to run upstream's tests (the nox session installs these).
-OURS_TEST_DEPS = ["pytest>=8", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout", "prometheus-client", "portpicker"]
+OURS_TEST_DEPS = [
+    *("pytest>=8", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout"),
+    *("prometheus-client", "portpicker", "fastapi", "aiohttp"),  # upstream's tests import these themselves
+]
 
 # Upstream modules that are implementation helpers rather than documented API: a test importing them exercises
 # internals (upstream's docs reference lists neither).

@@ -75,6 +75,7 @@ def setup_module(
     logger = logging.getLogger(name)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
+        handler.close()  # as logging.config does; a StreamHandler leaves its stream open
     logger.setLevel(value)
     logger.propagate = propagate
     if console:
@@ -165,6 +166,8 @@ def setup(
         other = logging.getLogger(name)
         for handler in list(other.handlers):
             other.removeHandler(handler)
+            if handler not in base.handlers:
+                handler.close()
         for handler in base.handlers:
             other.addHandler(handler)
         other.setLevel(base_level)

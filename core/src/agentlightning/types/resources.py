@@ -74,7 +74,7 @@ class ProxyLLM(LLM):
         # endpoint are recorded under no rollout. Reads by this package, attrs and cattrs (serialisation) are silent.
         if name == "endpoint":
             caller = sys._getframe(1).f_globals.get("__name__", "")
-            if not caller.startswith(_SILENT_ENDPOINT_READERS):
+            if caller and not caller.startswith(_SILENT_ENDPOINT_READERS):  # generated code (attrs) has no name
                 logger.warning(
                     "Accessing 'endpoint' directly on ProxyLLM is discouraged. Use "
                     "'get_base_url(rollout_id, attempt_id)' instead to get the properly formatted endpoint."

@@ -158,7 +158,7 @@ class InMemoryMetricsBackend(MetricsBackend):
         super().__init__()
         self._lock = threading.Lock()
         self._counters: Dict[str, Dict[LabelKey, float]] = {}
-        self._histograms: Dict[str, Dict[LabelKey, List[float]]] = {}  # bucket counts..., sum, count
+        self._histograms: Dict[str, Dict[LabelKey, List[float]]] = {}  # bucket counts, +Inf, sum, count
 
     def register_counter(
         self, name: str, label_names: Optional[Sequence[str]] = None, group_level: Optional[int] = None
@@ -197,7 +197,7 @@ class InMemoryMetricsBackend(MetricsBackend):
         buckets = registration.buckets or DEFAULT_BUCKETS
         with self._lock:
             series = self._histograms[name]
-            cells = series.setdefault(key, [0.0] * (len(buckets) + 2))
+            cells = series.setdefault(key, [0.0] * (len(buckets) + 3))  # buckets, +Inf, sum, count
             cells[bisect.bisect_left(buckets, value)] += 1  # the first bucket whose bound is >= value (le)
             cells[-2] += value
             cells[-1] += 1

@@ -70,7 +70,7 @@ class LightningStoreServer(LightningStore):
             host = launcher_args.host if launcher_args.host is not None else host
             port = launcher_args.port if launcher_args.port is not None else port
             launch_mode = launcher_args.launch_mode
-            n_workers = launcher_args.n_workers if n_workers is None else n_workers
+            workers = launcher_args.n_workers
             startup_timeout = launcher_args.startup_timeout
         if cors_allow_origins is not None:
             _deprecated("cors_allow_origins", "cors_origins")
