@@ -59,12 +59,6 @@ def test_upstream_argument_names_map_to_ours() -> None:
         LightningStoreServer(store, launcher_args=args, launch_mode="thread")
     with launched:
         assert httpx.get(launched.endpoint + "/v1/agl/health", timeout=10).status_code == 200
-        response = httpx.options(
-            launched.endpoint + "/v1/agl/health",
-            headers={"Origin": "http://ui.test", "Access-Control-Request-Method": "GET"},
-            timeout=10,
-        )
-        assert response.status_code in (200, 400)  # no CORS origin configured on this one
 
 
 def test_client_accepts_upstreams_server_address() -> None:
