@@ -503,3 +503,21 @@ def test_build_component_takes_upstreams_registry_and_error_formats() -> None:
     with pytest.raises(ValueError, match="bad <class 'float'> for Tracer"):
         build_component(1.5, expected_type=agl.Tracer, spec_name="tracer",
                         invalid_spec_error_fmt="bad {actual_type} for {expected_type}")  # fmt: skip
+
+
+def test_baseline_logs_spans_in_upstreams_format(caplog: pytest.LogCaptureFixture) -> None:
+    from agentlightning.algorithm.fast import Baseline
+
+    span = agl.Span.from_core_fields(
+        agl.SpanCoreFields(
+            name="llm", status=agl.TraceStatus(status_code="OK"), attributes={"k": 1}, start_time=10.0, end_time=11.5
+        ),
+        rollout_id="r1",
+        attempt_id="a1",
+        sequence_id=3,
+    )
+    with caplog.at_level(logging.INFO, logger="agentlightning.algorithm.fast"):
+        Baseline(span_verbosity="key_values")._log_spans("r1", [span])
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith(f"[Rollout r1 | Attempt a1 | Span {span.span_id}] #3 (llm) From ")
+    assert message.endswith(", 1.50 seconds. Attributes: {'k': 1}")
