@@ -87,6 +87,38 @@ SortOrder = Literal["asc", "desc"]
 FilterLogic = Literal["and", "or"]
 
 
+# The async calls of the store contract, in the order below (wrappers and facades forward exactly these).
+STORE_CALLS = [
+    "start_rollout",
+    "enqueue_rollout",
+    "enqueue_many_rollouts",
+    "dequeue_rollout",
+    "dequeue_many_rollouts",
+    "start_attempt",
+    "query_rollouts",
+    "get_rollout_by_id",
+    "update_rollout",
+    "wait_for_rollouts",
+    "query_attempts",
+    "get_latest_attempt",
+    "update_attempt",
+    "add_span",
+    "add_many_spans",
+    "add_otel_span",
+    "get_next_span_sequence_id",
+    "get_many_span_sequence_ids",
+    "query_spans",
+    "add_resources",
+    "update_resources",
+    "get_resources_by_id",
+    "get_latest_resources",
+    "query_resources",
+    "query_workers",
+    "get_worker_by_id",
+    "update_worker",
+]
+
+
 class LightningStore(abc.ABC):  # noqa: B024 (a subclass implements what it supports; the rest raise)
     """The store of rollouts, attempts, spans, resources and workers.
 

@@ -11,39 +11,12 @@ import functools
 import threading
 from typing import Any, Callable, Coroutine, Optional
 
-from .base import LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from .base import STORE_CALLS, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
 
 __all__ = ["LightningStoreThreaded"]
 
 # Every store call that the lock serialises (wait_for_rollouts is left out: it may block for a long time).
-_LOCKED_METHODS = [
-    "start_rollout",
-    "enqueue_rollout",
-    "enqueue_many_rollouts",
-    "dequeue_rollout",
-    "dequeue_many_rollouts",
-    "start_attempt",
-    "query_rollouts",
-    "get_rollout_by_id",
-    "update_rollout",
-    "query_attempts",
-    "get_latest_attempt",
-    "update_attempt",
-    "add_span",
-    "add_many_spans",
-    "add_otel_span",
-    "get_next_span_sequence_id",
-    "get_many_span_sequence_ids",
-    "query_spans",
-    "add_resources",
-    "update_resources",
-    "get_resources_by_id",
-    "get_latest_resources",
-    "query_resources",
-    "query_workers",
-    "get_worker_by_id",
-    "update_worker",
-]
+_LOCKED_METHODS = [name for name in STORE_CALLS if name != "wait_for_rollouts"]
 
 
 class LightningStoreThreaded(LightningStore):

@@ -9,7 +9,7 @@ import sys
 import warnings
 from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, TypeVar
 
-from agentlightning.store.base import LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from agentlightning.store.base import STORE_CALLS, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
 from agentlightning.utils.awaitable import Completed
 
 from . import wire
@@ -318,33 +318,5 @@ def _forward(name: str) -> Callable[..., Any]:
     return method
 
 
-for _name in [
-    "start_rollout",
-    "enqueue_rollout",
-    "enqueue_many_rollouts",
-    "dequeue_rollout",
-    "dequeue_many_rollouts",
-    "start_attempt",
-    "query_rollouts",
-    "get_rollout_by_id",
-    "update_rollout",
-    "wait_for_rollouts",
-    "query_attempts",
-    "get_latest_attempt",
-    "update_attempt",
-    "add_span",
-    "add_many_spans",
-    "add_otel_span",
-    "get_next_span_sequence_id",
-    "get_many_span_sequence_ids",
-    "query_spans",
-    "add_resources",
-    "update_resources",
-    "get_resources_by_id",
-    "get_latest_resources",
-    "query_resources",
-    "query_workers",
-    "get_worker_by_id",
-    "update_worker",
-]:
+for _name in STORE_CALLS:
     setattr(LightningStoreServer, _name, _forward(_name))

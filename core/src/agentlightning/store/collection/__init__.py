@@ -7,22 +7,7 @@ work; building one raises ``NotImplementedError`` naming the replacement.
 
 from __future__ import annotations
 
-from .base import (
-    Collection,
-    DequeBasedQueue,
-    DictBasedKeyValue,
-    KeyValue,
-    LightningCollections,
-    ListBasedCollection,
-    Queue,
-)
+from . import base
+from .base import *  # noqa: F403
 
-__all__ = [
-    "Collection",
-    "Queue",
-    "KeyValue",
-    "LightningCollections",
-    "ListBasedCollection",
-    "DequeBasedQueue",
-    "DictBasedKeyValue",
-]
+__all__ = list(base.__all__)
