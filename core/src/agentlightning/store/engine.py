@@ -122,6 +122,10 @@ class EngineLightningStore(LightningStore):
             drive timeouts without sleeping.
     """
 
+    def __class_getitem__(cls, item: Any) -> Any:
+        """``EngineLightningStore[T]`` is the class itself (upstream annotated ``CollectionBasedLightningStore[T]``)."""
+        return cls
+
     def __init__(
         self,
         backend: StorageBackend,

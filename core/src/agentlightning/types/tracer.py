@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol,
 
 import attrs
 
+from agentlightning._modelcompat import ModelCompat
+from agentlightning._strenum import ValueStrEnum
+
 from .codegen import positional_builder
 from .core import StatusCode
 
@@ -48,7 +51,7 @@ def convert_timestamp(ts: Optional[float]) -> Optional[float]:
 
 
 @attrs.define(kw_only=True)
-class SpanContext:
+class SpanContext(ModelCompat):
     trace_id: str
     span_id: str
     is_remote: bool = False
@@ -57,7 +60,7 @@ class SpanContext:
 
 
 @attrs.define(kw_only=True)
-class TraceStatus:
+class TraceStatus(ModelCompat):
     status_code: StatusCode = attrs.field(default="UNSET")
     description: Optional[str] = None
     extras: Dict[str, Any] = _extras()
@@ -69,7 +72,7 @@ class TraceStatus:
 
 
 @attrs.define(kw_only=True)
-class Event:
+class Event(ModelCompat):
     name: str
     attributes: Attributes = attrs.field(factory=dict)
     timestamp: Optional[float] = None
@@ -77,20 +80,20 @@ class Event:
 
 
 @attrs.define(kw_only=True)
-class Link:
+class Link(ModelCompat):
     context: SpanContext
     attributes: Optional[Attributes] = None
     extras: Dict[str, Any] = _extras()
 
 
 @attrs.define(kw_only=True)
-class OtelResource:
+class OtelResource(ModelCompat):
     attributes: Attributes = attrs.field(factory=dict)
     schema_url: str = ""
 
 
 @attrs.define(kw_only=True)
-class SpanCoreFields:
+class SpanCoreFields(ModelCompat):
     """What an emitter or a recording context produces before the span is tagged with store ids."""
 
     name: str
@@ -120,7 +123,7 @@ def _random_span_id() -> str:
 
 
 @attrs.define(kw_only=True)
-class Span:
+class Span(ModelCompat):
     """A finished span as stored: OpenTelemetry's fields plus ``rollout_id``, ``attempt_id`` and ``sequence_id``.
 
     JSON keys this model does not know are kept in ``extras`` and written back out unchanged.
@@ -287,7 +290,7 @@ def _plain_attributes(attributes: Any) -> Attributes:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
 
 
-class SpanNames:
+class SpanNames(ValueStrEnum):
     """Span names upstream used before the semantic conventions module (kept for compatibility)."""
 
     REWARD = "agentlightning.reward"
@@ -300,6 +303,17 @@ class SpanNames:
     SPAN_SEQUENCE_ID = "agentlightning.span_sequence_id"
 
 
-class SpanAttributeNames:
+class SpanAttributeNames(ValueStrEnum):
     MESSAGE = "message"
     OBJECT = "object"
+
+
+def __getattr__(name: str) -> Any:
+    """``SpanLike`` (upstream v0.3's ``Union[ReadableSpan, Span]``), built on first use: it needs the OTel SDK."""
+    if name == "SpanLike":
+        from opentelemetry.sdk.trace import ReadableSpan as _ReadableSpan
+
+        value = Union[_ReadableSpan, Span]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

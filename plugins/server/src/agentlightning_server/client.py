@@ -109,6 +109,23 @@ def _loop_token() -> Any:
         return trio.lowlevel.current_trio_token()
 
 
+def _upstream_url(url: Optional[str], server_address: Optional[str]) -> str:
+    if server_address is not None:
+        if url is not None:
+            raise TypeError("pass the URL or server_address (upstream's name), not both")
+        warnings.warn(
+            "LightningStoreClient(server_address=) is upstream v0.3's name: pass the URL first",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        url = server_address
+    if url is None:
+        raise TypeError(
+            "LightningStoreClient needs the server's URL, e.g. LightningStoreClient('http://127.0.0.1:4747')"
+        )
+    return url
+
+
 class LightningStoreClient(LightningStore):
     """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
 
@@ -123,7 +140,7 @@ class LightningStoreClient(LightningStore):
 
     def __init__(
         self,
-        url: str,
+        url: Optional[str] = None,
         token: Optional[str] = None,
         *,
         retry_delays: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -132,7 +149,12 @@ class LightningStoreClient(LightningStore):
         wait_chunk_seconds: float = 10.0,
         max_connections: int = 64,
         unavailable_seconds: Optional[float] = None,
+        server_address: Optional[str] = None,
+        health_retry_delays: Optional[Sequence[float]] = None,
     ) -> None:
+        # upstream v0.3's names: server_address= for the URL; health_retry_delays (its health probes) is accepted
+        url = _upstream_url(url, server_address)
+
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"LightningStoreClient needs an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")
@@ -146,6 +168,11 @@ class LightningStoreClient(LightningStore):
         if not self.unavailable_seconds >= 0:
             raise ValueError(f"unavailable_seconds must be >= 0, got {unavailable_seconds!r}")
         self._init_runtime()
+
+    @property
+    def server_address(self) -> str:
+        """Upstream v0.3's base address of the store API (``<url>/v1/agl``)."""
+        return self.url + wire.API_PREFIX
 
     def _init_runtime(self) -> None:
         from urllib.parse import urlsplit
