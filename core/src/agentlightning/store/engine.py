@@ -654,6 +654,21 @@ class EngineLightningStore(LightningStore):
             stored.extend(kept)
         return stored
 
+    def _store_one(
+        self, tx: StorageTransaction, span: Span, rollout: Rollout, attempt: Attempt, fx: tr.Effects
+    ) -> Optional[Span]:
+        """Insert one span of a checked (rollout, attempt) whose sequence id the store allocated, and heartbeat."""
+        if not tx.insert_spans([span])[0]:
+            logger.error(
+                "Duplicated span added: span %s of rollout %s attempt %s is already stored",
+                span.span_id,
+                span.rollout_id,
+                span.attempt_id,
+            )
+            return None
+        tr.heartbeat(tx, rollout, attempt, self._clock(), fx)
+        return span
+
     @staticmethod
     def _check_spans(spans: Sequence[Any]) -> None:
         for i, span in enumerate(spans):
@@ -676,18 +691,23 @@ class EngineLightningStore(LightningStore):
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
-        template = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+        # converted before the transaction (off the write lock); the span is this call's own until it is stored, so
+        # the allocated sequence id is set on it in place instead of copying it
+        span = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+        if sequence_id is not None:
+            batch = [span]
+            stored = await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
+            return stored[0] if stored else None
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
-            span = template
-            if sequence_id is None:
-                if tx.get_rollout(rollout_id) is None:
-                    raise _rollout_not_found(rollout_id)
-                if tx.get_attempt(rollout_id, attempt_id) is None:
-                    raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
-                span = tr.evolve(template, sequence_id=tx.sequence_next(rollout_id, 1))
-            stored = self._store_spans(tx, [span], fx)
-            return stored[0] if stored else None
+            rollout = tx.get_rollout(rollout_id)
+            if rollout is None:
+                raise _rollout_not_found(rollout_id)
+            attempt = tx.get_attempt(rollout_id, attempt_id)
+            if attempt is None:
+                raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+            span.sequence_id = tx.sequence_next(rollout_id, 1)
+            return self._store_one(tx, span, rollout, attempt, fx)
 
         return await self._run(op, write=True)
 
