@@ -26,7 +26,9 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import anyio
-from runner_pattern import poll_and_read, runner_worker
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, also when loaded from a file path
+from runner_pattern import poll_and_read, runner_worker  # noqa: E402
 
 
 def _cpu_seconds() -> float:

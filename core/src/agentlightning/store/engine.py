@@ -691,13 +691,20 @@ class EngineLightningStore(LightningStore):
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
-        # converted before the transaction (off the write lock); the span is this call's own until it is stored, so
-        # the allocated sequence id is set on it in place instead of copying it
+        # converted before the transaction, off the write lock
         span = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
         if sequence_id is not None:
             batch = [span]
             stored = await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
             return stored[0] if stored else None
+        return await self.add_span_with_next_sequence_id(span)
+
+    async def add_span_with_next_sequence_id(self, span: Span) -> Optional[Span]:
+        """Store ``span`` under the next sequence id of its rollout, allocated in the same transaction (what
+        ``add_otel_span`` does without a sequence id). ``span`` is the caller's to give: its ``sequence_id`` is set
+        in place. None when a span with the same ids is already stored."""
+        self._check_spans([span])
+        rollout_id, attempt_id = span.rollout_id, span.attempt_id
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
             rollout = tx.get_rollout(rollout_id)
