@@ -15,7 +15,8 @@ process) over SQLite with P runner processes. Upstream: its in-memory store in p
 with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo,
 the store client's own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``),
 ``import agentlightning`` (ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the
-scale sweep (N from 2,000 to 20,000: throughput, cost per rollout, peak memory). Results go to
+scale sweep (N from 2,000 to 20,000, to 200,000 with ``--scale-full``; memory with a budget, SQLite, HTTP:
+throughput, cost per rollout, peak memory). Results go to
 ``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
 table to stdout and ``latest.md``.
 
@@ -330,21 +331,36 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
-    """Ours at each N of the sweep (one run each): memory with a span budget (retention on) and SQLite."""
+    """Ours at each N of the sweep (one run each): memory with a span budget (retention on), SQLite in process, and
+    our HTTP server over SQLite with P runner processes (its process holds the store: its CPU and peak RSS count)."""
     rows = []
     stores = {
         "ours-memory-retention": f"memory://?memory_budget_bytes={args.memory_budget}",
         "ours-sqlite": None,
+        "ours-http-sqlite": "http",
     }
     for n in args.scale:
         for name, url in stores.items():
-            store = url or f"sqlite:///{tmp}/scale-{n}.db"
             log(f"scale N={n}: {name}")
-            cmd = [sys.executable, args.workload_script, "--store", store, "--n", str(n)]
-            cmd += ["--spans", str(args.spans), "--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
+            server: Optional[OurServer] = None
+            cmd = [sys.executable, args.workload_script, "--n", str(n), "--spans", str(args.spans)]
+            cmd += ["--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
             try:
+                if url == "http":
+                    server = OurServer(f"sqlite:///{tmp}/scale-{n}.db")
+                    cmd += ["--store", server.url, "--processes", str(args.processes)]
+                    before = server.usage()
+                else:
+                    cmd += ["--store", url or f"sqlite:///{tmp}/scale-{n}.db"]
                 r = run_json([*cmd, "--json"], args.timeout)
+                if server is not None:
+                    after = server.usage()
+                    if before["cpu"] is not None and after["cpu"] is not None:
+                        r["cpu_seconds"] += after["cpu"] - before["cpu"]
+                    r["peak_rss_mb"] = after["peak_mb"]
             finally:
+                if server is not None:
+                    server.stop()
                 for path in tmp.glob("scale-*.db*"):
                     path.unlink()
             stats = r.get("statistics", {})
@@ -452,6 +468,9 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--span-modes", nargs="+", choices=SPAN_MODES, default=list(SPAN_MODES), help="span modes")
     parser.add_argument("--processes", type=int, default=4, help="runner processes of the client-server cases")
     parser.add_argument("--scale", type=int, nargs="*", default=None, help="N values of the sweep (default 2000 20000)")
+    parser.add_argument(
+        "--scale-full", action="store_true", help="the sweep to 200,000 rollouts (2000 20000 200000; ~12 GB of SQLite)"
+    )
     parser.add_argument("--memory-budget", type=int, default=256 * 2**20, help="span bytes the retention case keeps")
     parser.add_argument("--import-reps", type=int, default=None, help="fresh interpreters per variant (default 5)")
     parser.add_argument("--trainer-n", type=int, default=None, help="rollouts of the Trainer run (default 400)")
@@ -477,7 +496,8 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args.reps = args.reps or (1 if quick else 3)
     args.n = args.n or (40 if quick else 2000)
     args.cs_n = args.cs_n or args.n
-    args.scale = args.scale if args.scale is not None else ([20, 80] if quick else [2000, 20000])
+    default_scale = [2000, 20000, 200000] if args.scale_full else [2000, 20000]
+    args.scale = args.scale if args.scale is not None else ([20, 80] if quick else default_scale)
     args.import_reps = args.import_reps or (1 if quick else 5)
     args.trainer_n = args.trainer_n or (20 if quick else 400)
     if quick:
