@@ -470,6 +470,18 @@ class EngineLightningStore(LightningStore):
 
         return await self._run(op, write=False, scan=scan)
 
+    @staticmethod
+    def _finished_rollouts(tx: StorageTransaction, ids: List[str]) -> List[Rollout]:
+        """The finished rollouts among ``ids``, in their order: one indexed read of the finished ones (a poller's
+        pending ids are mostly unfinished, so they are never decoded)."""
+        wanted = set(ids)
+        hits = {
+            r.rollout_id: r
+            for r in tx.iter_rollouts(status_in=sorted(FINISHED_STATUSES), rollout_id_in=list(wanted))
+            if r.rollout_id in wanted and r.status in FINISHED_STATUSES
+        }
+        return [hits[i] for i in ids if i in hits]
+
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         ids = list(rollout_ids)
         if timeout is not None and not isinstance(timeout, (int, float)):
@@ -481,6 +493,8 @@ class EngineLightningStore(LightningStore):
         slice_cap = min(
             (c for c in (CHANGE_POLL_SECONDS if shared else None, scan_every) if c is not None), default=None
         )
+        if timeout is not None and timeout <= 0:  # a poll (the algorithm's usual call): one indexed read
+            return await self._run(lambda tx, fx: self._finished_rollouts(tx, ids), write=False, scan=True)
         key, waiter = self._notifier.register(ids)
         try:
             token = self.backend.change_token() if shared else None
@@ -519,15 +533,7 @@ class EngineLightningStore(LightningStore):
                     reported = set()  # what the read did not confirm waits for a new report
                     self._notifier.wake_when_all(waiter, remaining)
 
-            def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
-                out = []
-                for rollout_id in ids:
-                    rollout = tx.get_rollout(rollout_id)
-                    if rollout is not None and rollout.status in FINISHED_STATUSES:
-                        out.append(rollout)
-                return out
-
-            return await self._run(final, write=False)
+            return await self._run(lambda tx, fx: self._finished_rollouts(tx, ids), write=False)
         finally:
             self._notifier.unregister(key)
 
