@@ -246,7 +246,8 @@ class Cases:
             store,
             *self._common(n, workers),
         ]
-        return run_json([*cmd, *extra, "--json"], self.args.timeout)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # ours may be on it (a before/after run)
+        return run_json([*cmd, *extra, "--json"], self.args.timeout, env=env)
 
     def upstream_memory(self) -> Dict[str, Any]:
         return self._upstream("memory", self.args.n, self.args.workers)
