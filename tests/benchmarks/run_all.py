@@ -4,20 +4,19 @@
     python tests/benchmarks/run_all.py --quick --skip-upstream --results /tmp/bench   # CI smoke test (tiny N)
     python tests/benchmarks/run_all.py --reps 5 --n 5000 --cs-n 1000
 
-Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in
-each span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer
-does, and how upstream's usually quoted figures were measured), ``many`` adds a rollout's spans in one
-``add_many_spans``, ``runner`` is upstream's runner pattern (``runner_pattern.py``: ``get_latest_resources`` and one
-``add_otel_span`` of an OpenTelemetry SDK span per span, the algorithm polling ``wait_for_rollouts(timeout=0)`` and
-reading each finished rollout's spans). The cases below run in turn, one repetition of each before the next repetition starts, so slow
-drifts of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own
-process) over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store
-with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo,
-the store client's own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``),
-``import agentlightning`` (ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the
-scale sweep (N from 2,000 to 20,000, to 200,000 with ``--scale-full``; memory with a budget, SQLite, HTTP:
-throughput, cost per rollout, peak memory). Results go to
-``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
+Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in each
+span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer does, and
+how upstream's usually quoted figures were measured), ``many`` adds a rollout's spans in one ``add_many_spans``,
+``runner`` is upstream's runner pattern (``runner_pattern.py``: ``get_latest_resources`` and one ``add_otel_span`` of an
+OpenTelemetry SDK span per span, the algorithm polling ``wait_for_rollouts(timeout=0)`` and reading each finished
+rollout's spans). The cases below run in turn, one repetition of each before the next repetition starts, so slow drifts
+of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own process)
+over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store with P runner
+processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo, the store client's
+own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``), ``import agentlightning`` (ours vs
+upstream), tracer overhead and adapter throughput, Trainer throughput, and the scale sweep (N from 2,000 to 20,000, to
+200,000 with ``--scale-full``; memory with a budget, SQLite, HTTP: throughput, cost per rollout, peak memory). Results
+go to ``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
 table to stdout and ``latest.md``.
 
 The upstream environment is made once with uv (``uv venv`` + ``uv pip install agentlightning==0.3.0``; no torch) under
@@ -305,7 +304,7 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
     target and each pair of span modes in :data:`COMPARISONS` that ran (keys ``<target>/<mode>`` when both sides ran
     the same mode, ``<target>/<ours>-vs-<upstream>`` otherwise)."""
     out: Dict[str, Any] = {}
-    for (ours_mode, up_mode), (name, (ours_case, up_case, target)) in (
+    for (ours_mode, up_mode), (name, (ours_case, up_case, default_target)) in (
         (c, t) for c in COMPARISONS for t in TARGETS.items()
     ):
         ours, up = f"{ours_case}/{ours_mode}", f"{up_case}/{up_mode}"
@@ -313,8 +312,9 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
         o, u = workload.get(ours, {}), workload.get(up, {})
         if not o.get("summary") or not u.get("summary"):
             continue
+        target = default_target
         if ours_mode == up_mode:
-            target = MODE_TARGETS.get(ours_mode, {}).get(name, target)
+            target = MODE_TARGETS.get(ours_mode, {}).get(name, default_target)
         entry: Dict[str, Any] = {"ours": ours, "upstream": up, "target": target}
         for metric in ("rollouts_per_s", "rollouts_per_cpu_s"):
             if metric not in o["summary"] or metric not in u["summary"]:

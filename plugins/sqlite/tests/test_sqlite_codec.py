@@ -93,9 +93,11 @@ def test_nan_survives_a_round_trip() -> None:
 any_floats = st.floats(allow_nan=True, allow_infinity=True)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**80), 2**80) | any_floats | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=5) | st.integers(0, 9), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5) | st.integers(0, 9), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 _STD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -280,7 +280,8 @@ def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -
     parent = src.parent
     parent_context = None
     if parent is not None:
-        parent_context = _otel_context(parent, trace_hex if ctx is not None and parent.trace_id == ctx.trace_id else None)
+        same_trace = ctx is not None and parent.trace_id == ctx.trace_id
+        parent_context = _otel_context(parent, trace_hex if same_trace else None)
     status = src.status
     if status is None:
         trace_status = _build_status("UNSET", None, {})

@@ -28,6 +28,7 @@ __all__ = ["encode", "decode", "decode_rollout", "span_to_dict", "span_from_dict
 
 T = TypeVar("T")
 
+
 def _orjson_safe(value: Any) -> bool:
     """Whether orjson writes ``value`` as the stdlib ``json`` does, or refuses it (TypeError: non-string keys,
     integers beyond 64 bits, lone surrogates): only dicts, lists, tuples, strings, ints, bools, None and finite
