@@ -102,6 +102,17 @@ def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[S
     return dict(groups)
 
 
+def _span_target(tx: StorageTransaction, rollout_id: str, attempt_id: str) -> Tuple[Rollout, Attempt]:
+    """The rollout and attempt a span is added to (NotFoundError when either is missing)."""
+    rollout = tx.get_rollout(rollout_id)
+    if rollout is None:
+        raise _rollout_not_found(rollout_id)
+    attempt = tx.get_attempt(rollout_id, attempt_id)
+    if attempt is None:
+        raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+    return rollout, attempt
+
+
 def _with_latest(rollout: Rollout, attempt: Optional[Attempt]) -> Union[Rollout, AttemptedRollout]:
     return rollout if attempt is None else AttemptedRollout.of(rollout, attempt)
 
@@ -625,15 +636,7 @@ class EngineLightningStore(LightningStore):
             if span.rollout_id != rollout_id or span.attempt_id != attempt_id:
                 groups = _group_by_attempt(spans)  # a batch over several attempts (rare)
                 break
-        targets = []
-        for rollout_id, attempt_id in groups:
-            rollout = tx.get_rollout(rollout_id)
-            if rollout is None:
-                raise _rollout_not_found(rollout_id)
-            attempt = tx.get_attempt(rollout_id, attempt_id)
-            if attempt is None:
-                raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
-            targets.append((rollout, attempt))
+        targets = [_span_target(tx, rollout_id, attempt_id) for rollout_id, attempt_id in groups]
         now = self._clock()
         several = len(targets) > 1
         stored: List[Span] = []
@@ -713,12 +716,7 @@ class EngineLightningStore(LightningStore):
         rollout_id, attempt_id = span.rollout_id, span.attempt_id
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
-            rollout = tx.get_rollout(rollout_id)
-            if rollout is None:
-                raise _rollout_not_found(rollout_id)
-            attempt = tx.get_attempt(rollout_id, attempt_id)
-            if attempt is None:
-                raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+            rollout, attempt = _span_target(tx, rollout_id, attempt_id)
             span.sequence_id = tx.sequence_next(rollout_id, 1)
             return self._store_one(tx, span, rollout, attempt, fx)
 
