@@ -135,8 +135,9 @@ def _anchors(data: Dict[str, Any]) -> List[str]:
     if not anchors:
         return []
     rows = []
-    sq = anchors.get("sqlite")
-    if sq:
+    for sq in (anchors.get("sqlite"), anchors.get("sqlite_per_row")):
+        if not sq:
+            continue
         rows.append(
             [
                 f"stdlib sqlite3: {sq['rows']:,} span rows, batches of {sq['batch']}, WAL, "

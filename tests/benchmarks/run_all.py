@@ -387,6 +387,10 @@ def run_anchors(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     sqlite_cmd += ["--span-bytes", str(args.span_bytes), "--dir", str(tmp), "--json"]
     log("anchor: stdlib sqlite3 batched inserts")
     out["sqlite"] = run_json(sqlite_cmd, args.timeout)
+    log("anchor: stdlib sqlite3, one insert + commit per span (what a durable add_span costs at least)")
+    per_row = [*sqlite_cmd, "--batch", "1"]
+    per_row[per_row.index("--n") + 1] = str(max(1, args.n // 10))  # a tenth of the rows: a commit each
+    out["sqlite_per_row"] = run_json(per_row, args.timeout)
     echo_cmd = [sys.executable, str(HERE / "http_echo_anchor.py"), "--processes", str(args.processes), "--json"]
     if args.quick:
         echo_cmd += ["--requests", "20"]
