@@ -38,7 +38,7 @@ from agentlightning.types import (
     to_dict,
     to_json,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 text = st.text(max_size=12)
@@ -184,6 +184,7 @@ MODELS = [
 
 
 @pytest.mark.parametrize(("cls", "strategy"), MODELS, ids=[m[0].__name__ for m in MODELS])
+@settings(deadline=None)  # no timing assertion: a first example on a loaded machine took 280 ms, the next 6 ms
 @given(data=st.data())
 def test_round_trip_through_json(cls: type, strategy: Any, data: Any) -> None:
     obj = data.draw(strategy)
