@@ -1,6 +1,6 @@
 """Every benchmark, ours side by side with upstream ``agentlightning==0.3.0``, into one report (``nox -s bench``).
 
-    python tests/benchmarks/run_all.py                     # full run: N=2000, 3 repetitions, upstream included
+    python tests/benchmarks/run_all.py                     # full run: N=2000 (client-server 600), 3 reps, upstream
     python tests/benchmarks/run_all.py --quick --skip-upstream --results /tmp/bench   # CI smoke test (tiny N)
     python tests/benchmarks/run_all.py --reps 5 --n 5000 --cs-n 1000
 
@@ -466,7 +466,7 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny N, 1 repetition (CI smoke test)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions of each workload case (default 3)")
     parser.add_argument("--n", type=int, default=None, help="rollouts per in-process run (default 2000)")
-    parser.add_argument("--cs-n", type=int, default=None, help="rollouts per client-server run (default: --n)")
+    parser.add_argument("--cs-n", type=int, default=None, help="client-server rollouts (default: --n, <= 600)")
     parser.add_argument("--spans", type=int, default=20, help="spans per rollout")
     parser.add_argument("--span-bytes", type=int, default=2048, help="approximate attribute bytes per span")
     parser.add_argument("--workers", type=int, default=4, help="workers of the in-process cases")
@@ -500,7 +500,7 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     quick = args.quick
     args.reps = args.reps or (1 if quick else 3)
     args.n = args.n or (40 if quick else 2000)
-    args.cs_n = args.cs_n or args.n
+    args.cs_n = args.cs_n or min(args.n, 600)  # upstream's client-server store runs ~13-27 rollouts/s
     default_scale = [2000, 20000, 200000] if args.scale_full else [2000, 20000]
     args.scale = args.scale if args.scale is not None else ([20, 80] if quick else default_scale)
     args.import_reps = args.import_reps or (1 if quick else 5)
