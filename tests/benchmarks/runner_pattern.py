@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Dict, List, Sequence, Tuple, Type
+from typing import Any, AsyncIterator, Dict, List, Sequence, Tuple, Type
 
 import anyio
 
@@ -70,9 +70,9 @@ def readable_spans(count: int, size: int) -> List[Any]:
     return spans
 
 
-async def runner_worker(store: Any, worker_id: str, spans: int, size: int, lat: Dict[str, List[float]]) -> int:
-    """Upstream's runner loop until the queue stays empty; returns the rollouts it finished."""
-    done = 0
+async def dequeue_until_idle(store: Any, worker_id: str, lat: Dict[str, List[float]]) -> AsyncIterator[Any]:
+    """The rollouts a worker dequeues (latencies into ``lat["dequeue"]``), until the queue stays empty for 4 polls
+    10 ms apart."""
     idle_polls = 0
     while True:
         t0 = time.perf_counter()
@@ -81,10 +81,17 @@ async def runner_worker(store: Any, worker_id: str, spans: int, size: int, lat: 
         if attempted is None:
             idle_polls += 1
             if idle_polls > 3:
-                return done
+                return
             await anyio.sleep(0.01)
             continue
         idle_polls = 0
+        yield attempted
+
+
+async def runner_worker(store: Any, worker_id: str, spans: int, size: int, lat: Dict[str, List[float]]) -> int:
+    """Upstream's runner loop until the queue stays empty; returns the rollouts it finished."""
+    done = 0
+    async for attempted in dequeue_until_idle(store, worker_id, lat):
         rollout_id, attempt_id = attempted.rollout_id, attempted.attempt.attempt_id
         await store.get_latest_resources()
         for span in readable_spans(spans, size):
@@ -93,6 +100,7 @@ async def runner_worker(store: Any, worker_id: str, spans: int, size: int, lat: 
             lat["add_span"].append(time.perf_counter() - t0)
         await store.update_attempt(rollout_id, attempt_id, status="succeeded")
         done += 1
+    return done
 
 
 async def poll_and_read(

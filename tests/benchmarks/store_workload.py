@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, also when loaded from a file path
-from runner_pattern import poll_and_read, runner_worker  # noqa: E402
+from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # noqa: E402
 
 
 def _cpu_seconds() -> float:
@@ -92,18 +92,7 @@ async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Dic
     if args.span_mode == "runner":
         return await runner_worker(store, worker_id, args.spans, args.span_bytes, lat)
     done = 0
-    idle_polls = 0
-    while True:
-        t0 = time.perf_counter()
-        attempted = await store.dequeue_rollout(worker_id=worker_id)
-        lat["dequeue"].append(time.perf_counter() - t0)
-        if attempted is None:
-            idle_polls += 1
-            if idle_polls > 3:
-                return done
-            await anyio.sleep(0.01)
-            continue
-        idle_polls = 0
+    async for attempted in dequeue_until_idle(store, worker_id, lat):
         spans = _make_spans(attempted.rollout_id, attempted.attempt.attempt_id, args.spans, args.span_bytes)
         if args.span_mode == "many":
             t0 = time.perf_counter()
@@ -116,6 +105,7 @@ async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Dic
                 lat["add_span"].append(time.perf_counter() - t0)
         await store.update_attempt(attempted.rollout_id, attempted.attempt.attempt_id, status="succeeded")
         done += 1
+    return done
 
 
 async def _run_workers(
