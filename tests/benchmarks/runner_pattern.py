@@ -22,7 +22,8 @@ _RESOURCE: List[Any] = []
 
 
 def otel_attributes(i: int, size: int) -> Dict[str, Any]:
-    """About ``size`` bytes of attributes (the same shape as the other span modes' payloads)."""
+    """About ``size`` bytes of attributes: a unique payload string (fresh memory per span) and a few small fields;
+    the payloads of every span mode, ours and upstream's."""
     base = _BASES.get(size)
     if base is None:
         base = _BASES[size] = "x" * max(1, size - 160)

@@ -29,6 +29,7 @@ import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, also when loaded from a file path
 from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # noqa: E402
+from runner_pattern import otel_attributes as _attributes  # noqa: E402  (the payloads of every span mode)
 
 
 def _cpu_seconds() -> float:
@@ -49,23 +50,6 @@ def _percentile(values: List[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-_BASES: Dict[int, str] = {}
-
-
-def _attributes(i: int, size: int) -> Dict[str, Any]:
-    """About ``size`` bytes of attributes: a unique payload string (fresh memory per span) and a few small fields."""
-    base = _BASES.get(size)
-    if base is None:
-        base = _BASES[size] = "x" * max(1, size - 160)
-    return {
-        "gen_ai.prompt.0.role": "user",
-        "gen_ai.response.model": "benchmark-model",
-        "gen_ai.usage.prompt_tokens": 512,
-        "step.index": i,
-        "payload": f"{time.perf_counter_ns()}:{i}:" + base,
-    }
 
 
 def _make_spans(rollout_id: str, attempt_id: str, count: int, size: int) -> List[Any]:
