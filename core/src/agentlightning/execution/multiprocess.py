@@ -9,12 +9,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
+from ..env_var import LightningEnvVar, resolve_bool_env_var, resolve_int_env_var, resolve_str_env_var
 from ._bundles import resolve_backend, unwrap_group
 from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
 from .events import MultiprocessingEvent
 from .interrupts import run_interruptibly
 from .processes import runner_process_main, shutdown_processes
-from .roles import DEFAULT_SPLIT_PORT, env_bool, env_int, env_str, execute_role, resolve_role
+from .roles import DEFAULT_SPLIT_PORT, execute_role, resolve_role
 from .store_link import link_store
 from .supervision import RunnerSupervisor, describe_exit
 
@@ -103,11 +104,11 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
         if main_process == "runner" and (self.role != "both" or self.n_runners != 1):
             raise ValueError("main_process='runner' is only supported with role='both' and n_runners=1")
         self.main_process = main_process
-        self.managed_store = env_bool("AGL_MANAGED_STORE", managed_store, True)
+        self.managed_store = resolve_bool_env_var(LightningEnvVar.AGL_MANAGED_STORE, managed_store, True)
         self.allowed_exit_codes = tuple(allowed_exit_codes)
         default_port = 0 if self.role == "both" else DEFAULT_SPLIT_PORT
-        server_host = env_str("AGL_SERVER_HOST", server_host, "127.0.0.1")
-        server_port = env_int("AGL_SERVER_PORT", server_port, default_port)
+        server_host = resolve_str_env_var(LightningEnvVar.AGL_SERVER_HOST, server_host, "127.0.0.1")
+        server_port = resolve_int_env_var(LightningEnvVar.AGL_SERVER_PORT, server_port, default_port)
         assert server_host is not None and server_port is not None
         self.store_url = store_url
         self.server_host = server_host

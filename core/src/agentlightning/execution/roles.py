@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
-import os
 import threading
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 import anyio
 
+from ..env_var import LightningEnvVar, resolve_str_env_var
 from ._bundles import run_until_stopped
 from .base import AlgorithmBundle, RunnerBundle
 from .events import MultiprocessingEvent, ThreadingEvent
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ROLES",
     "DEFAULT_SPLIT_PORT",
-    "env_bool",
-    "env_int",
-    "env_str",
     "resolve_role",
     "execute_role",
 ]
@@ -50,46 +47,9 @@ DEFAULT_SPLIT_PORT = 4747
 PROBE_SECONDS = 1.0
 """How often a runner machine checks that the store server is (still) there."""
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def env_str(name: str, override: Optional[str], fallback: Optional[str]) -> Optional[str]:
-    """``override`` if given, else the environment variable ``name`` if set, else ``fallback``."""
-    if override is not None:
-        return override
-    value = os.environ.get(name)
-    return value if value is not None else fallback
-
-
-def env_int(name: str, override: Optional[int], fallback: Optional[int]) -> Optional[int]:
-    if override is not None:
-        return override
-    value = os.environ.get(name)
-    if value is None:
-        return fallback
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-def env_bool(name: str, override: Optional[bool], fallback: bool) -> bool:
-    if override is not None:
-        return override
-    value = os.environ.get(name)
-    if value is None:
-        return fallback
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"{name} must be one of {_TRUE} or {_FALSE}, got {value!r}")
-
 
 def resolve_role(role: Optional[str]) -> str:
-    resolved = env_str("AGL_CURRENT_ROLE", role, "both")
+    resolved = resolve_str_env_var(LightningEnvVar.AGL_CURRENT_ROLE, role, "both")
     if resolved not in ROLES:
         raise ValueError(
             f"role must be one of {', '.join(ROLES)} (argument role= or AGL_CURRENT_ROLE), got {resolved!r}"
