@@ -161,3 +161,23 @@ def backend(postgres_url: str) -> Iterator[Any]:
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def store_factory(postgres_url: str) -> Iterator[Any]:
+    """``await store_factory(**engine_options)`` -> a fresh PostgresLightningStore on its own schema."""
+    from agentlightning_postgres import PostgresLightningStore
+
+    created: List[PostgresLightningStore] = []
+
+    async def factory(**options: Any) -> PostgresLightningStore:
+        store = PostgresLightningStore(new_schema_url(postgres_url), **options)
+        created.append(store)
+        return store
+
+    yield factory
+    for store in created:  # the suite closes what it uses; this also covers stores a failing test left open
+        if store._watchdog is not None:
+            store._watchdog.stop()
+        store._closed = True
+        store.backend.close()

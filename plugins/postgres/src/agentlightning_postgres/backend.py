@@ -181,6 +181,8 @@ class PostgresBackend:
                     first, delay = False, 0.05
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=LISTEN_POLL_SECONDS):
+                            if self._stop.is_set():
+                                return
                             if self.on_finished is not None and note.payload:
                                 self.on_finished(note.payload.split("\n"))
             except psycopg.Error as exc:
@@ -219,5 +221,10 @@ class PostgresBackend:
         self._closed = True
         self._stop.set()
         if self._listener.is_alive() and self._listener is not threading.current_thread():
+            try:  # an empty notification wakes the listener now rather than at its next poll
+                with self._pool.connection(timeout=1.0) as conn:
+                    conn.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            except Exception as exc:  # noqa: BLE001 - the listener then stops at its next poll
+                logger.debug("PostgreSQL store: could not wake the listener (%s)", exc)
             self._listener.join(LISTEN_POLL_SECONDS * 4 + 5)
         self._pool.close()

@@ -237,7 +237,8 @@ class PostgresTransaction:
 
     def queue_push(self, rollout_ids: Sequence[str]) -> None:
         self._cur.executemany(
-            "INSERT INTO queue (rollout_id) VALUES (%s) ON CONFLICT (rollout_id) DO NOTHING", [(r,) for r in rollout_ids]
+            "INSERT INTO queue (rollout_id) VALUES (%s) ON CONFLICT (rollout_id) DO NOTHING",
+            [(r,) for r in rollout_ids],
         )
 
     def queue_pop(self, limit: int) -> List[str]:
