@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -42,6 +43,15 @@ def find_bindir() -> Optional[str]:
         if all(os.access(os.path.join(folder, tool), os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
             return folder
     return None
+
+
+def _running(process: Any) -> bool:
+    import psutil
+
+    try:
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def free_port() -> int:
@@ -92,9 +102,23 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def kill_server(self) -> None:
-        """SIGKILL the postmaster (a crash: the next start recovers from the write-ahead log)."""
+        """SIGKILL the postmaster (a crash: the next start recovers from the write-ahead log), and wait until it and
+        its backends are gone. A postmaster left a zombie (no init reaping in a container) leaves its stale
+        ``postmaster.pid`` behind, which is then removed so that :meth:`restart` can start."""
+        import psutil
+
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 9)
+        postmaster = psutil.Process(pid)
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        postmaster.kill()
+        # backends exit on their own once the postmaster died; a zombie (nobody reaps it here) counts as gone
+        deadline = time.monotonic() + 60
+        while any(_running(p) for p in processes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL processes outlived their postmaster: {processes}")
+            time.sleep(0.05)
+        if (self.data / "postmaster.pid").exists():
+            (self.data / "postmaster.pid").unlink()  # stale: its postmaster is dead (a zombie keeps its pid taken)
 
     def restart(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c max_connections=200"

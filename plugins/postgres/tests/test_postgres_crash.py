@@ -95,3 +95,57 @@ def test_sigkill_of_a_store_server_loses_no_acknowledged_write(schema_url: str) 
             await store.close()
 
     anyio.run(verify)
+
+
+def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: Any, schema_url: str) -> None:
+    """The PostgreSQL server itself is SIGKILLed while a store writes, then restarted (crash recovery from its
+    write-ahead log): every write the store acknowledged is there, and the same store object carries on."""
+    from agentlightning.store.errors import StoreUnavailableError
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning_postgres import PostgresLightningStore
+
+    acked: List[Dict[str, Any]] = []
+    unavailable = 0
+
+    async def run() -> None:
+        nonlocal unavailable
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            i = 0
+            while len(acked) < ITERATIONS:
+                if len(acked) == KILL_AFTER and unavailable == 0:
+                    postgres_cluster.kill_server()
+                    try:
+                        await store.enqueue_rollout({"i": -1})
+                    except StoreUnavailableError:
+                        unavailable += 1
+                    postgres_cluster.restart()
+                try:
+                    rollout = await store.start_rollout({"i": i})
+                    rid, aid = rollout.rollout_id, rollout.attempt.attempt_id
+                    spans = [make_span(rid, aid, n, name=f"s{i}") for n in (1, 2, 3)]
+                    await store.add_many_spans(spans)
+                    await store.update_attempt(rid, aid, status="succeeded")
+                except StoreUnavailableError:
+                    unavailable += 1
+                    continue
+                acked.append({"rollout_id": rid, "span_ids": {s.span_id for s in spans}})
+                i += 1
+        finally:
+            await store.close()
+
+    anyio.run(run)
+    assert unavailable >= 1, "the database crash went unnoticed"
+
+    async def verify() -> None:
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            for record in acked:
+                rollout = await store.get_rollout_by_id(record["rollout_id"])
+                assert rollout is not None and rollout.status == "succeeded", record
+                spans = await store.query_spans(record["rollout_id"])
+                assert record["span_ids"] <= {s.span_id for s in spans}, record
+        finally:
+            await store.close()
+
+    anyio.run(verify)

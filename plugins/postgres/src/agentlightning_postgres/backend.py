@@ -122,41 +122,54 @@ class PostgresBackend:
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
-        """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread."""
-        import psycopg
-
-        if self._closed:
-            raise StoreClosedError("the PostgreSQL store is closed")
-        try:
-            with self._pool.connection() as conn:
-                if write:
-                    with conn.transaction():
-                        cur = conn.cursor()
-                        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._write_lock,))
-                        tx = PostgresTransaction(conn)
-                        result = fn(tx)
-                        for payload in _payloads(tx.finished):
-                            cur.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
-                    self._commits += 1
-                    return result
+    def _transaction(self, fn: Callable[[Any], T], *, write: bool, began: List[bool]) -> T:
+        """One attempt at ``fn`` on a pooled connection; ``began[0]`` turns True once the server answered."""
+        with self._pool.connection() as conn:
+            if write:
                 with conn.transaction():
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    return fn(PostgresTransaction(conn))
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"PostgreSQL store ({self._where()}) unavailable: {exc}") from exc
-        except psycopg.errors.DataError as exc:
-            from agentlightning.store.errors import InvalidRequestError
+                    cur = conn.cursor()
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._write_lock,))
+                    began[0] = True
+                    tx = PostgresTransaction(conn)
+                    result = fn(tx)
+                    for payload in _payloads(tx.finished):
+                        cur.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+                self._commits += 1
+                return result
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                began[0] = True
+                return fn(PostgresTransaction(conn))
 
-            raise InvalidRequestError(f"PostgreSQL store refused a value: {exc}") from exc
-        except Exception as exc:
-            import psycopg_pool
+    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread.
 
-            if isinstance(exc, psycopg_pool.PoolTimeout):
+        A pooled connection the server dropped (a restart, a failover) fails at the transaction's first statement,
+        before anything was written: the pool discards it and the transaction is tried again on another, up to
+        ``pool_max`` times. A failure after that point raises :class:`StoreUnavailableError` (the outcome of a write
+        cut off at its commit is unknown)."""
+        import psycopg
+        import psycopg_pool
+
+        for attempt in range(self._pool.max_size + 1):
+            if self._closed:
+                raise StoreClosedError("the PostgreSQL store is closed")
+            began = [False]
+            try:
+                return self._transaction(fn, write=write, began=began)
+            except psycopg.OperationalError as exc:
+                if not began[0] and attempt < self._pool.max_size:
+                    continue
+                raise StoreUnavailableError(f"PostgreSQL store ({self._where()}) unavailable: {exc}") from exc
+            except psycopg.errors.DataError as exc:
+                from agentlightning.store.errors import InvalidRequestError
+
+                raise InvalidRequestError(f"PostgreSQL store refused a value: {exc}") from exc
+            except psycopg_pool.PoolTimeout as exc:
                 raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
-            if isinstance(exc, psycopg_pool.PoolClosed):
+            except psycopg_pool.PoolClosed as exc:
                 raise StoreClosedError("the PostgreSQL store is closed") from exc
-            raise
+        raise AssertionError("unreachable")
 
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         if self._closed:
