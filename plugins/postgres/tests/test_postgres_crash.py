@@ -109,7 +109,7 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: A
 
     async def run() -> None:
         nonlocal unavailable
-        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_timeout=3.0)
         try:
             i = 0
             while len(acked) < ITERATIONS:

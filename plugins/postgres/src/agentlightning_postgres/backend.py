@@ -157,6 +157,8 @@ class PostgresBackend:
             began = [False]
             try:
                 return self._transaction(fn, write=write, began=began)
+            except psycopg_pool.PoolTimeout as exc:  # an OperationalError too: no retry, the wait was the timeout
+                raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
             except psycopg.OperationalError as exc:
                 if not began[0] and attempt < self._pool.max_size:
                     continue
@@ -165,8 +167,6 @@ class PostgresBackend:
                 from agentlightning.store.errors import InvalidRequestError
 
                 raise InvalidRequestError(f"PostgreSQL store refused a value: {exc}") from exc
-            except psycopg_pool.PoolTimeout as exc:
-                raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
             except psycopg_pool.PoolClosed as exc:
                 raise StoreClosedError("the PostgreSQL store is closed") from exc
         raise AssertionError("unreachable")

@@ -21,9 +21,12 @@ class PostgresLightningStore(EngineLightningStore):
 
     Args:
         url: ``postgresql://user:password@host:port/dbname`` (libpq syntax; store options may ride in the query
-            string: ``schema``, ``pool_min``, ``pool_max``, ``scan_debounce_seconds``, ``watchdog_interval``).
+            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``scan_debounce_seconds``,
+            ``watchdog_interval``).
         schema: the PostgreSQL schema of the store's tables (default ``public``); one run per schema.
         pool_min, pool_max: connections kept open / opened at most by this process.
+        pool_timeout: seconds a store call waits for a connection (the server is down or every connection busy)
+            before it raises ``StoreUnavailableError``.
         scan_debounce_seconds, watchdog_interval, clock: see :class:`~agentlightning.store.engine.EngineLightningStore`.
     """
 
@@ -34,6 +37,7 @@ class PostgresLightningStore(EngineLightningStore):
         schema: Optional[str] = None,
         pool_min: int = 1,
         pool_max: int = 8,
+        pool_timeout: float = 30.0,
         scan_debounce_seconds: float = 10.0,
         watchdog_interval: Optional[float] = 1.0,
         clock: Optional[Callable[[], float]] = None,
@@ -50,6 +54,7 @@ class PostgresLightningStore(EngineLightningStore):
             schema=schema if schema is not None else options.get("schema", "public"),
             pool_min=options.get("pool_min", pool_min),
             pool_max=options.get("pool_max", pool_max),
+            connect_timeout=options.get("pool_timeout", pool_timeout),
         )
         super().__init__(
             backend,

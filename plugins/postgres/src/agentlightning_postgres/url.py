@@ -17,6 +17,7 @@ URL_OPTIONS: Dict[str, type] = {
     "schema": str,
     "pool_min": int,
     "pool_max": int,
+    "pool_timeout": float,
     "scan_debounce_seconds": float,
     "watchdog_interval": float,
 }
