@@ -22,10 +22,24 @@ ITERATIONS = 30
 KILL_AFTER = 5
 
 
+async def _verify_acknowledged(schema_url: str, acked: List[Dict[str, Any]]) -> None:
+    """Every acknowledged rollout is stored as succeeded with its spans (read straight from the database)."""
+    from agentlightning_postgres import PostgresLightningStore
+
+    store = PostgresLightningStore(schema_url, watchdog_interval=None)
+    try:
+        for record in acked:
+            rollout = await store.get_rollout_by_id(record["rollout_id"])
+            assert rollout is not None and rollout.status == "succeeded", record
+            spans = await store.query_spans(record["rollout_id"])
+            assert record["span_ids"] <= {s.span_id for s in spans}, record
+    finally:
+        await store.close()
+
+
 def test_sigkill_of_a_store_server_loses_no_acknowledged_write(schema_url: str) -> None:
     server_mod = pytest.importorskip("agentlightning_server")
     from agentlightning.testing.store_suite import make_span
-    from agentlightning_postgres import PostgresLightningStore
     from agentlightning_server.serve import free_port
 
     port = free_port()
@@ -83,18 +97,7 @@ def test_sigkill_of_a_store_server_loses_no_acknowledged_write(schema_url: str) 
     assert len(servers) == 2, "the server was not restarted"
     assert len(acked) > KILL_AFTER, "the run did not carry on after the crash"
 
-    async def verify() -> None:
-        store = PostgresLightningStore(schema_url, watchdog_interval=None)
-        try:
-            for record in acked:
-                rollout = await store.get_rollout_by_id(record["rollout_id"])
-                assert rollout is not None and rollout.status == "succeeded", record
-                spans = await store.query_spans(record["rollout_id"])
-                assert record["span_ids"] <= {s.span_id for s in spans}, record
-        finally:
-            await store.close()
-
-    anyio.run(verify)
+    anyio.run(_verify_acknowledged, schema_url, acked)
 
 
 def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: Any, schema_url: str) -> None:
@@ -137,15 +140,4 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: A
     anyio.run(run)
     assert unavailable >= 1, "the database crash went unnoticed"
 
-    async def verify() -> None:
-        store = PostgresLightningStore(schema_url, watchdog_interval=None)
-        try:
-            for record in acked:
-                rollout = await store.get_rollout_by_id(record["rollout_id"])
-                assert rollout is not None and rollout.status == "succeeded", record
-                spans = await store.query_spans(record["rollout_id"])
-                assert record["span_ids"] <= {s.span_id for s in spans}, record
-        finally:
-            await store.close()
-
-    anyio.run(verify)
+    anyio.run(_verify_acknowledged, schema_url, acked)
