@@ -98,7 +98,7 @@ TORCH = (
     else ["--index-url", "https://download.pytorch.org/whl/cpu", "torch>=2.2"]
 )
 TORCH_PYTHONS = ["3.11"]  # the Python the local CPU wheel is built for
-PYTHONS_OF = {"torch": TORCH_PYTHONS}
+PYTHONS_OF = {"torch": TORCH_PYTHONS, "postgres": [SLOW_PYTHON]}  # postgres: a real server, once
 
 
 def _install(session: nox.Session, *paths: str) -> None:
@@ -122,6 +122,8 @@ def _make_tests(path: str, uses: list[str]):  # type: ignore[no-untyped-def]
         # The store state machine runs its full 200 examples on the main Python, fewer on the others.
         if session.python != SLOW_PYTHON:
             session.env.setdefault("AGL_STATEFUL_EXAMPLES", "50")
+        if path == "plugins/postgres":  # missing PostgreSQL binaries fail the session instead of skipping
+            session.env["AGL_REQUIRE_POSTGRES"] = "1"
         _pytest(session, f"{path}/tests", "-m", "not slow")
 
     return tests

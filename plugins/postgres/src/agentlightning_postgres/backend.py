@@ -1,0 +1,243 @@
+"""PostgresBackend: atomic transactions on a PostgreSQL schema, shared by threads, processes and hosts.
+
+- A :class:`psycopg_pool.ConnectionPool` of synchronous connections: the engine's transactions are synchronous
+  functions over a :class:`~.transaction.PostgresTransaction`, so ``run`` executes each on a worker thread with a
+  pooled connection (a blocking driver call per statement, as the engine's protocol requires).
+- Write transactions first take a transaction-scoped advisory lock of the schema: the engine's writes read records,
+  decide in Python and write them back, so they must not interleave. Writers are thus serialized across every
+  process and host (like SQLite's write lock); readers run alongside under ``REPEATABLE READ`` snapshots. The queue
+  head is claimed with ``FOR UPDATE SKIP LOCKED`` besides, so a claim never hands one rollout to two workers.
+- A write that finished rollouts announces their ids with ``NOTIFY`` (delivered at commit). A listener thread per
+  backend ``LISTEN``s and hands the ids to ``on_finished`` (the engine's waiter registry), so ``wait_for_rollouts``
+  wakes on finishes made by any process without polling. After a lost listener connection every waiter is woken to
+  re-read (notifications sent meanwhile are gone).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, TypeVar
+
+import anyio.to_thread
+from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
+
+from .schema import SCHEMA_VERSION, lock_key, migrate
+from .transaction import PostgresTransaction
+from .url import check_schema_name
+
+__all__ = ["PostgresBackend", "NOTIFY_PAYLOAD_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NOTIFY_PAYLOAD_BYTES = 7000
+"""Largest NOTIFY payload sent (PostgreSQL's limit is 8000 bytes); more finished ids go in several notifications."""
+
+LISTEN_POLL_SECONDS = 0.5
+"""How often the listener thread checks whether the backend was closed."""
+
+
+def _payloads(ids: List[str]) -> Iterable[str]:
+    chunk: List[str] = []
+    size = 0
+    for rollout_id in ids:
+        if chunk and size + len(rollout_id) + 1 > NOTIFY_PAYLOAD_BYTES:
+            yield "\n".join(chunk)
+            chunk, size = [], 0
+        chunk.append(rollout_id)
+        size += len(rollout_id.encode("utf-8")) + 1
+    if chunk:
+        yield "\n".join(chunk)
+
+
+class PostgresBackend:
+    """The StorageBackend of a PostgreSQL store (see the module docstring).
+
+    Args:
+        conninfo: a libpq connection string or URL.
+        schema: the PostgreSQL schema holding the store's tables (created when missing; one run per schema).
+        pool_min, pool_max: connections the pool keeps open / opens at most.
+        connect_timeout: seconds to wait for a connection (from the pool or the server) before
+            :class:`StoreUnavailableError`.
+    """
+
+    shared_across_processes = False
+    """Other processes do write, but their finishes arrive by NOTIFY: the engine need not poll a change token."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "public",
+        pool_min: int = 1,
+        pool_max: int = 8,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        import psycopg_pool
+
+        self.conninfo = conninfo
+        self.schema = check_schema_name(schema)
+        self.channel = f"agl_{self.schema}"
+        self.on_finished: Optional[Callable[[Iterable[str]], None]] = None
+        self.on_reconnect: Optional[Callable[[], None]] = None
+        self.connect_timeout = connect_timeout
+        self._closed = False
+        self._commits = 0
+        self._pool = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=max(pool_max, pool_min),
+            kwargs={"options": f"-c search_path={self.schema}"},
+            timeout=connect_timeout,
+            open=False,
+            name=f"agentlightning-{self.schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+            with self._pool.connection() as conn:
+                migrate(conn, self.schema)
+        except Exception as exc:
+            self._pool.close()
+            if isinstance(exc, StoreUnavailableError):
+                raise
+            raise StoreUnavailableError(f"cannot open the PostgreSQL store ({self._where()}): {exc}") from exc
+        self._write_lock = lock_key(self.schema, "write")
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+        self._listener = threading.Thread(target=self._listen, name=f"agl-listen-{self.schema}", daemon=True)
+        self._listener.start()
+        self._listening.wait(connect_timeout)
+
+    def _where(self) -> str:
+        try:
+            import psycopg.conninfo
+
+            info = psycopg.conninfo.conninfo_to_dict(self.conninfo)
+            return f"host={info.get('host', '')} port={info.get('port', '')} dbname={info.get('dbname', '')}"
+        except Exception:  # noqa: BLE001 - only a label
+            return "?"
+
+    # -- transactions ------------------------------------------------------------------------------------------
+
+    def _transaction(self, fn: Callable[[Any], T], *, write: bool, began: List[bool]) -> T:
+        """One attempt at ``fn`` on a pooled connection; ``began[0]`` turns True once the server answered."""
+        with self._pool.connection() as conn:
+            if write:
+                with conn.transaction():
+                    cur = conn.cursor()
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._write_lock,))
+                    began[0] = True
+                    tx = PostgresTransaction(conn)
+                    result = fn(tx)
+                    for payload in _payloads(tx.finished):
+                        cur.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+                self._commits += 1
+                return result
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                began[0] = True
+                return fn(PostgresTransaction(conn))
+
+    def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread.
+
+        A pooled connection the server dropped (a restart, a failover) fails at the transaction's first statement,
+        before anything was written: the pool discards it and the transaction is tried again on another, up to
+        ``pool_max`` times. A failure after that point raises :class:`StoreUnavailableError` (the outcome of a write
+        cut off at its commit is unknown)."""
+        import psycopg
+        import psycopg_pool
+
+        for attempt in range(self._pool.max_size + 1):
+            if self._closed:
+                raise StoreClosedError("the PostgreSQL store is closed")
+            began = [False]
+            try:
+                return self._transaction(fn, write=write, began=began)
+            except psycopg_pool.PoolTimeout as exc:  # an OperationalError too: no retry, the wait was the timeout
+                raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
+            except psycopg.OperationalError as exc:
+                if not began[0] and attempt < self._pool.max_size:
+                    continue
+                raise StoreUnavailableError(f"PostgreSQL store ({self._where()}) unavailable: {exc}") from exc
+            except psycopg.errors.DataError as exc:
+                from agentlightning.store.errors import InvalidRequestError
+
+                raise InvalidRequestError(f"PostgreSQL store refused a value: {exc}") from exc
+            except psycopg_pool.PoolClosed as exc:
+                raise StoreClosedError("the PostgreSQL store is closed") from exc
+        raise AssertionError("unreachable")
+
+    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
+        if self._closed:
+            raise StoreClosedError("the PostgreSQL store is closed")
+        return await anyio.to_thread.run_sync(functools.partial(self.run_sync, fn, write=write))
+
+    # -- notifications -----------------------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """LISTEN on the schema's channel until closed; reconnects (waking every waiter) when the connection drops."""
+        import psycopg
+
+        delay = 0.05
+        first = True
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f'LISTEN "{self.channel}"')
+                    self._listening.set()
+                    if not first and self.on_reconnect is not None:
+                        self.on_reconnect()  # finishes announced while we were away are lost: waiters re-read
+                    first, delay = False, 0.05
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=LISTEN_POLL_SECONDS):
+                            if self._stop.is_set():
+                                return
+                            if self.on_finished is not None and note.payload:
+                                self.on_finished(note.payload.split("\n"))
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    return
+                logger.warning("PostgreSQL store: notification listener lost its connection (%s); reconnecting", exc)
+                self._listening.set()
+                self._stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -- the rest of StorageBackend ----------------------------------------------------------------------------
+
+    def change_token(self) -> Any:
+        return self._commits
+
+    def statistics(self) -> Dict[str, Any]:
+        def read(tx: PostgresTransaction) -> Dict[str, Any]:
+            row = tx._one("SELECT pg_database_size(current_database())")
+            return {"database_size_bytes": int(row[0]) if row else 0}
+
+        stats = self.run_sync(read, write=False)
+        stats["schema"] = self.schema
+        stats["schema_version"] = SCHEMA_VERSION
+        pool = self._pool.get_stats()
+        stats["pool_size"] = pool.get("pool_size", 0)
+        return stats
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop the listener and close the pool; later calls raise :class:`StoreClosedError`. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._listener.is_alive() and self._listener is not threading.current_thread():
+            try:  # an empty notification wakes the listener now rather than at its next poll
+                with self._pool.connection(timeout=1.0) as conn:
+                    conn.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            except Exception as exc:  # noqa: BLE001 - the listener then stops at its next poll
+                logger.debug("PostgreSQL store: could not wake the listener (%s)", exc)
+            self._listener.join(LISTEN_POLL_SECONDS * 4 + 5)
+        self._pool.close()

@@ -1,0 +1,88 @@
+"""``PostgresLightningStore``: the shared store engine over a PostgreSQL database."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from agentlightning.store.base import LightningStoreCapabilities
+from agentlightning.store.engine import EngineLightningStore
+
+from .backend import PostgresBackend
+from .url import parse_url
+
+__all__ = ["PostgresLightningStore"]
+
+
+class PostgresLightningStore(EngineLightningStore):
+    """A durable store on PostgreSQL that many processes and hosts can open at once.
+
+    Every write is committed before the call returns. A dequeue never hands one rollout to two workers, span
+    sequence ids stay unique, and ``wait_for_rollouts`` wakes on rollouts finished by any process (LISTEN/NOTIFY).
+
+    Args:
+        url: ``postgresql://user:password@host:port/dbname`` (libpq syntax; store options may ride in the query
+            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``scan_debounce_seconds``,
+            ``watchdog_interval``).
+        schema: the PostgreSQL schema of the store's tables (default ``public``); one run per schema.
+        pool_min, pool_max: connections kept open / opened at most by this process.
+        pool_timeout: seconds a store call waits for a connection (the server is down or every connection busy)
+            before it raises ``StoreUnavailableError``.
+        scan_debounce_seconds, watchdog_interval, clock: see :class:`~agentlightning.store.engine.EngineLightningStore`.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        *,
+        schema: Optional[str] = None,
+        pool_min: int = 1,
+        pool_max: int = 8,
+        pool_timeout: float = 30.0,
+        scan_debounce_seconds: float = 10.0,
+        watchdog_interval: Optional[float] = 1.0,
+        clock: Optional[Callable[[], float]] = None,
+        **unused: Any,
+    ) -> None:
+        if unused:
+            raise TypeError(f"PostgresLightningStore got unexpected options: {', '.join(sorted(unused))}")
+        if url is None:
+            raise TypeError("PostgresLightningStore needs a url='postgresql://user@host/dbname'")
+        conninfo, options = parse_url(url)
+        self._url = url
+        backend = PostgresBackend(
+            conninfo,
+            schema=schema if schema is not None else options.get("schema", "public"),
+            pool_min=options.get("pool_min", pool_min),
+            pool_max=options.get("pool_max", pool_max),
+            connect_timeout=options.get("pool_timeout", pool_timeout),
+        )
+        super().__init__(
+            backend,
+            scan_debounce_seconds=options.get("scan_debounce_seconds", scan_debounce_seconds),
+            watchdog_interval=options.get("watchdog_interval", watchdog_interval),
+            clock=clock,
+        )
+        self.backend: PostgresBackend = backend
+        backend.on_finished = self._notifier.notify
+        backend.on_reconnect = self._wake_all_waiters
+
+    def _wake_all_waiters(self) -> None:
+        """After notifications may have been lost: every waiter is told all its ids finished, and re-reads them (a
+        report the read does not confirm is dropped). Reads the notifier's registry under its lock."""
+        notifier = self._notifier
+        with notifier._lock:
+            pending = {rollout_id for waiter in notifier._waiters.values() for rollout_id in waiter.pending}
+        notifier.notify(pending)
+
+    @property
+    def capabilities(self) -> LightningStoreCapabilities:
+        return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=False)
+
+    def reopen_url(self) -> str:
+        """The URL this store was opened with: other processes open the same database and schema."""
+        if "schema=" in self._url or self.backend.schema == "public":
+            return self._url
+        return self._url + ("&" if "?" in self._url else "?") + f"schema={self.backend.schema}"
+
+    def __repr__(self) -> str:
+        return f"PostgresLightningStore(schema={self.backend.schema!r})"

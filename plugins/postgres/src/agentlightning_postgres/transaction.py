@@ -1,0 +1,395 @@
+"""PostgresTransaction: the store's reads and writes on one psycopg connection inside an open transaction.
+
+Queries (:class:`~agentlightning.store.backend.QueryTransaction`) are answered in SQL for the kinds and conditions
+PostgreSQL compares exactly as Python does (text under the ``C`` collation, finite numbers); anything else returns
+``None`` and the engine answers in Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from agentlightning.store.query import Condition, Sort, Where
+from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
+from agentlightning.types.resources import ResourcesUpdate
+from agentlightning.types.tracer import Span
+
+from .codec import decode, decode_rollout, encode
+
+__all__ = ["PostgresTransaction"]
+
+
+def _text(value: object) -> bool:
+    """Whether ``value`` is a string PostgreSQL stores and compares as Python does (no NUL, no lone surrogate)."""
+    if type(value) is not str or "\0" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _integer(value: object) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+def _number(value: object) -> bool:
+    return (type(value) is float and math.isfinite(value)) or _integer(value)
+
+
+def _time(value: object) -> Optional[float]:
+    """A rollout time as its column holds it (NULL for None and for what no SQL number sorts like)."""
+    return float(value) if _number(value) else None  # type: ignore[arg-type]
+
+
+_FITS: Dict[str, Callable[[object], bool]] = {"text": _text, "integer": _integer, "real": _number}
+
+
+@dataclass(frozen=True)
+class _Table:
+    table: str
+    columns: Dict[str, str]
+    base_order: str
+    decode: Callable[[str], Any]
+    scoped_by: Optional[str] = None
+
+
+_TABLES: Dict[str, _Table] = {
+    "rollouts": _Table(
+        "rollouts",
+        {"rollout_id": "text", "status": "text", "start_time": "real", "end_time": "real"},
+        "pk",
+        decode_rollout,
+    ),
+    "spans": _Table(
+        "spans",
+        {"rollout_id": "text", "attempt_id": "text", "span_id": "text", "sequence_id": "integer"},
+        "sequence_id, pk",
+        lambda data: decode(data, Span),
+        scoped_by="rollout_id",
+    ),
+    "resources": _Table("resources", {"resources_id": "text"}, "pk", lambda data: decode(data, ResourcesUpdate)),
+    "workers": _Table("workers", {"worker_id": "text"}, "pk", lambda data: decode(data, Worker)),
+}
+"""The kinds answered in SQL (attempts, a handful per rollout, are left to the engine)."""
+
+
+def _column(field: str, column_type: str) -> str:
+    return f'{field} COLLATE "C"' if column_type == "text" else field
+
+
+def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    """``cond`` as SQL with its parameters, or None when SQL would not give Python's answer."""
+    column_type = table.columns.get(cond.field)
+    if column_type is None:
+        return None
+    fits = _FITS[column_type]
+    value = cond.value
+    column = cond.field  # equality under any deterministic collation is equality of the bytes
+    if cond.op == "exact":
+        return (f"{column} = %s", [value]) if fits(value) else None
+    if cond.op == "within":
+        if type(value) not in (list, tuple, set, frozenset) or not all(fits(v) for v in value):
+            return None
+        values = list(dict.fromkeys(value))
+        if not values:
+            return "FALSE", []
+        if column_type != "text":
+            return None  # int/float mixes would need a common SQL type
+        return f"{column} = ANY(%s)", [values]
+    if column_type == "text" and _text(value):  # contains: case-sensitive substring
+        return f"strpos({cond.field}, %s) > 0", [value]
+    return None
+
+
+def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
+    parts: List[str] = []
+    params: List[object] = []
+    pooled: List[str] = []
+    for conditions, out in ((where.must, parts), (where.pooled, pooled)):
+        for cond in conditions:
+            sql = _condition_sql(cond, table)
+            if sql is None:
+                return None
+            out.append(f"COALESCE({sql[0]}, FALSE)")
+            params.extend(sql[1])
+    if pooled:
+        joiner = " OR " if where.aggregate == "or" else " AND "
+        parts.append("(" + joiner.join(pooled) + ")")
+    return (" AND ".join(parts) or "TRUE"), params
+
+
+class PostgresTransaction:
+    """The StorageTransaction (and QueryTransaction) of :class:`~.backend.PostgresBackend`."""
+
+    def __init__(self, conn: Any) -> None:
+        self._cur = conn.cursor()
+        self.finished: List[str] = []
+        """Rollouts this transaction set to a finished status (announced with NOTIFY at commit)."""
+
+    def _all(self, sql: str, params: Sequence[object] = ()) -> List[Tuple[Any, ...]]:
+        self._cur.execute(sql, params)
+        return list(self._cur.fetchall())
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[Any, ...]]:
+        self._cur.execute(sql, params)
+        row = self._cur.fetchone()
+        return None if row is None else tuple(row)
+
+    def _count(self, table: str) -> int:
+        row = self._one(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed table names
+        return int(row[0]) if row else 0
+
+    # -- rollouts ----------------------------------------------------------------------------------------------
+
+    def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
+        row = self._one("SELECT data FROM rollouts WHERE rollout_id = %s", (rollout_id,))
+        return None if row is None else decode_rollout(row[0])
+
+    def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        import psycopg
+
+        rows = [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts]
+        try:
+            with self._cur.connection.transaction():  # a savepoint: the failure leaves the transaction usable
+                self._cur.executemany(
+                    "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (%s, %s, %s, %s, %s)",
+                    rows,
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            raise ValueError(f"rollout id already stored: {exc}") from exc
+
+    def update_rollout(self, rollout: Rollout) -> None:
+        self._cur.execute(
+            "UPDATE rollouts SET status = %s, start_time = %s, end_time = %s, data = %s WHERE rollout_id = %s",
+            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout.rollout_id),
+        )
+        if self._cur.rowcount == 0:
+            raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
+        if rollout.status in FINISHED_STATUSES:
+            self.finished.append(rollout.rollout_id)
+
+    def iter_rollouts(
+        self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
+    ) -> Iterable[Rollout]:
+        clauses: List[str] = []
+        params: List[object] = []
+        if status_in is not None:
+            clauses.append("status = ANY(%s)")
+            params.append(list(status_in))
+        if rollout_id_in is not None:
+            clauses.append("rollout_id = ANY(%s)")
+            params.append(list(dict.fromkeys(rollout_id_in)))
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._all(f"SELECT data FROM rollouts{where} ORDER BY pk", params)  # noqa: S608
+        return [decode_rollout(row[0]) for row in rows]
+
+    def count_rollouts(self) -> int:
+        return self._count("rollouts")
+
+    # -- attempts ----------------------------------------------------------------------------------------------
+
+    def insert_attempt(self, attempt: Attempt) -> None:
+        import psycopg
+
+        try:
+            with self._cur.connection.transaction():
+                self._cur.execute(
+                    "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (%s, %s, %s, %s)",
+                    (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, encode(attempt)),
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            raise ValueError(
+                f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
+            ) from exc
+
+    def update_attempt(self, attempt: Attempt) -> None:
+        self._cur.execute(
+            "UPDATE attempts SET sequence_id = %s, data = %s WHERE rollout_id = %s AND attempt_id = %s",
+            (attempt.sequence_id, encode(attempt), attempt.rollout_id, attempt.attempt_id),
+        )
+        if self._cur.rowcount == 0:
+            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+
+    def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
+        row = self._one("SELECT data FROM attempts WHERE rollout_id = %s AND attempt_id = %s", (rollout_id, attempt_id))
+        return None if row is None else decode(row[0], Attempt)
+
+    def get_attempts(self, rollout_id: str) -> List[Attempt]:
+        rows = self._all("SELECT data FROM attempts WHERE rollout_id = %s ORDER BY sequence_id", (rollout_id,))
+        return [decode(row[0], Attempt) for row in rows]
+
+    def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
+        rows = self._all(
+            "SELECT DISTINCT ON (rollout_id) rollout_id, data FROM attempts WHERE rollout_id = ANY(%s) "
+            "ORDER BY rollout_id, sequence_id DESC",
+            (list(dict.fromkeys(rollout_ids)),),
+        )
+        return {row[0]: decode(row[1], Attempt) for row in rows}
+
+    def count_attempts(self) -> int:
+        return self._count("attempts")
+
+    # -- queue -------------------------------------------------------------------------------------------------
+
+    def queue_push(self, rollout_ids: Sequence[str]) -> None:
+        self._cur.executemany(
+            "INSERT INTO queue (rollout_id) VALUES (%s) ON CONFLICT (rollout_id) DO NOTHING",
+            [(r,) for r in rollout_ids],
+        )
+
+    def queue_pop(self, limit: int) -> List[str]:
+        """The head of the queue, claimed with ``FOR UPDATE SKIP LOCKED``: rows another transaction is claiming
+        are passed over, never handed out twice."""
+        if limit <= 0:
+            return []
+        rows = self._all(
+            "DELETE FROM queue WHERE pos IN "
+            "(SELECT pos FROM queue ORDER BY pos LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING pos, rollout_id",
+            (limit,),
+        )
+        rows.sort(key=lambda row: int(row[0]))
+        return [str(row[1]) for row in rows]
+
+    def queue_contains(self, rollout_id: str) -> bool:
+        return self._one("SELECT 1 FROM queue WHERE rollout_id = %s", (rollout_id,)) is not None
+
+    # -- span sequence counters --------------------------------------------------------------------------------
+
+    def sequence_next(self, rollout_id: str, count: int = 1) -> int:
+        row = self._one(
+            "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
+            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = span_counters.next_id + %s RETURNING next_id",
+            (rollout_id, 1 + count, count),
+        )
+        assert row is not None
+        return int(row[0]) - count
+
+    def sequence_raise(self, rollout_id: str, value: int) -> None:
+        self._cur.execute(
+            "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
+            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id "
+            "WHERE excluded.next_id > span_counters.next_id",
+            (rollout_id, value + 1),
+        )
+
+    # -- spans -------------------------------------------------------------------------------------------------
+
+    def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
+        stored: List[bool] = []
+        for span in spans:
+            self._cur.execute(
+                "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING",
+                (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, encode(span)),
+            )
+            stored.append(self._cur.rowcount == 1)
+        return stored
+
+    def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
+        if attempt_id is None:
+            rows = self._all("SELECT data FROM spans WHERE rollout_id = %s ORDER BY sequence_id, pk", (rollout_id,))
+        else:
+            rows = self._all(
+                "SELECT data FROM spans WHERE rollout_id = %s AND attempt_id = %s ORDER BY sequence_id, pk",
+                (rollout_id, attempt_id),
+            )
+        return [decode(row[0], Span) for row in rows]
+
+    def count_spans(self) -> int:
+        return self._count("spans")
+
+    # -- resources ---------------------------------------------------------------------------------------------
+
+    def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        row = self._one("SELECT data FROM resources WHERE resources_id = %s", (resources_id,))
+        return None if row is None else decode(row[0], ResourcesUpdate)
+
+    def put_resources(self, update: ResourcesUpdate) -> None:
+        self._cur.execute(
+            "INSERT INTO resources (resources_id, written, data) "
+            "VALUES (%s, (SELECT COALESCE(MAX(written), 0) + 1 FROM resources), %s) "
+            "ON CONFLICT (resources_id) DO UPDATE SET written = excluded.written, data = excluded.data",
+            (update.resources_id, encode(update)),
+        )
+
+    def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        row = self._one("SELECT data FROM resources ORDER BY written DESC LIMIT 1")
+        return None if row is None else decode(row[0], ResourcesUpdate)
+
+    def iter_resources(self) -> Iterable[ResourcesUpdate]:
+        return [decode(row[0], ResourcesUpdate) for row in self._all("SELECT data FROM resources ORDER BY pk")]
+
+    def count_resources(self) -> int:
+        return self._count("resources")
+
+    # -- workers -----------------------------------------------------------------------------------------------
+
+    def get_worker(self, worker_id: str) -> Optional[Worker]:
+        row = self._one("SELECT data FROM workers WHERE worker_id = %s", (worker_id,))
+        return None if row is None else decode(row[0], Worker)
+
+    def put_worker(self, worker: Worker) -> None:
+        self._cur.execute(
+            "INSERT INTO workers (worker_id, data) VALUES (%s, %s) "
+            "ON CONFLICT (worker_id) DO UPDATE SET data = excluded.data",
+            (worker.worker_id, encode(worker)),
+        )
+
+    def iter_workers(self) -> Iterable[Worker]:
+        return [decode(row[0], Worker) for row in self._all("SELECT data FROM workers ORDER BY pk")]
+
+    def count_workers(self) -> int:
+        return self._count("workers")
+
+    # -- queries (QueryTransaction) ----------------------------------------------------------------------------
+
+    def _query_parts(self, kind: str, where: Where) -> Optional[Tuple[_Table, str, List[object]]]:
+        table = _TABLES.get(kind)
+        if table is None:
+            return None
+        if table.scoped_by is not None and not any(
+            c.field == table.scoped_by and c.op == "exact" and _text(c.value) for c in where.must
+        ):
+            return None
+        clause = _where_sql(where, table)
+        if clause is None:
+            return None
+        return table, clause[0], clause[1]
+
+    def select(
+        self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
+    ) -> Optional[Tuple[List[Any], int]]:
+        """The page and the total in one SQL statement (``COUNT(*) OVER ()``); only the page is decoded."""
+        table = _TABLES.get(kind)
+        if table is None or (sort is not None and sort.field not in table.columns):
+            return None
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        order = table.base_order
+        if sort is not None:
+            column = _column(sort.field, table.columns[sort.field])
+            direction = "DESC NULLS LAST" if sort.order == "desc" else "ASC NULLS FIRST"
+            order = f"{column} {direction}, {order}"
+        page = "" if limit == -1 else f" LIMIT {int(limit)}"
+        rows = self._all(
+            f"SELECT data, COUNT(*) OVER () FROM {table.table} WHERE {clause} ORDER BY {order}{page} OFFSET %s",  # noqa: S608
+            [*params, offset],
+        )
+        if rows:
+            return [table.decode(row[0]) for row in rows], int(rows[0][1])
+        total = self.count(kind, where)
+        return [], int(total or 0)
+
+    def count(self, kind: str, where: Where) -> Optional[int]:
+        parts = self._query_parts(kind, where)
+        if parts is None:
+            return None
+        table, clause, params = parts
+        row = self._one(f"SELECT COUNT(*) FROM {table.table} WHERE {clause}", params)  # noqa: S608
+        return int(row[0]) if row else 0

@@ -1,0 +1,58 @@
+"""``postgresql:`` store URLs: a libpq connection URL plus store options in its query string.
+
+``postgresql://user:secret@db.example/agl?schema=run42&pool_max=16`` connects as libpq would to
+``postgresql://user:secret@db.example/agl`` and keeps the store's tables in schema ``run42``. Query parameters that
+are not store options (``sslmode``, ``connect_timeout``, ...) are left in the URL for libpq.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Tuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["parse_url", "URL_OPTIONS", "check_schema_name"]
+
+URL_OPTIONS: Dict[str, type] = {
+    "schema": str,
+    "pool_min": int,
+    "pool_max": int,
+    "pool_timeout": float,
+    "scan_debounce_seconds": float,
+    "watchdog_interval": float,
+}
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
+
+
+def check_schema_name(schema: str) -> str:
+    """``schema`` if it is a plain lower-case SQL identifier (it also names the notification channel)."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+        raise ValueError(
+            f"PostgreSQL store schema must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 51 characters), "
+            f"got {schema!r}"
+        )
+    return schema
+
+
+def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
+    """The libpq connection URL and the store options of a ``postgresql:``/``postgres:`` URL (ValueError naming
+    what is wrong)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise ValueError(f"PostgresLightningStore opens postgresql:// URLs, got {url!r}")
+    options: Dict[str, Any] = {}
+    passed = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        kind = URL_OPTIONS.get(key)
+        if kind is None:
+            passed.append((key, value))
+            continue
+        try:
+            options[key] = kind(value)
+        except ValueError as exc:
+            raise ValueError(f"postgresql URL: option {key}={value!r} is not a valid {kind.__name__}") from exc
+    if "schema" in options:
+        check_schema_name(options["schema"])
+    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(passed), parts.fragment))
+    return conninfo, options

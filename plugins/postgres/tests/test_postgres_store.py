@@ -1,0 +1,116 @@
+"""PostgreSQL-specific behaviour: URLs, schema versions, claims and wake-ups across stores, SQL queries."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+import anyio
+import pytest
+from agentlightning.store.errors import StoreUnavailableError
+from agentlightning_postgres import PostgresBackend, PostgresLightningStore
+from agentlightning_postgres.schema import SCHEMA_VERSION
+from agentlightning_postgres.url import parse_url
+
+
+def test_url_options_are_split_from_libpq_parameters() -> None:
+    conninfo, options = parse_url("postgresql://u@h:5/db?schema=run_1&pool_max=4&sslmode=disable")
+    assert conninfo == "postgresql://u@h:5/db?sslmode=disable"
+    assert options == {"schema": "run_1", "pool_max": 4}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://h/db", "postgresql://"),
+        ("postgresql://h/db?pool_max=many", "pool_max"),
+        ("postgresql://h/db?schema=Run;drop", "schema"),
+    ],
+)
+def test_bad_urls_are_refused_naming_the_problem(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_url(url)
+
+
+def test_open_store_resolves_postgresql_urls(schema_url: str) -> None:
+    from agentlightning.store import open_store
+
+    async def main() -> None:
+        for url in (schema_url, schema_url.replace("postgresql://", "postgres://", 1)):
+            store = open_store(url)
+            try:
+                assert isinstance(store, PostgresLightningStore)
+                assert store.reopen_url() == url
+            finally:
+                await store.close()
+
+    anyio.run(main)
+
+
+def test_schema_is_versioned_and_a_newer_one_is_refused(schema_url: str) -> None:
+    conninfo, options = parse_url(schema_url)
+    backend = PostgresBackend(conninfo, schema=options["schema"])
+    try:
+        version = backend.run_sync(lambda tx: tx._one("SELECT version FROM agl_schema_version"), write=False)
+        assert version == (SCHEMA_VERSION,)
+        backend.run_sync(lambda tx: tx._cur.execute("UPDATE agl_schema_version SET version = version + 1"), write=True)
+    finally:
+        backend.close()
+    with pytest.raises(StoreUnavailableError, match="newer than this release"):
+        PostgresBackend(conninfo, schema=options["schema"])
+
+
+def test_two_stores_never_claim_one_rollout_twice(schema_url: str) -> None:
+    async def main() -> None:
+        first = PostgresLightningStore(schema_url, watchdog_interval=None)
+        second = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            ids = {(await first.enqueue_rollout({"i": i})).rollout_id for i in range(40)}
+            claimed: List[str] = []
+
+            async def claim(store: PostgresLightningStore, worker: str) -> None:
+                while True:
+                    got = await store.dequeue_many_rollouts(limit=3, worker_id=worker)
+                    if not got:
+                        return
+                    claimed.extend(r.rollout_id for r in got)
+
+            async with anyio.create_task_group() as tg:
+                for n in range(3):
+                    tg.start_soon(claim, first, f"a{n}")
+                    tg.start_soon(claim, second, f"b{n}")
+            assert sorted(claimed) == sorted(ids)
+        finally:
+            await first.close()
+            await second.close()
+
+    anyio.run(main)
+
+
+def test_a_finish_by_another_store_wakes_a_waiter_without_polling(schema_url: str) -> None:
+    """The waiting store has no watchdog and never scans: only the NOTIFY of the other store can wake it."""
+
+    async def main() -> None:
+        waiter = PostgresLightningStore(schema_url, watchdog_interval=None, scan_debounce_seconds=3600)
+        writer = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            assert waiter.backend.shared_across_processes is False  # the engine polls no change token
+            started = await writer.start_rollout({"q": 1})
+            result: List[Any] = []
+
+            async def wait() -> None:
+                result.extend(await waiter.wait_for_rollouts(rollout_ids=[started.rollout_id]))
+
+            with anyio.fail_after(60):  # a hang guard: without the notification the waiter would never wake
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(wait)
+                    # once the waiter has read the rollout (unfinished) and armed itself, only a report can wake it
+                    while not any(w.outstanding for w in waiter._notifier._waiters.values()):  # noqa: ASYNC110
+                        await anyio.sleep(0.01)
+                    await writer.update_attempt(started.rollout_id, started.attempt.attempt_id, status="succeeded")
+            assert [r.rollout_id for r in result] == [started.rollout_id]
+            assert result[0].status == "succeeded"
+        finally:
+            await waiter.close()
+            await writer.close()
+
+    anyio.run(main)
