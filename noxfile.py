@@ -44,7 +44,16 @@ def _add_pyenv_interpreters() -> None:
 _add_pyenv_interpreters()
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "template-outside", "integration", "slow"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "template-outside",
+    "integration",
+    "slow",
+    "capture",
+    "faults",
+]
 
 TEST_DEPS = [
     "pytest>=8",
@@ -166,6 +175,29 @@ def integration(session: nox.Session) -> None:
     _pytest(session, "tests/integration", "-m", "not slow")
 
 
+# Every agent stack whose LLM calls the default tracer captures (tests/capture). Heavy: its own session, run once.
+CAPTURE_STACKS = [
+    "openai>=1.66",  # the Responses API
+    "anthropic>=0.40",
+    "litellm>=1.110.2,<1.111",  # as the litellm plugin pins it
+    "langchain-openai>=0.3",
+    "langgraph>=0.3",
+    "openai-agents>=0.2",
+    "autogen-agentchat>=0.6",
+    "autogen-ext[openai]>=0.6",
+    "google-genai>=1.0",
+]
+
+
+@nox.session(python=SLOW_PYTHON)
+def capture(session: nox.Session) -> None:
+    """Zero-code capture of each agent stack (openai chat and Responses, anthropic, litellm, LangGraph, OpenAI Agents
+    SDK, AutoGen, google-genai) with the real packages, against the local test server."""
+    _install(session, "core", "plugins/memory")
+    session.install(*CAPTURE_STACKS)
+    _pytest(session, "tests/capture")
+
+
 @nox.session(python=SLOW_PYTHON)
 def slow(session: nox.Session) -> None:
     """Multi-process, crash and long tests of every package, once, on one Python."""
@@ -188,6 +220,15 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session(python=SLOW_PYTHON)
+def faults(session: nox.Session) -> None:
+    """Fault suite (tests/faults, slow tests included): runner processes, the store server and the trainer killed at
+    random points of real runs on SQLite; about 3 minutes on 2 cores. AGL_FAULT_SEED=<n> replays one run's faults,
+    AGL_FAULT_COUNT and AGL_FAULT_TASKS size it, AGL_FAULT_REPORT=<file> collects the figures (docs/reliability.md)."""
+    _install(session, "core", "plugins/memory", "plugins/sqlite", "plugins/server")
+    _pytest(session, "tests/faults")
+
+
+@nox.session(python=SLOW_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check over the whole tree."""
     session.install("ruff==0.17.6")
@@ -204,6 +245,16 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "core/src/agentlightning", *plugins)
     # --warn-unused-ignores (in --strict): each expected error there is an ignore that must be used
     session.run("mypy", "--strict", "tests/typecheck")
+
+
+@nox.session(name="torch-hf", python=TORCH_PYTHONS[0])
+def torch_hf(session: nox.Session) -> None:
+    """SFT of a Hugging Face causal LM (whole and LoRA) on a tiny random model, and the datasets export helper: the
+    tests that skip without transformers, peft and datasets. Not part of the default run (large installs)."""
+    _install(session, "core", "plugins/sqlite", "plugins/memory", "plugins/server", "plugins/torch")
+    session.install("transformers>=4.40", "peft>=0.10", "datasets>=2.16")  # the torch plugin's lora extra + datasets
+    _pytest(session, "plugins/torch/tests/test_sft_hf.py")
+    _pytest(session, "core/tests/test_training_export.py", "-k", "hf_dataset")
 
 
 @nox.session(name="quickstart-seeds", python=TORCH_PYTHONS[0])

@@ -209,7 +209,8 @@ async def test_baseline_resumes_a_store_that_already_holds_some_rollouts(store: 
     rollouts = await store.query_rollouts()
     assert len(rollouts) == 3  # the finished one kept, the interrupted one retried, one new
     assert {r.status for r in rollouts} == {"succeeded"}
-    assert len(await store.query_attempts(interrupted.rollout_id)) == 2
+    attempts = await store.query_attempts(interrupted.rollout_id)
+    assert [a.status for a in attempts] == ["unresponsive", "succeeded"]  # the dead run's attempt is marked
     assert sorted(o.index for o in baseline.outcomes) == [0, 1, 2]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+from typing import Any, Dict, List
 
+import httpx
 import pytest
 from agentlightning.testing.openai_server import (
     ErrorReply,
@@ -192,3 +194,82 @@ async def test_async_client(openai_server: OpenAITestServer) -> None:
     chunks = [ch async for ch in await c.chat.completions.create(model="m", messages=MESSAGES, stream=True)]
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "echo: Say hello"
     await c.close()
+
+
+# -- the other protocols: Responses, Anthropic Messages, Gemini ---------------------------------------------------
+
+
+def _sse(text: str) -> List[Dict[str, Any]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        if lines.get("data") != "[DONE]":
+            data = json.loads(lines["data"])
+            assert lines.get("event", data.get("type")) == data.get("type")
+            events.append(data)
+    return events
+
+
+TOOL_REPLY = Reply(content="Checking.", reasoning="think", tool_calls=[ToolCall("f", {"x": 1}, id="c1")])
+
+
+def test_anthropic_messages_plain_and_streamed(openai_server: OpenAITestServer) -> None:
+    openai_server.handler = lambda body: TOOL_REPLY
+    body = {"model": "claude", "max_tokens": 9, "system": "s", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=openai_server.root_url) as http:
+        message = http.post("/v1/messages", json=body).json()
+        assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use"]
+        assert message["content"][2] == {"type": "tool_use", "id": "c1", "name": "f", "input": {"x": 1}}
+        assert message["stop_reason"] == "tool_use" and message["usage"]["input_tokens"] > 0
+        events = _sse(http.post("/v1/messages", json={**body, "stream": True}).text)
+    assert [e["type"] for e in events][:2] == ["message_start", "content_block_start"]
+    assert events[-2]["delta"]["stop_reason"] == "tool_use" and events[-1]["type"] == "message_stop"
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == "Checking."
+    json_parts = [e["delta"]["partial_json"] for e in events if e.get("delta", {}).get("type") == "input_json_delta"]
+    assert json.loads("".join(json_parts)) == {"x": 1}
+
+
+def test_responses_plain_and_streamed(openai_server: OpenAITestServer) -> None:
+    openai_server.handler = lambda body: TOOL_REPLY
+    body = {"model": "m", "input": [{"role": "user", "content": "hi"}], "instructions": "s"}
+    with httpx.Client(base_url=openai_server.base_url) as http:
+        response = http.post("/responses", json=body).json()
+        events = _sse(http.post("/responses", json={**body, "stream": True}).text)
+    assert [o["type"] for o in response["output"]] == ["reasoning", "message", "function_call"]
+    assert response["output"][2]["call_id"] == "c1" and response["status"] == "completed"
+    assert response["usage"]["total_tokens"] == response["usage"]["input_tokens"] + response["usage"]["output_tokens"]
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    strip = lambda items: [{k: v for k, v in o.items() if k != "id"} for o in items]  # noqa: E731
+    assert strip(events[-1]["response"]["output"]) == strip(response["output"])
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert deltas == "Checking."
+
+
+def test_gemini_generate_content_plain_and_streamed(openai_server: OpenAITestServer) -> None:
+    openai_server.handler = lambda body: TOOL_REPLY
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    with httpx.Client(base_url=openai_server.root_url) as http:
+        plain = http.post("/v1beta/models/g:generateContent", json=body).json()
+        chunks = _sse(http.post("/v1beta/models/g:streamGenerateContent?alt=sse", json=body).text)
+        missing = http.post("/v1beta/models/g:generateContent", json={"x": 1})
+    parts = plain["candidates"][0]["content"]["parts"]
+    assert parts == [
+        {"text": "think", "thought": True},
+        {"text": "Checking."},
+        {"functionCall": {"id": "c1", "name": "f", "args": {"x": 1}}},
+    ]
+    assert plain["candidates"][0]["finishReason"] == "STOP" and plain["usageMetadata"]["promptTokenCount"] > 0
+    assert "finishReason" in chunks[-1]["candidates"][0] and "finishReason" not in chunks[0]["candidates"][0]
+    assert [p for c in chunks for p in c["candidates"][0]["content"]["parts"]][-1] == parts[-1]
+    assert missing.status_code == 400 and "contents" in missing.json()["error"]["message"]
+
+
+def test_echo_reads_every_protocol() -> None:
+    from agentlightning.testing.openai_server import echo_handler, request_messages
+
+    assert echo_handler({"input": "yo"}) == "echo: yo"
+    assert echo_handler({"contents": [{"role": "user", "parts": [{"text": "g"}]}]}) == "echo: g"
+    anthropic = {"system": "s", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}]}
+    assert echo_handler(anthropic) == "echo: a"
+    assert [m["role"] for m in request_messages(anthropic)] == ["system", "user"]

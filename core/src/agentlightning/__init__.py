@@ -62,6 +62,11 @@ _LAZY_CORE: dict[str, str] = {
     "Runner": "agentlightning.runner:Runner",
     "LitAgentRunner": "agentlightning.runner:LitAgentRunner",
     "Hook": "agentlightning.runner:Hook",
+    # the deprecated v0.1 HTTP API
+    "LegacyAgentRunner": "agentlightning.runner.legacy:LegacyAgentRunner",
+    "AgentLightningServer": "agentlightning.server:AgentLightningServer",
+    "AgentLightningClient": "agentlightning.client:AgentLightningClient",
+    "DevTaskLoader": "agentlightning.client:DevTaskLoader",
     "ExecutionStrategy": "agentlightning.execution:ExecutionStrategy",
     "InProcessExecutionStrategy": "agentlightning.execution:InProcessExecutionStrategy",
     "MultiProcessExecutionStrategy": "agentlightning.execution:MultiProcessExecutionStrategy",

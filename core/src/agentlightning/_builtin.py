@@ -33,18 +33,27 @@ def agentlightning_register_adapters(register: Register) -> None:
 
 @hookimpl
 def agentlightning_register_execution_strategies(register: Register) -> None:
-    """Core's execution strategies (upstream's "shm" and "cs" names are aliases)."""
+    """Core's execution strategies; upstream's "shm" and "cs" build its class names (subclasses of ours that take
+    upstream's argument order)."""
     register(
         "inprocess",
         "agentlightning.execution.inprocess:InProcessExecutionStrategy",
         description="algorithm and runners in this process (tasks or threads)",
-        aliases=("shm",),
+    )
+    register(
+        "shm",
+        "agentlightning.execution.shared_memory:SharedMemoryExecutionStrategy",
+        description="upstream's name: the in-process strategy with upstream's arguments",
     )
     register(
         "multiprocess",
         "agentlightning.execution.multiprocess:MultiProcessExecutionStrategy",
-        description="runners in spawned processes; the store shared directly or over HTTP",
-        aliases=("cs",),
+        description="runners in spawned processes; the store shared directly or over HTTP; multi-machine roles",
+    )
+    register(
+        "cs",
+        "agentlightning.execution.client_server:ClientServerExecutionStrategy",
+        description="upstream's name: the multi-process strategy with upstream's arguments (role first)",
     )
 
 

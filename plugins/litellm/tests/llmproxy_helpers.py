@@ -11,6 +11,8 @@ from agentlightning.store import StoreUnavailableError
 from agentlightning.testing.openai_server import (
     ErrorReply,
     OpenAITestServer,
+    Reply,
+    ToolCall,
     echo_handler,
     fake_tokenize,
     render_prompt,
@@ -61,6 +63,8 @@ def backend_handler(request: Dict[str, Any]) -> Any:
         )
     if text == "!slow":
         time.sleep(3)
+    if text == "!tool":
+        return Reply(tool_calls=[ToolCall("f", {"x": 1})])
     return echo_handler(request)
 
 

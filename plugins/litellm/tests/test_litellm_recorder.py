@@ -116,3 +116,54 @@ def test_error_calls_have_an_error_span_without_a_raw_child() -> None:
     assert span.status.status_code == "ERROR" and span.status.description == "boom"
     assert span.attributes["error.type"] == "api_error" and span.attributes["http.response.status_code"] == 500
     assert span.events[0].attributes == {"exception.type": "api_error", "exception.message": "boom"}
+
+
+async def _mixed_batch(store: Any, recorder: SpanRecorder) -> List[tuple]:
+    """Calls of 8 rollouts plus one of a rollout the store never had, all queued before delivery starts (so that
+    they travel in one batch), then delivered."""
+    known = []
+    for i in range(8):
+        rollout = await store.start_rollout(input=i)
+        known.append((rollout.rollout_id, rollout.attempt.attempt_id))
+    calls = [(*ids, f"call-{i}") for i, ids in enumerate(known)]
+    calls.insert(4, ("ro-stale", "at-stale", "stale"))
+    for rollout_id, attempt_id, text in calls:
+        recorder.submit(call_spans(_record(text), rollout_id, attempt_id, 1))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        assert await recorder.wait_idle(20.0), "a refused call must not hold up the queue (no retrying a refusal)"
+        tg.cancel_scope.cancel()
+    return known
+
+
+async def _check_isolated(store: Any, recorder: SpanRecorder, known: List[tuple], caplog: Any) -> None:
+    for rollout_id, attempt_id in known:
+        spans = await store.query_spans(rollout_id, attempt_id)
+        assert [s.name for s in spans] == ["litellm_request", "raw_gen_ai_request"], rollout_id
+    assert recorder.delivered == 16 and recorder.dropped == 2
+    assert recorder.refused == {("ro-stale", "at-stale"): 2}
+    assert any("ro-stale" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans(caplog: Any) -> None:
+    store = InMemoryLightningStore()
+    recorder = SpanRecorder(store, retry_seconds=60.0)
+    known = await _mixed_batch(store, recorder)
+    await _check_isolated(store, recorder, known, caplog)
+
+
+@pytest.mark.parametrize("use_otlp", [True, False], ids=["otlp", "client"])
+async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans_remotely(
+    served_store: Any, caplog: Any, use_otlp: bool
+) -> None:
+    from agentlightning_server.client import LightningStoreClient
+
+    store, server = served_store
+    client = LightningStoreClient(server.endpoint)
+    try:
+        recorder = SpanRecorder(client, use_otlp=use_otlp, retry_seconds=60.0)
+        assert (recorder.otlp_endpoint is not None) == use_otlp
+        known = await _mixed_batch(client, recorder)
+        await _check_isolated(store, recorder, known, caplog)
+    finally:
+        await client.close()

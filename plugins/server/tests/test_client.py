@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
+import threading
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -11,6 +13,8 @@ import pytest
 from agentlightning.store.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
 from agentlightning_server import LightningStoreClient, LightningStoreServer
 from agentlightning_server.app import create_app
+from agentlightning_server.client import UNAVAILABLE_SECONDS_ENV
+from agentlightning_server.serve import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -38,10 +42,69 @@ async def test_errors_have_the_local_types(memory_client: LightningStoreClient) 
     await local.close()
 
 
+def test_the_wait_for_an_unreachable_server_defaults_to_two_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(UNAVAILABLE_SECONDS_ENV, raising=False)
+    assert LightningStoreClient("http://127.0.0.1:9").unavailable_seconds == 120.0
+    monkeypatch.setenv(UNAVAILABLE_SECONDS_ENV, "7.5")
+    client = LightningStoreClient("http://127.0.0.1:9")
+    assert client.unavailable_seconds == 7.5
+    assert pickle.loads(pickle.dumps(client)).unavailable_seconds == 7.5  # runner processes get the same budget
+    monkeypatch.setenv(UNAVAILABLE_SECONDS_ENV, "soon")
+    with pytest.raises(ValueError, match="AGL_STORE_UNAVAILABLE_SECONDS must be a number"):
+        LightningStoreClient("http://127.0.0.1:9")
+
+
+class _Flag(logging.Handler):
+    """Sets ``event`` when a record containing ``text`` is logged."""
+
+    def __init__(self, event: threading.Event, text: str) -> None:
+        super().__init__()
+        self.event, self.text, self.messages = event, text, []  # type: ignore[var-annotated]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.messages.append(message)
+        if self.text in message:
+            self.event.set()
+
+
+async def test_a_request_waits_for_a_server_that_restarts_on_the_same_port() -> None:
+    store = _memory()
+    server = LightningStoreServer(store, port=free_port()).start()
+    port = server.port
+    client = LightningStoreClient(server.endpoint, retry_delays=(0.01, 0.02), unavailable_seconds=60)
+    waiting = threading.Event()
+    flag = _Flag(waiting, "waiting up to 60 s for it to come back")
+    log = logging.getLogger("agentlightning_server.client")
+    log.addHandler(flag)
+    restarted: List[Any] = []
+    try:
+        rollout = await client.enqueue_rollout({"n": 1})
+        server.stop()
+
+        async def restart_once_the_client_waits() -> None:
+            assert await anyio.to_thread.run_sync(waiting.wait, 30), "the client never said it was waiting"
+            restarted.append(LightningStoreServer(store, port=port).start())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(restart_once_the_client_waits)
+            fetched = await client.get_rollout_by_id(rollout.rollout_id)
+        assert fetched is not None and fetched.rollout_id == rollout.rollout_id
+        assert any("is back after" in m for m in flag.messages), flag.messages
+    finally:
+        log.removeHandler(flag)
+        await client.close()
+        for again in restarted:
+            again.stop()
+        await store.close()
+
+
 async def test_unreachable_server_raises_store_unavailable() -> None:
-    client = LightningStoreClient("http://127.0.0.1:9", retry_delays=(0.01, 0.01), connect_timeout=1.0)
+    client = LightningStoreClient(
+        "http://127.0.0.1:9", retry_delays=(0.01, 0.01), connect_timeout=1.0, unavailable_seconds=0.2
+    )
     started = time.monotonic()
-    with pytest.raises(StoreUnavailableError, match="unreachable after 3 tries"):
+    with pytest.raises(StoreUnavailableError, match=r"unreachable for 0 s \(\d+ tries, unavailable_seconds=0.2\)"):
         await client.get_rollout_by_id("ro-x")
     with pytest.raises(ConnectionError):
         await client.enqueue_rollout("x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import socket
-from typing import Any, Iterator
+from typing import Any, Iterator, List
 
 import httpx
 import pytest
@@ -191,17 +191,44 @@ def test_loopback_port_is_free_after_stop() -> None:
         sock.bind(("127.0.0.1", port))
 
 
-def test_agl_store_serve_end_to_end(tmp_path: object) -> None:
-    """``agl store serve`` through the real CLI entry point: announces its endpoint, serves, stops on SIGTERM."""
+def test_store_command_takes_upstream_options_without_serve() -> None:
+    from agentlightning_server.cli import configure_parser
+
+    parser = argparse.ArgumentParser(prog="agl store")
+    configure_parser(parser)
+    args = parser.parse_args(["--port", "4747", "--n-workers", "1", "--backend", "memory", "--log-level", "INFO"])
+    assert args.port == 4747 and args.workers == 1 and args.backend == "memory" and args.store_command is None
+    assert args.func.__name__ == "run_from_args"
+
+
+def test_store_command_refuses_the_mongo_backend_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentlightning_server.serve import main
+
+    assert main(["--backend", "mongo", "--port", "0"]) == 2
+    assert "mongo backend is not available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "form",
+    [["agl", "store", "serve"], ["agl", "store"], ["python", "-m", "agentlightning.cli.store"]],
+    ids=["agl-store-serve", "agl-store-upstream-form", "python-m-cli-store"],
+)
+def test_agl_store_serve_end_to_end(form: List[str]) -> None:
+    """``agl store serve``, upstream's ``agl store --port`` and ``python -m agentlightning.cli.store`` through the
+    real entry points: each announces its endpoint, serves, stops on SIGTERM."""
     import shutil
     import subprocess
     import sys
 
-    agl = shutil.which("agl", path=str(__import__("pathlib").Path(sys.executable).parent))
-    if agl is None:
-        pytest.skip("the agl entry point is not installed")
+    if form[0] == "agl":
+        agl = shutil.which("agl", path=str(__import__("pathlib").Path(sys.executable).parent))
+        if agl is None:
+            pytest.skip("the agl entry point is not installed")
+        command = [agl, *form[1:]]
+    else:
+        command = [sys.executable, *form[1:]]
     process = subprocess.Popen(
-        [agl, "store", "serve", "--store", "memory://", "--port", "0", "--token", "tok"],
+        [*command, "--store", "memory://", "--port", "0", "--token", "tok", "--log-level", "WARNING"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -102,13 +102,16 @@ def test_our_client_against_upstream_server(upstream_server: str) -> None:
             seq = await client.get_next_span_sequence_id(rid, aid)
             stored = await client.add_span(make_span(rid, aid, seq, name="ours"))
             assert stored is not None and stored.name == "ours"
+            # upstream's server has no batch route: the client falls back to one POST per span
+            batch = [make_span(rid, aid, seq + 1, name="b1"), make_span(rid, aid, seq + 2, name="b2")]
+            assert [s.name for s in await client.add_many_spans(batch)] == ["b1", "b2"]
             done = await client.update_attempt(rid, "latest", status="succeeded")
             assert done.status == "succeeded"
             assert [r.rollout_id for r in await client.wait_for_rollouts(rollout_ids=[rid], timeout=0)] == [rid]
             page = await client.query_rollouts(status_in=["succeeded"])
             assert page.total == 1 and page[0].rollout_id == rid
             spans = await client.query_spans(rid, attempt_id="latest")
-            assert [s.name for s in spans] == ["ours"]
+            assert [s.name for s in spans] == ["ours", "b1", "b2"]
             worker = await client.update_worker("w", heartbeat_stats={"cpu": 1})
             assert worker.heartbeat_stats == {"cpu": 1}
             assert (await client.statistics())["total_rollouts"] == 1

@@ -68,6 +68,31 @@ def test_foreign_sqlite_database_is_refused_untouched(db_path: Path) -> None:
     assert db_path.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("user_version", "journal", "tables"),
+    [
+        *[(version, journal, ["people (name TEXT)"]) for version in (1, 2, 3, 7) for journal in ("delete", "wal")],
+        (1, "delete", ["rollouts (id INTEGER)", "spans (id INTEGER)"]),  # some of the store's table names
+    ],
+)
+def test_foreign_database_with_a_user_version_is_refused_untouched(
+    db_path: Path, user_version: int, journal: str, tables: list[str]
+) -> None:
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA journal_mode = {journal}")
+    for table in tables:
+        conn.execute(f"CREATE TABLE {table}")
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    conn.commit()
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(StoreCorruptError, match="something else") as refused:
+        SqliteBackend(db_path)
+    assert "upgrade" not in str(refused.value)
+    assert db_path.read_bytes() == before
+    assert not (db_path.parent / (db_path.name + "-wal")).exists() or journal == "wal"
+
+
 def test_newer_schema_is_refused_untouched(db_path: Path) -> None:
     SqliteBackend(db_path).close()
     conn = sqlite3.connect(db_path)

@@ -10,7 +10,7 @@ import attrs
 import pytest
 from agentlightning_sqlite import SqliteBackend, SqliteLightningStore
 from agentlightning_sqlite.batching import Write
-from agentlightning_sqlite.transaction import MAX_CACHED, RecordCache
+from agentlightning_sqlite.transaction import MAX_CACHED, MAX_CACHED_BYTES, RecordCache
 from sqlite_records import make_attempt, make_rollout, make_span
 
 pytestmark = pytest.mark.anyio
@@ -140,8 +140,29 @@ def test_the_cache_is_bounded() -> None:
     class Tx:
         _rollouts = {f"ro-{i}": make_rollout(f"ro-{i}") for i in range(MAX_CACHED + 10)}
         _attempts: dict[Any, Any] = {}
+        _sizes: dict[Any, int] = {}
 
     cache.absorb(Tx())  # type: ignore[arg-type]
     assert (
         len(cache.rollouts) == MAX_CACHED and "ro-0" not in cache.rollouts and f"ro-{MAX_CACHED + 9}" in cache.rollouts
     )
+
+
+def test_the_cache_is_bounded_by_bytes(db_path: Path) -> None:
+    """Large records (an 8 MiB input) do not pile up: what the cache keeps stays under MAX_CACHED_BYTES."""
+    backend = SqliteBackend(db_path)
+    big = "x" * (1024 * 1024)
+    count = MAX_CACHED_BYTES // len(big) + 8
+    try:
+        for i in range(count):
+            backend.run_sync(
+                lambda tx, i=i: tx.insert_rollouts([attrs.evolve(make_rollout(f"ro-{i}"), input=big)]), write=True
+            )
+        records = backend._connection().records
+        assert 0 < records.cached_bytes <= MAX_CACHED_BYTES
+        assert len(records.rollouts) < count
+        assert f"ro-{count - 1}" in records.rollouts, "the newest stay"
+        again = backend.run_sync(lambda tx: tx.get_rollout("ro-0"), write=True)
+        assert again is not None and again.input == big, "an evicted record is read from the file"
+    finally:
+        backend.close()

@@ -10,6 +10,6 @@ try:
     import torch
 except ImportError:  # the tokenizer, task, registration and command tests still run
     torch = None  # type: ignore[assignment]
-    collect_ignore = ["test_model.py", "test_grpo_math.py", "test_server.py", "test_quickstart.py"]
+    collect_ignore = ["test_model.py", "test_grpo_math.py", "test_server.py", "test_quickstart.py", "test_sft.py"]
 else:
     torch.set_num_threads(1)

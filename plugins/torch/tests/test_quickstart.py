@@ -84,6 +84,65 @@ def test_a_run_pointed_at_its_store_resumes_from_the_last_checkpoint(tmp_path: A
     run_dir = os.path.join(str(tmp_path), "run")
     first = run_quickstart(run_dir, **{**SHORT, "steps": 1}, quiet=True)
     resumed = run_quickstart(run_dir, **SHORT, quiet=True)
-    assert [h["step"] for h in resumed["history"] if h["kind"] == "train"] == [1]
+    # the report covers the whole run: the first run's step, then the resumed one, on one clock of training time
+    assert [h["step"] for h in resumed["history"] if h["kind"] == "train"] == [0, 1]
+    assert resumed["history"][: len(first["history"])] == first["history"]
+    elapsed = [h["elapsed"] for h in resumed["history"]]
+    assert elapsed == sorted(elapsed) and resumed["train_seconds"] >= first["train_seconds"]
+    assert resumed["steps"] == 2 and resumed["rollouts"] > first["rollouts"]
     assert resumed["policy_versions"] > first["policy_versions"]
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))
+
+
+async def _train_steps_started(url: str) -> int:
+    async with open_store(url) as store:
+        rollouts = await store.query_rollouts(status_in=["succeeded"])
+        return max((int((r.metadata or {}).get("step", -1)) for r in rollouts if r.mode == "train"), default=-1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sigterm_writes_a_checkpoint_and_the_resumed_run_sends_nothing_to_the_dead_server(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import time
+
+    run_dir = os.path.join(str(tmp_path), "run")
+    flags = ["--group-size", "4", "--batch-size", "4", "--val-every", "1000", "--target", "0", "--concurrency", "16"]
+    command = [sys.executable, "-c", "import sys; from agentlightning.cli import main; sys.exit(main())", "quickstart"]
+    process = subprocess.Popen([*command, "--run-dir", run_dir, "--steps", "50", *flags, "--quiet"])
+    url = "sqlite:///" + os.path.join(run_dir, "store.db")
+    try:
+        deadline = time.monotonic() + 300
+        while not os.path.exists(os.path.join(run_dir, "store.db")) or anyio.run(_train_steps_started, url) < 2:
+            assert process.poll() is None, "the quickstart ended before it was stopped"
+            assert time.monotonic() < deadline, "no training step in time"
+            time.sleep(0.5)
+        process.terminate()  # SIGTERM
+        assert process.wait(120) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    checkpoints = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))
+    (written,) = [name for name in checkpoints if name.startswith("step-")]
+    step = int(written[len("step-") : -len(".pt")])
+    assert 2 <= step < 10  # not a periodic one (every 10 steps): written on SIGTERM
+
+    resumed_at = time.time()
+    resumed = run_quickstart(
+        run_dir, steps=step + 1, group_size=4, batch_size=4, val_every=1000, target=None, concurrency=16, quiet=True
+    )
+    assert [h["step"] for h in resumed["history"] if h["kind"] == "train"] == list(range(step + 1))
+
+    async def failed_since_resume() -> list:
+        async with open_store(url) as store:
+            failed = []
+            for rollout in await store.query_rollouts(status_in=["failed"]):
+                attempts = await store.query_attempts(rollout.rollout_id)
+                failed += [a.attempt_id for a in attempts if a.start_time >= resumed_at and a.status == "failed"]
+            return failed
+
+    # what the stopped run left queued or in flight was cancelled, not sent to its dead policy server (rollouts in
+    # flight when it stopped may have failed then, as its policy server stopped before its runners)
+    assert anyio.run(failed_since_resume) == []

@@ -26,11 +26,35 @@ __all__ = [
     "TraceToTripletBase",
     "TracerTraceToTriplet",
     "DEFAULT_LLM_CALL_MATCH",
+    "TOKEN_IDS_NOTE",
+    "token_ids_note",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LLM_CALL_MATCH = r"openai\.chat\.completion"
+DEFAULT_LLM_CALL_MATCH = (
+    r"openai\.chat\.completion|openai\.responses$|anthropic\.messages$|google_genai\.generate_content$"
+)
+"""LLM spans of every instrumented client (openai chat completions and Responses, anthropic, google-genai; LiteLLM
+SDK calls are ``openai.chat.completion`` spans)."""
+TOKEN_IDS_NOTE = "token_ids"  # noqa: S105 - a metadata key
+"""Triplet metadata key: why the triplet has no token ids (absent when it has them)."""
+
+
+def token_ids_note(attributes: Dict[str, Any]) -> str:
+    """Why an LLM span has no token ids, and how to get them."""
+    if attributes.get("agentlightning.token_ids") == "none in protocol":
+        kind = attributes.get("gen_ai.system") or "this"
+        return (
+            f"missing: the {kind} protocol carries no token ids; point the agent at the LLM proxy "
+            "(agentlightning-litellm's LLMProxy), which records them from a vLLM backend"
+        )
+    return (
+        "missing: the backend returned none; with vLLM pass extra_body={'return_token_ids': True} "
+        "(chat and text completions) or point the agent at the LLM proxy"
+    )
+
+
 VIRTUAL_ROOT_ID = "virtual-root"
 
 
@@ -419,6 +443,8 @@ class TraceTree:
             "response_id": node.response_id(),
             "agent_name": agent_name,
         }
+        if not prompt["token_ids"] or not response["token_ids"]:
+            metadata[TOKEN_IDS_NOTE] = token_ids_note(a)
         return Triplet(prompt=prompt, response=response, reward=None, metadata=metadata)
 
     def match_rewards(

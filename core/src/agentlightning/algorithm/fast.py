@@ -76,7 +76,8 @@ class Baseline(FastAlgorithm):
 
     Rollouts carry their sample in metadata (``agl_data_split``, ``agl_data_index``, ``agl_epoch``), so a run on a
     store that already holds some resumes: samples whose rollout finished are kept, queued ones are waited for,
-    interrupted ones (left preparing/running by a previous run) are requeued, missing ones are enqueued.
+    interrupted ones (left preparing/running by a previous run) get their attempt marked ``unresponsive`` and are
+    requeued, missing ones are enqueued.
 
     Args:
         n_epochs: passes over the data.
@@ -177,8 +178,10 @@ class Baseline(FastAlgorithm):
         for key, rollout in found.items():
             attempt = getattr(rollout, "attempt", None)
             if rollout.status in RUNNING_STATUSES and attempt is not None and attempt.start_time < started:
+                from agentlightning.trainer.recovery import recover_rollout
+
                 logger.info("[Rollout %s] Interrupted by an earlier run; requeuing it.", rollout.rollout_id)
-                found[key] = await store.update_rollout(rollout.rollout_id, status="requeuing")
+                found[key] = await recover_rollout(store, rollout)
         return found
 
     async def _run_epoch(

@@ -15,6 +15,12 @@ CORE_COMMANDS = {
     "plugins": ("List installed plugins, what they register, and failures.", "agentlightning.cli.plugins:configure"),
     "dev": ("Run an agent over a JSONL dataset with the Baseline algorithm.", "agentlightning.cli.dev:configure"),
     "eval": ("Reward statistics of an agent over a held-out JSONL split.", "agentlightning.cli.eval:configure"),
+    "export": ("Stream a store's traces to a file as training data.", "agentlightning.cli.transfer:configure_export"),
+    "import": ("Replay a traces export into a store (idempotent).", "agentlightning.cli.transfer:configure_import"),
+    "doctor": (
+        "Check LLM capture: libraries, and LLM spans / token ids in a store.",
+        "agentlightning.cli.doctor:configure",
+    ),
 }
 
 

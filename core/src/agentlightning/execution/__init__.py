@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle
+from .client_server import ClientServerExecutionStrategy
 from .events import ExecutionEvent, MultiprocessingEvent, ThreadingEvent
 from .inprocess import InProcessExecutionStrategy
 from .multiprocess import MultiProcessExecutionStrategy
+from .shared_memory import SharedMemoryExecutionStrategy
 from .store_link import StoreLink, StoreServer, link_store
-
-# Upstream v0.3 names.
-SharedMemoryExecutionStrategy = InProcessExecutionStrategy
-ClientServerExecutionStrategy = MultiProcessExecutionStrategy
+from .supervision import RunnersExhaustedError
 
 __all__ = [
     "ExecutionStrategy",
@@ -26,4 +25,5 @@ __all__ = [
     "StoreLink",
     "StoreServer",
     "link_store",
+    "RunnersExhaustedError",
 ]

@@ -7,14 +7,16 @@ import multiprocessing
 import pickle
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from ._bundles import resolve_backend, unwrap_group
 from .base import AlgorithmBundle, ExecutionStrategy, RunnerBundle, check_n_runners
 from .events import MultiprocessingEvent
 from .interrupts import run_interruptibly
 from .processes import runner_process_main, shutdown_processes
+from .roles import DEFAULT_SPLIT_PORT, env_bool, env_int, env_str, execute_role, resolve_role
 from .store_link import link_store
+from .supervision import RunnerSupervisor, describe_exit
 
 if TYPE_CHECKING:
     from agentlightning.store.base import LightningStore
@@ -48,9 +50,10 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
     ``graceful_timeout`` seconds to finish their rollouts, then SIGTERM, then after ``terminate_timeout`` SIGKILL.
     Runner processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group) and exit by themselves if
     this process dies. A runner process that dies while the algorithm runs is restarted (``max_restarts`` per
-    worker); the attempt it was running is timed out by the store (``RolloutConfig.unresponsive_seconds``) and
-    retried per its rollout's config. Runner processes are daemonic: an agent may run subprocesses, but not
-    ``multiprocessing`` children of its own.
+    worker); the attempt it was running is marked ``unresponsive`` at once and retried per its rollout's config
+    (see :mod:`~agentlightning.execution.supervision`). Once every runner died with no restart left, the run fails
+    with :class:`~agentlightning.execution.supervision.RunnersExhaustedError`. Runner processes are daemonic: an
+    agent may run subprocesses, but not ``multiprocessing`` children of its own.
 
     Args:
         n_runners: runner processes (worker ids 0..n-1).
@@ -58,6 +61,17 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
         server_host, server_port: where the HTTP store server listens when one is needed (port 0: any free port).
         start_method: multiprocessing start method ("spawn" by default; "forkserver" works too).
         backend: event loop of the runner processes and the algorithm, "asyncio" or "trio".
+        role: ``"both"`` (default; env ``AGL_CURRENT_ROLE``): algorithm and runners here. ``"algorithm"``: only the
+            algorithm, serving the store on ``server_host:server_port`` for runner machines. ``"runner"``: only the
+            runners, against the store server at ``http://server_host:server_port`` (waits for it to come up, stops
+            once it has gone away). Start the same script on every machine with its role; see docs/runtime.md.
+        server_host, server_port: also from ``AGL_SERVER_HOST`` / ``AGL_SERVER_PORT``; the port defaults to 4747
+            when the roles are split, to any free port with ``role="both"``.
+        managed_store: (env ``AGL_MANAGED_STORE``, default True) whether the algorithm machine serves the store and
+            runner machines connect to that server; False: each side uses the store it was given as is.
+        main_process: with ``role="both"``, ``"runner"`` runs the single runner on the main thread and the algorithm
+            on another thread of this process (for debugging the agent).
+        allowed_exit_codes: runner machines' process exit codes that do not count as failures.
     """
 
     alias = "multiprocess"
@@ -67,20 +81,34 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
         n_runners: int = 1,
         *,
         store_url: Optional[str] = None,
-        server_host: str = "127.0.0.1",
-        server_port: int = 0,
+        server_host: Optional[str] = None,
+        server_port: Optional[int] = None,
         start_method: str = "spawn",
         backend: Optional[str] = None,
         graceful_timeout: float = 5.0,
         terminate_timeout: float = 3.0,
         max_restarts: int = 3,
+        role: Optional[str] = None,
+        main_process: str = "algorithm",
+        managed_store: Optional[bool] = None,
+        allowed_exit_codes: Sequence[int] = (0, -15),
         **legacy: Any,
     ) -> None:
-        for name in ("role", "main_process", "managed_store", "allowed_exit_codes"):
-            legacy.pop(name, None)  # upstream "cs" knobs, accepted for compatibility
         if legacy:
             raise TypeError(f"MultiProcessExecutionStrategy got unexpected arguments: {', '.join(sorted(legacy))}")
         self.n_runners = check_n_runners(n_runners)
+        self.role = resolve_role(role)
+        if main_process not in ("algorithm", "runner"):
+            raise ValueError(f"main_process must be 'algorithm' or 'runner', got {main_process!r}")
+        if main_process == "runner" and (self.role != "both" or self.n_runners != 1):
+            raise ValueError("main_process='runner' is only supported with role='both' and n_runners=1")
+        self.main_process = main_process
+        self.managed_store = env_bool("AGL_MANAGED_STORE", managed_store, True)
+        self.allowed_exit_codes = tuple(allowed_exit_codes)
+        default_port = 0 if self.role == "both" else DEFAULT_SPLIT_PORT
+        server_host = env_str("AGL_SERVER_HOST", server_host, "127.0.0.1")
+        server_port = env_int("AGL_SERVER_PORT", server_port, default_port)
+        assert server_host is not None and server_port is not None
         self.store_url = store_url
         self.server_host = server_host
         self.server_port = server_port
@@ -93,6 +121,9 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
         self.restarts: Dict[int, int] = {}
 
     def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
+        if self.role != "both" or self.main_process != "algorithm":
+            execute_role(self, algorithm, runner, store)
+            return
         check_picklable(runner)
         ctx = multiprocessing.get_context(self.start_method)
         event = MultiprocessingEvent(ctx=ctx)
@@ -113,6 +144,8 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
             self.processes.append(process)
 
         stop_monitor = threading.Event()
+        supervisor = RunnerSupervisor()
+        deaths: Dict[int, str] = {}  # worker id -> how its last process ended
 
         def monitor() -> None:
             while not stop_monitor.wait(MONITOR_SECONDS):
@@ -122,12 +155,17 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                     if process.exitcode == 0:  # finished by itself (max_rollouts)
                         del slots[worker_id]
                         continue
+                    how = describe_exit(process.exitcode)
+                    supervisor.runner_exited(worker_id, process.exitcode)
                     restarts = self.restarts.get(worker_id, 0)
                     if restarts >= self.max_restarts:
-                        logger.error("Runner %d exited (code %s); no restarts left", worker_id, process.exitcode)
+                        logger.error("Runner %d exited: %s; no restarts left", worker_id, how)
                         del slots[worker_id]
+                        deaths[worker_id] = how
+                        if not slots:
+                            supervisor.exhausted(_exhausted_message(deaths, self.max_restarts))
                         continue
-                    logger.warning("Runner %d exited (code %s); restarting it", worker_id, process.exitcode)
+                    logger.warning("Runner %d exited: %s; restarting it", worker_id, how)
                     self.restarts[worker_id] = restarts + 1
                     spawn(worker_id)
 
@@ -137,7 +175,7 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
                 spawn(worker_id)
             monitor_thread.start()
             try:
-                run_interruptibly(algorithm, store, event, backend=self.backend)
+                run_interruptibly(supervisor.guard(algorithm), store, event, backend=self.backend)
             except BaseException as exc:
                 inner = unwrap_group(exc)
                 if inner is exc:
@@ -156,3 +194,11 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
             logger.debug("Runner processes stopped in %.2f s", time.monotonic() - started)
             if server is not None:
                 server.stop()
+
+
+def _exhausted_message(deaths: Dict[int, str], max_restarts: int) -> str:
+    runners = "; ".join(f"runner {worker_id}: {how}" for worker_id, how in sorted(deaths.items()))
+    return (
+        f"No runner process is left (restarts used up, max_restarts={max_restarts}); last exits: {runners}. The dead "
+        "runners' attempts were marked unresponsive; queued rollouts stay queued for a later run."
+    )

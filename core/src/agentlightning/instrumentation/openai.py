@@ -2,7 +2,9 @@
 
 :func:`instrument_openai` patches ``Completions.create`` and ``AsyncCompletions.create`` of
 ``openai.resources.chat.completions`` (span ``openai.chat.completion``) and of ``openai.resources.completions``
-(span ``openai.completion``). Each call becomes one span of the global OpenTelemetry tracer provider with:
+(span ``openai.completion``), and ``Responses.create`` / ``AsyncResponses.create`` (span ``openai.responses``,
+see :mod:`agentlightning.instrumentation.openai_responses`; ``responses.stream`` goes through ``create``). Each
+call becomes one span of the global OpenTelemetry tracer provider with:
 
 - request: ``gen_ai.system``, ``gen_ai.request.type``, ``gen_ai.request.model``, ``gen_ai.request.streaming``,
   sampling parameters (``gen_ai.request.temperature``, ...), ``gen_ai.request.functions.<i>.name`` /
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry import trace as trace_api
-from opentelemetry.trace import Status, StatusCode
 
+from .genai import Accumulator, TracedAsyncStream, TracedStream, _Ender, _fail, tracer
+from .genai import text as _text
 from .patching import PatchSet
 
 __all__ = [
@@ -61,17 +64,10 @@ _REQUEST_PARAMS = (
 )
 
 _patches = PatchSet()
-_tracer_cache: Tuple[Any, Any] = (None, None)
 
 
 def _tracer() -> trace_api.Tracer:
-    global _tracer_cache
-    provider = trace_api.get_tracer_provider()
-    cached_provider, tracer = _tracer_cache
-    if cached_provider is not provider:
-        tracer = provider.get_tracer(_SCOPE)
-        _tracer_cache = (provider, tracer)
-    return tracer
+    return tracer(_SCOPE)
 
 
 # -- attributes ----------------------------------------------------------------------------------------------
@@ -86,15 +82,6 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
         if extra:
             return extra.get(key, default)
     return value
-
-
-def _text(value: Any) -> Optional[str]:
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _tool_call_attributes(prefix: str, tool_calls: Any) -> Dict[str, Any]:
@@ -206,7 +193,7 @@ def response_attributes(response: Any, chat: bool) -> Dict[str, Any]:
 # -- streaming -----------------------------------------------------------------------------------------------
 
 
-class StreamAccumulator:
+class StreamAccumulator(Accumulator):
     """Rebuilds the final response from chunks, for the span."""
 
     def __init__(self, chat: bool) -> None:
@@ -252,6 +239,10 @@ class StreamAccumulator:
                     slot["name"] += _get(function, "name") or ""
                     slot["arguments"] += _get(function, "arguments") or ""
 
+    def attributes(self) -> Dict[str, Any]:
+        """The span's response attributes (:class:`~agentlightning.instrumentation.genai.Accumulator`)."""
+        return response_attributes(self.response(), self.chat)
+
     def response(self) -> Dict[str, Any]:
         choices = []
         for index in sorted(self.choices):
@@ -280,128 +271,6 @@ class StreamAccumulator:
         }
 
 
-class _SpanEnder:
-    def __init__(self, span: Any, chat: bool) -> None:
-        self.span = span
-        self.acc = StreamAccumulator(chat)
-        self.done = False
-
-    def finish(self, error: Optional[BaseException] = None) -> None:
-        if self.done:
-            return
-        self.done = True
-        try:
-            self.span.set_attributes(response_attributes(self.acc.response(), self.acc.chat))
-            if error is not None:
-                self.span.record_exception(error)
-                self.span.set_status(Status(StatusCode.ERROR, str(error)))
-        finally:
-            self.span.end()
-
-
-class TracedStream:
-    """Wraps ``openai.Stream``: chunks pass through unchanged; the span ends with the stream."""
-
-    def __init__(self, stream: Any, ender: _SpanEnder) -> None:
-        self._stream = stream
-        self._ender = ender
-
-    def __iter__(self) -> Iterator[Any]:
-        try:
-            for chunk in self._stream:
-                self._ender.acc.add(chunk)
-                yield chunk
-        except GeneratorExit:  # the consumer stopped early: not an error
-            self._ender.finish()
-            raise
-        except BaseException as exc:
-            self._ender.finish(exc)
-            raise
-        self._ender.finish()
-
-    def __next__(self) -> Any:
-        try:
-            chunk = next(self._stream)
-        except StopIteration:
-            self._ender.finish()
-            raise
-        self._ender.acc.add(chunk)
-        return chunk
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._ender.finish()
-
-    def __enter__(self) -> TracedStream:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        ender = self.__dict__.get("_ender")
-        if ender is not None and not ender.done:
-            ender.finish()
-
-
-class TracedAsyncStream:
-    """Wraps ``openai.AsyncStream`` like :class:`TracedStream`."""
-
-    def __init__(self, stream: Any, ender: _SpanEnder) -> None:
-        self._stream = stream
-        self._ender = ender
-
-    async def _iterate(self) -> Any:
-        try:
-            async for chunk in self._stream:
-                self._ender.acc.add(chunk)
-                yield chunk
-        except GeneratorExit:
-            self._ender.finish()
-            raise
-        except BaseException as exc:
-            self._ender.finish(exc)
-            raise
-        self._ender.finish()
-
-    def __aiter__(self) -> Any:
-        return self._iterate()
-
-    async def __anext__(self) -> Any:
-        try:
-            chunk = await self._stream.__anext__()
-        except StopAsyncIteration:
-            self._ender.finish()
-            raise
-        self._ender.acc.add(chunk)
-        return chunk
-
-    async def close(self) -> None:
-        try:
-            await self._stream.close()
-        finally:
-            self._ender.finish()
-
-    async def __aenter__(self) -> TracedAsyncStream:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        ender = self.__dict__.get("_ender")
-        if ender is not None and not ender.done:
-            ender.finish()
-
-
 # -- patching ------------------------------------------------------------------------------------------------
 
 
@@ -420,16 +289,10 @@ def _start(span_name: str, kwargs: Dict[str, Any], chat: bool) -> Any:
     return _tracer().start_span(span_name, kind=trace_api.SpanKind.CLIENT, attributes=request_attributes(kwargs, chat))
 
 
-def _fail(span: Any, exc: BaseException) -> None:
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, str(exc)))
-    span.end()
-
-
 def _finish(span: Any, result: Any, kwargs: Dict[str, Any], chat: bool, stream_type: Callable[..., Any]) -> Any:
     """After the call returned: wrap a stream so the span ends with it, or record the response and end the span."""
     if kwargs.get("stream") and not hasattr(result, "parse"):
-        return stream_type(result, _SpanEnder(span, chat))
+        return stream_type(result, _Ender(span, StreamAccumulator(chat)))
     if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
         span.end()
         return result
@@ -492,6 +355,15 @@ def instrument_openai() -> bool:
         ]
         for cls, wrap, span_name, chat in targets:
             patches.patch(cls, "create", functools.partial(wrap, span_name=span_name, chat=chat))
+        try:
+            from openai.resources import responses as responses_module
+        except ImportError:  # an openai without the Responses API
+            return
+        from .genai import wrap_async, wrap_sync
+        from .openai_responses import RESPONSES_CALL
+
+        patches.patch(responses_module.Responses, "create", functools.partial(wrap_sync, spec=RESPONSES_CALL))
+        patches.patch(responses_module.AsyncResponses, "create", functools.partial(wrap_async, spec=RESPONSES_CALL))
 
     _patches.install(apply)
     return True

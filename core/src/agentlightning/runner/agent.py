@@ -28,6 +28,9 @@ __all__ = ["LitAgentRunner", "NoResourcesError"]
 logger = logging.getLogger(__name__)
 
 STOP_CHECK_SECONDS = 0.1
+STATUS_WRITE_SECONDS = 300.0
+"""The most a rollout's final status write may take: longer than a store client waits for a server that restarts
+(120 s by default), so a store restart does not cost a finished rollout (a stopping run terminates it sooner)."""
 
 
 class NoResourcesError(RuntimeError):
@@ -272,7 +275,7 @@ class LitAgentRunner(Runner[Any]):
 
     async def _write_status(self, rollout_id: str, attempt_id: str, status: AttemptStatus) -> None:
         try:
-            with anyio.fail_after(60):
+            with anyio.fail_after(STATUS_WRITE_SECONDS):
                 await self.get_store().update_attempt(rollout_id, attempt_id, status=status)
         except Exception:
             logger.exception("Could not write status %s of rollout %s attempt %s", status, rollout_id, attempt_id)

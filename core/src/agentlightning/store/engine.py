@@ -47,6 +47,7 @@ from .base import (
     Unset,
 )
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
+from .limits import check_span, check_value
 from .query import Condition, check_logic, run_query, select
 from .waiting import CompletionNotifier
 from .watchdog import Debouncer, Watchdog
@@ -92,7 +93,9 @@ def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
         return None
     if not isinstance(metadata, Mapping):
         raise InvalidRequestError(f"metadata must be a mapping or None, got {type(metadata).__name__}")
-    return dict(metadata)
+    plain = dict(metadata)
+    check_value(plain, "metadata")
+    return plain
 
 
 def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[Span]]:
@@ -250,6 +253,8 @@ class EngineLightningStore(LightningStore):
         metadata: Optional[Dict[str, Any]] = None,
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
+        check_value(input, "the rollout input")
+
         def op(tx: StorageTransaction, fx: tr.Effects) -> AttemptedRollout:
             now = self._clock()
             latest = self._latest_resources_id(tx, resources_id)
@@ -286,6 +291,8 @@ class EngineLightningStore(LightningStore):
                 raise InvalidRequestError(
                     f"rollouts[{i}] must be an EnqueueRolloutRequest, got {type(request).__name__}"
                 )
+            check_value(request.input, "the rollout input")
+            check_value(request.metadata, "metadata")
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
             now = self._clock()
@@ -426,6 +433,7 @@ class EngineLightningStore(LightningStore):
     ) -> Rollout:
         changes: Dict[str, Any] = {}
         if input is not UNSET:
+            check_value(input, "the rollout input")
             changes["input"] = input
         if mode is not UNSET:
             changes["mode"] = _mode(mode)
@@ -659,6 +667,7 @@ class EngineLightningStore(LightningStore):
         for i, span in enumerate(spans):
             if not isinstance(span, Span):
                 raise InvalidRequestError(f"spans[{i}] must be a Span, got {type(span).__name__}")
+            check_span(span)
 
     async def add_span(self, span: Span) -> Optional[Span]:
         batch = [span]
@@ -677,6 +686,7 @@ class EngineLightningStore(LightningStore):
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
         template = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+        check_span(template)
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
             span = template
@@ -772,7 +782,9 @@ class EngineLightningStore(LightningStore):
             raise InvalidRequestError(
                 f"resources must be a mapping of names to resources, got {type(resources).__name__}"
             )
-        return dict(resources)
+        named = dict(resources)
+        check_value(named, "the resources")
+        return named
 
     async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
         named = self._check_resources(resources)
@@ -879,6 +891,7 @@ class EngineLightningStore(LightningStore):
             if not isinstance(heartbeat_stats, Mapping):
                 raise TypeError(f"heartbeat_stats must be a mapping, got {type(heartbeat_stats).__name__}")
             changes["heartbeat_stats"] = dict(heartbeat_stats)
+            check_value(changes["heartbeat_stats"], "heartbeat_stats")
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Worker:
             worker = tx.get_worker(worker_id) or Worker(worker_id=worker_id)

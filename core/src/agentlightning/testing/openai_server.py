@@ -13,7 +13,11 @@
         srv.requests[-1].body               # what the server received
 
 Endpoints: ``POST /v1/chat/completions`` (``stream`` via server-sent events, ``stream_options.include_usage``),
-``POST /v1/completions``, ``GET /v1/models``. A handler returns a ``str``, a :class:`Reply`, an :class:`ErrorReply`
+``POST /v1/completions``, ``POST /v1/responses`` (OpenAI Responses API), ``POST /v1/messages`` (Anthropic Messages
+API), ``POST /v1beta/models/<model>:generateContent`` and ``:streamGenerateContent`` (Gemini, for ``google-genai``
+with ``http_options={"base_url": srv.root_url}``), ``GET /v1/models``; all stream when asked, all answer tool calls
+and :attr:`Reply.reasoning`. The handler gets the request body of whichever protocol; :func:`request_messages`
+reads any of them as chat messages. A handler returns a ``str``, a :class:`Reply`, an :class:`ErrorReply`
 (an HTTP error status with OpenAI's error body), or a ``dict`` sent back verbatim as the JSON response. Without a
 handler the server echoes the last user message. A handler that raises becomes an HTTP 500.
 
@@ -30,7 +34,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -46,6 +50,7 @@ __all__ = [
     "fake_tokenize",
     "fake_detokenize",
     "render_prompt",
+    "request_messages",
 ]
 
 
@@ -69,6 +74,9 @@ class Reply:
     tool_calls: List[ToolCall] = attrs.field(factory=list)
     finish_reason: Optional[str] = None
     logprobs: bool = False
+    reasoning: Optional[str] = None
+    """Reasoning text: a ``reasoning`` output item (Responses), a ``thinking`` block (Anthropic), a thought part
+    (Gemini); chat completions leave it out."""
 
     def resolved_finish_reason(self) -> str:
         return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
@@ -115,8 +123,54 @@ def _content_text(content: Any) -> str:
     return "" if content is None else json.dumps(content)
 
 
+def _responses_messages(request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    messages: List[Dict[str, Any]] = []
+    if request.get("instructions"):
+        messages.append({"role": "system", "content": request["instructions"]})
+    items = request.get("input")
+    if isinstance(items, str):
+        return [*messages, {"role": "user", "content": items}]
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type") or "message"
+        if kind == "message":
+            messages.append({"role": item.get("role", "user"), "content": item.get("content")})
+        elif kind == "function_call":
+            messages.append({"role": "assistant", "content": json.dumps(item, sort_keys=True)})
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "content": item.get("output")})
+    return messages
+
+
+def _gemini_messages(request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    messages: List[Dict[str, Any]] = []
+    system = request.get("systemInstruction") or request.get("system_instruction")
+    if isinstance(system, dict):
+        messages.append({"role": "system", "content": system.get("parts")})
+    for content in request.get("contents") or []:
+        parts = [p if "text" in p else {"text": json.dumps(p, sort_keys=True)} for p in content.get("parts") or []]
+        messages.append({"role": content.get("role", "user"), "content": parts})
+    return messages
+
+
+def request_messages(request: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A request's conversation as chat-style messages, whatever its protocol (chat, Anthropic, Responses, Gemini)."""
+    if "input" in request:
+        return _responses_messages(request)
+    if "contents" in request:
+        return _gemini_messages(request)
+    messages = list(request.get("messages") or [])
+    system = request.get("system")  # Anthropic
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
 def render_prompt(request: Dict[str, Any]) -> str:
     """The text the fake tokenizer sees for a request: ``role: content`` lines, or the completion prompt."""
+    if "input" in request or "contents" in request or "system" in request:
+        request = {"messages": request_messages(request)}
     if "messages" in request:
         lines = []
         for message in request.get("messages") or []:
@@ -131,8 +185,8 @@ def render_prompt(request: Dict[str, Any]) -> str:
 
 def echo_handler(request: Dict[str, Any]) -> HandlerResult:
     """The default: ``"echo: <last user message>"`` (or of the completion prompt)."""
-    if "messages" in request:
-        users = [m for m in request.get("messages") or [] if m.get("role") == "user"]
+    if "messages" in request or "input" in request or "contents" in request:
+        users = [m for m in request_messages(request) if m.get("role") == "user"]
         return "echo: " + (_content_text(users[-1].get("content")) if users else "")
     return "echo: " + render_prompt(request)
 
@@ -178,7 +232,7 @@ class _Builder:
         self.n = int(request.get("n") or 1)
         self.return_ids = bool(request.get("return_token_ids"))
         self.prompt_ids = fake_tokenize(render_prompt(request))
-        self.tool_calls = [
+        self.tool_calls: List[Dict[str, Any]] = [
             {
                 "id": call.id or f"call_{self.id}_{i}",
                 "type": "function",
@@ -290,6 +344,309 @@ class _Builder:
             yield {**base, "choices": [], "usage": self.usage()}
 
 
+class _OtherProtocols(_Builder):
+    """Bodies and stream events of the Responses API, Anthropic's Messages API and Gemini's generateContent for one
+    reply (no token ids: those protocols carry none)."""
+
+    def __init__(self, server: OpenAITestServer, request: Dict[str, Any], reply: Reply) -> None:
+        super().__init__(server, request, reply, chat=True)
+        self.n = 1
+        self.number = self.id.split("-", 1)[1]
+
+    # -- Responses ---------------------------------------------------------------------------------------------
+
+    def _response_items(self) -> List[Dict[str, Any]]:
+        items: List[Dict[str, Any]] = []
+        if self.reply.reasoning is not None:
+            summary = [{"type": "summary_text", "text": self.reply.reasoning}]
+            items.append({"type": "reasoning", "id": f"rs_{self.number}", "summary": summary})
+        if self.reply.content is not None or not self.tool_calls:
+            text = {"type": "output_text", "text": self.reply.content or "", "annotations": []}
+            items.append(
+                {
+                    "type": "message",
+                    "id": f"msg_{self.number}",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [text],
+                }
+            )
+        for i, call in enumerate(self.tool_calls):
+            items.append(
+                {
+                    "type": "function_call",
+                    "id": f"fc_{self.number}_{i}",
+                    "call_id": call["id"],
+                    "name": call["function"]["name"],
+                    "arguments": call["function"]["arguments"],
+                    "status": "completed",
+                }
+            )
+        return items
+
+    def responses_body(
+        self, status: str = "completed", output: Optional[List[Dict[str, Any]]] = None
+    ) -> Dict[str, Any]:
+        usage = self.usage()
+        return {
+            "id": f"resp_{self.number}",
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "model": self.model,
+            "output": self._response_items() if output is None else output,
+            "instructions": self.request.get("instructions"),
+            "parallel_tool_calls": True,
+            "tool_choice": self.request.get("tool_choice") or "auto",
+            "tools": self.request.get("tools") or [],
+            "text": {"format": {"type": "text"}},
+            "temperature": self.request.get("temperature"),
+            "top_p": self.request.get("top_p"),
+            "metadata": {},
+            "error": None,
+            "incomplete_details": None,
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": usage["completion_tokens"],
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": usage["total_tokens"],
+            },
+        }
+
+    def responses_events(self) -> Iterator[Dict[str, Any]]:
+        seq = itertools.count()
+        yield {
+            "type": "response.created",
+            "sequence_number": next(seq),
+            "response": self.responses_body("in_progress", []),
+        }
+        yield {
+            "type": "response.in_progress",
+            "sequence_number": next(seq),
+            "response": self.responses_body("in_progress", []),
+        }
+        for index, item in enumerate(self._response_items()):
+            base = {"output_index": index, "item_id": item["id"]}
+            if item["type"] == "message":
+                yield {
+                    "type": "response.output_item.added",
+                    "sequence_number": next(seq),
+                    "output_index": index,
+                    "item": {**item, "status": "in_progress", "content": []},
+                }
+                part = {"type": "output_text", "text": "", "annotations": []}
+                yield {
+                    "type": "response.content_part.added",
+                    "sequence_number": next(seq),
+                    **base,
+                    "content_index": 0,
+                    "part": part,
+                }
+                text = item["content"][0]["text"]
+                for word in _words(text):
+                    yield {
+                        "type": "response.output_text.delta",
+                        "sequence_number": next(seq),
+                        **base,
+                        "content_index": 0,
+                        "delta": word,
+                        "logprobs": [],
+                    }
+                yield {
+                    "type": "response.output_text.done",
+                    "sequence_number": next(seq),
+                    **base,
+                    "content_index": 0,
+                    "text": text,
+                    "logprobs": [],
+                }
+                yield {
+                    "type": "response.content_part.done",
+                    "sequence_number": next(seq),
+                    **base,
+                    "content_index": 0,
+                    "part": item["content"][0],
+                }
+            elif item["type"] == "function_call":
+                yield {
+                    "type": "response.output_item.added",
+                    "sequence_number": next(seq),
+                    "output_index": index,
+                    "item": {**item, "arguments": "", "status": "in_progress"},
+                }
+                yield {
+                    "type": "response.function_call_arguments.delta",
+                    "sequence_number": next(seq),
+                    **base,
+                    "delta": item["arguments"],
+                }
+                yield {
+                    "type": "response.function_call_arguments.done",
+                    "sequence_number": next(seq),
+                    **base,
+                    "arguments": item["arguments"],
+                    "name": item["name"],
+                }
+            else:
+                yield {
+                    "type": "response.output_item.added",
+                    "sequence_number": next(seq),
+                    "output_index": index,
+                    "item": item,
+                }
+            yield {
+                "type": "response.output_item.done",
+                "sequence_number": next(seq),
+                "output_index": index,
+                "item": item,
+            }
+        yield {"type": "response.completed", "sequence_number": next(seq), "response": self.responses_body()}
+
+    # -- Anthropic Messages --------------------------------------------------------------------------------------
+
+    def _blocks(self) -> List[Dict[str, Any]]:
+        blocks: List[Dict[str, Any]] = []
+        if self.reply.reasoning is not None:
+            blocks.append({"type": "thinking", "thinking": self.reply.reasoning, "signature": "sig"})
+        if self.reply.content is not None or not self.tool_calls:
+            blocks.append({"type": "text", "text": self.reply.content or ""})
+        for call in self.tool_calls:
+            arguments = json.loads(call["function"]["arguments"] or "{}")
+            blocks.append({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": arguments})
+        return blocks
+
+    def _stop_reason(self) -> str:
+        if self.tool_calls:
+            return "tool_use"
+        return {"length": "max_tokens"}.get(self.reply.resolved_finish_reason(), "end_turn")
+
+    def anthropic_body(self) -> Dict[str, Any]:
+        usage = self.usage()
+        return {
+            "id": f"msg_{self.number}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": self._blocks(),
+            "stop_reason": self._stop_reason(),
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]},
+        }
+
+    def anthropic_events(self) -> Iterator[Dict[str, Any]]:
+        body = self.anthropic_body()
+        start = {**body, "content": [], "stop_reason": None, "usage": {**body["usage"], "output_tokens": 0}}
+        yield {"type": "message_start", "message": start}
+        for index, block in enumerate(body["content"]):
+            if block["type"] == "text":
+                yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+                for word in _words(block["text"]):
+                    yield {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": word}}
+            elif block["type"] == "thinking":
+                empty = {"type": "thinking", "thinking": "", "signature": ""}
+                yield {"type": "content_block_start", "index": index, "content_block": empty}
+                yield {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": block["thinking"]},
+                }
+                yield {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]},
+                }
+            else:
+                yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
+                yield {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                }
+            yield {"type": "content_block_stop", "index": index}
+        yield {
+            "type": "message_delta",
+            "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": body["usage"]["output_tokens"]},
+        }
+        yield {"type": "message_stop"}
+
+    # -- Gemini generateContent ----------------------------------------------------------------------------------
+
+    def _gemini_parts(self) -> List[Dict[str, Any]]:
+        parts: List[Dict[str, Any]] = []
+        if self.reply.reasoning is not None:
+            parts.append({"text": self.reply.reasoning, "thought": True})
+        if self.reply.content is not None or not self.tool_calls:
+            parts.append({"text": self.reply.content or ""})
+        for call in self.tool_calls:
+            args = json.loads(call["function"]["arguments"] or "{}")
+            parts.append({"functionCall": {"id": call["id"], "name": call["function"]["name"], "args": args}})
+        return parts
+
+    def gemini_body(self, parts: Optional[List[Dict[str, Any]]] = None, final: bool = True) -> Dict[str, Any]:
+        usage = self.usage()
+        candidate: Dict[str, Any] = {
+            "content": {"role": "model", "parts": self._gemini_parts() if parts is None else parts},
+            "index": 0,
+        }
+        if final:
+            candidate["finishReason"] = "MAX_TOKENS" if self.reply.resolved_finish_reason() == "length" else "STOP"
+        return {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": usage["prompt_tokens"],
+                "candidatesTokenCount": usage["completion_tokens"],
+                "totalTokenCount": usage["total_tokens"],
+            },
+            "modelVersion": self.model,
+            "responseId": f"gen-{self.number}",
+        }
+
+    def gemini_chunks(self) -> Iterator[Dict[str, Any]]:
+        parts = self._gemini_parts()
+        pieces: List[Dict[str, Any]] = []
+        for part in parts:
+            if "text" in part and not part.get("thought"):
+                pieces.extend({"text": word} for word in _words(part["text"]))
+            else:
+                pieces.append(part)
+        for i, piece in enumerate(pieces):
+            yield self.gemini_body([piece], final=i == len(pieces) - 1)
+
+
+def _words(text: str) -> List[str]:
+    words = text.split(" ") if text else [""]
+    return [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
+
+
+_ROUTES = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completion",
+    "/v1/responses": "responses",
+    "/v1/messages": "anthropic",
+}
+_NEEDS = {
+    "chat": "messages",
+    "completion": "prompt",
+    "responses": "input",
+    "anthropic": "messages",
+    "gemini": "contents",
+}
+
+
+def _route(path: str) -> Optional[Tuple[str, bool]]:
+    """(protocol, streamed by the path) for a POST path; Gemini's ``/v1beta/models/M:generateContent`` and
+    ``:streamGenerateContent`` too."""
+    if path in _ROUTES:
+        return _ROUTES[path], False
+    if path.startswith(("/v1beta/models/", "/v1/models/", "/v1beta/publishers/")) and ":" in path:
+        action = path.rsplit(":", 1)[1]
+        if action in ("generateContent", "streamGenerateContent"):
+            return "gemini", action == "streamGenerateContent"
+    return None
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -335,12 +692,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         owner._record(RecordedRequest("POST", self.path, dict(self.headers.items()), body))
         path = self.path.split("?")[0].rstrip("/")
-        if path not in ("/v1/chat/completions", "/v1/completions"):
+        route = _route(path)
+        if route is None:
             self._error(404, f"no route POST {self.path}", "not_found_error")
             return
-        chat = path.endswith("chat/completions")
-        if not isinstance(body, dict) or ("messages" if chat else "prompt") not in body:
-            self._error(400, f"the request needs {'messages' if chat else 'prompt'}")
+        kind, streamed = route
+        if not isinstance(body, dict) or _NEEDS[kind] not in body:
+            self._error(400, f"the request needs {_NEEDS[kind]}")
             return
         try:
             reply = _as_reply(owner.handler(body))
@@ -353,13 +711,33 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if isinstance(reply, dict):
             self._send_json(200, reply)
             return
-        builder = _Builder(owner, body, reply, chat)
-        if body.get("stream"):
-            self._stream(builder.chunks())
+        stream = streamed or bool(body.get("stream"))
+        if kind in ("chat", "completion"):
+            builder = _Builder(owner, body, reply, kind == "chat")
+            if stream:
+                self._stream(builder.chunks())
+            else:
+                self._send_json(200, builder.body())
+            return
+        other = _OtherProtocols(owner, body, reply)
+        if kind == "responses":
+            if stream:
+                self._stream(other.responses_events(), named=True)
+            else:
+                self._send_json(200, other.responses_body())
+        elif kind == "anthropic":
+            if stream:
+                self._stream(other.anthropic_events(), named=True)
+            else:
+                self._send_json(200, other.anthropic_body())
+        elif stream:
+            self._stream(other.gemini_chunks(), done=False)
         else:
-            self._send_json(200, builder.body())
+            self._send_json(200, other.gemini_body())
 
-    def _stream(self, chunks: Iterator[Dict[str, Any]]) -> None:
+    def _stream(self, chunks: Iterator[Dict[str, Any]], *, named: bool = False, done: bool = True) -> None:
+        """Server-sent events: ``data:`` lines (with ``event: <type>`` lines when ``named``), then ``[DONE]``
+        (OpenAI chat and completions only)."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -370,8 +748,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
         for chunk in chunks:
-            write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-        write(b"data: [DONE]\n\n")
+            event = b"event: " + str(chunk.get("type")).encode() + b"\n" if named else b""
+            write(event + b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        if done and not named:
+            write(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -420,6 +800,11 @@ class OpenAITestServer:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: pass it to ``openai.OpenAI(base_url=...)``."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base URL for clients that add their own version prefix (google-genai)."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def requests(self) -> List[RecordedRequest]:

@@ -280,8 +280,9 @@ class OtelTracer(Tracer):
         batch_size: queued spans that wake the flusher early.
         flush_interval: seconds between background flushes.
         flush_timeout: how long the exit of a trace context waits for the last spans to reach the store.
-        instrument: patch the ``openai`` client (when installed) while a worker is initialised, so that its calls
-            become ``openai.chat.completion`` spans (see :mod:`agentlightning.instrumentation.openai`).
+        instrument: while a worker is initialised, patch every supported LLM client (openai chat completions and
+            Responses, anthropic, litellm, google-genai), each when it is first imported, so that its calls become
+            LLM spans (see :mod:`agentlightning.instrumentation.auto`).
     """
 
     def __init__(
@@ -339,9 +340,10 @@ class OtelTracer(Tracer):
         self._processor.enabled = True
         self._flusher.start()
         if self.instrument and not self._instrumented:
-            from agentlightning.instrumentation.openai import instrument_openai
+            from agentlightning.instrumentation.auto import instrument_all
 
-            self._instrumented = instrument_openai()
+            instrument_all()  # each LLM library when it is first imported
+            self._instrumented = True
 
     def teardown_worker(self, worker_id: int) -> None:
         super().teardown_worker(worker_id)
@@ -349,9 +351,9 @@ class OtelTracer(Tracer):
             self._processor.enabled = False  # a provider cannot drop a processor; this one goes quiet
         self._flusher.stop()
         if self._instrumented:
-            from agentlightning.instrumentation.openai import uninstrument_openai
+            from agentlightning.instrumentation.auto import uninstrument_all
 
-            uninstrument_openai()
+            uninstrument_all()
             self._instrumented = False
 
     def get_otel_tracer(self) -> trace_api.Tracer:

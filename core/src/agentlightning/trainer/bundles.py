@@ -6,6 +6,7 @@ import copy
 import logging
 import pickle
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import anyio
@@ -33,6 +34,8 @@ class AlgorithmRun:
         self.algorithm = algorithm
         self.train_dataset = train_dataset
         self.val_dataset = val_dataset
+        self.started = time.time()
+        """When the run began: attempts still in flight that started earlier were left by a run that died."""
 
     async def __call__(self, store: LightningStore, event: ExecutionEvent) -> None:
         algorithm, trainer = self.algorithm, self.trainer
@@ -40,6 +43,9 @@ class AlgorithmRun:
             while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
                 await anyio.sleep(0.1)
             return
+        from .recovery import recover_interrupted
+
+        await recover_interrupted(store, before=self.started)
         algorithm.set_trainer(trainer)
         algorithm.set_store(store)
         algorithm.set_adapter(trainer.adapter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -19,6 +20,7 @@ from agentlightning.types.resources import NamedResources
 
 from .build import build_component, plugin_registry
 from .bundles import AlgorithmRun, RunnerRun
+from .legacy import TrainerLegacy
 from .progress import ProgressReporter
 
 __all__ = ["Trainer", "DatasetLike"]
@@ -43,7 +45,7 @@ def _default_adapter() -> Any:
     return TracerTraceToTriplet()
 
 
-class Trainer:
+class Trainer(TrainerLegacy):
     """Runs an agent over datasets with an algorithm.
 
     Every component may be given as an instance, a class, a factory, a registered name (or import path), or a dict
@@ -55,8 +57,8 @@ class Trainer:
         tracer: default :class:`~agentlightning.tracer.otel.OtelTracer`.
         adapter: turns spans into training data (default: the triplet adapter when available).
         runner: default :class:`~agentlightning.runner.LitAgentRunner` with this tracer and ``max_rollouts``.
-        strategy: ``"inprocess"`` (alias ``"shm"``) or ``"multiprocess"`` (alias ``"cs"``); default: multiprocess
-            when ``n_runners > 1``, in-process otherwise.
+        strategy: ``"inprocess"`` (upstream's ``"shm"``) or ``"multiprocess"`` (upstream's ``"cs"``); default:
+            multiprocess when ``n_runners > 1`` or ``AGL_CURRENT_ROLE`` is set (multi-machine roles), else in-process.
         n_runners: runner workers (a strategy instance's own ``n_runners`` wins).
         max_rollouts: per runner worker, then it stops.
         initial_resources: published by the algorithm before the first rollout.
@@ -161,8 +163,9 @@ class Trainer:
         return build_component(spec, expected_type=store_type, spec_name="store")  # type: ignore[return-value]
 
     def _build_strategy(self, spec: Any) -> ExecutionStrategy:
-        if spec is None:
-            spec = "multiprocess" if self.n_runners > 1 else "inprocess"
+        if spec is None:  # upstream's default is "cs"; roles (AGL_CURRENT_ROLE) need it, one runner does not
+            split = os.environ.get("AGL_CURRENT_ROLE") is not None
+            spec = "cs" if self.n_runners > 1 or split else "inprocess"
         defaults: dict[str, Any] = {"n_runners": self.n_runners}
         if self.store_url is not None:
             defaults["store_url"] = self.store_url
@@ -222,14 +225,29 @@ class Trainer:
             raise TypeError(
                 f"agent must be a LitAgent (or a function decorated with @rollout), got {type(agent).__name__}"
             )
-        if isinstance(train_dataset, str):
-            raise TypeError("Trainer.fit takes datasets (lists), not URLs; the v0 URL API is not supported.")
+        if isinstance(train_dataset, str):  # upstream's v0.1 form: a task server's URL
+            logger.warning("Trainer.fit takes datasets; for a server URL it runs Trainer.fit_v0 (deprecated).")
+            self.fit_v0(agent, train_dataset, val_data=val_dataset)
+            return
         agent.set_trainer(self)
         self.strategy.execute(
             AlgorithmRun(self, algorithm, train_dataset, val_dataset),
-            RunnerRun(agent, self.runner, self.hooks),
+            RunnerRun(agent, self.runner, (*self.hooks, self._capture_check(algorithm))),
             self.store,
         )
+
+    @staticmethod
+    def _capture_check(algorithm: Any) -> Hook:
+        """Warns after the first rollouts when they have no LLM spans (or no token ids, for algorithms that train
+        on tokens: not the fast algorithms, nor one whose ``needs_token_ids`` is False)."""
+        from agentlightning.instrumentation.doctor import CaptureCheck
+
+        needs_ids = (
+            algorithm is not None
+            and not isinstance(algorithm, FastAlgorithm)
+            and bool(getattr(algorithm, "needs_token_ids", True))
+        )
+        return CaptureCheck(need_token_ids=needs_ids)
 
     def __repr__(self) -> str:
         return (

@@ -2,6 +2,8 @@
 
 from .core import *  # noqa: F403
 from .core import __all__ as _core_all
+from .legacy import *  # noqa: F403
+from .legacy import __all__ as _legacy_all
 from .resources import *  # noqa: F403
 from .resources import __all__ as _resources_all
 from .serialization import (
@@ -21,6 +23,7 @@ __all__ = [
     *_core_all,
     *_resources_all,
     *_tracer_all,
+    *_legacy_all,
     "ValidationError",
     "from_dict",
     "from_json",

@@ -135,6 +135,30 @@ def _structure_rollout(data: Any, _: type) -> Any:
     return conv.structure(data, Rollout)
 
 
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _json_unstructurer(conv: cattrs.Converter) -> Callable[[Any], Any]:
+    """Unstructure plain dicts and lists with one Python frame per level (cattrs' own hooks take three), so values
+    as deep as a store accepts (:data:`agentlightning.store.limits.MAX_JSON_DEPTH`) convert without RecursionError."""
+
+    def unstructure(value: Any) -> Any:
+        if type(value) is dict:
+            out: Dict[Any, Any] = {}
+            for key, item in value.items():
+                name = key if type(key) is str else conv.unstructure(key)
+                out[name] = item if type(item) in _JSON_LEAVES else unstructure(item)
+            return out
+        if type(value) is list:
+            items = []
+            for item in value:
+                items.append(item if type(item) in _JSON_LEAVES else unstructure(item))
+            return items
+        return conv.unstructure(value)
+
+    return unstructure
+
+
 @lru_cache(maxsize=1)
 def get_converter() -> cattrs.Converter:
     """The project's converter. Built once, on first use, never at import."""
@@ -147,6 +171,9 @@ def get_converter() -> cattrs.Converter:
     conv.register_structure_hook(ResourceUnion, _structure_resource)
     conv.register_structure_hook(Union[Rollout, AttemptedRollout], _structure_rollout)
     conv.register_unstructure_hook(ProxyLLM, cattrs.gen.make_dict_unstructure_fn(ProxyLLM, conv))
+    plain = _json_unstructurer(conv)
+    conv.register_unstructure_hook(dict, plain)
+    conv.register_unstructure_hook(list, plain)
     conv.register_unstructure_hook(
         PaginatedResult,
         lambda p: {

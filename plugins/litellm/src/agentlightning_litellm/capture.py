@@ -20,6 +20,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import attrs
+from agentlightning.instrumentation.litellm import restore_token_ids
 from agentlightning.instrumentation.openai import StreamAccumulator, request_attributes, response_attributes
 from agentlightning.types.tracer import Event, Span, TraceStatus, _random_span_id, _random_trace_id
 
@@ -64,28 +65,6 @@ def _int_list(value: Any) -> Optional[List[int]]:
     if isinstance(value, (list, tuple)) and value and set(map(type, value)) == {int}:
         return list(value)
     return None
-
-
-def restore_token_ids(response: Any) -> Any:
-    """Put vLLM's per-choice ``token_ids`` back where vLLM sends them when LiteLLM moved them into the choice's
-    ``provider_specific_fields`` (LiteLLM < 1.110 does). Works on dicts and on LiteLLM's response objects."""
-    choices = response.get("choices") if isinstance(response, dict) else getattr(response, "choices", None)
-    for choice in choices or []:
-        get = choice.get if isinstance(choice, dict) else lambda key, c=choice: getattr(c, key, None)
-        if get("token_ids") is not None:
-            continue
-        fields = get("provider_specific_fields")
-        ids = fields.get("token_ids") if isinstance(fields, dict) else None
-        if ids is None:
-            continue
-        try:
-            if isinstance(choice, dict):
-                choice["token_ids"] = ids
-            else:
-                setattr(choice, "token_ids", ids)  # noqa: B010 - a pydantic extra, not a declared field
-        except (AttributeError, TypeError, ValueError):  # a model that refuses extras: leave it
-            pass
-    return response
 
 
 class StreamCollector:
@@ -181,86 +160,24 @@ class StreamCollector:
 # -- attributes of the other APIs ------------------------------------------------------------------------------
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict):
-                parts.append(str(part.get("text") or part.get("content") or ""))
-            else:
-                parts.append(str(part))
-        return "".join(parts)
-    return "" if content is None else json.dumps(content, default=str)
+def _other_api_attributes(record: CallRecord) -> Dict[str, Any]:
+    """Anthropic and Responses calls in the shared LLM span vocabulary, with the backend's token ids if recorded."""
+    from agentlightning.instrumentation import anthropic as anthropic_api
+    from agentlightning.instrumentation import openai_responses
 
-
-def _anthropic_attributes(request: Dict[str, Any], response: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    attrs_: Dict[str, Any] = {"gen_ai.request.type": "chat"}
-    if request.get("model") is not None:
-        attrs_["gen_ai.request.model"] = str(request["model"])
-    for key in ("max_tokens", "temperature", "top_p"):
-        if isinstance(request.get(key), (int, float)):
-            attrs_[f"gen_ai.request.{key}"] = request[key]
-    messages = list(request.get("messages") or [])
-    if request.get("system"):
-        messages.insert(0, {"role": "system", "content": request["system"]})
-    for i, message in enumerate(messages):
-        attrs_[f"gen_ai.prompt.{i}.role"] = str(message.get("role", ""))
-        attrs_[f"gen_ai.prompt.{i}.content"] = _text_of(message.get("content"))
-    if response:
-        if response.get("id"):
-            attrs_["gen_ai.response.id"] = str(response["id"])
-        if response.get("model"):
-            attrs_["gen_ai.response.model"] = str(response["model"])
-        blocks = response.get("content") or []
-        attrs_["gen_ai.completion.0.role"] = "assistant"
-        attrs_["gen_ai.completion.0.content"] = "".join(
-            str(b.get("text") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-        )
-        calls = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
-        for j, call in enumerate(calls):
-            attrs_[f"gen_ai.completion.0.tool_calls.{j}.id"] = str(call.get("id"))
-            attrs_[f"gen_ai.completion.0.tool_calls.{j}.name"] = str(call.get("name"))
-            attrs_[f"gen_ai.completion.0.tool_calls.{j}.arguments"] = json.dumps(call.get("input"), default=str)
-        if response.get("stop_reason"):
-            attrs_["gen_ai.completion.0.finish_reason"] = str(response["stop_reason"])
-        for key in ("prompt_token_ids", "response_token_ids"):
-            if _int_list(response.get(key)):
-                attrs_[key] = list(response[key])
-        usage = response.get("usage") or {}
-        for src, dst in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
-            if isinstance(usage.get(src), int):
-                attrs_[f"gen_ai.usage.{dst}"] = usage[src]
-    return attrs_
-
-
-def _responses_attributes(request: Dict[str, Any], response: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    attrs_: Dict[str, Any] = {"gen_ai.request.type": "responses"}
-    if request.get("model") is not None:
-        attrs_["gen_ai.request.model"] = str(request["model"])
-    inputs = request.get("input")
-    items = [{"role": "user", "content": inputs}] if isinstance(inputs, str) else list(inputs or [])
-    if request.get("instructions"):
-        items.insert(0, {"role": "system", "content": request["instructions"]})
-    for i, item in enumerate(items):
-        if isinstance(item, dict):
-            attrs_[f"gen_ai.prompt.{i}.role"] = str(item.get("role") or item.get("type") or "")
-            attrs_[f"gen_ai.prompt.{i}.content"] = _text_of(item.get("content"))
-    if response:
-        if response.get("id"):
-            attrs_["gen_ai.response.id"] = str(response["id"])
-        texts = []
-        for item in response.get("output") or []:
-            if isinstance(item, dict) and item.get("type") == "message":
-                texts.append(_text_of(item.get("content")))
-        attrs_["gen_ai.completion.0.role"] = "assistant"
-        attrs_["gen_ai.completion.0.content"] = "".join(texts)
-        usage = response.get("usage") or {}
-        for src, dst in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
-            if isinstance(usage.get(src), int):
-                attrs_[f"gen_ai.usage.{dst}"] = usage[src]
-    return attrs_
+    if record.kind == "anthropic":
+        out = anthropic_api.request_attributes(record.request)
+        if record.response:
+            out.update(anthropic_api.response_attributes(record.response))
+    else:
+        out = openai_responses.responses_request_attributes(record.request)
+        if record.response:
+            out.update(openai_responses.responses_response_attributes(record.response))
+    ids = {k: _int_list((record.response or {}).get(k)) for k in ("prompt_token_ids", "response_token_ids")}
+    if ids["prompt_token_ids"] and ids["response_token_ids"]:
+        out.update(ids)
+        out.pop("agentlightning.token_ids", None)
+    return out
 
 
 def _call_attributes(record: CallRecord) -> Dict[str, Any]:
@@ -269,10 +186,8 @@ def _call_attributes(record: CallRecord) -> Dict[str, Any]:
         out = request_attributes(record.request, chat)
         if record.response is not None:
             out.update(response_attributes(record.response, chat))
-    elif record.kind == "anthropic":
-        out = _anthropic_attributes(record.request, record.response)
     else:
-        out = _responses_attributes(record.request, record.response)
+        out = _other_api_attributes(record)
     out["gen_ai.system"] = "litellm"
     out["gen_ai.request.streaming"] = bool(record.request.get("stream"))
     out["agentlightning.proxy.api"] = record.kind

@@ -2,7 +2,9 @@
 
 ``/rollout/{rollout_id}/attempt/{attempt_id}/v1/...`` is served as ``/v1/...`` and recorded under that rollout and
 attempt; bare ``/v1/...`` calls are served but not recorded. Routes: ``POST .../chat/completions``,
-``.../completions``, ``.../messages`` (Anthropic), ``.../responses``; ``GET /v1/models``; ``GET /health``.
+``.../completions``, ``.../messages`` (Anthropic), ``.../responses``; ``GET /v1/models``; ``GET /health``. Anthropic
+calls to vLLM-style backends become chat completions inside LiteLLM; Responses calls to them become chat completions
+here (:mod:`.responses_bridge`); either way the backend's token ids are recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 import anyio
 from agentlightning.store.base import LightningStore
 
+from . import responses_bridge
 from ._litellm import import_litellm
 from .capture import CallError, CallRecord, StreamCollector, call_spans, restore_token_ids
 from .deployments import Deployments, translated_to_chat
@@ -23,6 +26,7 @@ from .litellm_hooks import inner_call, install_inner_capture, observe_raw_chunks
 from .recorder import SpanRecorder
 from .routing import endpoint_kind, split_rollout_path
 from .settings import ProxySettings
+from .validation import check_chat_request
 
 __all__ = ["build_app", "error_of"]
 
@@ -170,8 +174,14 @@ class Gateway:
         except LookupError as exc:
             record.error = CallError(400, "invalid_request_error", str(exc))
             return self._fail(record, ids)
+        problem = check_chat_request(body) if kind == "chat" else None
+        if problem is not None:
+            record.error = CallError(400, "invalid_request_error", problem)
+            return self._fail(record, ids)
         record.model = str(params.get("model"))
         record.provider = record.model.split("/", 1)[0] if "/" in record.model else "openai"
+        if kind == "responses" and responses_bridge.bridged(params):
+            return await self._bridged_responses(body, params, record, ids)
         kwargs = self._kwargs(kind, body, params)
         stream = bool(body.get("stream"))
         collector = StreamCollector(kind)
@@ -201,6 +211,37 @@ class Gateway:
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
+
+    async def _bridged_responses(
+        self,
+        body: Dict[str, Any],
+        params: Dict[str, Any],
+        record: CallRecord,
+        ids: Optional[Tuple[str, str, Optional[int]]],
+    ) -> Any:
+        """A Responses call served by a chat completion to a vLLM-style backend, so its token ids are recorded."""
+        from starlette.responses import JSONResponse, StreamingResponse
+
+        kwargs = self._kwargs("chat", responses_bridge.chat_request(body), params)
+        try:
+            with self._deadline():
+                chat = restore_token_ids(to_dict(await self.litellm.acompletion(**kwargs)))
+        except Exception as exc:  # noqa: BLE001 - any backend failure is recorded and answered as an error
+            record.error = error_of(exc)
+            return self._fail(record, ids)
+        answer = responses_bridge.responses_body(chat, body)
+        token_ids = {k: v for k, v in responses_bridge.token_ids(chat).items() if v}
+        record.response = {**answer, **token_ids}
+        record.end_time = time.time()
+        self._record(record, ids)
+        if not body.get("stream"):
+            return JSONResponse(answer)
+
+        async def events() -> AsyncIterator[bytes]:
+            for event in responses_bridge.responses_events(answer):
+                yield responses_bridge.sse(event)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
 
     # -- helpers -------------------------------------------------------------------------------------------------
 

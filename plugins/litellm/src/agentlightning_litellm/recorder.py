@@ -2,13 +2,18 @@
 
 Recording never fails a call: a store that is down is retried with backoff for ``retry_seconds``; what still cannot
 be delivered is logged and dropped.
+
+Calls of several rollouts travel in one batch. When the store refuses a batch (an unknown rollout or attempt, a span
+it cannot keep), refusing is not retried: the batch is split by rollout and attempt and each part sent on its own, so
+one stale agent's call never costs another call its spans; the refused part is logged (naming its rollout, attempt
+and the store's reason), counted in :attr:`SpanRecorder.refused` and dropped.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Deque, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import anyio
 import attrs
@@ -27,6 +32,21 @@ _BATCH = 256
 
 class _Rejected(Exception):
     """The store refused the spans themselves: retrying would not help."""
+
+
+_REFUSALS = (ValueError, TypeError, LookupError)
+"""What a store raises for spans it will not take (NotFoundError, InvalidRequestError and ValidationError are
+ValueErrors); anything else (unreachable, closed, timed out) is retried."""
+
+Key = Tuple[str, str]
+
+
+def _split(calls: List[List[Span]]) -> Dict[Key, List[List[Span]]]:
+    groups: Dict[Key, List[List[Span]]] = {}
+    for call in calls:
+        if call:
+            groups.setdefault((call[0].rollout_id, call[0].attempt_id), []).append(call)
+    return groups
 
 
 class SpanRecorder:
@@ -60,6 +80,8 @@ class SpanRecorder:
         self._http: Any = None
         self.delivered = 0
         self.dropped = 0
+        self.refused: Dict[Key, int] = {}
+        """Spans the store refused, by (rollout id, attempt id) (also counted in ``dropped``)."""
 
     # -- used by the request handlers --------------------------------------------------------------------------
 
@@ -112,17 +134,46 @@ class SpanRecorder:
                     await self._http.aclose()
 
     async def _deliver(self, calls: List[List[Span]]) -> None:
+        """Deliver a batch; a refused batch of several rollouts or attempts is split and each part sent alone."""
+        try:
+            await self._deliver_batch(calls)
+            return
+        except _Rejected as exc:
+            groups = _split(calls)
+            if len(groups) == 1:
+                self._refuse(next(iter(groups)), calls, exc)
+                return
+        for key, group in groups.items():
+            try:
+                await self._deliver_batch(group)
+            except _Rejected as exc:
+                self._refuse(key, group, exc)
+
+    def _refuse(self, key: Key, calls: List[List[Span]], error: Exception) -> None:
+        count = sum(map(len, calls))
+        self.dropped += count
+        self.refused[key] = self.refused.get(key, 0) + count
+        logger.error(
+            "The store refused %d proxy span(s) of rollout %s attempt %s (dropped; other calls are unaffected): %s",
+            count,
+            key[0],
+            key[1],
+            error,
+        )
+
+    async def _deliver_batch(self, calls: List[List[Span]]) -> None:
+        """Ship ``calls``, retrying while the store is unreachable; raises :class:`_Rejected` if it refuses them."""
         delay = 0.1
         deadline = anyio.current_time() + self.retry_seconds
+        error: Exception
         while True:
             try:
                 with anyio.fail_after(self.timeout):
                     await self._ship(calls)
                 self.delivered += sum(map(len, calls))
                 return
-            except _Rejected as exc:
-                error: Exception = exc
-                break
+            except _Rejected:
+                raise
             except Exception as exc:  # noqa: BLE001 - any store failure is retried until the deadline
                 error = exc
                 if anyio.current_time() + delay > deadline:
@@ -137,11 +188,17 @@ class SpanRecorder:
     async def _ship(self, calls: List[List[Span]]) -> None:
         for i, call in enumerate(calls):
             if call and call[0].sequence_id < 0:
-                seq = await self.store.get_next_span_sequence_id(call[0].rollout_id, call[0].attempt_id)
+                try:
+                    seq = await self.store.get_next_span_sequence_id(call[0].rollout_id, call[0].attempt_id)
+                except _REFUSALS as exc:
+                    raise _Rejected(f"{type(exc).__name__}: {exc}") from exc
                 calls[i] = [attrs.evolve(s, sequence_id=seq) for s in call]
         spans = [s for call in calls for s in call]
         if self.otlp_endpoint is None:
-            await self.store.add_many_spans(spans)
+            try:
+                await self.store.add_many_spans(spans)
+            except _REFUSALS as exc:
+                raise _Rejected(f"{type(exc).__name__}: {exc}") from exc
             return
         import httpx
 

@@ -11,6 +11,8 @@ from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 import anyio
 import attrs
 from agentlightning.store.base import LightningStore
+from agentlightning.store.errors import InvalidRequestError
+from agentlightning.store.limits import MAX_JSON_DEPTH, check_value
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import otlp, wire
 from .idempotency import IdempotencyCache
 from .params import BadInput
-from .routes import ROUTES, Call, RouteSpec
+from .routes import OFFLOAD_ITEMS, ROUTES, Call, RouteSpec
 
 __all__ = ["ServerSettings", "create_app", "create_app_from_env", "SETTINGS_ENV"]
 
@@ -45,6 +47,29 @@ class ServerSettings:
     max_wait_seconds: float = 60.0
     cors_origins: Sequence[str] = ()
     idempotency_entries: int = 10_000
+    idempotency_bytes: int = 64 * 1024 * 1024
+    """Bytes of answers the idempotency cache keeps at most (oldest dropped first)."""
+    idempotency_ttl: float = 600.0
+    """Seconds an answer stays in the idempotency cache (a client's retries come within seconds)."""
+    max_head_bytes: int = 64 * 1024
+    max_url_bytes: int = 32 * 1024
+    head_timeout: float = 10.0
+    keep_alive_timeout: float = 30.0
+    max_connections: Optional[int] = None
+    """Connection limits (see :class:`~agentlightning_server.protocol.ConnectionLimits`); ``keep_alive_timeout``:
+    seconds an idle keep-alive connection stays open."""
+
+    def http_options(self) -> Dict[str, Any]:
+        """uvicorn options enforcing the connection limits (``http`` protocol class and keep-alive timeout)."""
+        from .protocol import ConnectionLimits, CorkedHTTPProtocol
+
+        limits = ConnectionLimits(
+            max_head_bytes=self.max_head_bytes,
+            max_url_bytes=self.max_url_bytes,
+            head_timeout=self.head_timeout,
+            max_connections=self.max_connections,
+        )
+        return {"http": CorkedHTTPProtocol.with_limits(limits), "timeout_keep_alive": self.keep_alive_timeout}
 
 
 class _Error(Exception):
@@ -84,16 +109,16 @@ def _too_big(limit: int) -> _Error:
     return _Error(413, f"request body larger than the limit of {limit} bytes", "InvalidRequestError")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, decoder: otlp.Decompressor) -> bytes:
+    """The body, decoded chunk by chunk as it arrives; both the sent and the decoded bytes are held to ``limit``."""
     _check_length(request.headers.get("content-length"), limit)
-    chunks: List[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise _too_big(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        decoder.feed(chunk)
+    return decoder.result()
 
 
 async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int) -> bytes:
@@ -116,6 +141,37 @@ async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+OFFLOAD_BYTES = 1024 * 1024
+"""Request bodies larger than this are parsed in a worker thread, not on the event loop."""
+
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
+"""Deepest nesting of a JSON request body: a stored value's limit plus the request's own envelope (``{"spans":
+[{"attributes": {...}}]}``), so that every value a store accepts can be sent."""
+
+
+def _parse_json(raw: bytes) -> Any:
+    """A JSON request body, refused (400) when malformed, nested more than :data:`MAX_BODY_DEPTH` levels deep, or
+    holding an integer a store cannot keep exactly."""
+    try:
+        body = wire.loads(raw)
+    except ValueError as exc:
+        message = str(exc)
+        if "depth" in message or "deep" in message:
+            message = f"the request body is nested more than {MAX_BODY_DEPTH} levels deep"
+            raise _Error(400, message, "InvalidRequestError") from None
+        raise _Error(400, f"malformed JSON body: {message}", "InvalidRequestError") from None
+    # walked only when it could be too deep (more brackets than the limit) or hold a wide integer (read exactly by
+    # wire.loads then): a span write does not pay for a walk here, the store checks its values anyway
+    if (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH) or wire.has_long_digits(
+        raw
+    ):
+        try:
+            check_value(body, "the request body", max_depth=MAX_BODY_DEPTH)
+        except InvalidRequestError as exc:
+            raise _Error(400, str(exc), "InvalidRequestError") from None
+    return body
+
+
 def _headers(scope: Scope) -> Dict[bytes, bytes]:
     """The request headers by lower-case name (ASGI servers lower-case them already)."""
     return dict(scope["headers"])
@@ -132,7 +188,14 @@ class _Auth:
         if scope["type"] != "http" or scope["path"] == wire.API_PREFIX + "/health":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"authorization")
+        given: Optional[bytes] = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if given is not None:
+                    response = _error(400, "more than one Authorization header", "InvalidRequestError")
+                    await response(scope, receive, send)
+                    return
+                given = value
         if given is None or not hmac.compare_digest(given, self.expected):
             detail = "missing bearer token" if given is None else "wrong bearer token"
             response = _error(401, f"{detail}: send 'Authorization: Bearer <token>'", "AuthenticationError")
@@ -150,7 +213,11 @@ class _App:
         self.settings = settings
         self.store: Optional[LightningStore] = source if isinstance(source, LightningStore) else None
         self.owns_store = self.store is None
-        self.idempotency = IdempotencyCache(max_entries=settings.idempotency_entries)
+        self.idempotency = IdempotencyCache(
+            max_entries=settings.idempotency_entries,
+            max_bytes=settings.idempotency_bytes,
+            ttl_seconds=settings.idempotency_ttl,
+        )
 
     async def open(self) -> None:
         if self.store is None:
@@ -175,11 +242,10 @@ class _App:
             body: Any = None
             if spec.has_body:
                 raw = await _receive_body(headers.get(b"content-length"), receive, self.settings.max_body_bytes)
-                if raw.strip():
-                    try:
-                        body = wire.loads(raw)
-                    except ValueError as exc:
-                        raise _Error(400, f"malformed JSON body: {exc}", "InvalidRequestError") from None
+                if len(raw) > OFFLOAD_BYTES:  # parsed in a worker thread: the loop keeps serving other clients
+                    body = await anyio.to_thread.run_sync(_parse_json, raw)
+                elif raw.strip():
+                    body = _parse_json(raw)
             store = self.store
             assert store is not None
             query = None
@@ -198,6 +264,8 @@ class _App:
                     with anyio.fail_after(limit):
                         call = Call(store, path, body, spec.read(body, query), max_wait)
                         data = await spec.handler(call)
+                    if isinstance(data, dict) and len(data.get("items") or ()) > OFFLOAD_ITEMS:
+                        return spec.status, await anyio.to_thread.run_sync(wire.dumps, data)
                     return spec.status, wire.dumps(data)
                 except TimeoutError:
                     return 504, wire.dumps(wire.error_body("the store did not answer in time", "TimeoutError"))
@@ -221,14 +289,13 @@ class _App:
                     "InvalidRequestError",
                 )
             limit = self.settings.max_body_bytes
-            raw = otlp.decompress(await _read_body(request, limit), request.headers.get("content-encoding", ""), limit)
+            raw = await _read_body(
+                request, limit, otlp.Decompressor(request.headers.get("content-encoding", ""), limit)
+            )
             if ctype == otlp.PROTOBUF:
                 parsed = otlp.parse_protobuf(raw)
             else:
-                try:
-                    data = wire.loads(raw) if raw.strip() else {}
-                except ValueError as exc:
-                    raise BadInput(f"malformed JSON body: {exc}") from None
+                data = _parse_json(raw) if raw.strip() else {}
                 if not isinstance(data, dict):
                     raise BadInput("OTLP JSON body must be an object")
                 parsed = otlp.parse_json(data)
@@ -318,7 +385,11 @@ class _Router:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        return _error(405, f"method {request.method} not allowed on {request.url.path}", "InvalidRequestError")
+        response = _error(405, f"method {request.method} not allowed on {request.url.path}", "InvalidRequestError")
+        allow = (getattr(exc, "headers", None) or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     return _error(status, f"no route {request.method} {request.url.path}", "InvalidRequestError")
 
 

@@ -2,12 +2,16 @@
 
 One pool of keep-alive HTTP/1.1 connections (:mod:`.http11`) per event loop (asyncio or trio, any thread).
 Requests are retried with jittered backoff on connection errors and 5xx answers; non-idempotent writes carry an
-``Idempotency-Key`` so a retry is never applied twice.
+``Idempotency-Key`` so a retry is never applied twice. A server that cannot be reached at all (restarting, moved to
+another machine) is waited for: ``unavailable_seconds`` (default 120, or ``AGL_STORE_UNAVAILABLE_SECONDS``), with a
+log line while waiting, before :class:`StoreUnavailableError` is raised.
 Errors come back as the same exception types a local store raises.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import threading
 import time
@@ -46,11 +50,51 @@ from . import wire
 from .http11 import ConnectionPool, TransportError
 from .routes import RouteSpec
 
-__all__ = ["LightningStoreClient"]
+__all__ = ["LightningStoreClient", "DEFAULT_UNAVAILABLE_SECONDS", "UNAVAILABLE_SECONDS_ENV"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
+
+DEFAULT_UNAVAILABLE_SECONDS = 120.0
+"""How long a request waits for a store server that cannot be reached before it fails (a restart takes this long)."""
+UNAVAILABLE_SECONDS_ENV = "AGL_STORE_UNAVAILABLE_SECONDS"
+"""Environment variable that sets the default of ``unavailable_seconds`` (runner processes inherit it)."""
+WAIT_LOG_SECONDS = 15.0
+"""While a server cannot be reached, a log line at most this often."""
+UNREACHABLE_POLL_SECONDS = 1.0
+"""While a server cannot be reached, it is tried again at least this often (it is back within a second)."""
+WAIT_LOG_AFTER_SECONDS = 1.0
+"""The first such line once a server was unreachable this long (shorter blips are retried silently)."""
+
+
+def default_unavailable_seconds() -> float:
+    """``AGL_STORE_UNAVAILABLE_SECONDS`` when set (a number >= 0), else :data:`DEFAULT_UNAVAILABLE_SECONDS`."""
+    raw = os.environ.get(UNAVAILABLE_SECONDS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_UNAVAILABLE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{UNAVAILABLE_SECONDS_ENV} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise ValueError(f"{UNAVAILABLE_SECONDS_ENV} must be >= 0, got {raw!r}")
+    return value
+
+
+class _NoSuchRoute(Exception):
+    """The server has no such route (an older or upstream server): the caller falls back to other requests."""
+
+
+def _is_missing_route(status: int, data: Any) -> bool:
+    """A 404/405 about the route itself, not about a rollout or attempt: upstream's server answers
+    ``{"detail": "Not Found"}``, ours names ``InvalidRequestError``; a missing rollout names ``NotFoundError``."""
+    if status not in (404, 405):
+        return False
+    kind = data.get("error_type") if isinstance(data, dict) else None
+    return kind in (None, "InvalidRequestError")
 
 
 def _loop_token() -> Any:
@@ -68,9 +112,13 @@ def _loop_token() -> Any:
 class LightningStoreClient(LightningStore):
     """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
 
-    ``retry_delays``: seconds to wait before each retry (each scaled by a random factor in [0.5, 1.5]); after the
-    last one a server that cannot be reached raises :class:`StoreUnavailableError`. ``wait_chunk_seconds`` bounds
-    each request of a long :meth:`wait_for_rollouts`. Picklable: only the URL and settings travel.
+    ``retry_delays``: seconds to wait before each retry (each scaled by a random factor in [0.5, 1.5]), on
+    connection errors and 5xx answers. A server that cannot be reached at all is tried again every second (at most)
+    until ``unavailable_seconds`` have passed since the first failed try (default 120 s, or the environment
+    variable ``AGL_STORE_UNAVAILABLE_SECONDS``), with a warning after 1 s and every 15 s; then
+    :class:`StoreUnavailableError`. So a store server that restarts within that time costs the algorithm and the
+    runners a pause, not the run. ``wait_chunk_seconds`` bounds each request of a long :meth:`wait_for_rollouts`.
+    Picklable: only the URL and settings travel.
     """
 
     def __init__(
@@ -83,9 +131,8 @@ class LightningStoreClient(LightningStore):
         connect_timeout: float = 5.0,
         wait_chunk_seconds: float = 10.0,
         max_connections: int = 64,
+        unavailable_seconds: Optional[float] = None,
     ) -> None:
-        import os
-
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"LightningStoreClient needs an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")
@@ -95,6 +142,9 @@ class LightningStoreClient(LightningStore):
         self.connect_timeout = connect_timeout
         self.wait_chunk_seconds = wait_chunk_seconds
         self.max_connections = max_connections
+        self.unavailable_seconds = default_unavailable_seconds() if unavailable_seconds is None else unavailable_seconds
+        if not self.unavailable_seconds >= 0:
+            raise ValueError(f"unavailable_seconds must be >= 0, got {unavailable_seconds!r}")
         self._init_runtime()
 
     def _init_runtime(self) -> None:
@@ -106,6 +156,7 @@ class LightningStoreClient(LightningStore):
         self._lock = threading.Lock()
         self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
         self._closed = False
+        self._no_batch_spans = False
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> LightningStoreClient:
@@ -120,6 +171,7 @@ class LightningStoreClient(LightningStore):
             "connect_timeout": self.connect_timeout,
             "wait_chunk_seconds": self.wait_chunk_seconds,
             "max_connections": self.max_connections,
+            "unavailable_seconds": self.unavailable_seconds,
         }
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -201,8 +253,10 @@ class LightningStoreClient(LightningStore):
         params: Any = None,
         keyed: bool = False,
         timeout: Optional[float] = None,
+        probe: bool = False,
     ) -> bytes:
-        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer."""
+        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer. ``probe``: raise
+        :class:`_NoSuchRoute` when the server has no such route."""
         import anyio
 
         target = wire.API_PREFIX + path
@@ -214,31 +268,55 @@ class LightningStoreClient(LightningStore):
         pool = self._http()
         limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
-        for attempt in range(len(self.retry_delays) + 1):
-            if attempt:
-                await anyio.sleep(self.retry_delays[attempt - 1] * random.uniform(0.5, 1.5))
+        tries = 0
+        unreachable_since: Optional[float] = None
+        logged_at = 0.0
+        while True:
+            if tries:
+                delays = self.retry_delays or (1.0,)
+                delay = delays[min(tries, len(delays)) - 1] * random.uniform(0.5, 1.5)
+                if unreachable_since is not None:  # a refused connection costs nothing: try again soon
+                    budget_left = self.unavailable_seconds - (time.monotonic() - unreachable_since)
+                    delay = min(delay, UNREACHABLE_POLL_SECONDS, max(budget_left, 0.0))
+                await anyio.sleep(delay)
+            tries += 1
             try:
                 answer: Tuple[int, bytes] = await pool.request(method, target, content, key, limit)
                 status, body = answer
             except TransportError as exc:
                 failure = exc
+                now = time.monotonic()
+                if unreachable_since is None:
+                    unreachable_since = now
+                waited = now - unreachable_since
+                if tries > len(self.retry_delays) and waited >= self.unavailable_seconds:
+                    break
+                if waited >= WAIT_LOG_AFTER_SECONDS and now - logged_at >= WAIT_LOG_SECONDS:
+                    logged_at = now
+                    logger.warning(
+                        "Store server %s unreachable for %.0f s (%s); waiting up to %.0f s for it to come back",
+                        self.url, waited, exc, self.unavailable_seconds,
+                    )  # fmt: skip
                 continue
+            if unreachable_since is not None and logged_at:
+                logger.warning("Store server %s is back after %.0f s", self.url, time.monotonic() - unreachable_since)
+            unreachable_since, logged_at = None, 0.0
             if status < 400:
                 return body
             try:
                 data = wire.loads(body)
             except ValueError:
                 data = None
+            if probe and _is_missing_route(status, data):
+                raise _NoSuchRoute(f"{method} {target}: HTTP {status}")
             failure = wire.exception_from_error(status, data, body[:200].decode("utf-8", "replace"))
-            if status not in _RETRY_STATUSES:
+            if status not in _RETRY_STATUSES or tries > len(self.retry_delays):
                 raise failure
-        if isinstance(failure, TransportError):
-            tries = len(self.retry_delays) + 1
-            raise StoreUnavailableError(
-                f"store server {self.url} unreachable after {tries} tries: {type(failure).__name__}: {failure}"
-            ) from failure
-        assert failure is not None
-        raise failure
+        assert unreachable_since is not None
+        raise StoreUnavailableError(
+            f"store server {self.url} unreachable for {time.monotonic() - unreachable_since:.0f} s "
+            f"({tries} tries, unavailable_seconds={self.unavailable_seconds:g}): {type(failure).__name__}: {failure}"
+        ) from failure
 
     # -- rollouts and the queue --------------------------------------------------------------------------------------
 
@@ -401,11 +479,22 @@ class LightningStoreClient(LightningStore):
         return cast(Optional[Span], R.ADD_SPAN.decode(wire.loads(raw) if raw else None))
 
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        """One request for all; against a server without the batch route (upstream's), one request per span."""
         if not spans:
             return []
         spans = list(spans)
-        stored = await self._call(R.ADD_SPANS, spans=[to_dict(s) for s in spans])
-        return [spans[i] for i in stored]
+        if not self._no_batch_spans:
+            body = _encode(R.ADD_SPANS.request({"spans": [to_dict(s) for s in spans]}))
+            try:
+                raw = await self._exchange(
+                    R.ADD_SPANS.method, R.ADD_SPANS.target(), body, keyed=R.ADD_SPANS.keyed, probe=True
+                )
+            except _NoSuchRoute:
+                self._no_batch_spans = True  # asked once per client: this server stores spans one by one
+            else:
+                return [spans[i] for i in R.ADD_SPANS.decode(wire.loads(raw) if raw else None)]
+        stored = [await self.add_span(span) for span in spans]
+        return [span for span in stored if span is not None]
 
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None

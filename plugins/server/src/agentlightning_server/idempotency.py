@@ -12,15 +12,27 @@ Response = Tuple[int, bytes]
 
 
 class IdempotencyCache:
-    """Recent responses by key, bounded in size and age; concurrent requests with one key run the handler once.
+    """Recent responses by key, bounded in count, in bytes and in age (an entry older than ``ttl_seconds`` is never
+    replayed, and is dropped at the latest when a newer one is kept); concurrent requests with one key run the
+    handler once.
 
     Server errors (5xx) are not kept, so that a retry runs the request again. The cache lives in one server
     process: with several workers a retry that reaches another worker is not recognised.
     """
 
-    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 600.0) -> None:
+    def __init__(
+        self,
+        max_entries: int = 10_000,
+        ttl_seconds: float = 600.0,
+        max_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_entries = max_entries
+        self._clock = clock
         self.ttl_seconds = ttl_seconds
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """Bytes of the kept answers (bodies and keys)."""
         self._done: OrderedDict[str, Tuple[float, Response]] = OrderedDict()
         self._running: Dict[str, anyio.Event] = {}
 
@@ -29,16 +41,38 @@ class IdempotencyCache:
         if entry is None:
             return None
         stamp, response = entry
-        if time.monotonic() - stamp > self.ttl_seconds:
-            del self._done[key]
+        if self._clock() - stamp > self.ttl_seconds:
+            self._forget(key)
             return None
         return response
 
+    @staticmethod
+    def _size(key: str, response: Response) -> int:
+        return len(key) + len(response[1]) + 64
+
+    def _forget(self, key: str) -> None:
+        _, response = self._done.pop(key)
+        self.bytes -= self._size(key, response)
+
+    def __len__(self) -> int:
+        return len(self._done)
+
     def _remember(self, key: str, response: Response) -> None:
-        self._done[key] = (time.monotonic(), response)
-        self._done.move_to_end(key)
-        while len(self._done) > self.max_entries:
-            self._done.popitem(last=False)
+        now = self._clock()
+        if key in self._done:
+            self._forget(key)
+        size = self._size(key, response)
+        if size > self.max_bytes:
+            return  # an answer larger than the whole cache: a retry runs the request again
+        self._done[key] = (now, response)
+        self.bytes += size
+        done = self._done
+        while done:  # oldest first: expired entries, then whatever exceeds the bounds
+            oldest = next(iter(done))
+            if len(done) > self.max_entries or self.bytes > self.max_bytes or now - done[oldest][0] > self.ttl_seconds:
+                self._forget(oldest)
+            else:
+                break
 
     async def run(self, key: str, handler: Callable[[], Awaitable[Response]]) -> Response:
         while True:

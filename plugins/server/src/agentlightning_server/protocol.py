@@ -8,9 +8,13 @@ Python work). :class:`CorkedTransport` gathers what one event-loop step writes a
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List
+import json
+import os
+from typing import Any, ClassVar, List, Optional
 
-__all__ = ["CorkedHTTPProtocol", "CorkedTransport"]
+import attrs
+
+__all__ = ["ConnectionLimits", "CorkedHTTPProtocol", "CorkedTransport"]
 
 
 class CorkedTransport:
@@ -62,12 +66,173 @@ class CorkedTransport:
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
-except ImportError:  # httptools missing: uvicorn's pure-Python h11 protocol
+
+    _HTTPTOOLS = True
+except ImportError:  # httptools missing: uvicorn's pure-Python h11 protocol, which bounds heads itself
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
+
+    _HTTPTOOLS = False
+
+
+@attrs.frozen
+class ConnectionLimits:
+    """What one connection may cost the server.
+
+    ``max_head_bytes``: request line plus headers (431 beyond); ``max_url_bytes``: the request target (414 beyond);
+    ``head_timeout``: seconds a request head may take to arrive, counted from its first byte or, on a new connection,
+    from the connect (a silent or slow client is dropped; 408 if it had sent something); ``max_connections``: open
+    connections at most (None: half the process's file-descriptor limit, at most 4096); past it the longest-idle
+    connection is closed to make room, or, if none is idle, the new one is answered 503 and closed.
+    Idle keep-alive connections are closed after uvicorn's ``timeout_keep_alive``."""
+
+    max_head_bytes: int = 64 * 1024
+    max_url_bytes: int = 32 * 1024
+    head_timeout: float = 10.0
+    max_connections: Optional[int] = None
+
+    def connection_cap(self) -> int:
+        if self.max_connections is not None:
+            return max(1, self.max_connections)
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):  # no resource module (Windows)
+            return 4096
+        if soft == getattr(resource, "RLIM_INFINITY", -1) or soft <= 0:
+            return 4096
+        return max(16, min(4096, soft // 2))
+
+
+def _limits_from_env() -> ConnectionLimits:
+    """The limits of the worker processes of a multi-worker server (in its settings variable), else the defaults."""
+    raw = os.environ.get("AGL_SERVER_SETTINGS")
+    if not raw:
+        return ConnectionLimits()
+    settings = json.loads(raw)
+    names = [field.name for field in attrs.fields(ConnectionLimits)]
+    return ConnectionLimits(**{name: settings[name] for name in names if name in settings})
+
+
+def _status(code: int, reason: str, detail: str) -> bytes:
+    body = ('{"detail":"' + detail + '","error_type":"InvalidRequestError"}').encode()
+    return (
+        f"HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode() + body
 
 
 class CorkedHTTPProtocol(_Base):  # type: ignore[valid-type, misc, unused-ignore]
-    """uvicorn's HTTP protocol (httptools' when installed, else h11's) writing through a :class:`CorkedTransport`."""
+    """uvicorn's HTTP protocol (httptools' when installed, else h11's) writing through a :class:`CorkedTransport`,
+    holding each connection to :attr:`limits` (see :class:`ConnectionLimits`; :meth:`with_limits` makes a variant)."""
+
+    limits: ClassVar[ConnectionLimits] = _limits_from_env()
+
+    @classmethod
+    def with_limits(cls, limits: ConnectionLimits) -> type:
+        return type(cls.__name__, (cls,), {"limits": limits})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CorkedTransport(transport))  # type: ignore[arg-type]
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._url_bytes = 0
+        self._head_timer: Optional[asyncio.TimerHandle] = None
+        self._idle_since: Optional[float] = self.loop.time()
+        if _HTTPTOOLS:
+            self._start_head_timer()
+        cap = self.limits.connection_cap()
+        if len(self.connections) > cap and not self._evict_idle():
+            self._refuse(_status(503, "Service Unavailable", f"too many connections (at most {cap})"))
+
+    def _evict_idle(self) -> bool:
+        """Close the connection idle the longest (not this one); False if none is idle."""
+        oldest: Any = None
+        for other in self.connections:
+            since = getattr(other, "_idle_since", None)
+            if other is not self and since is not None and (oldest is None or since < oldest._idle_since):
+                oldest = other
+        if oldest is None:
+            return False
+        oldest.transport.close()
+        self.connections.discard(oldest)
+        return True
+
+    def _refuse(self, answer: bytes) -> None:
+        self._cancel_head_timer()
+        self.transport.write(answer)
+        self.transport.close()
+        self.connections.discard(self)
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            if self._head_bytes:
+                self._refuse(_status(408, "Request Timeout", "the request head did not arrive in time"))
+            else:
+                self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._idle_since = None
+        if self._in_head and _HTTPTOOLS:
+            self._start_head_timer()
+            joined = self._head_tail + data
+            end = joined.find(b"\r\n\r\n")
+            head = self._head_bytes + (len(data) if end < 0 else end + 4 - len(self._head_tail))
+            if head > self.limits.max_head_bytes:
+                self._refuse(
+                    _status(
+                        431,
+                        "Request Header Fields Too Large",
+                        f"request head larger than {self.limits.max_head_bytes} bytes",
+                    )
+                )
+                return
+            self._head_bytes += len(data)
+            self._head_tail = joined[-3:]
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._url_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url_bytes += len(url)
+        if self._url_bytes > self.limits.max_url_bytes:
+            self._refuse(_status(414, "URI Too Long", f"request target longer than {self.limits.max_url_bytes} bytes"))
+            raise _Refused()
+        super().on_url(url)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._in_head and not self._head_bytes:
+            self._idle_since = self.loop.time()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+
+class _Refused(Exception):
+    """Raised in a parser callback after the connection was answered and closed: stops the parser."""

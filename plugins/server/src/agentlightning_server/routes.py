@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import quote
 
+import anyio
 import attrs
 from agentlightning.store.base import UNSET, LightningStore
 from agentlightning.types.core import (
@@ -150,12 +151,24 @@ def _field(name: str) -> Decode:
 # -- answering on the server ---------------------------------------------------------------------------------------
 
 
+OFFLOAD_ITEMS = 256
+"""Past this many records in one request or answer, converting them runs in a worker thread, not on the server's
+event loop (which keeps answering other clients meanwhile)."""
+
+
 def _page(result: Any) -> Dict[str, Any]:
     if isinstance(result, PaginatedResult):
         page: Dict[str, Any] = to_dict(result)
         return page
     items = list(result)
     return {"items": to_dict(items), "limit": -1, "offset": 0, "total": len(items)}
+
+
+async def _page_off_loop(result: Any) -> Dict[str, Any]:
+    """:func:`_page`, in a worker thread for a large page."""
+    if len(result) <= OFFLOAD_ITEMS:
+        return _page(result)
+    return await anyio.to_thread.run_sync(_page, result)
 
 
 def _config(value: Any) -> Optional[RolloutConfig]:
@@ -242,7 +255,7 @@ async def query_rollouts(call: Call) -> Any:
         value = args.pop(alias, None)
         if value is not None and args.get(name) is None:
             args[name] = value
-    return _page(await call.store.query_rollouts(**args))
+    return await _page_off_loop(await call.store.query_rollouts(**args))
 
 
 async def update_rollout(call: Call) -> Any:
@@ -273,7 +286,12 @@ async def add_span(call: Call) -> Any:
 async def add_spans(call: Call) -> Any:
     """``{"spans": [...]}`` -> ``{"stored": [indexes of the spans stored]}`` (duplicates left out): the client
     already holds the spans, so they do not travel back."""
-    spans = [_span(item, f"spans[{i}]") for i, item in enumerate(call.args["spans"])]
+    items = call.args["spans"]
+
+    def convert() -> List[Span]:
+        return [_span(item, f"spans[{i}]") for i, item in enumerate(items)]
+
+    spans = convert() if len(items) <= OFFLOAD_ITEMS else await anyio.to_thread.run_sync(convert)
     if not spans:
         return {"stored": []}
     stored = await call.store.add_many_spans(spans)
@@ -310,7 +328,7 @@ _SPAN_QUERY: Schema = {
 
 async def query_spans(call: Call) -> Any:
     args = call.args
-    return _page(await call.store.query_spans(args.pop("rollout_id"), **args))
+    return await _page_off_loop(await call.store.query_spans(args.pop("rollout_id"), **args))
 
 
 # -- resources -------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ __all__ = ["LISTENING", "access_host", "bind_socket", "free_port", "is_loopback"
 LISTENING = "AGL_STORE_SERVER_LISTENING"
 
 SERVER_OPTIONS: Dict[str, Any] = {"timeout_keep_alive": 30, "proxy_headers": False, "server_header": False}
-"""uvicorn options of every store server (with ``http=CorkedHTTPProtocol``)."""
+"""uvicorn options of every store server (with ``ServerSettings.http_options()``: the protocol and its limits)."""
 
 
 def check_security(host: str, token: Optional[str]) -> None:
@@ -70,12 +70,11 @@ def serve_forever(
 ) -> None:
     """Bind, announce the endpoint, and serve until a signal stops the process."""
     from .app import SETTINGS_ENV, ServerSettings, create_app
-    from .protocol import CorkedHTTPProtocol
 
     settings = settings or ServerSettings(token=os.environ.get(wire.TOKEN_ENV) or None)
     check_security(host, settings.token)
     check_workers(store_url, workers)
-    options: Dict[str, Any] = {**SERVER_OPTIONS, "http": CorkedHTTPProtocol, "log_level": log_level}
+    options: Dict[str, Any] = {**SERVER_OPTIONS, **settings.http_options(), "log_level": log_level}
     sock = bind_socket(host, port)
     if announce:
         print(f"{LISTENING} http://{access_host(host)}:{sock.getsockname()[1]}", flush=True)
@@ -86,6 +85,11 @@ def serve_forever(
     os.environ[SETTINGS_ENV] = json.dumps({**env, "cors_origins": list(settings.cors_origins), "store": store_url})
     if settings.token:
         os.environ[wire.TOKEN_ENV] = settings.token
+    from .protocol import CorkedHTTPProtocol
+
+    # worker processes get the protocol class by reference (a configured subclass cannot be pickled): it reads its
+    # limits from the settings variable
+    options["http"] = CorkedHTTPProtocol
     config = uvicorn_config("agentlightning_server.app:create_app_from_env", factory=True, workers=workers, **options)
     import inspect
 
@@ -108,6 +112,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024, help="largest request body accepted")
     parser.add_argument("--request-timeout", type=float, default=60.0, help="seconds one store call may take")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default: warning)")
+    # Upstream v0.3's `agl store` options, accepted so its commands work unchanged.
+    parser.add_argument("--n-workers", dest="workers", type=int, help="same as --workers (upstream's name)")
+    parser.add_argument(
+        "--backend", choices=("memory", "mongo"), default=None,
+        help="upstream's store choice: memory is --store memory:// (mongo is not available; use --store sqlite://)",
+    )  # fmt: skip
+    parser.add_argument("--mongo-uri", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tracker", nargs="+", default=None, help="upstream's metrics trackers (not served here)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -115,6 +127,12 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     from .app import ServerSettings
 
+    if getattr(args, "backend", None) == "mongo":
+        print("agl store: the mongo backend is not available; serve a shared file instead: --store sqlite:///run.db",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if getattr(args, "tracker", None):
+        print(f"agl store: --tracker {' '.join(args.tracker)} ignored (no metrics trackers here)", file=sys.stderr)
     token = args.token or os.environ.get(wire.TOKEN_ENV) or None
     settings = ServerSettings(
         token=token,
@@ -129,7 +147,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             settings=settings,
-            log_level=args.log_level,
+            log_level=str(args.log_level).lower(),
         )
     except (ValueError, StoreError, OSError) as exc:
         print(f"agl store serve: {exc}", file=sys.stderr)

@@ -123,7 +123,6 @@ class LightningStoreServer:
     def _start_thread(self) -> None:
         from agentlightning.utils.server_launcher import BackgroundServer
 
-        from .protocol import CorkedHTTPProtocol
         from .serve import SERVER_OPTIONS
 
         app = self._app if self._app is not None else create_app(self.store, self.settings)
@@ -134,8 +133,7 @@ class LightningStoreServer:
             name="the store server",
             startup_timeout=self.startup_timeout,
             log_level=self.log_level,
-            http=CorkedHTTPProtocol,
-            **SERVER_OPTIONS,
+            **{**SERVER_OPTIONS, **self.settings.http_options()},
         )
         self._launcher = launcher.start()
         self._endpoint = launcher.endpoint

@@ -119,6 +119,41 @@ def dumps(data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
 
 
+_DIGIT_MAP = bytes(48 if 48 <= byte < 58 else 120 for byte in range(256))
+"""Digits to ``0``, every other byte to ``x``: long digit runs are then found by a fast substring search."""
+_RUN = b"0" * 19
+_NUMBER_START = frozenset(b":,[ \t\r\n")
+
+
+def has_long_digits(data: bytes) -> bool:
+    """Whether ``data`` may hold an integer beyond 64 bits (19+ digits after ``-``, 20+ otherwise, where a JSON
+    number starts), which orjson would read as a float; digit runs inside strings (hex ids) do not count."""
+    if len(data) < 19:
+        return False
+    mapped = data.translate(_DIGIT_MAP)
+    start = mapped.find(_RUN)
+    while start >= 0:
+        end = start + 19
+        while end < len(mapped) and mapped[end] == 48:
+            end += 1
+        before = data[start - 1] if start else 32
+        if before == 45:  # "-": a negative number of 19+ digits
+            before = data[start - 2] if start > 1 else 32
+            if before in _NUMBER_START:
+                return True
+        elif end - start >= 20 and before in _NUMBER_START:
+            return True
+        start = mapped.find(_RUN, end)
+    return False
+
+
 def loads(data: bytes) -> Any:
-    """Parse JSON; raises ``ValueError`` (orjson.JSONDecodeError) on malformed input."""
-    return orjson.loads(data)
+    """Parse JSON; raises ``ValueError`` on malformed input. Integers beyond 64 bits are read exactly (as ints), so
+    that the store can refuse them rather than keep a rounded float."""
+    value = orjson.loads(data)
+    if has_long_digits(data):
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+    return value

@@ -32,7 +32,7 @@ import anyio.to_thread
 from agentlightning.store.errors import StoreClosedError, StoreCorruptError, StoreUnavailableError
 
 from .batching import Batch, Write
-from .checkpoint import Checkpointer
+from .checkpoint import Checkpointer, checkpoint
 from .retention import Retention
 from .schema import check_file, migrate, read_version, track_span_totals
 from .transaction import RecordCache, SqliteTransaction
@@ -46,9 +46,12 @@ SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 _BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
 PAGE_SIZE = 8192
 """Page size of new files: a ~2.5 KB span record then wastes less of a page than with SQLite's 4096."""
-AUTOCHECKPOINT_PAGES = 8192
-"""SQLite's own checkpoint inside a commit, only should the Checkpointer thread fall behind (64 MiB of log)."""
-JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+AUTOCHECKPOINT_PAGES = 2048
+"""SQLite's own checkpoint inside a commit, only should the Checkpointer thread fall behind (16 MiB of log)."""
+JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
+"""Largest log file kept when the log restarts; beyond it the Checkpointer truncates the log (see checkpoint.py).
+The disk headroom a store needs beyond its database file is about twice this (the log, and the database pages a
+checkpoint adds)."""
 CHECKPOINT_POKE_COMMITS = 256
 """Commits between two checkpoints asked of the Checkpointer thread (besides its once-a-second pass). Each checkpoint
 copies every page changed since the last one, so hot pages (counters, index and table tails) are copied once per
@@ -180,7 +183,11 @@ class SqliteBackend:
         weakref.finalize(self, _close_abandoned, self._conns, self._pid)
         self._write_lock = threading.Lock()
         # the checkpoint thread holds no reference to the backend, and stops once the backend is garbage
-        self._checkpointer = Checkpointer(self.path, functools.partial(connect, self.path, self.synchronous, 0.0))
+        self._checkpointer = Checkpointer(
+            self.path,
+            functools.partial(connect, self.path, self.synchronous, 0.0),
+            truncate_bytes=JOURNAL_SIZE_LIMIT,
+        )
         weakref.finalize(self, self._checkpointer.signal_stop)
         if self._initialized:
             self._checkpointer.start()
@@ -456,6 +463,15 @@ class SqliteBackend:
                 return self._write(conn, lambda tx: self.retention.compact(conn), bookkeeping=False)
 
         return self._retrying(compact)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file now, and truncate the log if it grew past
+        :data:`JOURNAL_SIZE_LIMIT` (waits briefly for readers; the background thread does this on its own)."""
+        conn = self._open_connection(0.0)
+        try:
+            self._retrying(lambda: checkpoint(conn, self.path + "-wal", JOURNAL_SIZE_LIMIT))
+        finally:
+            conn.close()
 
     def file_size_bytes(self) -> int:
         """The database file plus its write-ahead log."""

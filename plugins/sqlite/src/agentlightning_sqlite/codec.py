@@ -130,10 +130,16 @@ def _plain(value: Any) -> bool:
     kind = type(value)
     if kind in _SCALARS:
         return True
-    if kind is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is dict:  # loops, not all(<generator>): one frame per level, so the deepest storable value fits
+        for key, item in value.items():  # noqa: SIM110
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
     if kind is list:
-        return all(_plain(v) for v in value)
+        for item in value:  # noqa: SIM110
+            if not _plain(item):
+                return False
+        return True
     return False
 
 

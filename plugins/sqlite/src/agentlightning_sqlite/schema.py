@@ -28,6 +28,9 @@ __all__ = [
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
+APPLICATION_ID = 0x41474C53
+"""``PRAGMA application_id`` of store files ("AGLS"; files of earlier releases have 0)."""
+
 FINISHED_SQL = "('failed', 'succeeded', 'cancelled')"
 """Finished rollout statuses as an SQL list; their spans are what retention may evict."""
 
@@ -154,23 +157,66 @@ def read_version(conn: sqlite3.Connection, path: str) -> int:
     """The schema version of an open database; refuses files this release cannot read."""
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            if conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreCorruptError(
+                    f"{path!r} is an SQLite database of something else (it has tables but no store schema); "
+                    "refusing to touch it"
+                )
+            return version
+        foreign = _foreign(conn)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise
         raise StoreCorruptError(f"{path!r} is not a readable SQLite database: {exc}") from exc
+    if foreign:
+        raise StoreCorruptError(
+            f"{path!r} is an SQLite database of something else (user_version {version}, but {foreign}); "
+            "refusing to touch it"
+        )
     if version > SCHEMA_VERSION:
         raise StoreCorruptError(
             f"{path!r} has store schema version {version}, newer than this agentlightning-sqlite understands "
             f"({SCHEMA_VERSION}); upgrade agentlightning-sqlite to open it"
         )
-    if version == 0 and conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
-        raise StoreCorruptError(f"{path!r} is an SQLite database of something else (it has tables but no store schema)")
     return version
+
+
+_OWN_COLUMNS = {
+    "rollouts": {"pk", "rollout_id", "status", "data"},
+    "attempts": {"rollout_id", "attempt_id", "sequence_id", "data"},
+    "queue": {"pos", "rollout_id"},
+    "span_counters": {"rollout_id", "next_id"},
+    "spans": {"pk", "rollout_id", "attempt_id", "span_id", "sequence_id", "data"},
+    "resources": {"pk", "resources_id", "data"},
+    "workers": {"pk", "worker_id", "data"},
+    "counters": {"name", "value"},
+}
+"""Tables and columns every schema version has had since version 1: a file with a user_version but without them is
+another application's database."""
+
+
+def _foreign(conn: sqlite3.Connection) -> str:
+    """Why a database with a non-zero user_version is not a store ("" when it is one). Reads the schema only."""
+    application_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    if application_id not in (0, APPLICATION_ID):
+        return f"application_id {application_id:#x}"
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = sorted(set(_OWN_COLUMNS) - tables)
+    if missing:
+        return f"no store table(s) {', '.join(missing)}"
+    for table, columns in _OWN_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if not columns <= present:
+            return f"table {table} lacks the store's column(s) {', '.join(sorted(columns - present))}"
+    return ""
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:
     """Bring the schema up to date inside the caller's write transaction; returns the version found."""
     found = read_version(conn, path)
+    if found == 0:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for step in MIGRATIONS[found:]:
         for statement in step:
             conn.execute(statement)

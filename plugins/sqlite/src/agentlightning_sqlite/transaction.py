@@ -171,15 +171,32 @@ def _scope(where: Where, table: _Table) -> Optional[str]:
 
 MAX_CACHED = 1024
 """Rollouts (and attempts) a connection's :class:`RecordCache` keeps at most."""
+MAX_CACHED_BYTES = 16 * 1024 * 1024
+"""Bytes of records (their JSON size) a connection's :class:`RecordCache` keeps at most, per kind: large inputs or
+metadata never pile up in memory."""
 
 K = TypeVar("K")
 
 
-def _keep(cache: Dict[K, T], records: Dict[K, T]) -> None:
-    """Add ``records`` to ``cache``, then drop its oldest entries past :data:`MAX_CACHED`."""
+def _keep(cache: Dict[K, T], records: Dict[K, T], sizes: Dict[Any, int], new_sizes: Dict[Any, int]) -> int:
+    """Add ``records`` to ``cache`` (``sizes`` holds the JSON size of each cached one, from ``new_sizes``), then drop
+    the oldest entries past :data:`MAX_CACHED` records or :data:`MAX_CACHED_BYTES`; returns the bytes now cached."""
     cache.update(records)
-    while len(cache) > MAX_CACHED:
-        del cache[next(iter(cache))]
+    total = sizes.get(_TOTAL, 0)
+    for key in records:
+        size = new_sizes.get(key, 0)
+        total += size - sizes.get(key, 0)
+        sizes[key] = size
+    while cache and (len(cache) > MAX_CACHED or total > MAX_CACHED_BYTES):
+        oldest = next(iter(cache))
+        del cache[oldest]
+        total -= sizes.pop(oldest, 0)
+    sizes[_TOTAL] = total
+    return total
+
+
+_TOTAL = object()
+"""The key of a size table's running total."""
 
 
 class RecordCache:
@@ -191,11 +208,13 @@ class RecordCache:
     past :data:`MAX_CACHED` records of a kind, the oldest go.
     """
 
-    __slots__ = ("_version", "attempts", "rollouts")
+    __slots__ = ("_attempt_sizes", "_rollout_sizes", "_version", "attempts", "rollouts")
 
     def __init__(self) -> None:
         self.rollouts: Dict[str, Rollout] = {}
         self.attempts: Dict[Tuple[str, str], Attempt] = {}
+        self._rollout_sizes: Dict[Any, int] = {}
+        self._attempt_sizes: Dict[Any, int] = {}
         self._version: object = None
 
     def validate(self, conn: sqlite3.Connection) -> None:
@@ -207,11 +226,20 @@ class RecordCache:
     def clear(self) -> None:
         self.rollouts.clear()
         self.attempts.clear()
+        self._rollout_sizes.clear()
+        self._attempt_sizes.clear()
+
+    @property
+    def cached_bytes(self) -> int:
+        """The JSON size of the records kept."""
+        return self._rollout_sizes.get(_TOTAL, 0) + self._attempt_sizes.get(_TOTAL, 0)
 
     def absorb(self, tx: SqliteTransaction) -> None:
         """Keep what a transaction (or savepoint) read and wrote; call once it committed (or was released)."""
-        _keep(self.rollouts, tx._rollouts)
-        _keep(self.attempts, tx._attempts)
+        if tx._rollouts:
+            _keep(self.rollouts, tx._rollouts, self._rollout_sizes, tx._sizes)
+        if tx._attempts:
+            _keep(self.attempts, tx._attempts, self._attempt_sizes, tx._sizes)
 
 
 class SqliteTransaction:
@@ -233,6 +261,8 @@ class SqliteTransaction:
         self.finished_rollouts = 0
         self._rollouts: Dict[str, Rollout] = {}
         self._attempts: Dict[Tuple[str, str], Attempt] = {}
+        self._sizes: Dict[Any, int] = {}
+        """JSON size of the records read or written (by rollout id, by (rollout id, attempt id))."""
         self._committed = committed
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[object, ...]]:
@@ -251,28 +281,33 @@ class SqliteTransaction:
             row = self._one("SELECT data FROM rollouts WHERE rollout_id = ?", (rollout_id,))
             if row is None:
                 return None
-            rollout = self._rollouts[rollout_id] = decode_rollout(str(row[0]))
+            text = str(row[0])
+            rollout = self._rollouts[rollout_id] = decode_rollout(text)
+            self._sizes[rollout_id] = len(text)
         return rollout
 
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        rows = [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts]
         try:
             self._conn.executemany(
-                "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (?, ?, ?, ?, ?)",
-                [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts],
+                "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (?, ?, ?, ?, ?)", rows
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"rollout id already stored: {exc}") from exc
-        for rollout in rollouts:
+        for rollout, row in zip(rollouts, rows, strict=True):
             self._rollouts[rollout.rollout_id] = rollout
+            self._sizes[rollout.rollout_id] = len(row[4])
 
     def update_rollout(self, rollout: Rollout) -> None:
+        data = encode(rollout)
         cur = self._conn.execute(
             "UPDATE rollouts SET status = ?, start_time = ?, end_time = ?, data = ? WHERE rollout_id = ?",
-            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout.rollout_id),
+            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), data, rollout.rollout_id),
         )
         if cur.rowcount == 0:
             raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
         self._rollouts[rollout.rollout_id] = rollout
+        self._sizes[rollout.rollout_id] = len(data)
         if rollout.status in FINISHED_STATUSES:
             self.finished_rollouts += 1
 
@@ -303,16 +338,18 @@ class SqliteTransaction:
     # -- attempts ----------------------------------------------------------------------------------------------
 
     def insert_attempt(self, attempt: Attempt) -> None:
+        data = encode(attempt)
         try:
             self._conn.execute(
                 "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (?, ?, ?, ?)",
-                (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, encode(attempt)),
+                (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, data),
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(
                 f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
             ) from exc
         self._attempts[(attempt.rollout_id, attempt.attempt_id)] = attempt
+        self._sizes[(attempt.rollout_id, attempt.attempt_id)] = len(data)
 
     def update_attempt(self, attempt: Attempt) -> None:
         # ``sequence_id`` (indexed) is set only when it changed: setting it would rewrite its index entry too
@@ -329,7 +366,8 @@ class SqliteTransaction:
             )
         if cur.rowcount == 0:
             raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
-        self._attempts[(attempt.rollout_id, attempt.attempt_id)] = attempt
+        self._attempts[key] = attempt
+        self._sizes[key] = len(data)
 
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
         key = (rollout_id, attempt_id)
@@ -340,7 +378,9 @@ class SqliteTransaction:
             row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", key)
             if row is None:
                 return None
-            attempt = self._attempts[key] = decode(str(row[0]), Attempt)
+            text = str(row[0])
+            attempt = self._attempts[key] = decode(text, Attempt)
+            self._sizes[key] = len(text)
         return attempt
 
     def get_attempts(self, rollout_id: str) -> List[Attempt]:
@@ -363,6 +403,7 @@ class SqliteTransaction:
                 attempt = self._attempts.get(key)
                 if attempt is None:
                     attempt = self._attempts[key] = decode(data, Attempt)
+                    self._sizes[key] = len(data)
                 out[rollout_id] = attempt
         return out
 

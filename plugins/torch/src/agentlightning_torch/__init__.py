@@ -1,4 +1,4 @@
-"""agentlightning-torch: RL for agents with PyTorch (policy server, GRPO, ``agl quickstart``).
+"""agentlightning-torch: RL and SFT for agents with PyTorch (policy server, GRPO, SFT, ``agl quickstart``).
 
 Importing this package is light; torch is imported by the components that need it, when they are built.
 """
@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["GRPO", "PolicyServer", "build_policy"]
+__all__ = ["GRPO", "PolicyServer", "SFT", "build_policy"]
 
 _LAZY = {
     "GRPO": "agentlightning_torch.grpo:GRPO",
     "PolicyServer": "agentlightning_torch.server:PolicyServer",
+    "SFT": "agentlightning_torch.sft:SFT",
     "build_policy": "agentlightning_torch.policy:build_policy",
 }
 

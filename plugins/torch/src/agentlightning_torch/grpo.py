@@ -15,6 +15,7 @@ from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.resources import ProxyLLM
 
 from .checkpoint import checkpoint_dir_for, latest_checkpoint, load_checkpoint, save_checkpoint
+from .publishing import policy_llm
 from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
 
@@ -147,6 +148,8 @@ class GRPO(Algorithm):
         self._best_val_step = 0
         self._warned_stall = False
         self._seconds: Dict[str, float] = {}
+        self._updated_through = 0  # steps whose update the policy holds
+        self._checkpointed = 0  # the step of the last checkpoint written
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -161,6 +164,7 @@ class GRPO(Algorithm):
         cfg = self.config
         store = self.get_store()
         self._start = time.time()
+        await self._cancel_stale_rollouts(store)  # first: runner processes start meanwhile
         self.policy = build_policy(model_path=self.model_path, device=self.device, seed=cfg.seed, **self.model_config)
         optimizer = torch.optim.Adam(self.policy.model.parameters(), lr=cfg.learning_rate)
         if cfg.kl_coef:  # the KL term pulls towards the initial policy, frozen
@@ -184,7 +188,9 @@ class GRPO(Algorithm):
             self.policy_version = int(state.get("policy_version", first_step))
             self.total_rollouts = int(state.get("total_rollouts", 0))
             rng.setstate(state["rng"])
+            self._resume_history(state)
             logger.info("GRPO resumed from %s (step %d)", resume, first_step)
+        self._updated_through = self._checkpointed = first_step
 
         self.server = PolicyServer(self.policy, store=store, model_name=self.policy.name).start()
         try:
@@ -193,18 +199,47 @@ class GRPO(Algorithm):
                 if val_dataset and step % cfg.val_every == 0:
                     report = await self._validate(step, val_dataset)
                     if cfg.target_val_reward is not None and report.mean_reward >= cfg.target_val_reward:
+                        if directory:  # with the validation that ended the run in its history
+                            await self._checkpoint(directory, step, optimizer, rng)
                         break
                 await self._train_step(step, train_dataset, rng, optimizer)
                 await self._publish()
                 last = step + 1 == cfg.steps or self._out_of_time()
-                if directory and ((step + 1) % cfg.checkpoint_every == 0 or last):
+                if directory and (step + 1) % cfg.checkpoint_every == 0 and not last:
                     await self._checkpoint(directory, step + 1, optimizer, rng)
                 if last:
                     if val_dataset:
                         await self._validate(step + 1, val_dataset)
+                    if directory:  # after the last validation, so that a resumed run's history has it
+                        await self._checkpoint(directory, step + 1, optimizer, rng)
                     break
+        except BaseException as exc:
+            # Ctrl-C or SIGTERM (the run is cancelled): keep the steps done since the last checkpoint
+            if directory and not isinstance(exc, Exception) and self._updated_through > self._checkpointed:
+                with anyio.CancelScope(shield=True):
+                    await self._checkpoint(directory, self._updated_through, optimizer, rng)
+                logger.warning("GRPO interrupted: wrote a checkpoint of step %d", self._updated_through)
+            raise
         finally:
             self.server.stop()
+
+    def _resume_history(self, state: Dict[str, Any]) -> None:
+        """Training time and step reports of the runs before this one (so that reports, time limits and the
+        summary cover the whole run across resumes)."""
+        self._start = time.time() - float(state.get("elapsed", 0.0))
+        self.history = [StepReport(**report) for report in state.get("history", [])]
+        for report in self.history:
+            if report.kind == "val" and (self._best_val is None or report.mean_reward > self._best_val + 1e-9):
+                self._best_val, self._best_val_step = report.mean_reward, report.step
+
+    async def _cancel_stale_rollouts(self, store: Any) -> None:
+        """Rollouts an earlier run left queued name its policy server, which died with it: cancel them (this run
+        enqueues its own), so that no runner sends requests to a server that is gone."""
+        stale = await store.query_rollouts(status_in=["queuing", "requeuing"])
+        for rollout in stale:
+            await store.update_rollout(rollout.rollout_id, status="cancelled")
+        if len(stale):
+            logger.info("GRPO: cancelled %d rollouts an earlier run left queued", len(stale))
 
     def _out_of_time(self) -> bool:
         limit = self.config.max_seconds
@@ -218,10 +253,8 @@ class GRPO(Algorithm):
         self.resources_id = update.resources_id
 
     def _llm(self, temperature: float) -> ProxyLLM:
-        return ProxyLLM(
-            endpoint=self.server.endpoint,
-            model=f"{self.policy.name}@v{self.policy_version}",
-            sampling_parameters={"temperature": temperature, "max_tokens": self.config.max_tokens},
+        return policy_llm(
+            self.server, self.policy, self.policy_version, temperature=temperature, max_tokens=self.config.max_tokens
         )
 
     async def _rollouts(
@@ -349,6 +382,7 @@ class GRPO(Algorithm):
             adv = [advantages[i] for i in keep]
             began = time.perf_counter()
             stats = await anyio.to_thread.run_sync(self._update, batch, adv, optimizer)
+            self._updated_through = step + 1  # (a cancellation waits for the thread: then this step is not counted)
             seconds["update"] = time.perf_counter() - began
         self._report(
             step, "train", self.resources_id, len(results), len(rows), rewards,
@@ -463,8 +497,11 @@ class GRPO(Algorithm):
             "policy_version": self.policy_version,
             "total_rollouts": self.total_rollouts,
             "rng": rng.getstate(),
+            "elapsed": time.time() - self._start,
+            "history": [attrs.asdict(report) for report in self.history],
             "config": attrs.asdict(self.config),
             "model_config": self.model_config,
             "model_path": self.model_path,
         }
         await anyio.to_thread.run_sync(save_checkpoint, directory, step, state)
+        self._checkpointed = step

@@ -1,4 +1,5 @@
-"""Registers the ``grpo`` algorithm, the ``GRPO`` export and the ``agl quickstart`` command (imports nothing heavy)."""
+"""Registers the ``grpo`` and ``sft`` algorithms, the ``GRPO`` / ``SFT`` exports and the ``agl quickstart`` command
+(imports nothing heavy)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ def agentlightning_register_algorithms(register: Register) -> None:
         "agentlightning_torch.grpo:GRPO",
         description="Group-relative policy optimisation of a local PyTorch policy served with token ids.",
     )
+    register(
+        "sft",
+        "agentlightning_torch.sft:SFT",
+        description="Supervised fine-tuning from traces (own or a teacher's) with rejection sampling.",
+    )
 
 
 @hookimpl
 def agentlightning_register_exports(register: Register) -> None:
     register("GRPO", "agentlightning_torch.grpo:GRPO")
     register("PolicyServer", "agentlightning_torch.server:PolicyServer")
+    register("SFT", "agentlightning_torch.sft:SFT")
 
 
 @hookimpl

@@ -77,6 +77,7 @@ from .stateful import (
     stateful_backends,
     stateful_settings,
 )
+from .storable import StorableValueTests
 from .timeouts import EngineTimeoutTests, TimeoutTests
 from .validation import CloseTests, ValidationTests
 from .waiting import WaitForRolloutsTests
@@ -116,6 +117,7 @@ __all__ = [
     "WaitForRolloutsTests",
     "ConcurrencyTests",
     "ValidationTests",
+    "StorableValueTests",
     "CloseTests",
     "StateMachineTests",
     "EngineStateMachineTests",
@@ -138,6 +140,7 @@ class StoreConformance(
     WaitForRolloutsTests,
     ConcurrencyTests,
     ValidationTests,
+    StorableValueTests,
     CloseTests,
     StateMachineTests,
 ):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 __all__ = ["configure", "run_quickstart", "step_fields"]
 
@@ -26,7 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--run-dir",
         help="where the store, checkpoints and report go (default: "
-        "./runs/quickstart-<timestamp>); an existing run directory is resumed",
+        "./runs/quickstart-<timestamp>); an existing run directory is resumed from its last checkpoint (written "
+        "every 10 steps, at the end, and on Ctrl-C or SIGTERM)",
     )
     parser.add_argument("--model", help="a local Hugging Face causal LM directory instead of the tiny model")
     parser.add_argument("--steps", type=int, default=400, help="GRPO steps at most (default 400)")
@@ -63,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no live progress line")
     parser.add_argument("--inspect", metavar="RUN_DIR", help="show what a run left in its store, then exit")
-    parser.set_defaults(func=main)
+    parser.set_defaults(func=main_interruptible)
 
 
 def step_fields(steps: int) -> Any:
@@ -179,10 +183,29 @@ def run_quickstart(
         progress=reporter,
     )
     started = time.time()
-    trainer.fit(keyword_agent, train, val_dataset=val)
+    with sigterm_as_interrupt():  # a checkpoint is written on SIGTERM as on Ctrl-C
+        trainer.fit(keyword_agent, train, val_dataset=val)
     wall = time.time() - started
     history = [attrs.asdict(h) for h in algorithm.history]
     return _report(run_dir, store_url, history, wall, algorithm, target or None)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler's stop) stops training as Ctrl-C does: GRPO writes a checkpoint of the steps
+    done, runner processes stop, and ``KeyboardInterrupt`` is raised. Only in the main thread (signals go there)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(
@@ -319,3 +342,17 @@ def main(args: argparse.Namespace) -> int:
         f"agl quickstart --run-dir {run_dir} resumes training)"
     )
     return 0
+
+
+def main_interruptible(args: argparse.Namespace) -> int:
+    """:func:`main`; Ctrl-C or SIGTERM ends it with exit code 130 and says how to resume."""
+    try:
+        return main(args)
+    except KeyboardInterrupt:
+        where = _run_dir(args.run_dir) if args.run_dir else "the run directory"
+        print(
+            f"\nagl quickstart: interrupted; the steps done are in a checkpoint under {where}/checkpoints. "
+            f"agl quickstart --run-dir {where} resumes training.",
+            file=sys.stderr,
+        )
+        return 130

@@ -1,0 +1,42 @@
+"""Upstream v0.3's module path of the shared-memory strategy: ours is the in-process strategy."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .inprocess import InProcessExecutionStrategy
+
+__all__ = ["SharedMemoryExecutionStrategy"]
+
+
+class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
+    """:class:`~agentlightning.execution.InProcessExecutionStrategy` with upstream's argument order.
+
+    ``main_thread`` is validated as upstream does (``"runner"`` needs ``n_runners == 1``; by default it is
+    ``"runner"`` for one runner, ``"algorithm"`` for several); ``graceful_delay`` is our
+    ``graceful_timeout``. ``join_timeout``, ``poll_interval`` and ``managed_store`` are accepted and have nothing to
+    tune here: every store is used directly, and the stop event is polled at a fixed rate.
+    """
+
+    def __init__(
+        self,
+        n_runners: int = 1,
+        main_thread: Optional[str] = None,
+        join_timeout: float = 15.0,
+        graceful_delay: float = 5.0,
+        poll_interval: float = 0.05,
+        managed_store: Optional[bool] = None,
+        **options: Any,
+    ) -> None:
+        if main_thread is None:  # upstream's default is "runner", which it refuses with several runners
+            main_thread = "runner" if n_runners == 1 else "algorithm"
+        if main_thread not in ("algorithm", "runner"):
+            raise ValueError("main_thread must be 'algorithm' or 'runner'")
+        if main_thread == "runner" and n_runners != 1:
+            raise ValueError("main_thread='runner' requires n_runners == 1")
+        options.setdefault("graceful_timeout", graceful_delay)
+        super().__init__(n_runners, **options)
+        self.main_thread = main_thread
+        self.join_timeout = join_timeout
+        self.poll_interval = poll_interval
+        self.managed_store = managed_store
