@@ -20,14 +20,14 @@ import torch
 from agentlightning_torch.grpo import GRPO
 from agentlightning_torch.grpo_math import group_advantages
 from agentlightning_torch.policy import build_policy
-from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL
+from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL, QUICKSTART_GRPO
 from agentlightning_torch.quickstart.task import ALPHABET, make_datasets, score_answer
 
 
 def replay(
     seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, **config: Any
 ) -> Tuple[Optional[int], List[Tuple[int, float]]]:
-    grpo = GRPO(seed=seed, **config)
+    grpo = GRPO(seed=seed, **{**QUICKSTART_GRPO, **config})
     cfg = grpo.config
     grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed, d_model=d_model)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate)
