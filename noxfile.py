@@ -272,3 +272,25 @@ def bench(session: nox.Session) -> None:
     _install(session, *_all_paths())
     session.install("uv", "matplotlib")  # uv builds upstream's venv; matplotlib draws the chart
     session.run("python", "tests/benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session(python=SLOW_PYTHON)
+def compat(session: nox.Session) -> None:
+    """Upstream v0.3.0's own test suite, unchanged, against our packages (not part of the default run).
+
+    `nox -s compat -- PATH/TO/agent-lightning` (a checkout at tag v0.3.0). Prints passed / valid per folder; the valid
+    tests (those passing on agentlightning==0.3.0 from PyPI) are computed once and cached under
+    ~/.cache/agentlightning-compat/."""
+    if not session.posargs:
+        session.error("give the path of an agent-lightning checkout: nox -s compat -- PATH [--folders store,...]")
+    _install(session, *_all_paths())
+    sys_path_entry = str(ROOT / "tests" / "compat")
+    import sys
+
+    sys.path.insert(0, sys_path_entry)
+    try:
+        from run_upstream_suite import OURS_TEST_DEPS  # what upstream's tests import on top of our packages
+    finally:
+        sys.path.remove(sys_path_entry)
+    session.install("uv", *OURS_TEST_DEPS)
+    session.run("python", "tests/compat/run_upstream_suite.py", *session.posargs)

@@ -109,7 +109,7 @@ def test_flatten_examples() -> None:
     assert flatten_attributes({"a": {"c": [2, 3]}}, expand_leaf_lists=True) == {"a.c.0": 2, "a.c.1": 3}
     assert flatten_attributes({"m": [{"x": 1}, {"x": 2}]}) == {"m.0.x": 1, "m.1.x": 2}
     assert flatten_attributes(5) == {"": 5}
-    with pytest.raises(ValueError, match="strings"):
+    with pytest.raises(ValueError, match="string keys"):
         flatten_attributes({1: 2})
     assert unflatten_attributes({}) == {}
     assert unflatten_attributes({"a": 1, "a.b": 2}) == {"a": {"b": 2}}  # nested wins

@@ -53,7 +53,9 @@ def _workload(data: Dict[str, Any]) -> List[str]:
     lines = [
         f"### Store workload: N={p['n']:,} rollouts (client-server cases N={p['cs_n']:,}) x {p['spans']} spans of "
         f"~{p['span_bytes']:,} B; median (min-max) of {p['reps']} alternating repetitions. `single` spans: one "
-        "`add_span` call per span (as a tracer writes them); `many`: one `add_many_spans` call per rollout.",
+        "`add_span` call per span (as a tracer writes them); `many`: one `add_many_spans` call per rollout; `runner`: "
+        "upstream's runner pattern (`get_latest_resources`, one `add_otel_span` per OpenTelemetry span, the algorithm "
+        "polling `wait_for_rollouts(timeout=0)` and reading each finished rollout's spans).",
         "",
     ]
     rows = []
@@ -81,7 +83,9 @@ def _ratios(data: Dict[str, Any]) -> List[str]:
         rng = entry.get("rollouts_per_s_range")
         rows.append(
             [
-                f"{entry['ours']} / {entry['upstream']}".replace("/single", " (single)").replace("/many", " (many)"),
+                f"{entry['ours']} / {entry['upstream']}".replace("/single", " (single)")
+                .replace("/many", " (many)")
+                .replace("/runner", " (runner)"),
                 f">= {entry['target']:g}x",
                 f"{entry.get('rollouts_per_s', '-')}x" + (f" ({rng[0]}-{rng[1]})" if rng else ""),
                 f"{entry.get('rollouts_per_cpu_s', '-')}x",
@@ -131,8 +135,9 @@ def _anchors(data: Dict[str, Any]) -> List[str]:
     if not anchors:
         return []
     rows = []
-    sq = anchors.get("sqlite")
-    if sq:
+    for sq in (anchors.get("sqlite"), anchors.get("sqlite_per_row")):
+        if not sq:
+            continue
         rows.append(
             [
                 f"stdlib sqlite3: {sq['rows']:,} span rows, batches of {sq['batch']}, WAL, "

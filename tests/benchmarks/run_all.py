@@ -1,20 +1,22 @@
 """Every benchmark, ours side by side with upstream ``agentlightning==0.3.0``, into one report (``nox -s bench``).
 
-    python tests/benchmarks/run_all.py                     # full run: N=2000, 3 repetitions, upstream included
+    python tests/benchmarks/run_all.py                     # full run: N=2000 (client-server 600), 3 reps, upstream
     python tests/benchmarks/run_all.py --quick --skip-upstream --results /tmp/bench   # CI smoke test (tiny N)
     python tests/benchmarks/run_all.py --reps 5 --n 5000 --cs-n 1000
 
-Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in
-each span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer
-does, and how upstream's usually quoted figures were measured), ``many`` adds a rollout's spans in one
-``add_many_spans``. The cases below run in turn, one repetition of each before the next repetition starts, so slow
-drifts of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own
-process) over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store
-with P runner processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo,
-the store client's own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``),
-``import agentlightning`` (ours vs upstream), tracer overhead and adapter throughput, Trainer throughput, and the
-scale sweep (N from 2,000 to 20,000: throughput, cost per rollout, peak memory). Results go to
-``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
+Store workload (``store_workload.py`` for ours, ``upstream_workload.py`` in upstream's own virtual environment), in each
+span mode of ``--span-modes``: ``single`` adds each span with its own ``add_span`` call (as upstream's tracer does, and
+how upstream's usually quoted figures were measured), ``many`` adds a rollout's spans in one ``add_many_spans``,
+``runner`` is upstream's runner pattern (``runner_pattern.py``: ``get_latest_resources`` and one ``add_otel_span`` of an
+OpenTelemetry SDK span per span, the algorithm polling ``wait_for_rollouts(timeout=0)`` and reading each finished
+rollout's spans). The cases below run in turn, one repetition of each before the next repetition starts, so slow drifts
+of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own process)
+over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store with P runner
+processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo, the store client's
+own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``), ``import agentlightning`` (ours vs
+upstream), tracer overhead and adapter throughput, Trainer throughput, and the scale sweep (N from 2,000 to 20,000, to
+200,000 with ``--scale-full``; memory with a budget, SQLite, HTTP: throughput, cost per rollout, peak memory). Results
+go to ``<results>/bench-<time>.json`` and ``latest.json``, a chart to ``.png`` (when matplotlib is installed) and the
 table to stdout and ``latest.md``.
 
 The upstream environment is made once with uv (``uv venv`` + ``uv pip install agentlightning==0.3.0``; no torch) under
@@ -52,7 +54,16 @@ TARGETS = {
     "sqlite_vs_upstream_memory": ("ours-sqlite", "upstream-memory", 3.0),
     "http_sqlite_vs_upstream_client_server": ("ours-http-sqlite", "upstream-client-server", 10.0),
 }
-SPAN_MODES = ("single", "many")
+MODE_TARGETS = {
+    "runner": {
+        "memory_vs_upstream_memory": 15.0,
+        "sqlite_vs_upstream_memory": 5.0,
+        "http_sqlite_vs_upstream_client_server": 15.0,
+    },
+    "single": {"sqlite_vs_upstream_memory": 4.0, "http_sqlite_vs_upstream_client_server": 10.0},
+}
+"""Targets of one span mode (compared with upstream's same mode) where they differ from :data:`TARGETS`."""
+SPAN_MODES = ("single", "many", "runner")
 IMPORT_TARGET = 20.0
 
 
@@ -234,7 +245,8 @@ class Cases:
             store,
             *self._common(n, workers),
         ]
-        return run_json([*cmd, *extra, "--json"], self.args.timeout)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # ours may be on it (a before/after run)
+        return run_json([*cmd, *extra, "--json"], self.args.timeout, env=env)
 
     def upstream_memory(self) -> Dict[str, Any]:
         return self._upstream("memory", self.args.n, self.args.workers)
@@ -282,7 +294,7 @@ def run_workload(all_cases: Sequence[Cases], reps: int, errors: Dict[str, str]) 
     return results
 
 
-COMPARISONS = (("single", "single"), ("many", "many"), ("many", "single"))
+COMPARISONS = (("single", "single"), ("many", "many"), ("runner", "runner"), ("many", "single"))
 """(our span mode, upstream's span mode) pairs compared. The last one sets our batched span writes against upstream
 writing one ``add_span`` per span, its tracer's way and the usual baseline (~170 rollouts/s in memory)."""
 
@@ -292,7 +304,7 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
     target and each pair of span modes in :data:`COMPARISONS` that ran (keys ``<target>/<mode>`` when both sides ran
     the same mode, ``<target>/<ours>-vs-<upstream>`` otherwise)."""
     out: Dict[str, Any] = {}
-    for (ours_mode, up_mode), (name, (ours_case, up_case, target)) in (
+    for (ours_mode, up_mode), (name, (ours_case, up_case, default_target)) in (
         (c, t) for c in COMPARISONS for t in TARGETS.items()
     ):
         ours, up = f"{ours_case}/{ours_mode}", f"{up_case}/{up_mode}"
@@ -300,6 +312,9 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
         o, u = workload.get(ours, {}), workload.get(up, {})
         if not o.get("summary") or not u.get("summary"):
             continue
+        target = default_target
+        if ours_mode == up_mode:
+            target = MODE_TARGETS.get(ours_mode, {}).get(name, default_target)
         entry: Dict[str, Any] = {"ours": ours, "upstream": up, "target": target}
         for metric in ("rollouts_per_s", "rollouts_per_cpu_s"):
             if metric not in o["summary"] or metric not in u["summary"]:
@@ -317,21 +332,36 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
-    """Ours at each N of the sweep (one run each): memory with a span budget (retention on) and SQLite."""
+    """Ours at each N of the sweep (one run each): memory with a span budget (retention on), SQLite in process, and
+    our HTTP server over SQLite with P runner processes (its process holds the store: its CPU and peak RSS count)."""
     rows = []
     stores = {
         "ours-memory-retention": f"memory://?memory_budget_bytes={args.memory_budget}",
         "ours-sqlite": None,
+        "ours-http-sqlite": "http",
     }
     for n in args.scale:
         for name, url in stores.items():
-            store = url or f"sqlite:///{tmp}/scale-{n}.db"
             log(f"scale N={n}: {name}")
-            cmd = [sys.executable, args.workload_script, "--store", store, "--n", str(n)]
-            cmd += ["--spans", str(args.spans), "--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
+            server: Optional[OurServer] = None
+            cmd = [sys.executable, args.workload_script, "--n", str(n), "--spans", str(args.spans)]
+            cmd += ["--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
             try:
+                if url == "http":
+                    server = OurServer(f"sqlite:///{tmp}/scale-{n}.db")
+                    cmd += ["--store", server.url, "--processes", str(args.processes)]
+                    before = server.usage()
+                else:
+                    cmd += ["--store", url or f"sqlite:///{tmp}/scale-{n}.db"]
                 r = run_json([*cmd, "--json"], args.timeout)
+                if server is not None:
+                    after = server.usage()
+                    if before["cpu"] is not None and after["cpu"] is not None:
+                        r["cpu_seconds"] += after["cpu"] - before["cpu"]
+                    r["peak_rss_mb"] = after["peak_mb"]
             finally:
+                if server is not None:
+                    server.stop()
                 for path in tmp.glob("scale-*.db*"):
                     path.unlink()
             stats = r.get("statistics", {})
@@ -357,6 +387,10 @@ def run_anchors(args: argparse.Namespace, tmp: Path) -> Dict[str, Any]:
     sqlite_cmd += ["--span-bytes", str(args.span_bytes), "--dir", str(tmp), "--json"]
     log("anchor: stdlib sqlite3 batched inserts")
     out["sqlite"] = run_json(sqlite_cmd, args.timeout)
+    log("anchor: stdlib sqlite3, one insert + commit per span (what a durable add_span costs at least)")
+    per_row = [*sqlite_cmd, "--batch", "1"]
+    per_row[per_row.index("--n") + 1] = str(max(1, args.n // 10))  # a tenth of the rows: a commit each
+    out["sqlite_per_row"] = run_json(per_row, args.timeout)
     echo_cmd = [sys.executable, str(HERE / "http_echo_anchor.py"), "--processes", str(args.processes), "--json"]
     if args.quick:
         echo_cmd += ["--requests", "20"]
@@ -432,13 +466,16 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny N, 1 repetition (CI smoke test)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions of each workload case (default 3)")
     parser.add_argument("--n", type=int, default=None, help="rollouts per in-process run (default 2000)")
-    parser.add_argument("--cs-n", type=int, default=None, help="rollouts per client-server run (default: --n)")
+    parser.add_argument("--cs-n", type=int, default=None, help="client-server rollouts (default: --n, <= 600)")
     parser.add_argument("--spans", type=int, default=20, help="spans per rollout")
     parser.add_argument("--span-bytes", type=int, default=2048, help="approximate attribute bytes per span")
     parser.add_argument("--workers", type=int, default=4, help="workers of the in-process cases")
     parser.add_argument("--span-modes", nargs="+", choices=SPAN_MODES, default=list(SPAN_MODES), help="span modes")
     parser.add_argument("--processes", type=int, default=4, help="runner processes of the client-server cases")
     parser.add_argument("--scale", type=int, nargs="*", default=None, help="N values of the sweep (default 2000 20000)")
+    parser.add_argument(
+        "--scale-full", action="store_true", help="the sweep to 200,000 rollouts (2000 20000 200000; ~12 GB of SQLite)"
+    )
     parser.add_argument("--memory-budget", type=int, default=256 * 2**20, help="span bytes the retention case keeps")
     parser.add_argument("--import-reps", type=int, default=None, help="fresh interpreters per variant (default 5)")
     parser.add_argument("--trainer-n", type=int, default=None, help="rollouts of the Trainer run (default 400)")
@@ -463,8 +500,9 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     quick = args.quick
     args.reps = args.reps or (1 if quick else 3)
     args.n = args.n or (40 if quick else 2000)
-    args.cs_n = args.cs_n or args.n
-    args.scale = args.scale if args.scale is not None else ([20, 80] if quick else [2000, 20000])
+    args.cs_n = args.cs_n or min(args.n, 600)  # upstream's client-server store runs ~13-27 rollouts/s
+    default_scale = [2000, 20000, 200000] if args.scale_full else [2000, 20000]
+    args.scale = args.scale if args.scale is not None else ([20, 80] if quick else default_scale)
     args.import_reps = args.import_reps or (1 if quick else 5)
     args.trainer_n = args.trainer_n or (20 if quick else 400)
     if quick:

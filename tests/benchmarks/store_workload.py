@@ -27,6 +27,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import anyio
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, also when loaded from a file path
+from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # noqa: E402
+from runner_pattern import otel_attributes as _attributes  # noqa: E402  (the payloads of every span mode)
+
 
 def _cpu_seconds() -> float:
     """CPU time of this process and its finished children (wall time misleads on a shared machine)."""
@@ -46,23 +50,6 @@ def _percentile(values: List[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[index]
-
-
-_BASES: Dict[int, str] = {}
-
-
-def _attributes(i: int, size: int) -> Dict[str, Any]:
-    """About ``size`` bytes of attributes: a unique payload string (fresh memory per span) and a few small fields."""
-    base = _BASES.get(size)
-    if base is None:
-        base = _BASES[size] = "x" * max(1, size - 160)
-    return {
-        "gen_ai.prompt.0.role": "user",
-        "gen_ai.response.model": "benchmark-model",
-        "gen_ai.usage.prompt_tokens": 512,
-        "step.index": i,
-        "payload": f"{time.perf_counter_ns()}:{i}:" + base,
-    }
 
 
 def _make_spans(rollout_id: str, attempt_id: str, count: int, size: int) -> List[Any]:
@@ -86,19 +73,10 @@ def _make_spans(rollout_id: str, attempt_id: str, count: int, size: int) -> List
 
 
 async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Dict[str, List[float]]) -> int:
+    if args.span_mode == "runner":
+        return await runner_worker(store, worker_id, args.spans, args.span_bytes, lat)
     done = 0
-    idle_polls = 0
-    while True:
-        t0 = time.perf_counter()
-        attempted = await store.dequeue_rollout(worker_id=worker_id)
-        lat["dequeue"].append(time.perf_counter() - t0)
-        if attempted is None:
-            idle_polls += 1
-            if idle_polls > 3:
-                return done
-            await anyio.sleep(0.01)
-            continue
-        idle_polls = 0
+    async for attempted in dequeue_until_idle(store, worker_id, lat):
         spans = _make_spans(attempted.rollout_id, attempted.attempt.attempt_id, args.spans, args.span_bytes)
         if args.span_mode == "many":
             t0 = time.perf_counter()
@@ -111,6 +89,7 @@ async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Dic
                 lat["add_span"].append(time.perf_counter() - t0)
         await store.update_attempt(attempted.rollout_id, attempted.attempt.attempt_id, status="succeeded")
         done += 1
+    return done
 
 
 async def _run_workers(
@@ -150,6 +129,10 @@ def _child(url: str, prefix: str, count: int, args: argparse.Namespace, queue: A
 
 async def _algorithm(store: Any, args: argparse.Namespace) -> Tuple[List[str], float]:
     from agentlightning.types.core import EnqueueRolloutRequest
+    from agentlightning.types.resources import PromptTemplate
+
+    if args.span_mode == "runner":  # what the runners' get_latest_resources returns
+        await store.add_resources({"prompt": PromptTemplate(template="Solve {task}.", engine="f-string")})
 
     requests = [EnqueueRolloutRequest(input={"task": i}) for i in range(args.n)]
     rollouts = await store.enqueue_many_rollouts(requests)
@@ -160,6 +143,12 @@ async def _wait(store: Any, ids: List[str], args: argparse.Namespace) -> None:
     finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=args.timeout)
     if len(finished) != len(ids):
         raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
+
+
+async def _poll(store: Any, ids: List[str], args: argparse.Namespace) -> Tuple[int, int]:
+    from agentlightning.store.errors import SpansEvictedError
+
+    return await poll_and_read(store, ids, args.poll_interval, args.timeout, (SpansEvictedError,))
 
 
 async def _query_all(store: Any, ids: List[str]) -> int:
@@ -206,7 +195,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             if procs:
                 own_start = _own_cpu()
                 go.set()
-                await _wait(store, ids, args)
+                if args.span_mode == "runner":
+                    spans, polls = await _poll(store, ids, args)
+                else:
+                    await _wait(store, ids, args)
                 t_end = time.perf_counter()
                 runner_cpu = 0.0
                 for _ in procs:
@@ -216,7 +208,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                         values.extend(child_lat[key])
                 for proc in procs:
                     await anyio.to_thread.run_sync(proc.join)
-                spans = await _query_all(store, ids)
+                if args.span_mode != "runner":
+                    spans = await _query_all(store, ids)
                 cpu = _own_cpu() - own_start + runner_cpu
             else:
                 async with anyio.create_task_group() as tg:
@@ -227,13 +220,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                             values.extend(worker_lat[key])
 
                     tg.start_soon(workers)
-                    finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=args.timeout)
+                    if args.span_mode == "runner":
+                        spans, polls = await _poll(store, ids, args)
+                    else:
+                        await _wait(store, ids, args)
                     t_end = time.perf_counter()
-                if len(finished) != len(ids):
-                    raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {args.timeout} s")
-                spans = await _query_all(store, ids)
+                if args.span_mode != "runner":
+                    spans = await _query_all(store, ids)
                 cpu = _cpu_seconds() - cpu_start
             elapsed = t_end - t_start
+            if args.span_mode == "runner":
+                result["algorithm_polls"] = polls
             result.update(
                 store=args.store,
                 n=args.n,
@@ -272,7 +269,10 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--span-bytes", type=int, default=2048, help="approximate attribute bytes per span")
     parser.add_argument("--workers", type=int, default=4, help="concurrent workers")
     parser.add_argument("--processes", type=int, default=0, help="run the workers in this many child processes")
-    parser.add_argument("--span-mode", choices=("many", "single"), default="many")
+    parser.add_argument(
+        "--span-mode", choices=("many", "single", "runner"), default="many", help="runner: see runner_pattern.py"
+    )
+    parser.add_argument("--poll-interval", type=float, default=0.05, help="runner mode: algorithm's poll interval")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the rollouts")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -34,6 +34,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import anyio
+from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # the same runner pattern as ours
 from store_workload import _attributes, _percentile  # same payloads and percentiles as ours
 
 Latencies = Dict[str, List[float]]
@@ -76,19 +77,10 @@ def _make_spans(rollout_id: str, attempt_id: str, count: int, size: int) -> List
 
 
 async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Latencies) -> int:
+    if args.span_mode == "runner":
+        return await runner_worker(store, worker_id, args.spans, args.span_bytes, lat)
     done = 0
-    idle_polls = 0
-    while True:
-        t0 = time.perf_counter()
-        attempted = await store.dequeue_rollout(worker_id=worker_id)
-        lat["dequeue"].append(time.perf_counter() - t0)
-        if attempted is None:
-            idle_polls += 1
-            if idle_polls > 3:
-                return done
-            await anyio.sleep(0.01)
-            continue
-        idle_polls = 0
+    async for attempted in dequeue_until_idle(store, worker_id, lat):
         spans = _make_spans(attempted.rollout_id, attempted.attempt.attempt_id, args.spans, args.span_bytes)
         if args.span_mode == "many":
             t0 = time.perf_counter()
@@ -101,6 +93,7 @@ async def _worker(store: Any, worker_id: str, args: argparse.Namespace, lat: Lat
                 lat["add_span"].append(time.perf_counter() - t0)
         await store.update_attempt(attempted.rollout_id, attempted.attempt.attempt_id, status="succeeded")
         done += 1
+    return done
 
 
 async def _run_workers(store: Any, prefix: str, count: int, args: argparse.Namespace) -> Tuple[int, Latencies]:
@@ -139,8 +132,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _enqueue(store: Any, n: int) -> List[str]:
-    from agentlightning.types import EnqueueRolloutRequest
+async def _enqueue(store: Any, n: int, runner: bool = False) -> List[str]:
+    from agentlightning.types import EnqueueRolloutRequest, PromptTemplate
+
+    if runner:  # what the runners' get_latest_resources returns
+        await store.add_resources({"prompt": PromptTemplate(template="Solve {task}.", engine="f-string")})
 
     rollouts = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input={"task": i}) for i in range(n)])
     return [r.rollout_id for r in rollouts]
@@ -150,6 +146,14 @@ async def _wait(store: Any, ids: List[str], timeout: float) -> None:
     finished = await store.wait_for_rollouts(rollout_ids=ids, timeout=timeout)
     if len(finished) != len(ids):
         raise SystemExit(f"only {len(finished)} of {len(ids)} rollouts finished within {timeout} s")
+
+
+async def _wait_and_read(store: Any, ids: List[str], args: argparse.Namespace) -> int:
+    """The algorithm's side until every rollout finished: spans read (runner mode reads them inside the window)."""
+    if args.span_mode == "runner":
+        return (await poll_and_read(store, ids, args.poll_interval, args.timeout, (RuntimeError,)))[0]
+    await _wait(store, ids, args.timeout)
+    return -1
 
 
 async def _query_all(store: Any, ids: List[str]) -> int:
@@ -168,7 +172,7 @@ def _split(workers: int, processes: int) -> List[int]:
 
 
 async def _in_process(store: Any, args: argparse.Namespace, lat: Latencies) -> Dict[str, Any]:
-    ids = await _enqueue(store, args.n)
+    ids = await _enqueue(store, args.n, args.span_mode == "runner")
     t_start, cpu_start = time.perf_counter(), _own_cpu()
     async with anyio.create_task_group() as tg:
 
@@ -178,9 +182,10 @@ async def _in_process(store: Any, args: argparse.Namespace, lat: Latencies) -> D
                 values.extend(worker_lat[key])
 
         tg.start_soon(workers)
-        await _wait(store, ids, args.timeout)
+        spans = await _wait_and_read(store, ids, args)
         t_end = time.perf_counter()
-    spans = await _query_all(store, ids)  # CPU counts the read-back, wall time does not (as in store_workload)
+    if spans < 0:
+        spans = await _query_all(store, ids)  # CPU counts the read-back, wall time does not (as in store_workload)
     return {"elapsed": t_end - t_start, "cpu": _own_cpu() - cpu_start, "spans": spans}
 
 
@@ -218,13 +223,14 @@ async def _client_server(
     server = LightningStoreServer(store, host="127.0.0.1", port=port)
     await server.start()
     try:
-        ids = await _enqueue(server, args.n)
+        ids = await _enqueue(server, args.n, args.span_mode == "runner")
         t_start, cpu_start = time.perf_counter(), _own_cpu()
         runners.go.set()
-        await _wait(server, ids, args.timeout)
+        spans = await _wait_and_read(server, ids, args)
         t_end = time.perf_counter()
         runner_cpu = await runners.collect(lat)
-        spans = await _query_all(server, ids)
+        if spans < 0:
+            spans = await _query_all(server, ids)
         return {"elapsed": t_end - t_start, "cpu": _own_cpu() - cpu_start + runner_cpu, "spans": spans}
     finally:
         await server.stop()
@@ -288,7 +294,10 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--span-bytes", type=int, default=2048, help="approximate attribute bytes per span")
     parser.add_argument("--workers", type=int, default=4, help="concurrent workers")
     parser.add_argument("--processes", type=int, default=4, help="runner processes (client-server only)")
-    parser.add_argument("--span-mode", choices=("many", "single"), default="many")
+    parser.add_argument(
+        "--span-mode", choices=("many", "single", "runner"), default="many", help="runner: see runner_pattern.py"
+    )
+    parser.add_argument("--poll-interval", type=float, default=0.05, help="runner mode: algorithm's poll interval")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the rollouts")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser.parse_args(argv)

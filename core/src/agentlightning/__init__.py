@@ -79,6 +79,28 @@ _LAZY_CORE: dict[str, str] = {
     "batch_iter_over_dataset": "agentlightning.algorithm:batch_iter_over_dataset",
     "Trainer": "agentlightning.trainer:Trainer",
     "build_component": "agentlightning.trainer:build_component",
+    # upstream v0.3's other top-level names
+    "setup_logging": "agentlightning.logging:setup",
+    "setup_module_logging": "agentlightning.logging:setup_module",
+    "configure_logger": "agentlightning.logging:configure_logger",
+    "LightningEnvVar": "agentlightning.env_var:LightningEnvVar",
+    "resolve_bool_env_var": "agentlightning.env_var:resolve_bool_env_var",
+    "resolve_int_env_var": "agentlightning.env_var:resolve_int_env_var",
+    "resolve_str_env_var": "agentlightning.env_var:resolve_str_env_var",
+    "lightning_cli": "agentlightning.config:lightning_cli",
+    "LightningStoreCapabilities": "agentlightning.store.base:LightningStoreCapabilities",
+    "LightningStoreStatistics": "agentlightning.store.base:LightningStoreStatistics",
+    "LightningStoreThreaded": "agentlightning.store.threading:LightningStoreThreaded",
+    "CollectionBasedLightningStore": "agentlightning.store.engine:EngineLightningStore",
+    "set_active_tracer": "agentlightning.tracer.base:set_active_tracer",
+    "clear_active_tracer": "agentlightning.tracer.base:clear_active_tracer",
+    "get_tracer_provider": "agentlightning.utils.otel:get_tracer_provider",
+    "instrument_all": "agentlightning.instrumentation:instrument_all",
+    "uninstrument_all": "agentlightning.instrumentation:uninstrument_all",
+    "ExecutionEvent": "agentlightning.execution.events:ExecutionEvent",
+    "ThreadingEvent": "agentlightning.execution.events:ThreadingEvent",
+    "MultiprocessingEvent": "agentlightning.execution.events:MultiprocessingEvent",
+    "generate_id": "agentlightning.utils.id:generate_id",
 }
 
 __all__ = ["__version__", "LightningStore", "UNSET", "StoreError", "NotFoundError", *_types_all]

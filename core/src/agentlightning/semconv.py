@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import attrs
 
+from ._modelcompat import ModelCompat
+from ._strenum import ValueStrEnum
+
 __all__ = [
     "AGL_ANNOTATION",
     "AGL_MESSAGE",
@@ -32,7 +35,7 @@ AGL_REWARD = "agentlightning.reward"
 AGL_VIRTUAL = "agentlightning.virtual"
 
 
-class LightningResourceAttributes:
+class LightningResourceAttributes(ValueStrEnum):
     """Resource-level attributes that tag spans with their store ids."""
 
     ROLLOUT_ID = "agentlightning.rollout_id"
@@ -41,7 +44,7 @@ class LightningResourceAttributes:
     TRACER_NAME = "agentlightning.tracer.name"
 
 
-class LightningSpanAttributes:
+class LightningSpanAttributes(ValueStrEnum):
     """Span attributes. Names marked "prefix" are followed by ``.<index>`` or ``.<key>`` segments."""
 
     REWARD = "agentlightning.reward"  # prefix: agentlightning.reward.<i>.name / .value, index 0 = primary
@@ -56,17 +59,17 @@ class LightningSpanAttributes:
     OPERATION_OUTPUT = "agentlightning.operation.output"  # prefix
 
 
-class RewardAttributes:
+class RewardAttributes(ValueStrEnum):
     REWARD_NAME = "name"
     REWARD_VALUE = "value"
 
 
-class LinkAttributes:
+class LinkAttributes(ValueStrEnum):
     KEY_MATCH = "key_match"
     VALUE_MATCH = "value_match"
 
 
-class ExceptionAttributes:
+class ExceptionAttributes(ValueStrEnum):
     """OpenTelemetry's exception attribute names."""
 
     TYPE = "exception.type"
@@ -76,7 +79,7 @@ class ExceptionAttributes:
 
 
 @attrs.define(frozen=True)
-class RewardDimension:
+class RewardDimension(ModelCompat):
     """One named reward value; the first dimension of a reward span is the primary one."""
 
     name: str
@@ -84,7 +87,7 @@ class RewardDimension:
 
 
 @attrs.define(frozen=True)
-class LinkSpec:
+class LinkSpec(ModelCompat):
     """A link from one span to others: spans whose ``key_match`` attribute equals ``value_match``."""
 
     key_match: str

@@ -56,3 +56,23 @@ def test_a_busy_port_is_a_clear_error(backend: OpenAITestServer) -> None:
         with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{first.port}"):
             second.start()
         assert not second.is_running()
+
+
+def test_start_stop_and_restart_can_be_awaited_as_upstream_did(backend: OpenAITestServer) -> None:
+    import asyncio
+
+    from agentlightning.llm_proxy import LLMProxy as UpstreamPath
+
+    assert UpstreamPath is LLMProxy
+    proxy = LLMProxy(model_list=model_list(backend), launch_mode="thread")
+
+    async def lifecycle() -> None:
+        await proxy.start()
+        assert proxy.is_running()
+        port = proxy.port
+        await proxy.restart()
+        assert proxy.is_running() and proxy.port == port
+        await proxy.stop()
+        assert not proxy.is_running()
+
+    asyncio.run(lifecycle())

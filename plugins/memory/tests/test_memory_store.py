@@ -310,3 +310,24 @@ async def test_waiting_for_unknown_ids_returns_at_once(anyio_backend: str) -> No
             assert await store.wait_for_rollouts(rollout_ids=["ro-000000000000"], timeout=None) == []
     finally:
         await store.close()
+
+
+def test_upstream_constructor_options() -> None:
+    import os
+
+    from agentlightning.store.memory import InMemoryLightningStore as UpstreamPath
+
+    assert UpstreamPath is InMemoryLightningStore
+    store = InMemoryLightningStore(thread_safe=True, tracker="metrics", scan_debounce_seconds=0)
+    assert store.tracker == "metrics" and store.capabilities["thread_safe"]
+    with pytest.warns(DeprecationWarning, match="memory_budget_bytes"):
+        by_bytes = InMemoryLightningStore(eviction_memory_threshold=10_000)
+    assert by_bytes.backend.memory_budget_bytes == 10_000
+    with pytest.warns(DeprecationWarning, match="memory_budget_bytes"):
+        by_ratio = InMemoryLightningStore(eviction_memory_threshold=0.5)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert by_ratio.backend.memory_budget_bytes == int(total * 0.5)
+    with pytest.warns(DeprecationWarning, match="safe_memory_threshold"):
+        InMemoryLightningStore(safe_memory_threshold=0.1)
+    with pytest.raises(TypeError, match="not both"):
+        InMemoryLightningStore(memory_budget_bytes=1, eviction_memory_threshold=2)

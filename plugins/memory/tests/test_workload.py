@@ -11,7 +11,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[3] / "tests" / "benchmarks" / "store_workload.py"
 
 
-@pytest.mark.parametrize("mode", ["many", "single"])
+@pytest.mark.parametrize("mode", ["many", "single", "runner"])
 def test_workload_reports_figures(mode: str, capsys: pytest.CaptureFixture[str]) -> None:
     spec = importlib.util.spec_from_file_location("store_workload", SCRIPT)
     assert spec is not None and spec.loader is not None

@@ -229,6 +229,50 @@ async def test_otel_span_through_client(memory_client: LightningStoreClient) -> 
     assert memory_client.otlp_traces_endpoint().endswith("/v1/traces")
 
 
+def _otel_spans(count: int) -> List[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("test")
+    spans = []
+    for i in range(count):
+        with tracer.start_as_current_span(f"op-{i}", attributes={"i": i, "xs": (1, 2)}) as otel_span:
+            pass
+        spans.append(otel_span)
+    return spans
+
+
+async def test_otel_spans_without_ids_are_numbered_by_the_server(memory_client: LightningStoreClient) -> None:
+    claimed = await memory_client.start_rollout("otel")
+    rid, aid = claimed.rollout_id, claimed.attempt.attempt_id
+    spans = _otel_spans(3)
+    stored = [await memory_client.add_otel_span(rid, aid, s) for s in spans]
+    assert [s.sequence_id for s in stored if s is not None] == [1, 2, 3]
+    assert stored[2] is not None and stored[2].attributes == {"i": 2, "xs": [1, 2]}
+    assert await memory_client.add_otel_span(rid, aid, spans[0]) is None  # a duplicate: nothing stored
+    explicit = await memory_client.add_otel_span(rid, aid, _otel_spans(1)[0], sequence_id=10)
+    assert explicit is not None and explicit.sequence_id == 10
+    listed = await memory_client.query_spans(rid)
+    assert [(s.name, s.sequence_id) for s in listed] == [("op-0", 1), ("op-1", 2), ("op-2", 3), ("op-0", 10)]
+    with pytest.raises(NotFoundError, match="ro-missing"):
+        await memory_client.add_otel_span("ro-missing", aid, _otel_spans(1)[0])
+    assert memory_client._sequenced_route  # a missing rollout is not a missing route
+
+
+async def test_otel_spans_against_a_server_without_the_sequenced_route(
+    memory_client: LightningStoreClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream's server has no POST /spans/sequenced: the client falls back to /spans/next then /spans."""
+    from agentlightning_server import routes
+
+    monkeypatch.setattr(routes, "ADD_SPAN_SEQUENCED", routes._post("/spans/absent", routes.add_span, keyed=True))
+    claimed = await memory_client.start_rollout("otel")
+    rid, aid = claimed.rollout_id, claimed.attempt.attempt_id
+    stored = [await memory_client.add_otel_span(rid, aid, s) for s in _otel_spans(2)]
+    assert [s.sequence_id for s in stored if s is not None] == [1, 2]
+    assert not memory_client._sequenced_route
+    assert [s.sequence_id for s in await memory_client.query_spans(rid)] == [1, 2]
+
+
 async def test_user_chosen_ids_with_odd_characters(memory_client: LightningStoreClient) -> None:
     for worker_id in ("host/worker 1", "w?x=1#frag", "ünï"):
         worker = await memory_client.update_worker(worker_id, heartbeat_stats={"n": 1})

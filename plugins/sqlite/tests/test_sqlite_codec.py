@@ -90,6 +90,31 @@ def test_nan_survives_a_round_trip() -> None:
     assert math.isnan(decoded.attributes["reward"]) and decoded.attributes["big"] == 2**70
 
 
+any_floats = st.floats(allow_nan=True, allow_infinity=True)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | any_floats | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5) | st.integers(0, 9), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_STD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values)
+def test_json_text_reads_back_as_the_stdlib_wrote_it(value: object) -> None:
+    """orjson writes the plain values; NaN, infinities, huge ints and int keys go through the stdlib json."""
+    assert _STD(json.loads(codec._dumps(value))) == _STD(value)
+
+
+def test_lone_surrogates_and_odd_floats_are_written_as_the_stdlib_does() -> None:
+    for value in ({"s": "\ud800"}, [math.inf, -math.inf], {"n": math.nan}, {1: "int key"}, [2**64]):
+        assert codec._dumps(value) == _STD(value)
+
+
 def test_unserialisable_values_name_the_record() -> None:
     span = Span.from_attributes(attributes={"x": object()}, rollout_id="r", attempt_id="a")
     with pytest.raises(InvalidRequestError, match="Span r cannot be stored as JSON"):

@@ -262,6 +262,7 @@ class Baseline(FastAlgorithm):
         self._log_adapted(rid, spans)
 
     def _log_spans(self, rid: str, spans: Sequence[Any]) -> None:
+        # upstream v0.3's line: "[Rollout r | Attempt a | Span s] #n (name) From <iso>, to <iso>, 1.25 seconds. ..."
         if self.span_verbosity == "none":
             return
         for span in spans:
@@ -272,9 +273,13 @@ class Baseline(FastAlgorithm):
             detail = (
                 f"Attributes: {span.attributes}"
                 if self.span_verbosity == "key_values"
-                else f"Attribute keys: {sorted(span.attributes)}"
+                else f"Attribute keys: {list(span.attributes)}"
             )
-            logger.info("%s %s seconds. %s", head, _fmt(elapsed), detail)
+            logger.info(
+                "%s From %s, to %s, %s seconds. %s",
+                head, _iso(span.start_time), _iso(span.end_time),
+                "unknown" if elapsed is None else f"{elapsed:.2f}", detail,
+            )  # fmt: skip
 
     def _log_adapted(self, rid: str, spans: Sequence[Any]) -> None:
         try:
@@ -285,6 +290,12 @@ class Baseline(FastAlgorithm):
             logger.info("[Rollout %s] Adapted data: %s", rid, adapter.adapt(list(spans)))
         except Exception:
             logger.warning("[Rollout %s] The adapter could not adapt its spans", rid, exc_info=True)
+
+
+def _iso(timestamp: Optional[float]) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp).isoformat() if timestamp else "unknown"
 
 
 def _fmt(value: Optional[float]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from agentlightning.tracer.attributes import flatten_attributes, sanitize_attributes
 from agentlightning.tracer.base import Tracer, get_active_tracer
@@ -21,11 +21,15 @@ class NoActiveTracerWarning(UserWarning):
 _DUMMY = DummyTracer()
 
 
-def resolve_tracer(propagate: bool, what: str) -> Tracer:
-    """The active tracer, or a :class:`DummyTracer` when ``propagate`` is False or no trace context is open."""
+def resolve_tracer(propagate: bool, what: str, lookup: Callable[[], Optional[Tracer]] = get_active_tracer) -> Tracer:
+    """The active tracer, or a :class:`DummyTracer` when ``propagate`` is False or no trace context is open.
+
+    ``lookup`` finds the active tracer; each emitter module passes its own ``get_active_tracer`` global, so that code
+    written for upstream v0.3 can patch ``agentlightning.emitter.<module>.get_active_tracer``.
+    """
     if not propagate:
         return _DUMMY
-    tracer = get_active_tracer()
+    tracer = lookup()
     if tracer is None:
         warnings.warn(
             f"No active tracer found: the {what} span is not recorded. Emit inside `async with "
@@ -55,10 +59,19 @@ def extra_attributes(attributes: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     return sanitize_attributes(flatten_attributes(dict(attributes)))
 
 
+def _primitive_list(value: Any) -> bool:
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    return isinstance(value[0], (str, bool, int, float)) and len({type(item) for item in value}) == 1
+
+
 def encode_under(prefix: str, value: Any) -> Dict[str, Any]:
     """``value`` flattened below ``prefix`` and sanitized; anything unflattenable becomes a JSON string of str()."""
     try:
-        flat = flatten_attributes(value)
+        if _primitive_list(value):  # one attribute, as it would be below the root
+            flat: Dict[str, Any] = {"": list(value)}
+        else:
+            flat = flatten_attributes(value)
     except ValueError:
         flat = {"": str(value)}
     out = {}

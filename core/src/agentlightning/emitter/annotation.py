@@ -6,11 +6,13 @@ from typing import Any, Dict
 
 from agentlightning.semconv import AGL_ANNOTATION
 from agentlightning.tracer.attributes import check_attributes_sanity, flatten_attributes, sanitize_attributes
+from agentlightning.tracer.base import get_active_tracer
 from agentlightning.types.tracer import SpanCoreFields
 
 from ._common import resolve_tracer
+from .operation import OperationContext, operation  # upstream v0.3 defines these in this module
 
-__all__ = ["emit_annotation"]
+__all__ = ["emit_annotation", "OperationContext", "operation", "get_active_tracer"]
 
 
 def emit_annotation(annotation: Dict[str, Any], propagate: bool = True) -> SpanCoreFields:
@@ -21,6 +23,6 @@ def emit_annotation(annotation: Dict[str, Any], propagate: bool = True) -> SpanC
     """
     attributes = flatten_attributes(annotation)
     check_attributes_sanity(attributes)
-    return resolve_tracer(propagate, "annotation").create_span(
+    return resolve_tracer(propagate, "annotation", get_active_tracer).create_span(
         AGL_ANNOTATION, attributes=sanitize_attributes(attributes), status="OK"
     )

@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 from agentlightning.semconv import AGL_EXCEPTION
 from agentlightning.tracer.attributes import format_exception_attributes
+from agentlightning.tracer.base import get_active_tracer
 
 from ._common import extra_attributes, resolve_tracer
 
@@ -19,4 +20,4 @@ def emit_exception(
     if not isinstance(exception, BaseException):
         raise TypeError(f"emit_exception expects an exception, got {type(exception).__name__}")
     attrs = {**extra_attributes(attributes), **format_exception_attributes(exception)}
-    resolve_tracer(propagate, "exception").create_span(AGL_EXCEPTION, attributes=attrs, status="OK")
+    resolve_tracer(propagate, "exception", get_active_tracer).create_span(AGL_EXCEPTION, attributes=attrs, status="OK")

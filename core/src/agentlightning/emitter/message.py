@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from agentlightning.semconv import AGL_MESSAGE, LightningSpanAttributes
+from agentlightning.tracer.base import get_active_tracer
 
 from ._common import extra_attributes, resolve_tracer
 
@@ -16,7 +17,7 @@ def emit_message(message: str, attributes: Optional[Dict[str, Any]] = None, prop
     if not isinstance(message, str):
         raise TypeError(f"emit_message expects a str, got {type(message).__name__}")
     attrs = {**extra_attributes(attributes), LightningSpanAttributes.MESSAGE_BODY: message}
-    resolve_tracer(propagate, "message").create_span(AGL_MESSAGE, attributes=attrs, status="OK")
+    resolve_tracer(propagate, "message", get_active_tracer).create_span(AGL_MESSAGE, attributes=attrs, status="OK")
 
 
 def get_message_value(span: Any) -> Optional[str]:

@@ -7,6 +7,7 @@ import json
 from typing import Any, Callable, Dict, Optional
 
 from agentlightning.semconv import AGL_OBJECT, LightningSpanAttributes
+from agentlightning.tracer.base import get_active_tracer
 from agentlightning.types.tracer import SpanCoreFields
 
 from ._common import extra_attributes, resolve_tracer
@@ -39,7 +40,7 @@ def encode_object(value: Any) -> Dict[str, str]:
 def emit_object(object: Any, attributes: Optional[Dict[str, Any]] = None, propagate: bool = True) -> SpanCoreFields:
     """Record an ``agentlightning.object`` span holding ``object``."""
     attrs = {**extra_attributes(attributes), **encode_object(object)}
-    return resolve_tracer(propagate, "object").create_span(AGL_OBJECT, attributes=attrs, status="OK")
+    return resolve_tracer(propagate, "object", get_active_tracer).create_span(AGL_OBJECT, attributes=attrs, status="OK")
 
 
 def get_object_value(span: Any) -> Any:

@@ -47,13 +47,36 @@ def _input_attributes(fn: Callable[..., Any], args: Any, kwargs: Any) -> Dict[st
     return out
 
 
+def _active_tracer() -> Optional[Tracer]:
+    # Upstream v0.3 defined operations in agentlightning.emitter.annotation: look the tracer up there, so that code
+    # patching ``annotation.get_active_tracer`` (as upstream's tests do) reaches operations too.
+    from . import annotation
+
+    return annotation.get_active_tracer()
+
+
 class OperationContext:
     """An ``agentlightning.operation`` span: a context manager, and a decorator of sync or async functions."""
 
-    def __init__(self, attributes: Dict[str, Any], propagate: bool = True) -> None:
-        self._attributes = attributes
+    def __init__(
+        self,
+        name_or_attributes: Union[str, Dict[str, Any], None] = None,
+        attributes: Union[Dict[str, Any], bool, None] = None,
+        propagate: bool = True,
+    ) -> None:
+        # Ours: OperationContext(attributes, propagate). Upstream v0.3: OperationContext(name, attributes, propagate),
+        # where name is the span's name (ours always names it agentlightning.operation).
+        if isinstance(name_or_attributes, str):
+            self.name: str = name_or_attributes
+            initial = attributes if isinstance(attributes, dict) else {}
+        else:
+            self.name = AGL_OPERATION
+            initial = name_or_attributes or {}
+            if isinstance(attributes, bool):
+                propagate = attributes
+        self._attributes = initial
         self._propagate = propagate
-        self._tracer: Tracer = resolve_tracer(propagate, "operation")
+        self._tracer: Tracer = resolve_tracer(propagate, "operation", _active_tracer)
         self._cm: Optional[ContextManager[SpanRecordingContext]] = None
         self._recording: Optional[SpanRecordingContext] = None
         self._span: Optional[SpanCoreFields] = None
@@ -61,7 +84,8 @@ class OperationContext:
     # -- context manager -------------------------------------------------------------------------------------
 
     def __enter__(self) -> OperationContext:
-        self._cm = self._tracer.operation_context(AGL_OPERATION, attributes=dict(self._attributes))
+        attributes = sanitize_attributes(flatten_attributes(dict(self._attributes)))
+        self._cm = self._tracer.operation_context(self.name, attributes=attributes)
         self._recording = self._cm.__enter__()
         return self
 
@@ -165,6 +189,7 @@ class _LazyOperation(OperationContext):
     """Returned by ``operation(...)``: used as a decorator it binds nothing; as a context it resolves the tracer."""
 
     def __init__(self, attributes: Dict[str, Any], propagate: bool = True) -> None:
+        self.name = AGL_OPERATION
         self._attributes = attributes
         self._propagate = propagate
         self._resolved = False
@@ -174,6 +199,6 @@ class _LazyOperation(OperationContext):
 
     def __enter__(self) -> OperationContext:
         if not self._resolved:
-            self._tracer = resolve_tracer(self._propagate, "operation")
+            self._tracer = resolve_tracer(self._propagate, "operation", _active_tracer)
             self._resolved = True
         return super().__enter__()

@@ -116,6 +116,18 @@ def _validate(func: Callable[..., Any], resource_param: str) -> None:
         raise ValueError(f"Function {name} must have a positional parameter called '{resource_param}'.")
 
 
+def _validate_llm_rollout_func(func: Callable[..., Any]) -> bool:
+    """Upstream v0.3's check of an ``@llm_rollout`` function: raises ValueError if ``(task, llm, ...)`` is wrong."""
+    _validate(func, "llm")
+    return True
+
+
+def _validate_prompt_rollout_func(func: Callable[..., Any]) -> bool:
+    """Upstream v0.3's check of a ``@prompt_rollout`` function: ``(task, prompt_template, ...)``."""
+    _validate(func, "prompt_template")
+    return True
+
+
 @overload
 def llm_rollout(func: F) -> FunctionalLitAgent: ...
 @overload

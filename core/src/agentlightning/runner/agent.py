@@ -12,7 +12,7 @@ import anyio.to_thread
 from agentlightning.types.core import AttemptedRollout, AttemptStatus, Rollout, RolloutMode
 from agentlightning.types.resources import NamedResources
 
-from .base import Runner
+from .base import Runner, T_task
 from .heartbeat import jittered, system_snapshot
 from .hooks import Hook, as_hook_list, call_hooks
 from .results import record_result
@@ -37,7 +37,7 @@ class NoResourcesError(RuntimeError):
     """The rollout names a ``resources_id`` the store does not have."""
 
 
-class LitAgentRunner(Runner[Any]):
+class LitAgentRunner(Runner[T_task]):
     """Runs a :class:`~agentlightning.litagent.LitAgent` over the rollouts of a store.
 
     Args:

@@ -49,11 +49,18 @@ _LAZY = {
     "EngineLightningStore": ".engine",
     "StorageBackend": ".backend",
     "StorageTransaction": ".backend",
+    # upstream v0.3's names at this path (the store implementations come from plugins)
+    "LightningStoreThreaded": ".threading",
+    "CollectionBasedLightningStore": ".collection_based",
+    "InMemoryLightningStore": ".memory",
+    "LightningStoreServer": ".client_server",
+    "LightningStoreClient": ".client_server",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``EngineLightningStore``, ``StorageBackend`` and ``StorageTransaction``, imported on first use."""
+    """``EngineLightningStore``, ``StorageBackend``, ``StorageTransaction`` and upstream's store names, imported on
+    first use."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,7 +87,39 @@ SortOrder = Literal["asc", "desc"]
 FilterLogic = Literal["and", "or"]
 
 
-class LightningStore(abc.ABC):
+# The async calls of the store contract, in the order below (wrappers and facades forward exactly these).
+STORE_CALLS = [
+    "start_rollout",
+    "enqueue_rollout",
+    "enqueue_many_rollouts",
+    "dequeue_rollout",
+    "dequeue_many_rollouts",
+    "start_attempt",
+    "query_rollouts",
+    "get_rollout_by_id",
+    "update_rollout",
+    "wait_for_rollouts",
+    "query_attempts",
+    "get_latest_attempt",
+    "update_attempt",
+    "add_span",
+    "add_many_spans",
+    "add_otel_span",
+    "get_next_span_sequence_id",
+    "get_many_span_sequence_ids",
+    "query_spans",
+    "add_resources",
+    "update_resources",
+    "get_resources_by_id",
+    "get_latest_resources",
+    "query_resources",
+    "query_workers",
+    "get_worker_by_id",
+    "update_worker",
+]
+
+
+class LightningStore(abc.ABC):  # noqa: B024 (a subclass implements what it supports; the rest raise)
     """The store of rollouts, attempts, spans, resources and workers.
 
     Use it as an async context manager, or call :meth:`close` when done.
@@ -121,7 +153,6 @@ class LightningStore(abc.ABC):
 
     # -- rollouts and the queue ----------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def start_rollout(
         self,
         input: TaskInput,
@@ -132,8 +163,8 @@ class LightningStore(abc.ABC):
         worker_id: Optional[str] = None,
     ) -> AttemptedRollout:
         """Create a rollout and its first attempt, both ``preparing``, without queuing it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement start_rollout()")
 
-    @abc.abstractmethod
     async def enqueue_rollout(
         self,
         input: TaskInput,
@@ -143,26 +174,26 @@ class LightningStore(abc.ABC):
         metadata: Optional[Dict[str, Any]] = None,
     ) -> Rollout:
         """Create a ``queuing`` rollout at the tail of the queue."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement enqueue_rollout()")
 
-    @abc.abstractmethod
     async def enqueue_many_rollouts(self, rollouts: Sequence[EnqueueRolloutRequest]) -> Sequence[Rollout]:
         """Enqueue several rollouts in order, in one step."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement enqueue_many_rollouts()")
 
-    @abc.abstractmethod
     async def dequeue_rollout(self, worker_id: Optional[str] = None) -> Optional[AttemptedRollout]:
         """Claim the rollout at the head of the queue with a new ``preparing`` attempt; None when the queue is empty."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement dequeue_rollout()")
 
-    @abc.abstractmethod
     async def dequeue_many_rollouts(
         self, *, limit: int = 1, worker_id: Optional[str] = None
     ) -> Sequence[AttemptedRollout]:
         """Claim up to ``limit`` rollouts."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement dequeue_many_rollouts()")
 
-    @abc.abstractmethod
     async def start_attempt(self, rollout_id: str, worker_id: Optional[str] = None) -> AttemptedRollout:
         """Add a new attempt to an existing rollout (whatever its status)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement start_attempt()")
 
-    @abc.abstractmethod
     async def query_rollouts(
         self,
         *,
@@ -178,11 +209,11 @@ class LightningStore(abc.ABC):
         rollout_ids: Optional[Sequence[str]] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
         """Rollouts matching the filters; those with attempts come with their latest one."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement query_rollouts()")
 
-    @abc.abstractmethod
-    async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]: ...
+    async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_rollout_by_id()")
 
-    @abc.abstractmethod
     async def update_rollout(
         self,
         rollout_id: str,
@@ -194,14 +225,14 @@ class LightningStore(abc.ABC):
         metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Rollout:
         """Write the given fields (``None`` clears, :data:`UNSET` leaves alone)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update_rollout()")
 
-    @abc.abstractmethod
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         """The rollouts among ``rollout_ids`` that are finished by the deadline, in input order."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement wait_for_rollouts()")
 
     # -- attempts -------------------------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def query_attempts(
         self,
         rollout_id: str,
@@ -210,12 +241,12 @@ class LightningStore(abc.ABC):
         sort_order: SortOrder = "asc",
         limit: int = -1,
         offset: int = 0,
-    ) -> PaginatedResult[Attempt]: ...
+    ) -> PaginatedResult[Attempt]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement query_attempts()")
 
-    @abc.abstractmethod
-    async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]: ...
+    async def get_latest_attempt(self, rollout_id: str) -> Optional[Attempt]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_latest_attempt()")
 
-    @abc.abstractmethod
     async def update_attempt(
         self,
         rollout_id: str,
@@ -226,30 +257,30 @@ class LightningStore(abc.ABC):
         metadata: Optional[Dict[str, Any]] | Unset = UNSET,
     ) -> Attempt:
         """Write the given fields of an attempt (``"latest"`` names the latest); the rollout follows its latest."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update_attempt()")
 
     # -- spans ----------------------------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def add_span(self, span: Span) -> Optional[Span]:
         """Store one span (a heartbeat for its attempt); None when a span with the same ids is already stored."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement add_span()")
 
-    @abc.abstractmethod
     async def add_many_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
         """Store several spans; returns those stored (duplicates left out)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement add_many_spans()")
 
-    @abc.abstractmethod
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
         """Convert and store an OpenTelemetry SDK span, allocating a sequence id when none is given."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement add_otel_span()")
 
-    @abc.abstractmethod
-    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int: ...
+    async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_next_span_sequence_id()")
 
-    @abc.abstractmethod
-    async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]: ...
+    async def get_many_span_sequence_ids(self, rollout_attempt_ids: Sequence[Tuple[str, str]]) -> Sequence[int]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_many_span_sequence_ids()")
 
-    @abc.abstractmethod
     async def query_spans(
         self,
         rollout_id: str,
@@ -268,23 +299,23 @@ class LightningStore(abc.ABC):
         offset: int = 0,
         sort_by: Optional[str] = "sequence_id",
         sort_order: SortOrder = "asc",
-    ) -> PaginatedResult[Span]: ...
+    ) -> PaginatedResult[Span]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement query_spans()")
 
     # -- resources ------------------------------------------------------------------------------------------------
 
-    @abc.abstractmethod
-    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate: ...
+    async def add_resources(self, resources: NamedResources) -> ResourcesUpdate:
+        raise NotImplementedError(f"{type(self).__name__} does not implement add_resources()")
 
-    @abc.abstractmethod
-    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate: ...
+    async def update_resources(self, resources_id: str, resources: NamedResources) -> ResourcesUpdate:
+        raise NotImplementedError(f"{type(self).__name__} does not implement update_resources()")
 
-    @abc.abstractmethod
-    async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]: ...
+    async def get_resources_by_id(self, resources_id: str) -> Optional[ResourcesUpdate]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_resources_by_id()")
 
-    @abc.abstractmethod
-    async def get_latest_resources(self) -> Optional[ResourcesUpdate]: ...
+    async def get_latest_resources(self) -> Optional[ResourcesUpdate]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_latest_resources()")
 
-    @abc.abstractmethod
     async def query_resources(
         self,
         *,
@@ -294,11 +325,11 @@ class LightningStore(abc.ABC):
         sort_order: SortOrder = "asc",
         limit: int = -1,
         offset: int = 0,
-    ) -> PaginatedResult[ResourcesUpdate]: ...
+    ) -> PaginatedResult[ResourcesUpdate]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement query_resources()")
 
     # -- workers --------------------------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def query_workers(
         self,
         *,
@@ -309,11 +340,12 @@ class LightningStore(abc.ABC):
         sort_order: SortOrder = "asc",
         limit: int = -1,
         offset: int = 0,
-    ) -> PaginatedResult[Worker]: ...
+    ) -> PaginatedResult[Worker]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement query_workers()")
 
-    @abc.abstractmethod
-    async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]: ...
+    async def get_worker_by_id(self, worker_id: str) -> Optional[Worker]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_worker_by_id()")
 
-    @abc.abstractmethod
     async def update_worker(self, worker_id: str, heartbeat_stats: Dict[str, Any] | Unset = UNSET) -> Worker:
         """Record a heartbeat (and optionally its stats) for a worker, creating it if needed."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement update_worker()")

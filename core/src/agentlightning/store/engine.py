@@ -105,6 +105,17 @@ def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[S
     return dict(groups)
 
 
+def _span_target(tx: StorageTransaction, rollout_id: str, attempt_id: str) -> Tuple[Rollout, Attempt]:
+    """The rollout and attempt a span is added to (NotFoundError when either is missing)."""
+    rollout = tx.get_rollout(rollout_id)
+    if rollout is None:
+        raise _rollout_not_found(rollout_id)
+    attempt = tx.get_attempt(rollout_id, attempt_id)
+    if attempt is None:
+        raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
+    return rollout, attempt
+
+
 def _with_latest(rollout: Rollout, attempt: Optional[Attempt]) -> Union[Rollout, AttemptedRollout]:
     return rollout if attempt is None else AttemptedRollout.of(rollout, attempt)
 
@@ -121,6 +132,10 @@ class EngineLightningStore(LightningStore):
             None: the wall clock for timestamps and the monotonic clock for debouncing. Tests pass a manual clock to
             drive timeouts without sleeping.
     """
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        """``EngineLightningStore[T]`` is the class itself (upstream annotated ``CollectionBasedLightningStore[T]``)."""
+        return cls
 
     def __init__(
         self,
@@ -478,6 +493,18 @@ class EngineLightningStore(LightningStore):
 
         return await self._run(op, write=False, scan=scan)
 
+    @staticmethod
+    def _finished_rollouts(tx: StorageTransaction, ids: List[str]) -> List[Rollout]:
+        """The finished rollouts among ``ids``, in their order: one indexed read of the finished ones (a poller's
+        pending ids are mostly unfinished, so they are never decoded)."""
+        wanted = set(ids)
+        hits = {
+            r.rollout_id: r
+            for r in tx.iter_rollouts(status_in=sorted(FINISHED_STATUSES), rollout_id_in=list(wanted))
+            if r.rollout_id in wanted and r.status in FINISHED_STATUSES
+        }
+        return [hits[i] for i in ids if i in hits]
+
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
         ids = list(rollout_ids)
         if timeout is not None and not isinstance(timeout, (int, float)):
@@ -489,6 +516,8 @@ class EngineLightningStore(LightningStore):
         slice_cap = min(
             (c for c in (CHANGE_POLL_SECONDS if shared else None, scan_every) if c is not None), default=None
         )
+        if timeout is not None and timeout <= 0:  # a poll (the algorithm's usual call): one indexed read
+            return await self._run(lambda tx, fx: self._finished_rollouts(tx, ids), write=False, scan=True)
         key, waiter = self._notifier.register(ids)
         try:
             token = self.backend.change_token() if shared else None
@@ -527,15 +556,7 @@ class EngineLightningStore(LightningStore):
                     reported = set()  # what the read did not confirm waits for a new report
                     self._notifier.wake_when_all(waiter, remaining)
 
-            def final(tx: StorageTransaction, fx: tr.Effects) -> List[Rollout]:
-                out = []
-                for rollout_id in ids:
-                    rollout = tx.get_rollout(rollout_id)
-                    if rollout is not None and rollout.status in FINISHED_STATUSES:
-                        out.append(rollout)
-                return out
-
-            return await self._run(final, write=False)
+            return await self._run(lambda tx, fx: self._finished_rollouts(tx, ids), write=False)
         finally:
             self._notifier.unregister(key)
 
@@ -627,15 +648,7 @@ class EngineLightningStore(LightningStore):
             if span.rollout_id != rollout_id or span.attempt_id != attempt_id:
                 groups = _group_by_attempt(spans)  # a batch over several attempts (rare)
                 break
-        targets = []
-        for rollout_id, attempt_id in groups:
-            rollout = tx.get_rollout(rollout_id)
-            if rollout is None:
-                raise _rollout_not_found(rollout_id)
-            attempt = tx.get_attempt(rollout_id, attempt_id)
-            if attempt is None:
-                raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
-            targets.append((rollout, attempt))
+        targets = [_span_target(tx, rollout_id, attempt_id) for rollout_id, attempt_id in groups]
         now = self._clock()
         several = len(targets) > 1
         stored: List[Span] = []
@@ -662,6 +675,21 @@ class EngineLightningStore(LightningStore):
             stored.extend(kept)
         return stored
 
+    def _store_one(
+        self, tx: StorageTransaction, span: Span, rollout: Rollout, attempt: Attempt, fx: tr.Effects
+    ) -> Optional[Span]:
+        """Insert one span of a checked (rollout, attempt) whose sequence id the store allocated, and heartbeat."""
+        if not tx.insert_spans([span])[0]:
+            logger.error(
+                "Duplicated span added: span %s of rollout %s attempt %s is already stored",
+                span.span_id,
+                span.rollout_id,
+                span.attempt_id,
+            )
+            return None
+        tr.heartbeat(tx, rollout, attempt, self._clock(), fx)
+        return span
+
     @staticmethod
     def _check_spans(spans: Sequence[Any]) -> None:
         for i, span in enumerate(spans):
@@ -685,19 +713,26 @@ class EngineLightningStore(LightningStore):
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
-        template = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
-        check_span(template)
+        # converted before the transaction, off the write lock
+        span = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+        if sequence_id is not None:
+            batch = [span]
+            self._check_spans(batch)
+            stored = await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
+            return stored[0] if stored else None
+        return await self.add_span_with_next_sequence_id(span)
+
+    async def add_span_with_next_sequence_id(self, span: Span) -> Optional[Span]:
+        """Store ``span`` under the next sequence id of its rollout, allocated in the same transaction (what
+        ``add_otel_span`` does without a sequence id). ``span`` is the caller's to give: its ``sequence_id`` is set
+        in place. None when a span with the same ids is already stored."""
+        self._check_spans([span])
+        rollout_id, attempt_id = span.rollout_id, span.attempt_id
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
-            span = template
-            if sequence_id is None:
-                if tx.get_rollout(rollout_id) is None:
-                    raise _rollout_not_found(rollout_id)
-                if tx.get_attempt(rollout_id, attempt_id) is None:
-                    raise NotFoundError(f"Attempt {attempt_id} not found for rollout {rollout_id}")
-                span = tr.evolve(template, sequence_id=tx.sequence_next(rollout_id, 1))
-            stored = self._store_spans(tx, [span], fx)
-            return stored[0] if stored else None
+            rollout, attempt = _span_target(tx, rollout_id, attempt_id)
+            span.sequence_id = tx.sequence_next(rollout_id, 1)
+            return self._store_one(tx, span, rollout, attempt, fx)
 
         return await self._run(op, write=True)
 

@@ -16,6 +16,7 @@ __all__ = [
     "filter_and_unflatten_attributes",
     "sanitize_attribute_value",
     "sanitize_attributes",
+    "sanitize_list_attribute_sanity",
     "check_attributes_sanity",
     "make_tag_attributes",
     "extract_tags_from_attributes",
@@ -34,18 +35,31 @@ def _is_primitive(value: Any) -> bool:
     return isinstance(value, _PRIMITIVES)
 
 
+def _kind(value: Any) -> type:
+    return (
+        bool
+        if isinstance(value, bool)
+        else int
+        if isinstance(value, int)
+        else float
+        if isinstance(value, float)
+        else str
+    )
+
+
 def _homogeneous(values: Sequence[Any]) -> bool:
+    """Primitives of one kind (``[1, 2]``, ``["a"]``); ``[1, 2.0]`` mixes int and float, as upstream v0.3 counts."""
     if not all(_is_primitive(v) for v in values):
         return False
-    kinds = {bool if isinstance(v, bool) else (int, float) if isinstance(v, (int, float)) else str for v in values}
-    return len(kinds) <= 1
+    return len({_kind(v) for v in values}) <= 1
 
 
 def flatten_attributes(data: Any, *, expand_leaf_lists: bool = False) -> Dict[str, Any]:
     """Nested dicts and lists to dotted keys: ``{"a": {"b": 1, "c": [2, 3]}}`` -> ``{"a.b": 1, "a.c": [2, 3]}``.
 
     Lists of primitives of one kind stay leaf values unless ``expand_leaf_lists``; other lists are indexed
-    (``a.c.0``). A primitive at the root gets the key ``""``.
+    (``a.c.0``), as is a list at the root. Empty lists and dicts leave no key. A primitive at the root gets the key
+    ``""``.
     """
     out: Dict[str, Any] = {}
 
@@ -53,17 +67,21 @@ def flatten_attributes(data: Any, *, expand_leaf_lists: bool = False) -> Dict[st
         if isinstance(value, Mapping):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise ValueError(f"attribute keys must be strings, got {key!r} under {prefix or '<root>'!r}")
+                    raise ValueError(
+                        f"Only string keys are supported in dictionaries, got {key!r} of type {type(key).__name__} "
+                        f"under {prefix or '<root>'!r}"
+                    )
                 walk(f"{prefix}.{key}" if prefix else key, item)
         elif isinstance(value, (list, tuple)):
-            if not expand_leaf_lists and value and _homogeneous(value):
+            if not expand_leaf_lists and prefix and value and _homogeneous(value):
                 out[prefix] = list(value)
                 return
-            if not expand_leaf_lists and value and all(_is_primitive(v) for v in value):
-                logger.warning("Attribute %r holds a list of mixed types; it is expanded into indexed keys", prefix)
-            if not value:
-                out[prefix] = []
-                return
+            if not expand_leaf_lists and prefix and value and all(_is_primitive(v) for v in value):
+                logger.warning(
+                    "List attribute %r contains mixed primitive types %s; expanding indexed keys instead",
+                    prefix,
+                    sorted(t.__name__ for t in {_kind(v) for v in value}),
+                )
             for i, item in enumerate(value):
                 walk(f"{prefix}.{i}" if prefix else str(i), item)
         else:
@@ -126,34 +144,58 @@ def sanitize_attribute_value(value: Any, *, force: bool = True, key: str = "") -
         raise ValueError(f"attribute {key!r} is None, which OpenTelemetry cannot store")
     if _is_primitive(value):
         return value
-    if isinstance(value, (list, tuple)) and value and all(_is_primitive(v) for v in value):
-        if all(isinstance(v, str) for v in value) or all(isinstance(v, bool) for v in value):
-            return list(value)
-        if all(isinstance(v, (bool, int)) for v in value):
-            return [int(v) for v in value]
-        if all(isinstance(v, (bool, int, float)) for v in value):
-            return [float(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        try:
+            return sanitize_list_attribute_sanity(list(value))
+        except ValueError as exc:
+            logger.warning("Failed to sanitize list attribute %r; falling back to JSON: %s", key, exc)
     try:
         return json.dumps(value, default=str if force else None)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"attribute {key!r} holds a value that is not JSON serialisable: {value!r}") from exc
+        raise ValueError(
+            f"Object must be JSON serializable, got: {type(value).__name__} (attribute {key!r}: {value!r})"
+        ) from exc
+
+
+def sanitize_list_attribute_sanity(values: List[Any]) -> List[Any]:
+    """A list of primitives as one attribute value: strings or bools as they are, ints (with bools) as ints, numbers
+    as floats. ``ValueError`` for a list mixing strings with numbers or holding anything else."""
+    if all(isinstance(v, str) for v in values) or all(isinstance(v, bool) for v in values):
+        return list(values)
+    if all(isinstance(v, (bool, int)) for v in values):
+        return [int(v) for v in values]
+    if all(isinstance(v, (bool, int, float)) for v in values):
+        return [float(v) for v in values]
+    kinds = sorted({type(v).__name__ for v in values})
+    raise ValueError(f"List must contain only one type of primitive values, got: {kinds}")
 
 
 def sanitize_attributes(attributes: Mapping[str, Any], *, force: bool = True) -> Dict[str, Any]:
-    return {k: sanitize_attribute_value(v, force=force, key=k) for k, v in attributes.items()}
+    out: Dict[str, Any] = {}
+    for key, value in attributes.items():
+        try:
+            out[key] = sanitize_attribute_value(value, force=force, key=key)
+        except ValueError as exc:
+            raise ValueError(f"Failed to sanitize attribute {key!r}: {exc}") from exc
+    return out
 
 
 def check_attributes_sanity(attributes: Mapping[str, Any]) -> None:
     """Raise ValueError naming the first key that is not a string or whose value is not an attribute value."""
     for key, value in attributes.items():
         if not isinstance(key, str):
-            raise ValueError(f"attribute keys must be strings, got {key!r}")
+            raise ValueError(f"Attribute key must be a string, got {type(key).__name__} for key {key!r}")
         if _is_primitive(value):
             continue
-        if isinstance(value, (list, tuple)) and _homogeneous(value):
+        if isinstance(value, (list, tuple)):
+            try:
+                sanitize_list_attribute_sanity(list(value))
+            except ValueError as exc:
+                raise ValueError(f"Failed to sanitize list attribute {key!r}: {exc}") from exc
             continue
         raise ValueError(
-            f"attribute {key!r} must be a string, bool, int, float or a list of one of them, got {type(value).__name__}"
+            f"Attribute value must be a string, int, float, bool, or list of these, got {type(value).__name__} "
+            f"for attribute {key!r}"
         )
 
 
@@ -171,7 +213,7 @@ def make_link_attributes(links: Mapping[str, str]) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for i, (key, value) in enumerate(links.items()):
         if not isinstance(value, str):
-            raise ValueError(f"link value for {key!r} must be a string, got {type(value).__name__}")
+            raise ValueError(f"Link value must be a string, got {type(value).__name__} for link key {key!r}")
         out[f"{LightningSpanAttributes.LINK}.{i}.{LinkAttributes.KEY_MATCH}"] = key
         out[f"{LightningSpanAttributes.LINK}.{i}.{LinkAttributes.VALUE_MATCH}"] = value
     return out

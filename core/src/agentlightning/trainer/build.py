@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union
 
 __all__ = ["load_class", "instantiate_component", "instantiate_from_spec", "build_component"]
 
@@ -98,21 +98,43 @@ def build_component(
     optional_defaults: Optional[Mapping[str, Any]] = None,
     dict_requires_type: bool = True,
     dict_default_cls: Optional[Callable[..., Any]] = None,
-    registry: Optional[Callable[[str], Optional[Callable[..., Any]]]] = None,
+    registry: Union[Callable[[str], Optional[Callable[..., Any]]], Mapping[str, str], None] = None,
+    type_error_fmt: Optional[str] = None,
+    invalid_spec_error_fmt: Optional[str] = None,
 ) -> Optional[T]:
-    """An instance of ``expected_type`` from ``spec``; ``registry(name)`` resolves registered names."""
+    """An instance of ``expected_type`` from ``spec``; ``registry(name)`` resolves registered names.
+
+    Upstream v0.3's forms are accepted too: ``registry`` as a mapping of names to ``"module.Class"`` paths, and the
+    error formats ``type_error_fmt`` (``{type_name}``, ``{expected_type}``) and ``invalid_spec_error_fmt``
+    (``{actual_type}``, ``{expected_type}``).
+    """
+    if isinstance(registry, Mapping):
+        registry = _mapping_registry(registry)
+
+    def checked(obj: Any) -> Any:
+        if type_error_fmt and not isinstance(obj, expected_type):
+            raise TypeError(type_error_fmt.format(type_name=str(type(obj)), expected_type=expected_type.__name__))
+        return _checked(obj, expected_type, spec_name)
+
+    def invalid(default: str) -> ValueError:
+        if invalid_spec_error_fmt:
+            return ValueError(
+                invalid_spec_error_fmt.format(actual_type=type(spec), expected_type=expected_type.__name__)
+            )
+        return ValueError(default)
+
     if isinstance(spec, expected_type):
         return spec
     if spec is None:
         if default_factory is not None:
-            return _checked(default_factory(), expected_type, spec_name)
+            return checked(default_factory())
         if allow_none:
             return None
-        raise ValueError(f"{spec_name} cannot be None.")
+        raise invalid(f"{spec_name} cannot be None.")
     if inspect.isclass(spec) and issubclass(spec, expected_type):
         return instantiate_component(spec, None, optional_defaults)
     if callable(spec) and not inspect.isclass(spec):
-        return _checked(spec(), expected_type, spec_name)
+        return checked(spec())
     if isinstance(spec, (str, dict)):
         built = instantiate_from_spec(
             spec,
@@ -122,8 +144,16 @@ def build_component(
             dict_default_cls=dict_default_cls,
             registry=registry,
         )
-        return _checked(built, expected_type, spec_name)
-    raise ValueError(f"Invalid {spec_name} type: {type(spec)}. Expected {expected_type.__name__}, str, dict, or None.")
+        return checked(built)
+    raise invalid(f"Invalid {spec_name} type: {type(spec)}. Expected {expected_type.__name__}, str, dict, or None.")
+
+
+def _mapping_registry(paths: Mapping[str, str]) -> Callable[[str], Optional[Callable[..., Any]]]:
+    def lookup(name: str) -> Optional[Callable[..., Any]]:
+        path = paths.get(name)
+        return None if path is None else load_class(path)
+
+    return lookup
 
 
 def _checked(obj: Any, expected_type: type, spec_name: str) -> Any:

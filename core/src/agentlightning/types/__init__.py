@@ -33,3 +33,16 @@ __all__ = [
     "resources_from_dict",
     "resources_to_dict",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Upstream v0.3 names at this path that load on first use: ``SpanLike`` and the runner's ``Hook``."""
+    if name == "SpanLike":
+        from . import tracer
+
+        return tracer.SpanLike
+    if name == "Hook":
+        from agentlightning.runner.hooks import Hook
+
+        return Hook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

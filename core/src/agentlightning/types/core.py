@@ -10,6 +10,8 @@ from typing import Any, Dict, Generic, Iterator, List, Literal, Optional, Sequen
 
 import attrs
 
+from agentlightning._modelcompat import ModelCompat
+
 __all__ = [
     "RolloutStatus",
     "AttemptStatus",
@@ -99,7 +101,7 @@ def is_finished(rollout: Rollout) -> bool:
 
 
 @attrs.define(kw_only=True)
-class Triplet:
+class Triplet(ModelCompat):
     """One LLM call turned into training data: what was asked, what came back, and its reward."""
 
     prompt: Any
@@ -109,7 +111,7 @@ class Triplet:
 
 
 @attrs.define(kw_only=True)
-class RolloutConfig:
+class RolloutConfig(ModelCompat):
     """How a rollout is retried and when its attempts count as timed out or unresponsive."""
 
     timeout_seconds: Optional[float] = None
@@ -124,7 +126,7 @@ class RolloutConfig:
 
 
 @attrs.define(kw_only=True)
-class Rollout:
+class Rollout(ModelCompat):
     """A task handed to the agent, with its current status."""
 
     rollout_id: str
@@ -139,7 +141,7 @@ class Rollout:
 
 
 @attrs.define(kw_only=True)
-class Attempt:
+class Attempt(ModelCompat):
     """One try at running a rollout, by one worker."""
 
     rollout_id: str
@@ -178,7 +180,7 @@ class AttemptedRollout(Rollout):
 
 
 @attrs.define(kw_only=True)
-class EnqueueRolloutRequest:
+class EnqueueRolloutRequest(ModelCompat):
     """One item of a batch enqueue."""
 
     input: TaskInput
@@ -189,7 +191,7 @@ class EnqueueRolloutRequest:
 
 
 @attrs.define(kw_only=True)
-class Worker:
+class Worker(ModelCompat):
     """What the store knows of a runner worker; derived from its attempts and heartbeats."""
 
     worker_id: str

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import string
+import sys
 from typing import Any, ClassVar, Dict, Literal, Optional, Union
 
 import attrs
+
+from agentlightning._modelcompat import ModelCompat
 
 __all__ = [
     "Resource",
@@ -23,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 @attrs.define(kw_only=True)
-class Resource:
+class Resource(ModelCompat):
     """Base of every resource; ``resource_type`` tells them apart on the wire."""
 
     resource_type: Any = None
@@ -53,6 +56,9 @@ def _with_rollout_path(endpoint: str, rollout_id: str, attempt_id: str) -> str:
     return url + "/v1" if has_v1 else url
 
 
+_SILENT_ENDPOINT_READERS = ("agentlightning", "attr", "cattr", "copy", "pickle", "json")
+
+
 @attrs.define(kw_only=True)
 class ProxyLLM(LLM):
     """An LLM reached through the LLM proxy, which records each call under the caller's rollout and attempt.
@@ -62,6 +68,18 @@ class ProxyLLM(LLM):
     """
 
     resource_type: Literal["proxy_llm"] = "proxy_llm"  # type: ignore[assignment]
+
+    def __getattribute__(self, name: str) -> Any:
+        # Reading ``endpoint`` directly from user code logs a warning, as upstream v0.3 did: calls made to the bare
+        # endpoint are recorded under no rollout. Reads by this package, attrs and cattrs (serialisation) are silent.
+        if name == "endpoint":
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller and not caller.startswith(_SILENT_ENDPOINT_READERS):  # generated code (attrs) has no name
+                logger.warning(
+                    "Accessing 'endpoint' directly on ProxyLLM is discouraged. Use "
+                    "'get_base_url(rollout_id, attempt_id)' instead to get the properly formatted endpoint."
+                )
+        return super().__getattribute__(name)
 
     def get_base_url(self, rollout_id: Optional[str] = None, attempt_id: Optional[str] = None) -> str:
         """The endpoint with ``/rollout/{rollout_id}/attempt/{attempt_id}`` inserted before a trailing ``/v1``."""
@@ -132,7 +150,7 @@ RESOURCE_TYPES: Dict[str, type] = {"llm": LLM, "proxy_llm": ProxyLLM, "prompt_te
 
 
 @attrs.define(kw_only=True)
-class ResourcesUpdate:
+class ResourcesUpdate(ModelCompat):
     """One version of a named set of resources."""
 
     resources_id: str

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 import attrs
+
+from agentlightning._modelcompat import ModelCompat
+from agentlightning._strenum import ValueStrEnum
 
 from .codegen import positional_builder
 from .core import StatusCode
@@ -48,7 +51,7 @@ def convert_timestamp(ts: Optional[float]) -> Optional[float]:
 
 
 @attrs.define(kw_only=True)
-class SpanContext:
+class SpanContext(ModelCompat):
     trace_id: str
     span_id: str
     is_remote: bool = False
@@ -57,7 +60,7 @@ class SpanContext:
 
 
 @attrs.define(kw_only=True)
-class TraceStatus:
+class TraceStatus(ModelCompat):
     status_code: StatusCode = attrs.field(default="UNSET")
     description: Optional[str] = None
     extras: Dict[str, Any] = _extras()
@@ -69,7 +72,7 @@ class TraceStatus:
 
 
 @attrs.define(kw_only=True)
-class Event:
+class Event(ModelCompat):
     name: str
     attributes: Attributes = attrs.field(factory=dict)
     timestamp: Optional[float] = None
@@ -77,20 +80,20 @@ class Event:
 
 
 @attrs.define(kw_only=True)
-class Link:
+class Link(ModelCompat):
     context: SpanContext
     attributes: Optional[Attributes] = None
     extras: Dict[str, Any] = _extras()
 
 
 @attrs.define(kw_only=True)
-class OtelResource:
+class OtelResource(ModelCompat):
     attributes: Attributes = attrs.field(factory=dict)
     schema_url: str = ""
 
 
 @attrs.define(kw_only=True)
-class SpanCoreFields:
+class SpanCoreFields(ModelCompat):
     """What an emitter or a recording context produces before the span is tagged with store ids."""
 
     name: str
@@ -120,7 +123,7 @@ def _random_span_id() -> str:
 
 
 @attrs.define(kw_only=True)
-class Span:
+class Span(ModelCompat):
     """A finished span as stored: OpenTelemetry's fields plus ``rollout_id``, ``attempt_id`` and ``sequence_id``.
 
     JSON keys this model does not know are kept in ``extras`` and written back out unchanged.
@@ -147,48 +150,10 @@ class Span:
     @classmethod
     def from_opentelemetry(cls, src: ReadableSpan, rollout_id: str, attempt_id: str, sequence_id: int) -> Span:
         """Convert a finished OpenTelemetry SDK span."""
-        from opentelemetry.trace import format_span_id, format_trace_id
-
-        ctx = src.context
-        trace_id = format_trace_id(ctx.trace_id) if ctx else "0" * 32
-        span_id = format_span_id(ctx.span_id) if ctx else "0" * 16
-        parent = src.parent
-        status_code: Any = src.status.status_code.name if src.status is not None else "UNSET"
-
-        def to_context(c: Any) -> SpanContext:
-            return SpanContext(
-                trace_id=format_trace_id(c.trace_id),
-                span_id=format_span_id(c.span_id),
-                is_remote=bool(c.is_remote),
-                trace_state=dict(c.trace_state or {}),
-            )
-
-        return cls(
-            rollout_id=rollout_id,
-            attempt_id=attempt_id,
-            sequence_id=sequence_id,
-            trace_id=trace_id,
-            span_id=span_id,
-            parent_id=format_span_id(parent.span_id) if parent is not None else None,
-            name=src.name,
-            status=TraceStatus(status_code=status_code, description=src.status.description if src.status else None),
-            attributes=_plain_attributes(src.attributes),
-            events=[
-                Event(name=e.name, attributes=_plain_attributes(e.attributes), timestamp=convert_timestamp(e.timestamp))
-                for e in src.events
-            ],
-            links=[
-                Link(context=to_context(link.context), attributes=_plain_attributes(link.attributes))
-                for link in src.links
-            ],
-            start_time=convert_timestamp(src.start_time),
-            end_time=convert_timestamp(src.end_time),
-            context=to_context(ctx) if ctx else None,
-            parent=to_context(parent) if parent is not None else None,
-            resource=OtelResource(
-                attributes=_plain_attributes(src.resource.attributes), schema_url=src.resource.schema_url or ""
-            ),
-        )
+        if cls is not Span:  # subclasses may add fields: build them through __init__
+            names = [f.name for f in attrs.fields(Span)]
+            return cls(**dict(zip(names, _otel_fields(src, rollout_id, attempt_id, sequence_id), strict=True)))
+        return _build_span(*_otel_fields(src, rollout_id, attempt_id, sequence_id))
 
     @classmethod
     def from_attributes(
@@ -278,16 +243,97 @@ _build_span: Callable[..., Span] = positional_builder(Span)
 _build_status: Callable[[StatusCode, Optional[str], Dict[str, Any]], TraceStatus] = positional_builder(TraceStatus)
 _build_context: Callable[..., SpanContext] = positional_builder(SpanContext)
 _build_resource: Callable[[Attributes, str], OtelResource] = positional_builder(OtelResource)
+_build_event: Callable[..., Event] = positional_builder(Event)
+_build_link: Callable[..., Link] = positional_builder(Link)
+
+_NO_TRACE_ID = "0" * 32
+_NO_SPAN_ID = "0" * 16
+_last_resource: List[Tuple[Any, Attributes, str]] = [(None, {}, "")]
+"""The last OpenTelemetry resource converted, with its attributes and schema_url (a tracer's spans share one); one
+tuple, replaced whole, so that concurrent converters never read a mix of two resources."""
+
+
+def _hex_id(value: int, width: int) -> str:
+    return value.to_bytes(width, "big").hex()  # faster than "%032x" % value; the same lower-case zero-padded hex
+
+
+def _otel_context(c: Any, trace_hex: Optional[str] = None) -> SpanContext:
+    """An OpenTelemetry ``SpanContext`` as ours (``trace_hex``: its trace id, already formatted)."""
+    state = c.trace_state
+    return _build_context(
+        trace_hex or _hex_id(c.trace_id, 16), _hex_id(c.span_id, 8), bool(c.is_remote), dict(state) if state else {}, {}
+    )
+
+
+def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -> Tuple[Any, ...]:
+    """A finished OpenTelemetry SDK span's fields, in :class:`Span`'s field order.
+
+    The hot path of ``add_otel_span``: the context is read once (``get_span_context()``, not the deprecated
+    ``context`` property) and its ids formatted once, and the resource, shared by every span of a tracer provider,
+    is converted once (each span gets its own copy of the attributes dict).
+    """
+    get_context = getattr(src, "get_span_context", None)
+    ctx = get_context() if get_context is not None else src.context
+    if ctx is not None:
+        trace_hex = _hex_id(ctx.trace_id, 16)
+        context: Optional[SpanContext] = _otel_context(ctx, trace_hex)
+        span_hex = context.span_id  # type: ignore[union-attr]
+    else:
+        trace_hex, span_hex, context = _NO_TRACE_ID, _NO_SPAN_ID, None
+    parent = src.parent
+    parent_context = None
+    if parent is not None:
+        same_trace = ctx is not None and parent.trace_id == ctx.trace_id
+        parent_context = _otel_context(parent, trace_hex if same_trace else None)
+    status = src.status
+    if status is None:
+        trace_status = _build_status("UNSET", None, {})
+    else:
+        code = status.status_code
+        trace_status = _build_status(getattr(code, "_name_", None) or code.name, status.description, {})
+    resource = src.resource
+    last = _last_resource[0]
+    if resource is not last[0]:
+        if resource is None:
+            last = (None, {}, "")
+        else:
+            last = (resource, _plain_attributes(resource.attributes), resource.schema_url or "")
+        _last_resource[0] = last
+    events = src.events
+    links = src.links
+    return (
+        rollout_id,
+        attempt_id,
+        sequence_id,
+        trace_hex,
+        span_hex,
+        parent_context.span_id if parent_context is not None else None,
+        src.name,
+        trace_status,
+        _plain_attributes(getattr(src, "_attributes", None) or src.attributes),
+        [_build_event(e.name, _plain_attributes(e.attributes), convert_timestamp(e.timestamp), {}) for e in events]
+        if events
+        else [],
+        [_build_link(_otel_context(x.context), _plain_attributes(x.attributes), {}) for x in links] if links else [],
+        convert_timestamp(src.start_time),
+        convert_timestamp(src.end_time),
+        context,
+        parent_context,
+        _build_resource(dict(last[1]), last[2]),
+        {},
+    )
 
 
 def _plain_attributes(attributes: Any) -> Attributes:
     """OpenTelemetry attribute mappings hold tuples for sequences; the store keeps JSON-friendly lists."""
     if not attributes:
         return {}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+    inner = getattr(attributes, "_dict", None)  # the SDK's BoundedAttributes: read its dict, not the Mapping API
+    items = inner.items() if type(inner) is dict or isinstance(inner, dict) else attributes.items()
+    return {k: list(v) if type(v) is tuple else v for k, v in items}
 
 
-class SpanNames:
+class SpanNames(ValueStrEnum):
     """Span names upstream used before the semantic conventions module (kept for compatibility)."""
 
     REWARD = "agentlightning.reward"
@@ -300,6 +346,17 @@ class SpanNames:
     SPAN_SEQUENCE_ID = "agentlightning.span_sequence_id"
 
 
-class SpanAttributeNames:
+class SpanAttributeNames(ValueStrEnum):
     MESSAGE = "message"
     OBJECT = "object"
+
+
+def __getattr__(name: str) -> Any:
+    """``SpanLike`` (upstream v0.3's ``Union[ReadableSpan, Span]``), built on first use: it needs the OTel SDK."""
+    if name == "SpanLike":
+        from opentelemetry.sdk.trace import ReadableSpan as _ReadableSpan
+
+        value = Union[_ReadableSpan, Span]
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

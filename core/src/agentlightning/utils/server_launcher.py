@@ -19,9 +19,13 @@ import logging
 import socket
 import threading
 import time
-from typing import Any, AsyncContextManager, Callable, List, Optional, Sequence
+from typing import Any, AsyncContextManager, Callable, List, Literal, Optional, Sequence
+
+import attrs
 
 __all__ = [
+    "LaunchMode",
+    "PythonServerLauncherArgs",
     "BackgroundServer",
     "ServerStartupError",
     "access_host",
@@ -34,6 +38,28 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+LaunchMode = Literal["asyncio", "thread", "mp"]
+"""Upstream v0.3's launch modes: in the current event loop, in a thread, in a child process. Servers here run in a
+thread (``"asyncio"`` maps to it) or a child process (``"mp"``)."""
+
+
+@attrs.define
+class PythonServerLauncherArgs:
+    """Upstream v0.3's server launch options (``LightningStoreServer(launcher_args=...)``, ``LLMProxy``)."""
+
+    port: Optional[int] = None
+    host: Optional[str] = None
+    access_host: Optional[str] = None
+    launch_mode: LaunchMode = "asyncio"
+    n_workers: int = 1
+    healthcheck_url: Optional[str] = None
+    log_level: int = logging.INFO
+    access_log: bool = False
+    startup_timeout: float = 60.0
+    kill_unhealthy_server: bool = True
+    thread_join_timeout: float = 10.0
+    process_join_timeout: float = 10.0
 
 
 class ServerStartupError(RuntimeError):

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from agentlightning.store.base import LightningStore
 from agentlightning.types.resources import LLM, ProxyLLM
+from agentlightning.utils.awaitable import Completed
 from agentlightning.utils.server_launcher import access_host, wait_until_healthy
 
 from .settings import ProxySettings, check_model_list
@@ -120,11 +121,13 @@ class LLMProxy:
             return bool(self._process.is_alive())
         return self._thread_server is not None and bool(self._thread_server.running)
 
-    def start(self) -> None:
-        """Start serving and return once ``/health`` answers (LiteLLM's import takes seconds)."""
+    def start(self) -> Completed[None]:
+        """Start serving and return once ``/health`` answers (LiteLLM's import takes seconds).
+
+        The result may be awaited (upstream v0.3's ``await proxy.start()``); the proxy is serving either way."""
         if self.is_running():
             logger.warning("LLM proxy is already running at %s", self.endpoint)
-            return
+            return Completed(None)
         if self._store is None:
             logger.warning("LLM proxy started without a store: calls are served but not recorded")
         settings = self.settings()
@@ -138,6 +141,7 @@ class LLMProxy:
             self.stop()
             raise
         logger.info("LLM proxy serving %s at %s", [m["model_name"] for m in self.model_list], self.endpoint)
+        return Completed(None)
 
     def _start_thread(self, settings: ProxySettings) -> None:
         from .serving import thread_server
@@ -179,8 +183,8 @@ class LLMProxy:
 
         wait_until_healthy(f"{self.endpoint}/health", timeout=self.startup_timeout, exited=exited, name="LLM proxy")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop serving; spans still queued are delivered first (bounded by ``timeout``)."""
+    def stop(self, timeout: float = 30.0) -> Completed[None]:
+        """Stop serving; spans still queued are delivered first (bounded by ``timeout``). May be awaited."""
         if self._process is None and self._thread_server is None:
             logger.warning("LLM proxy is not running")
         if self._thread_server is not None:
@@ -197,12 +201,13 @@ class LLMProxy:
         if self._store_server is not None:
             server, self._store_server = self._store_server, None
             server.stop()
+        return Completed(None)
 
-    def restart(self) -> None:
-        """Stop (if running) and start again, on the same port."""
+    def restart(self) -> Completed[None]:
+        """Stop (if running) and start again, on the same port. May be awaited."""
         if self._process is not None or self._thread_server is not None:
             self.stop()
-        self.start()
+        return self.start()
 
     def __enter__(self) -> LLMProxy:
         self.start()

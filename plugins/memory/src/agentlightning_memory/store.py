@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,6 +37,51 @@ def _url_options(url: str) -> Dict[str, Any]:
     return options
 
 
+def _total_memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: psutil when available
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+
+
+def _upstream_memory_options(
+    memory_budget_bytes: Optional[int],
+    thread_safe: Optional[bool],
+    eviction_memory_threshold: Optional[float],
+    safe_memory_threshold: Optional[float],
+) -> Optional[int]:
+    """Map upstream v0.3's constructor options onto ``memory_budget_bytes`` (with a DeprecationWarning)."""
+    if thread_safe is not None:
+        pass  # this store is always thread-safe and async-safe: upstream's switch has nothing to choose
+    if safe_memory_threshold is not None:
+        warnings.warn(
+            "InMemoryLightningStore(safe_memory_threshold=) is ignored: spans are evicted down to "
+            "memory_budget_bytes, oldest finished rollout first",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if eviction_memory_threshold is None:
+        return memory_budget_bytes
+    if memory_budget_bytes is not None:
+        raise TypeError("pass memory_budget_bytes or eviction_memory_threshold (upstream's name), not both")
+    warnings.warn(
+        "InMemoryLightningStore(eviction_memory_threshold=) is deprecated: use memory_budget_bytes= (bytes of spans)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if isinstance(eviction_memory_threshold, bool) or not isinstance(eviction_memory_threshold, (int, float)):
+        raise ValueError(f"eviction_memory_threshold must be a number, got {eviction_memory_threshold!r}")
+    if isinstance(eviction_memory_threshold, float) and 0 < eviction_memory_threshold <= 1:
+        return int(_total_memory_bytes() * eviction_memory_threshold)
+    if eviction_memory_threshold < 1:
+        raise ValueError(
+            f"eviction_memory_threshold must be a ratio in (0, 1] or bytes >= 1, got {eviction_memory_threshold!r}"
+        )
+    return int(eviction_memory_threshold)
+
+
 class InMemoryLightningStore(EngineLightningStore):
     """A fast, process-local store. Data lives as long as the object; nothing is shared with other processes.
 
@@ -48,6 +95,10 @@ class InMemoryLightningStore(EngineLightningStore):
         url: the ``memory://`` URL the store was opened with (``open_store``); its query string may set
             ``memory_budget_bytes``, ``scan_debounce_seconds`` and ``watchdog_interval`` (``none`` disables it), e.g.
             ``memory://?memory_budget_bytes=1000000000``.
+
+    Upstream v0.3's options are accepted: ``thread_safe`` (this store always is), ``eviction_memory_threshold`` (a
+    ratio of the machine's memory or bytes; deprecated for ``memory_budget_bytes``), ``safe_memory_threshold``
+    (ignored, deprecated) and ``tracker`` (a metrics backend, kept as ``self.tracker``).
     """
 
     def __init__(
@@ -59,8 +110,16 @@ class InMemoryLightningStore(EngineLightningStore):
         span_size_estimator: Optional[Callable[[Span], int]] = None,
         url: Optional[str] = None,
         clock: Optional[Callable[[], float]] = None,
+        thread_safe: Optional[bool] = None,
+        eviction_memory_threshold: Optional[float] = None,
+        safe_memory_threshold: Optional[float] = None,
+        tracker: Any = None,
         **unused: Any,
     ) -> None:
+        memory_budget_bytes = _upstream_memory_options(
+            memory_budget_bytes, thread_safe, eviction_memory_threshold, safe_memory_threshold
+        )
+        self.tracker = tracker
         if unused:
             raise TypeError(f"InMemoryLightningStore got unexpected options: {', '.join(sorted(unused))}")
         if url is not None:

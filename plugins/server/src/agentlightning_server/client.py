@@ -27,7 +27,7 @@ from agentlightning.store.base import (
     LightningStoreStatistics,
     Unset,
 )
-from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
+from agentlightning.store.errors import InvalidRequestError, NotFoundError, StoreClosedError, StoreUnavailableError
 from agentlightning.types.core import (
     Attempt,
     AttemptedRollout,
@@ -109,6 +109,23 @@ def _loop_token() -> Any:
         return trio.lowlevel.current_trio_token()
 
 
+def _upstream_url(url: Optional[str], server_address: Optional[str]) -> str:
+    if server_address is not None:
+        if url is not None:
+            raise TypeError("pass the URL or server_address (upstream's name), not both")
+        warnings.warn(
+            "LightningStoreClient(server_address=) is upstream v0.3's name: pass the URL first",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        url = server_address
+    if url is None:
+        raise TypeError(
+            "LightningStoreClient needs the server's URL, e.g. LightningStoreClient('http://127.0.0.1:4747')"
+        )
+    return url
+
+
 class LightningStoreClient(LightningStore):
     """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
 
@@ -123,7 +140,7 @@ class LightningStoreClient(LightningStore):
 
     def __init__(
         self,
-        url: str,
+        url: Optional[str] = None,
         token: Optional[str] = None,
         *,
         retry_delays: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -132,7 +149,12 @@ class LightningStoreClient(LightningStore):
         wait_chunk_seconds: float = 10.0,
         max_connections: int = 64,
         unavailable_seconds: Optional[float] = None,
+        server_address: Optional[str] = None,
+        health_retry_delays: Optional[Sequence[float]] = None,
     ) -> None:
+        # upstream v0.3's names: server_address= for the URL; health_retry_delays (its health probes) is accepted
+        url = _upstream_url(url, server_address)
+
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"LightningStoreClient needs an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")
@@ -147,6 +169,11 @@ class LightningStoreClient(LightningStore):
             raise ValueError(f"unavailable_seconds must be >= 0, got {unavailable_seconds!r}")
         self._init_runtime()
 
+    @property
+    def server_address(self) -> str:
+        """Upstream v0.3's base address of the store API (``<url>/v1/agl``)."""
+        return self.url + wire.API_PREFIX
+
     def _init_runtime(self) -> None:
         from urllib.parse import urlsplit
 
@@ -157,6 +184,7 @@ class LightningStoreClient(LightningStore):
         self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
         self._closed = False
         self._no_batch_spans = False
+        self._sequenced_route = True  # False once a server without POST /spans/sequenced (upstream's) answered
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> LightningStoreClient:
@@ -499,9 +527,34 @@ class LightningStoreClient(LightningStore):
     async def add_otel_span(
         self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
     ) -> Optional[Span]:
+        span = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id or 0)
+        if sequence_id is None and self._sequenced_route:
+            # one request: the server allocates the sequence id in the transaction that stores the span
+            route = R.ADD_SPAN_SEQUENCED
+            try:
+                raw = await self._exchange(route.method, route.target(), _encode(to_dict(span)), keyed=route.keyed)
+            except (NotFoundError, InvalidRequestError):
+                if await self._has_sequenced_route():
+                    raise
+                self._sequenced_route = False
+            else:
+                answer = wire.loads(raw) if raw else None
+                if answer is None:
+                    return None  # a duplicate
+                span.sequence_id = int(answer["sequence_id"])
+                return span
         if sequence_id is None:
-            sequence_id = await self.get_next_span_sequence_id(rollout_id, attempt_id)
-        return await self.add_span(Span.from_opentelemetry(readable_span, rollout_id, attempt_id, sequence_id))
+            span.sequence_id = await self.get_next_span_sequence_id(rollout_id, attempt_id)
+        return await self.add_span(span)
+
+    async def _has_sequenced_route(self) -> bool:
+        """Whether the server serves POST /spans/sequenced: an empty object is a bad span to ours (400), while a
+        server without the route (upstream's) answers 404 or 405."""
+        route = R.ADD_SPAN_SEQUENCED
+        status, _ = await self._http().request(
+            route.method, wire.API_PREFIX + route.target(), b"{}", None, self.request_timeout
+        )
+        return status not in (404, 405)
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
         return int(await self._call(R.NEXT_SEQUENCE_ID, rollout_id=rollout_id, attempt_id=attempt_id))

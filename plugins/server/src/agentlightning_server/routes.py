@@ -299,6 +299,20 @@ async def add_spans(call: Call) -> Any:
     return {"stored": [index[(s.rollout_id, s.attempt_id, s.span_id)] for s in stored]}
 
 
+async def add_span_sequenced(call: Call) -> Any:
+    """A span stored under the next sequence id of its rollout (``add_otel_span`` without one): one request instead
+    of ``/spans/next`` then ``/spans``. Answers ``{"sequence_id": n}`` (the client holds the span), or null for a
+    duplicate."""
+    span = _span(call.body)
+    add = getattr(call.store, "add_span_with_next_sequence_id", None)
+    if add is not None:  # one transaction
+        stored = await add(span)
+    else:
+        span.sequence_id = await call.store.get_next_span_sequence_id(span.rollout_id, span.attempt_id)
+        stored = await call.store.add_span(span)
+    return None if stored is None else {"sequence_id": stored.sequence_id}
+
+
 async def next_sequence_id(call: Call) -> Any:
     return {"sequence_id": await call.store.get_next_span_sequence_id(call.args["rollout_id"], call.args["attempt_id"])}
 
@@ -438,6 +452,7 @@ GET_RESOURCES = _get("/resources/{resources_id:path}", _store_call("get_resource
 ADD_SPAN = _post("/spans", add_span, name="add_span", status=201, decode=_maybe(Span))
 ADD_SPANS = _post("/spans/batch", add_spans, name="add_many_spans", fields={"spans": K.list}, required=("spans",),
                   status=201, decode=_field("stored"))  # fmt: skip
+ADD_SPAN_SEQUENCED = _post("/spans/sequenced", add_span_sequenced, name="add_otel_span", status=201, keyed=True)
 NEXT_SEQUENCE_ID = _post(
     "/spans/next", next_sequence_id, name="get_next_span_sequence_id",
     fields={"rollout_id": K.str, "attempt_id": K.str}, required=("rollout_id", "attempt_id"),
@@ -479,6 +494,7 @@ ROUTES: Tuple[RouteSpec, ...] = (
     GET_RESOURCES,
     ADD_SPAN,
     ADD_SPANS,
+    ADD_SPAN_SEQUENCED,
     QUERY_SPANS,
     SEARCH_SPANS,
     NEXT_SEQUENCE_ID,

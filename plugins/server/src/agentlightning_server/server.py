@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 import warnings
-from typing import Any, Awaitable, Callable, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, TypeVar
 
-from agentlightning.store.base import LightningStore
+from agentlightning.store.base import STORE_CALLS, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
+from agentlightning.utils.awaitable import Completed
 
 from . import wire
 from .app import ServerSettings, StoreSource, create_app
@@ -20,20 +21,33 @@ __all__ = ["LightningStoreServer"]
 T = TypeVar("T")
 
 
-class LightningStoreServer:
+_UPSTREAM_LAUNCH_MODES = {"asyncio": "thread", "mp": "subprocess"}
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"LightningStoreServer({old}=) is upstream v0.3's name: use {new}=", DeprecationWarning, stacklevel=4)
+
+
+class LightningStoreServer(LightningStore):
     """Serves ``store`` (an instance, a URL, or a factory called in the server's own event loop) over HTTP.
 
     ``launch_mode="thread"`` runs uvicorn in a daemon thread of this process (any store source);
     ``"subprocess"`` runs ``python -m agentlightning_server.serve`` (a store URL only; needed for ``workers > 1``).
     ``port=0`` picks a free port; :attr:`endpoint` tells which. Use as a (sync or async) context manager, or call
     :meth:`start` and :meth:`stop`. ``app``: serve this ASGI app instead of one built from ``store`` (thread mode).
+
+    As in upstream v0.3 the server is itself a :class:`LightningStore`: its store methods call the store it serves
+    (in this process; through its own HTTP client when ``store`` is a URL or a factory). ``start()`` and ``stop()``
+    may be awaited (``await server.start()``) or called plainly. Upstream's arguments are accepted:
+    ``cors_allow_origins`` (``cors_origins``), ``n_workers`` (``workers``), ``launch_mode="asyncio"``/``"mp"``
+    (``"thread"``/``"subprocess"``), ``launcher_args`` and ``tracker`` (a metrics backend, kept as ``tracker``).
     """
 
     def __init__(
         self,
         store: StoreSource,
-        host: str = "127.0.0.1",
-        port: int = 4747,
+        host: Optional[str] = "127.0.0.1",
+        port: Optional[int] = 4747,
         *,
         token: Optional[str] = None,
         workers: int = 1,
@@ -45,7 +59,31 @@ class LightningStoreServer:
         startup_timeout: float = 30.0,
         log_level: str = "warning",
         app: Any = None,
+        cors_allow_origins: Optional[Sequence[str]] = None,
+        n_workers: Optional[int] = None,
+        launcher_args: Any = None,
+        tracker: Any = None,
     ) -> None:
+        if launcher_args is not None:
+            if launch_mode is not None:
+                raise ValueError("pass launcher_args or launch_mode, not both")
+            host = launcher_args.host if launcher_args.host is not None else host
+            port = launcher_args.port if launcher_args.port is not None else port
+            launch_mode = launcher_args.launch_mode
+            workers = launcher_args.n_workers
+            startup_timeout = launcher_args.startup_timeout
+        if cors_allow_origins is not None:
+            _deprecated("cors_allow_origins", "cors_origins")
+            cors_origins = tuple(cors_origins) + tuple(cors_allow_origins)
+        if n_workers is not None:
+            _deprecated("n_workers", "workers")
+            workers = n_workers
+        if launch_mode in _UPSTREAM_LAUNCH_MODES:
+            launch_mode = _UPSTREAM_LAUNCH_MODES[launch_mode]
+        host = "127.0.0.1" if host is None else host
+        port = 4747 if port is None else port
+        self.tracker = tracker
+        self._client: Any = None
         token = token or os.environ.get(wire.TOKEN_ENV) or None
         check_security(host, token)
         mode = launch_mode or ("subprocess" if workers > 1 else "thread")
@@ -173,8 +211,12 @@ class LightningStoreServer:
             self.stop()
             raise
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (graceful, then forced). Safe to call twice."""
+    def stop(self, timeout: float = 10.0) -> Completed[None]:
+        """Stop serving (graceful, then forced). Safe to call twice. The result may be awaited (upstream's form)."""
+        self._stop(timeout)
+        return Completed(None)
+
+    def _stop(self, timeout: float) -> None:
         if self._launcher is not None:
             self._launcher.stop(timeout)
             self._launcher = None
@@ -207,11 +249,49 @@ class LightningStoreServer:
 
         return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
 
+    def __await__(self) -> Generator[Any, None, LightningStoreServer]:
+        """``await server.start()`` (upstream v0.3's form): ``start()`` has already run when it returns."""
+        return self
+        yield
+
+    async def run_forever(self) -> None:
+        """Start, then serve until cancelled (e.g. Ctrl-C under ``asyncio.run``); then stop."""
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(self.start)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await anyio.to_thread.run_sync(self._stop, 10.0)
+
+    # -- the LightningStore it serves -------------------------------------------------------------------------------
+
+    def _target(self) -> LightningStore:
+        if isinstance(self.store, LightningStore):
+            return self.store
+        if self._client is None:
+            self._client = self.client()
+        client: LightningStore = self._client
+        return client
+
+    @property
+    def capabilities(self) -> LightningStoreCapabilities:
+        return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=True)
+
+    async def statistics(self) -> LightningStoreStatistics:
+        return await self._target().statistics()
+
+    async def close(self) -> None:
+        """Close the HTTP client the server's store methods use (when the store is a URL); the server keeps serving."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
     def __enter__(self) -> LightningStoreServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+        self._stop(10.0)
 
     async def __aenter__(self) -> LightningStoreServer:
         import anyio.to_thread
@@ -221,7 +301,20 @@ class LightningStoreServer:
     async def __aexit__(self, *exc_info: Any) -> None:
         import anyio.to_thread
 
-        await anyio.to_thread.run_sync(self.stop)
+        await anyio.to_thread.run_sync(self._stop, 10.0)
 
     def __repr__(self) -> str:
         return f"<LightningStoreServer {self._endpoint or self.host} mode={self.launch_mode} workers={self.workers}>"
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    async def method(self: LightningStoreServer, *args: Any, **kwargs: Any) -> Any:
+        return await getattr(self._target(), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(LightningStore, name).__doc__
+    return method
+
+
+for _name in STORE_CALLS:
+    setattr(LightningStoreServer, _name, _forward(_name))

@@ -23,6 +23,8 @@ T = TypeVar("T")
 
 MAX_PARAMS = 500
 """Ids bound per ``IN (...)`` list; longer lists are split."""
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""SQLite understands ``RETURNING`` (3.35, 2021); older libraries take a read and a write."""
 
 
 def _chunks(items: Sequence[T], size: int = MAX_PARAMS) -> Iterable[Sequence[T]]:
@@ -429,6 +431,13 @@ class SqliteTransaction:
     # -- span sequence counters --------------------------------------------------------------------------------
 
     def sequence_next(self, rollout_id: str, count: int = 1) -> int:
+        if _RETURNING:  # one statement instead of a read and a write (every add_otel_span without an id runs this)
+            rows = self._conn.execute(
+                "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
+                "ON CONFLICT (rollout_id) DO UPDATE SET next_id = next_id + ? RETURNING next_id",
+                (rollout_id, 1 + count, count),
+            ).fetchall()
+            return int(rows[0][0]) - count
         row = self._one("SELECT next_id FROM span_counters WHERE rollout_id = ?", (rollout_id,))
         first = 1 if row is None else int(row[0])  # type: ignore[call-overload]
         self._conn.execute(

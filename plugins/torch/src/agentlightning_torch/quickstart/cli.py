@@ -175,7 +175,7 @@ def run_quickstart(
         temperature=temperature,
         **extra,
     )
-    runner = LitAgentRunner(
+    runner: LitAgentRunner[Any] = LitAgentRunner(
         tracer=QuickstartTracer(), max_concurrency=concurrency, poll_interval=0.05, heartbeat_interval=10.0
     )
     trainer = Trainer(
