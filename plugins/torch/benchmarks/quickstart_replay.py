@@ -66,7 +66,9 @@ def replay(
                 rows.append(((i, tuple(prompt)), prompt, s.token_ids, reward))
         rewards = [r[3] for r in rows]
         adv = group_advantages(
-            rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch,
+            rewards,
+            [r[0] for r in rows],
+            flat_to_batch=cfg.flat_groups_to_batch,
             normalize_by_std=cfg.normalize_by_std,
             std_over=cfg.advantage_std,
         )

@@ -40,9 +40,7 @@ def test_categories_and_scores() -> None:
         category_of("1abc")
     # ignoring the input cannot beat 0.25 + 0.75 * 0.1
     _, val = make_datasets(n_train=10, n_val=400, seed=1)
-    best_constant = max(
-        sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES + "abz"
-    )
+    best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES + "abz")
     assert best_constant <= 0.5
 
 

@@ -363,7 +363,9 @@ class GRPO(Algorithm):
         rewards = [r[3] for r in rows]
         groups = [r[0] for r in rows]
         advantages = group_advantages(
-            rewards, groups, flat_to_batch=cfg.flat_groups_to_batch,
+            rewards,
+            groups,
+            flat_to_batch=cfg.flat_groups_to_batch,
             normalize_by_std=cfg.normalize_by_std,
             std_over=cfg.advantage_std,
         )

@@ -4,8 +4,8 @@ Letters fall in four groups (a-f: A, g-m: B, n-s: C, t-z: D). In the quickstart 
 its first letter's group (``same_group=True``), which a randomly initialised model picks up from rewards alone in a
 couple of minutes on two cores; with ``same_group=False`` only the first letter carries the category, which takes
 several times more rollouts (per-letter plateaus). Either way the answer depends on the input: a policy that ignores
-it scores at most 0.325 (0.25 for the right letter by luck plus the 0.1 format shaping on the others). Validation keywords
-never appear in training.
+it scores at most 0.325 (0.25 for the right letter by luck plus the 0.1 format shaping on the others). Validation
+keywords never appear in training.
 """
 
 from __future__ import annotations
