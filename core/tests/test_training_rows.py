@@ -231,6 +231,25 @@ def test_flat_groups_can_be_compared_with_the_batch(pairs: List[Tuple[int, float
                 assert flat[i] == pytest.approx(expected)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, 0.1, 1.0])), min_size=1, max_size=24))
+def test_batch_std_keeps_the_groups_relative_scale(pairs: List[Tuple[int, float]]) -> None:
+    groups = [g for g, _ in pairs]
+    rewards = [r for _, r in pairs]
+    centred = group_advantages(rewards, groups, normalize_by_std=False)
+    scaled = group_advantages(rewards, groups, std_over="batch")
+    mean = sum(rewards) / len(rewards)
+    spread = (sum((r - mean) ** 2 for r in rewards) / len(rewards)) ** 0.5
+    # one divisor for the whole batch: a group that differs only by 0.1 keeps a tenth of the scale of one that
+    # differs by 1, where per-group std would make both as strong
+    assert scaled == pytest.approx([a / (spread + 1e-6) for a in centred])
+
+
+def test_std_over_must_be_group_or_batch() -> None:
+    with pytest.raises(ValueError, match="std_over must be 'group' or 'batch', got 'rollout'"):
+        group_advantages([1.0, 0.0], ["g", "g"], std_over="rollout")
+
+
 def test_group_advantages_length_mismatch() -> None:
     with pytest.raises(ValueError, match="2 rewards but 1 group ids"):
         group_advantages([1.0, 2.0], ["g"])

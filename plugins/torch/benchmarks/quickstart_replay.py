@@ -20,14 +20,14 @@ import torch
 from agentlightning_torch.grpo import GRPO
 from agentlightning_torch.grpo_math import group_advantages
 from agentlightning_torch.policy import build_policy
-from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL
+from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL, QUICKSTART_GRPO
 from agentlightning_torch.quickstart.task import ALPHABET, make_datasets, score_answer
 
 
 def replay(
     seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, **config: Any
 ) -> Tuple[Optional[int], List[Tuple[int, float]]]:
-    grpo = GRPO(seed=seed, **config)
+    grpo = GRPO(seed=seed, **{**QUICKSTART_GRPO, **config})
     cfg = grpo.config
     grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed, d_model=d_model)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate)
@@ -66,7 +66,11 @@ def replay(
                 rows.append(((i, tuple(prompt)), prompt, s.token_ids, reward))
         rewards = [r[3] for r in rows]
         adv = group_advantages(
-            rewards, [r[0] for r in rows], flat_to_batch=cfg.flat_groups_to_batch, normalize_by_std=cfg.normalize_by_std
+            rewards,
+            [r[0] for r in rows],
+            flat_to_batch=cfg.flat_groups_to_batch,
+            normalize_by_std=cfg.normalize_by_std,
+            std_over=cfg.advantage_std,
         )
         size = cfg.group_size
         flat = sum(len(set(rewards[i * size : (i + 1) * size])) == 1 for i in range(len(tasks))) / len(tasks)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 from agentlightning_torch.grpo_math import group_advantages, grpo_loss
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 rewards_and_groups = st.lists(
@@ -15,6 +15,7 @@ rewards_and_groups = st.lists(
 )
 
 
+@settings(deadline=None)  # timing varies on a loaded machine; the property is what is tested
 @given(rewards_and_groups)
 def test_advantages_are_centred_and_scaled_per_group(pairs: list) -> None:
     rewards = [r for r, _ in pairs]

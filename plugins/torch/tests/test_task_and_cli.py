@@ -31,6 +31,8 @@ def test_categories_and_scores() -> None:
     assert score_answer("C", "C", "stop") == 1.0
     assert score_answer(" C\n", "C", "stop") == 1.0
     assert score_answer("A", "C", "stop") == 0.1
+    assert score_answer("q", "C", "stop") == 0.1  # the shaping rewards the format (one character), not a letter
+    assert score_answer("", "C", "stop") == 0.0
     assert score_answer("C", "C", "length") == 0.0  # cut off: never rewarded
     assert score_answer("CC", "C", "stop") == 0.0
     assert score_answer(None, "C", "stop") == 0.0
@@ -38,7 +40,7 @@ def test_categories_and_scores() -> None:
         category_of("1abc")
     # ignoring the input cannot beat 0.25 + 0.75 * 0.1
     _, val = make_datasets(n_train=10, n_val=400, seed=1)
-    best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES)
+    best_constant = max(sum(score_answer(c, t["answer"], "stop") for t in val) / len(val) for c in CATEGORIES + "abz")
     assert best_constant <= 0.5
 
 

@@ -314,8 +314,12 @@ def group_advantages(
     normalize_by_std: bool = True,
     eps: float = 1e-6,
     flat_to_batch: bool = False,
+    std_over: str = "group",
 ) -> List[float]:
     """``(reward - group mean)``, divided by ``(group std + eps)`` when ``normalize_by_std``.
+
+    ``std_over="batch"`` divides by the whole batch's reward std instead: groups keep their relative scale, so a group
+    that differs only by a small shaping reward gets a small advantage next to one that found the right answer.
 
     A group whose rewards are all equal (a group of one included) carries no relative signal and gets 0, unless
     ``flat_to_batch``: then it is compared with the whole batch instead (``(reward - batch mean)``, over the batch
@@ -325,7 +329,10 @@ def group_advantages(
     """
     if len(rewards) != len(groups):
         raise ValueError(f"{len(rewards)} rewards but {len(groups)} group ids")
+    if std_over not in ("group", "batch", "group+batch"):
+        raise ValueError(f"std_over must be 'group', 'batch' or 'group+batch', got {std_over!r}")
     values_all = [float(r) for r in rewards]
+    batch_std = _std(values_all) if values_all else 0.0
     members: Dict[Hashable, List[int]] = {}
     for i, key in enumerate(groups):
         members.setdefault(key, []).append(i)
@@ -333,7 +340,9 @@ def group_advantages(
     def scaled(indices: Sequence[int]) -> Dict[int, float]:
         values = [values_all[i] for i in indices]
         mean = sum(values) / len(values)
-        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        std = {"group": 0.0, "batch": batch_std, "group+batch": batch_std}[std_over]
+        if std_over != "batch":
+            std += _std(values)
         return {i: (values_all[i] - mean) / (std + eps) if normalize_by_std else values_all[i] - mean for i in indices}
 
     batch = scaled(range(len(values_all))) if flat_to_batch and len(set(values_all)) > 1 else {}
@@ -346,6 +355,11 @@ def group_advantages(
         for i in indices:
             out[i] = picked[i]
     return out
+
+
+def _std(values: Sequence[float]) -> float:
+    mean = sum(values) / len(values)
+    return float((sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5)
 
 
 def rollout_level_advantages(

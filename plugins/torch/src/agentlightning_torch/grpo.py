@@ -40,6 +40,7 @@ class GRPOConfig:
     # token's probability goes to 0, so a right answer pushed down everywhere else stays reachable by sampling
     uniform_kl_coef: float = 0.05
     normalize_by_std: bool = True
+    advantage_std: str = "group"  # "group": GRPO's per-group std; "batch": the batch's std (keeps groups' scale)
     flat_groups_to_batch: bool = True  # groups with equal rewards are compared with the batch (see group_advantages)
     kl_coef: float = 0.0
     grad_clip: float = 1.0
@@ -362,7 +363,11 @@ class GRPO(Algorithm):
         rewards = [r[3] for r in rows]
         groups = [r[0] for r in rows]
         advantages = group_advantages(
-            rewards, groups, flat_to_batch=cfg.flat_groups_to_batch, normalize_by_std=cfg.normalize_by_std
+            rewards,
+            groups,
+            flat_to_batch=cfg.flat_groups_to_batch,
+            normalize_by_std=cfg.normalize_by_std,
+            std_over=cfg.advantage_std,
         )
         by_group: Dict[Hashable, set[float]] = {}
         for key, value in zip(groups, rewards, strict=True):

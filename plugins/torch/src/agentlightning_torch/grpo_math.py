@@ -18,11 +18,12 @@ def group_advantages(
     eps: float = 1e-4,
     flat_to_batch: bool = False,
     normalize_by_std: bool = True,
+    std_over: str = "group",
 ) -> List[float]:
     """Core's :func:`agentlightning.training.group_advantages` with this algorithm's ``eps``; ``flat_to_batch``
     compares groups whose rewards are all equal with the whole batch (see there)."""
     return core_group_advantages(
-        rewards, groups, eps=eps, flat_to_batch=flat_to_batch, normalize_by_std=normalize_by_std
+        rewards, groups, eps=eps, flat_to_batch=flat_to_batch, normalize_by_std=normalize_by_std, std_over=std_over
     )
 
 

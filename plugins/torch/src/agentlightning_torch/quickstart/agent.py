@@ -20,8 +20,10 @@ def _http_client() -> Any:
     """An HTTP client for this rollout, from a round-robin set of small connection pools per event loop.
 
     Short-lived OpenAI clients stay cheap when they share pools; the pools are small because httpx checks every
-    pooled connection on each request (one large pool makes each request cost O(connections))."""
+    pooled connection on each request (one large pool makes each request cost O(connections)). They share one SSL
+    context: building one loads the CA bundle, which for 32 clients cost more than a second of the runner's start."""
     import asyncio
+    import ssl
 
     try:  # the HTTP library the installed openai client is built on (openai 3 uses httpx2, earlier ones httpx)
         import httpx2 as httpx
@@ -32,7 +34,9 @@ def _http_client() -> Any:
     entry = _POOLS.get(loop_id)
     if entry is None:
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
-        entry = _POOLS[loop_id] = [[httpx.AsyncClient(limits=limits, timeout=60.0) for _ in range(_N_POOLS)], 0]
+        context = ssl.create_default_context()
+        clients = [httpx.AsyncClient(limits=limits, timeout=60.0, verify=context) for _ in range(_N_POOLS)]
+        entry = _POOLS[loop_id] = [clients, 0]
     clients, turn = entry
     entry[1] = (turn + 1) % len(clients)
     return clients[turn]

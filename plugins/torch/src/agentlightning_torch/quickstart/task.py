@@ -4,8 +4,8 @@ Letters fall in four groups (a-f: A, g-m: B, n-s: C, t-z: D). In the quickstart 
 its first letter's group (``same_group=True``), which a randomly initialised model picks up from rewards alone in a
 couple of minutes on two cores; with ``same_group=False`` only the first letter carries the category, which takes
 several times more rollouts (per-letter plateaus). Either way the answer depends on the input: a policy that ignores
-it scores at most 0.325 (0.25 for the right letter by luck plus the 0.1 shaping on the others). Validation keywords
-never appear in training.
+it scores at most 0.325 (0.25 for the right letter by luck plus the 0.1 format shaping on the others). Validation
+keywords never appear in training.
 """
 
 from __future__ import annotations
@@ -32,14 +32,19 @@ def category_of(keyword: str, buckets: Sequence[str] = _BOUNDS) -> str:
 
 
 def score_answer(answer: Optional[str], expected: str, finish_reason: Optional[str]) -> float:
-    """1 for the exact category; 0.1 for another well-formed category (this shaping starts learning); 0 for
-    anything else, including an answer cut off by max_tokens (otherwise the model never learns to stop)."""
+    """1 for the exact category; 0.1 for any other answer of one character (this shaping teaches the format, one
+    character and stop, before the first right answer); 0 for anything else, including an answer cut off by
+    max_tokens (otherwise the model never learns to stop).
+
+    The shaping rewards the format, never a particular letter: when it also rewarded a wrong category over other
+    characters, the first category letter to close properly was learned for every input and the others were
+    pushed towards probability 0 before the inputs were told apart (see docs/quickstart.md)."""
     if finish_reason != "stop" or answer is None:
         return 0.0
     text = answer.strip()
     if text == expected:
         return 1.0
-    if len(text) == 1 and text in CATEGORIES:
+    if len(text) == 1:
         return 0.1
     return 0.0
 
