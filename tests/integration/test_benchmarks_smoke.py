@@ -134,7 +134,7 @@ def test_quick_run_without_upstream_writes_the_expected_json(tmp_path: Path) -> 
     )
     assert data["errors"] == {} and data["params"]["quick"] is True and data["meta"]["upstream"] is None
     cases = {"ours-memory", "ours-sqlite", "ours-http-sqlite"}
-    assert set(data["workload"]) == {f"{case}/{mode}" for case in cases for mode in ("single", "many")}
+    assert set(data["workload"]) == {f"{case}/{mode}" for case in cases for mode in ("single", "many", "runner")}
     for name, entry in data["workload"].items():
         (run,) = entry["runs"]
         assert CASE_KEYS <= set(run), name

@@ -21,9 +21,10 @@ LIMIT_SECONDS = 120
 
 def start(role: str, port: int, n: int, extra: Dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGL_")}
-    env.update(
-        {"AGL_CURRENT_ROLE": role, "AGL_SERVER_HOST": "127.0.0.1", "AGL_SERVER_PORT": str(port), **(extra or {})}
-    )
+    env.update({"AGL_CURRENT_ROLE": role, "AGL_SERVER_HOST": "127.0.0.1", "AGL_SERVER_PORT": str(port)})
+    # a runner machine stops once the server has been unreachable this long (default 120 s, to ride out restarts)
+    env["AGL_STORE_UNAVAILABLE_SECONDS"] = "5"
+    env.update(extra or {})
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
