@@ -146,10 +146,7 @@ def test_quick_run_without_upstream_writes_the_expected_json(tmp_path: Path) -> 
     assert {"overhead", "adapter"} <= set(data["tracing"])
     assert {"memory", "sqlite"} == set(data["trainer"])
     assert [(r["case"], r["n"]) for r in data["scale"]] == [
-        ("ours-memory-retention", 20),
-        ("ours-sqlite", 20),
-        ("ours-memory-retention", 80),
-        ("ours-sqlite", 80),
+        (case, n) for n in (20, 80) for case in ("ours-memory-retention", "ours-sqlite", "ours-http-sqlite")
     ]
     table = (tmp_path / "latest.md").read_text()
     assert "### Store workload" in table and "### Scale" in table
