@@ -329,8 +329,8 @@ def group_advantages(
     """
     if len(rewards) != len(groups):
         raise ValueError(f"{len(rewards)} rewards but {len(groups)} group ids")
-    if std_over not in ("group", "batch", "group+batch"):
-        raise ValueError(f"std_over must be 'group', 'batch' or 'group+batch', got {std_over!r}")
+    if std_over not in ("group", "batch"):
+        raise ValueError(f"std_over must be 'group' or 'batch', got {std_over!r}")
     values_all = [float(r) for r in rewards]
     batch_std = _std(values_all) if values_all else 0.0
     members: Dict[Hashable, List[int]] = {}
@@ -340,9 +340,7 @@ def group_advantages(
     def scaled(indices: Sequence[int]) -> Dict[int, float]:
         values = [values_all[i] for i in indices]
         mean = sum(values) / len(values)
-        std = {"group": 0.0, "batch": batch_std, "group+batch": batch_std}[std_over]
-        if std_over != "batch":
-            std += _std(values)
+        std = _std(values) if std_over == "group" else batch_std
         return {i: (values_all[i] - mean) / (std + eps) if normalize_by_std else values_all[i] - mean for i in indices}
 
     batch = scaled(range(len(values_all))) if flat_to_batch and len(set(values_all)) > 1 else {}
