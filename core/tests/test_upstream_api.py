@@ -508,3 +508,16 @@ def test_baseline_logs_spans_in_upstreams_format(caplog: pytest.LogCaptureFixtur
     (message,) = [r.getMessage() for r in caplog.records]
     assert message.startswith(f"[Rollout r1 | Attempt a1 | Span {span.span_id}] #3 (llm) From ")
     assert message.endswith(", 1.50 seconds. Attributes: {'k': 1}")
+
+
+def test_agentops_tracer_at_upstreams_tracer_package_path() -> None:
+    import agentlightning.tracer as tracer
+    from agentlightning._reexport import PluginNotInstalledError
+
+    try:
+        from agentlightning_agentops.tracer import AgentOpsTracer
+    except ImportError:
+        with pytest.raises(PluginNotInstalledError, match="pip install agentlightning-agentops"):
+            tracer.AgentOpsTracer  # noqa: B018
+    else:
+        assert tracer.AgentOpsTracer is AgentOpsTracer

@@ -18,6 +18,7 @@ __all__ = [
     "set_active_tracer",
     "clear_active_tracer",
     "with_active_tracer_context",
+    "AgentOpsTracer",
 ]
 
 
@@ -27,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from . import otel
 
         return getattr(otel, name)
+    if name == "AgentOpsTracer":  # upstream's path; the agentlightning-agentops plugin provides it
+        from . import agentops
+
+        return agentops.AgentOpsTracer
     raise AttributeError(f"module 'agentlightning.tracer' has no attribute {name!r}")
