@@ -282,7 +282,8 @@ def compat(session: nox.Session) -> None:
 
     `nox -s compat -- PATH/TO/agent-lightning` (a checkout at tag v0.3.0). Prints passed / valid per folder; the valid
     tests (those passing on agentlightning==0.3.0 from PyPI) are computed once and cached under
-    ~/.cache/agentlightning-compat/."""
+    ~/.cache/agentlightning-compat/. Then runs upstream's CPU examples, unchanged, against a local OpenAI-compatible
+    server."""
     if not session.posargs:
         session.error("give the path of an agent-lightning checkout: nox -s compat -- PATH [--folders store,...]")
     _install(session, *_all_paths())
@@ -296,3 +297,6 @@ def compat(session: nox.Session) -> None:
         sys.path.remove(sys_path_entry)
     session.install("uv", *OURS_TEST_DEPS)
     session.run("python", "tests/compat/run_upstream_suite.py", *session.posargs)
+    # upstream's CPU examples, unchanged, against a local OpenAI-compatible server (and what they import besides ours)
+    session.install("rich", "python-dotenv", "aiohttp", "portpicker", "prometheus_client", "pydantic")
+    session.run("python", "tests/compat/run_upstream_examples.py", "--upstream", session.posargs[0])
