@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any, Dict
 
 import agentlightning as agl
@@ -21,8 +23,21 @@ import anyio
 RAN_IN = []
 
 
+def meet_other_runners() -> None:
+    """With ROLES_BARRIER_DIR and ROLES_BARRIER_COUNT set, a runner machine's first rollout waits (up to 60 s) until
+    that many runner machines have started one, so that each of them is known to have reached the store server."""
+    folder, count = os.environ.get("ROLES_BARRIER_DIR"), int(os.environ.get("ROLES_BARRIER_COUNT", "0"))
+    if not folder or RAN_IN:
+        return
+    Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @agl.rollout
 def agent(task: Dict[str, Any], prompt_template: agl.PromptTemplate) -> float:
+    meet_other_runners()
     RAN_IN.append(os.getpid())
     return float(task["x"]) / 10 if prompt_template.template == "x = {x}" else 0.0
 

@@ -56,14 +56,18 @@ def test_algorithm_machine_and_runner_machine_from_one_script() -> None:
     assert ran["role"] == "runner" and ran["rollouts"] == 6 and ran["ran_in"] == [ran["pid"]]
 
 
-def test_two_runner_machines_share_the_work() -> None:
+def test_two_runner_machines_share_the_work(tmp_path: Path) -> None:
     port = free_port()
+    # Each runner's first rollout waits for the other's: on a busy machine one runner could otherwise finish all 8
+    # before the other has reached the server, which then waits for ever for a server that has gone (by design).
+    barrier = {"ROLES_BARRIER_DIR": str(tmp_path), "ROLES_BARRIER_COUNT": "2"}
     algorithm = start("algorithm", port, 8)
-    runners = [start("runner", port, 8) for _ in range(2)]
+    runners = [start("runner", port, 8, barrier) for _ in range(2)]
     algo = finish(algorithm)
     done = [finish(r) for r in runners]
     assert algo["statuses"] == ["succeeded"] * 8
     assert sum(int(str(r["rollouts"])) for r in done) == 8
+    assert all(int(str(r["rollouts"])) >= 1 for r in done)
 
 
 def test_bad_role_and_port_are_refused() -> None:
