@@ -131,7 +131,7 @@ async def test_ten_concurrent_calls_get_their_own_sequence_ids_and_token_ids(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("repeat", range(40))
+@pytest.mark.parametrize("repeat", range(15))
 async def test_bursts_of_new_connections_all_reach_the_proxy(
     proxy: Any, store: Any, client_for: Any, repeat: int
 ) -> None:
