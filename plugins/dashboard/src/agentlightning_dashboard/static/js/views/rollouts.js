@@ -6,7 +6,7 @@ import { isLlmCall, tokenHealth } from "../spans.js";
 
 export const STATUSES = ["queuing", "preparing", "running", "succeeded", "failed", "cancelled", "requeuing"];
 const SORTS = { start_time: "Start time", end_time: "End time", status: "Status", rollout_id: "Rollout id" };
-const PAGE = 50;
+const PAGE_SIZES = [20, 50, 100, 200];
 
 function mount(root, params, remember) {
   const state = {
@@ -15,11 +15,13 @@ function mount(root, params, remember) {
     sort: SORTS[params.sort] ? params.sort : "start_time",
     order: params.order === "asc" ? "asc" : "desc",
     offset: Math.max(0, parseInt(params.offset || "0", 10) || 0),
+    limit: Math.min(500, Math.max(1, parseInt(params.limit || "50", 10) || 50)),
   };
   const expanded = new Set();
   const results = h("div", { class: "results", "aria-live": "polite" });
   const warning = h("div", { class: "warning-slot" });
-  const save = () => remember({ status: state.status, q: state.q, sort: state.sort, order: state.order, offset: state.offset || null });
+  const save = () => remember({ status: state.status, q: state.q, sort: state.sort, order: state.order,
+    limit: state.limit === 50 ? null : state.limit, offset: state.offset || null });
   const changed = () => {
     state.offset = 0;
     save();
@@ -43,6 +45,9 @@ function mount(root, params, remember) {
   const order = h("select", { id: "rollout-order", onchange: (e) => { state.order = e.target.value; changed(); } },
     h("option", { value: "desc", selected: state.order === "desc" }, "newest / highest first"),
     h("option", { value: "asc", selected: state.order === "asc" }, "oldest / lowest first"));
+  const sizes = PAGE_SIZES.includes(state.limit) ? PAGE_SIZES : [...PAGE_SIZES, state.limit].sort((a, b) => a - b);
+  const perPage = h("select", { id: "rollout-limit", onchange: (e) => { state.limit = +e.target.value; changed(); } },
+    sizes.map((n) => h("option", { value: n, selected: n === state.limit }, String(n))));
 
   root.append(
     h("h2", { id: "title-rollouts" }, "Rollouts"),
@@ -51,7 +56,8 @@ function mount(root, params, remember) {
       h("fieldset", {}, h("legend", {}, "Status"), statusBoxes),
       h("label", {}, "Id contains ", search),
       h("label", {}, "Sort by ", sort),
-      h("label", {}, "Order ", order)),
+      h("label", {}, "Order ", order),
+      h("label", {}, "Per page ", perPage)),
     results,
   );
 
@@ -85,7 +91,7 @@ function mount(root, params, remember) {
     errors: results,
     async update() {
       const query = { status_in: state.status, rollout_id_contains: state.q || null, sort_by: state.sort,
-        sort_order: state.order, limit: PAGE, offset: state.offset };
+        sort_order: state.order, limit: state.limit, offset: state.offset };
       const page = await get("rollouts", query);
       const rows = [];
       for (const r of page.items) rows.push(r);
