@@ -35,11 +35,12 @@ export function remember(name, params) {
 async function refresh() {
   if (!current || busy) return;
   busy = true;
+  const mine = current;
   try {
-    await current.view.update();
-    main.dataset.loaded = String(Date.now());
+    await mine.view.update();
+    if (current === mine) main.dataset.loaded = `${mine.name}@${Date.now()}`; // for tests and scripts: data shown
   } catch (error) {
-    if (!(error instanceof api.AuthError)) replace(current.view.errors || main, errorBox(error));
+    if (!(error instanceof api.AuthError)) replace(mine.view.errors || main, errorBox(error));
   } finally {
     busy = false;
   }
@@ -48,6 +49,7 @@ async function refresh() {
 function route() {
   const { name, params } = parseHash();
   document.querySelectorAll("nav a").forEach((a) => a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false"));
+  delete main.dataset.loaded;
   const container = h("section", { class: `view view-${name}`, "aria-labelledby": `title-${name}` });
   replace(main, container);
   current = { name, view: VIEWS[name].mount(container, params, (p) => remember(name, p)) };
