@@ -93,13 +93,17 @@ function plot(points) {
     svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Reward of ${points.length} rollouts in start order` },
       [lo, (lo + hi) / 2, hi].map((v) => svg("g", {}, svg("line", { x1: L, x2: W - 10, y1: y(v), y2: y(v), class: "grid" }),
         svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, v.toFixed(2)))),
+      points.map((p, i) => (i && p.resources_id !== points[i - 1].resources_id
+        ? svg("g", { class: "version-mark" }, svg("line", { x1: x(p), x2: x(p), y1: T, y2: H - B, class: "version" }),
+          svg("text", { x: x(p) + 4, y: T + 12, class: "axis" }, p.resources_id || "—"))
+        : null)),
       svg("text", { x: L, y: H - 8, class: "axis" }, time(t0)),
       svg("text", { x: W - 10, y: H - 8, class: "axis", "text-anchor": "end" }, time(t1)),
       train.map((p) => svg("circle", { cx: x(p), cy: y(p.reward), r: 3, class: "dot train" }, svg("title", {}, `${p.rollout_id}: ${p.reward}`))),
       val.map((p) => svg("circle", { cx: x(p), cy: y(p.reward), r: 3, class: "dot val" }, svg("title", {}, `${p.rollout_id} (held out): ${p.reward}`))),
       train.length > 1 ? svg("path", { d: curve(train), class: "curve train" }) : null,
       val.length > 1 ? svg("path", { d: curve(val), class: "curve val" }) : null),
-    h("figcaption", {}, "Rollouts in the order they started. ", h("span", { class: "key train" }, "■"), " training rollouts (moving mean) ",
+    h("figcaption", {}, "Rollouts in the order they started; dashed lines: a new resources version. ", h("span", { class: "key train" }, "■"), " training rollouts (moving mean) ",
       h("span", { class: "key val" }, "■"), " held-out rollouts (val/test)"));
 }
 
