@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from conftest import TOKEN, Served
@@ -177,18 +177,32 @@ def test_resources_diff_the_prompt_template_change(page: Any, served: Served) ->
     assert "concise" in added and "get_weather" in added
 
 
+def stored_rewards(served: Served) -> Dict[str, Tuple[str, float]]:
+    """rollout id -> (resources id, reward) of every finished rollout with a reward span."""
+    out: Dict[str, Tuple[str, float]] = {}
+    for rollout in served.api.get("rollouts", params={"status_in": ["succeeded", "failed"]}).json()["items"]:
+        for span in spans_of(served, rollout["rollout_id"]):
+            value = span["attributes"].get("agentlightning.reward.0.value")
+            if span["name"] == "agentlightning.annotation" and value is not None:
+                out[rollout["rollout_id"]] = (rollout["resources_id"], value)
+    return out
+
+
 def test_runners_and_rewards_equal_the_rest_api(page: Any, served: Served) -> None:
     open_view(page, served, "runners")
     workers = served.api.get("workers", params={"sort_by": "worker_id"}).json()["items"]
     assert texts(page, "tr[data-worker-id]", "data-worker-id") == [w["worker_id"] for w in workers]
 
+    by_rollout = stored_rewards(served)
+    open_view(page, served, "rollouts")
+    for rollout_id in shown_rollouts(page):
+        expected = str(by_rollout[rollout_id][1]) if rollout_id in by_rollout else "\N{EM DASH}"
+        assert texts(page, f"[data-reward-for='{rollout_id}']") == [expected]
+
     open_view(page, served, "rewards")
     rewards: Dict[str, List[float]] = {}
-    for rollout in served.api.get("rollouts", params={"status_in": ["succeeded", "failed"]}).json()["items"]:
-        for span in spans_of(served, rollout["rollout_id"]):
-            value = span["attributes"].get("agentlightning.reward.0.value")
-            if span["name"] == "agentlightning.annotation" and value is not None:
-                rewards.setdefault(rollout["resources_id"], []).append(value)
+    for resources_id, value in by_rollout.values():
+        rewards.setdefault(resources_id, []).append(value)
     for resources_id, values in rewards.items():
         cells = texts(page, f"tr[data-resources-id='{resources_id}'] td")
         assert cells[1:3] == [str(len(values)), f"{sum(values) / len(values):.3f}"]

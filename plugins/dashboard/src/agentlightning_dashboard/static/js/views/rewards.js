@@ -3,29 +3,12 @@
 
 import { get } from "../api.js";
 import { h, svg, replace, table, time } from "../dom.js";
-import { rewardOf, REWARD_SPAN_NAMES } from "../spans.js";
+import { rewardsFor } from "../rewards.js";
 
 const WINDOW = 200; // rollouts read at most
-const PARALLEL = 6;
-const rewards = new Map(); // rollout id -> reward (finished rollouts do not change)
-
-async function rewardFor(rollout) {
-  if (rewards.has(rollout.rollout_id)) return rewards.get(rollout.rollout_id);
-  const spans = await get("spans", { rollout_id: rollout.rollout_id, name: REWARD_SPAN_NAMES[0], name_contains: REWARD_SPAN_NAMES[1],
-    filter_logic: "or", limit: 50 });
-  const value = rewardOf(spans.items);
-  rewards.set(rollout.rollout_id, value);
-  return value;
-}
 
 async function withRewards(rollouts) {
-  const out = [];
-  for (let i = 0; i < rollouts.length; i += PARALLEL) {
-    const chunk = rollouts.slice(i, i + PARALLEL);
-    const values = await Promise.all(chunk.map(rewardFor));
-    chunk.forEach((r, k) => values[k] !== null && out.push({ ...r, reward: values[k] }));
-  }
-  return out;
+  return (await rewardsFor(rollouts)).filter(([, reward]) => reward !== null).map(([r, reward]) => ({ ...r, reward }));
 }
 
 function mount(root) {

@@ -3,6 +3,7 @@
 import { get } from "../api.js";
 import { h, replace, table, pager, badge, time, duration, short, link, jsonBlock, ago } from "../dom.js";
 import { isLlmCall, tokenHealth } from "../spans.js";
+import { rewardsFor } from "../rewards.js";
 
 export const STATUSES = ["queuing", "preparing", "running", "succeeded", "failed", "cancelled", "requeuing"];
 const SORTS = { start_time: "Start time", end_time: "End time", status: "Status", rollout_id: "Rollout id" };
@@ -18,6 +19,7 @@ function mount(root, params, remember) {
     limit: Math.min(500, Math.max(1, parseInt(params.limit || "50", 10) || 50)),
   };
   const expanded = new Set();
+  const shownRewards = new Map(); // what each row showed last: no flicker while a reward is read again
   const results = h("div", { class: "results", "aria-live": "polite" });
   const warning = h("div", { class: "warning-slot" });
   const save = () => remember({ status: state.status, q: state.q, sort: state.sort, order: state.order,
@@ -93,8 +95,7 @@ function mount(root, params, remember) {
       const query = { status_in: state.status, rollout_id_contains: state.q || null, sort_by: state.sort,
         sort_order: state.order, limit: state.limit, offset: state.offset };
       const page = await get("rollouts", query);
-      const rows = [];
-      for (const r of page.items) rows.push(r);
+      const rows = page.items;
       const details = new Map();
       await Promise.all(rows.filter((r) => expanded.has(r.rollout_id)).map(async (r) => details.set(r.rollout_id, await attemptsOf(r.rollout_id))));
       const tableEl = table([
@@ -110,15 +111,21 @@ function mount(root, params, remember) {
         ["Worker", (r) => (r.attempt && r.attempt.worker_id) || "—"],
         ["Start", (r) => time(r.start_time)],
         ["Duration", (r) => duration((r.end_time ?? Date.now() / 1000) - r.start_time)],
+        ["Reward", (r) => h("span", { "data-reward-for": r.rollout_id }, shownRewards.get(r.rollout_id) ?? "…")],
         ["Input", (r) => h("span", { class: "mono" }, short(r.input, 60))],
       ], rows, { empty: "No rollouts match.", rowAttrs: (r) => ({ "data-rollout-id": r.rollout_id }) });
       const body = tableEl.querySelector("tbody");
       for (const [id, detail] of details) {
         const row = body.querySelector(`tr[data-rollout-id="${CSS.escape(id)}"]`);
         const rollout = rows.find((r) => r.rollout_id === id);
-        row.after(h("tr", { class: "detail" }, h("td", { colspan: 10 }, detail, jsonBlock(rollout))));
+        row.after(h("tr", { class: "detail" }, h("td", { colspan: 11 }, detail, jsonBlock(rollout))));
       }
       replace(results, pager(page, (offset) => { state.offset = offset; save(); view.update(); }), tableEl);
+      await rewardsFor(rows, (r, reward) => {
+        const cell = tableEl.querySelector(`[data-reward-for="${CSS.escape(r.rollout_id)}"]`);
+        shownRewards.set(r.rollout_id, reward === null ? "—" : String(reward));
+        if (cell) cell.textContent = shownRewards.get(r.rollout_id);
+      });
       await tokenWarning(rows).catch(() => replace(warning));
     },
   };

@@ -45,7 +45,11 @@ function mount(root, params, remember) {
       }
       const rolloutPath = `rollouts/${encodeURIComponent(state.rollout)}`;
       const [rollout, attempts] = await Promise.all([get(rolloutPath), get(`${rolloutPath}/attempts`, { limit: 100, sort_by: "sequence_id" })]);
-      if (!rollout) return replace(header), replace(body, h("p", { class: "error" }, `No rollout ${state.rollout}.`));
+      if (!rollout) {
+        replace(header);
+        replace(body, h("p", { class: "error" }, `No rollout ${state.rollout}.`));
+        return;
+      }
       const attempt = attempts.items.find((a) => a.attempt_id === state.attempt) || attempts.items[attempts.items.length - 1];
       const spans = attempt
         ? await get("spans", { rollout_id: state.rollout, attempt_id: attempt.attempt_id, limit: SPAN_LIMIT, sort_by: "sequence_id" })
