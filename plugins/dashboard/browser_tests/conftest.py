@@ -93,6 +93,13 @@ def browser() -> Iterator[Any]:
     session.quit()
 
 
+@pytest.fixture(scope="module")
+def dashboard_page(browser: Any, served: Served) -> Any:
+    """The browser on the dashboard (its modules importable from scripts), for tests of the page's own logic."""
+    browser.get(served.dashboard + "#/resources")
+    return browser
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """The browser with a clean tab state (no token) and its console errors checked at the end."""

@@ -5,17 +5,39 @@ export const REWARD_SPAN_NAMES = ["agentlightning.annotation", "agentlightning.r
 const PROMPT_IDS = ["prompt_token_ids", "llm.hosted_vllm.prompt_token_ids", "agentlightning.operation.output.prompt_token_ids"];
 const RESPONSE_IDS = ["response_token_ids", "llm.hosted_vllm.response_token_ids", "agentlightning.operation.output.response_token_ids"];
 
-/** Spans as a forest: {span, children, orphan}; a span whose parent is not among them is a root (orphan: true). */
+/** Spans as a forest: {span, children, orphan}. A span whose parent is not among them is a root (orphan: true), and
+ * so is one span of each parent-id cycle (which would otherwise hang from nothing): every span appears once. */
 export function spanTree(spans) {
-  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [], orphan: false }]));
+  const nodes = new Map(spans.map((span) => [span.span_id, { span, children: [], orphan: false, parent: null }]));
   const roots = [];
   for (const node of nodes.values()) {
     const parent = node.span.parent_id ? nodes.get(node.span.parent_id) : undefined;
-    if (parent && parent !== node) parent.children.push(node);
-    else {
+    if (parent && parent !== node) {
+      parent.children.push(node);
+      node.parent = parent;
+    } else {
       node.orphan = Boolean(node.span.parent_id);
       roots.push(node);
     }
+  }
+  const seen = new Set();
+  const visit = (node) => {
+    seen.add(node);
+    node.children.forEach(visit);
+  };
+  roots.forEach(visit);
+  for (const start of nodes.values()) {
+    if (seen.has(start)) continue; // not reached from a root: it is on a parent-id cycle or hangs from one
+    const path = new Set();
+    let node = start;
+    while (!path.has(node)) {
+      path.add(node);
+      node = node.parent;
+    }
+    node.parent.children = node.parent.children.filter((c) => c !== node); // cut the cycle at a node on it
+    node.orphan = true;
+    roots.push(node);
+    visit(node);
   }
   const order = (a, b) => a.span.start_time - b.span.start_time || a.span.sequence_id - b.span.sequence_id;
   const sortAll = (list) => {

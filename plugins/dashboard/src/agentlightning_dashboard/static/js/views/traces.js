@@ -110,7 +110,7 @@ function renderTree(spans) {
     h("li", { role: "treeitem", "aria-expanded": n.children.length ? "true" : null, "data-span-id": n.span.span_id, "data-parent-id": n.span.parent_id || "" },
       h("details", { open: true },
         h("summary", {}, h("span", { class: "mono" }, n.span.name), " ", h("span", { class: "muted" }, `${duration(n.span.end_time - n.span.start_time)} · ${n.span.span_id}`),
-          n.orphan ? h("span", { class: "badge status-requeuing", title: "its parent span is not among this attempt's spans" }, "parent missing") : null),
+          n.orphan ? h("span", { class: "badge status-requeuing", title: "its parent is not among this attempt's spans (or parent ids form a cycle)" }, "parent missing") : null),
         n.children.length ? build(n.children) : null))));
   const tree = build(spanTree(spans));
   tree.setAttribute("role", "tree");
