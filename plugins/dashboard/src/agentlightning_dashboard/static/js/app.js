@@ -38,7 +38,11 @@ async function refresh() {
   const mine = current;
   try {
     await mine.view.update();
-    if (current === mine) main.dataset.loaded = `${mine.name}@${Date.now()}`; // for tests and scripts: data shown
+    if (current === mine) {
+      const stamp = `${mine.name}@${Date.now()}`; // for tests and scripts: the view shows all its data
+      main.dataset.shown ||= stamp;
+      main.dataset.loaded = stamp;
+    }
   } catch (error) {
     if (!(error instanceof api.AuthError)) replace(mine.view.errors || main, errorBox(error));
   } finally {
@@ -50,6 +54,7 @@ function route() {
   const { name, params } = parseHash();
   document.querySelectorAll("nav a").forEach((a) => a.setAttribute("aria-current", a.dataset.view === name ? "page" : "false"));
   delete main.dataset.loaded;
+  delete main.dataset.shown;
   const container = h("section", { class: `view view-${name}`, "aria-labelledby": `title-${name}` });
   replace(main, container);
   current = { name, view: VIEWS[name].mount(container, params, (p) => remember(name, p)) };
@@ -96,6 +101,11 @@ function setUpLogin() {
   });
   dialog.addEventListener("cancel", (event) => event.preventDefault()); // nothing to show without the token
 }
+
+// a view that fills in details after its main table (rewards of the rollouts) says when the table is there
+main.addEventListener("agl-shown", () => {
+  if (current && !main.dataset.shown) main.dataset.shown = `${current.name}@${Date.now()}`;
+});
 
 setUpLogin();
 window.addEventListener("hashchange", route);

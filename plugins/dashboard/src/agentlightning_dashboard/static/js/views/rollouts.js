@@ -121,6 +121,7 @@ function mount(root, params, remember) {
         row.after(h("tr", { class: "detail" }, h("td", { colspan: 11 }, detail, jsonBlock(rollout))));
       }
       replace(results, pager(page, (offset) => { state.offset = offset; save(); view.update(); }), tableEl);
+      root.dispatchEvent(new CustomEvent("agl-shown", { bubbles: true }));
       await rewardsFor(rows, (r, reward) => {
         const cell = tableEl.querySelector(`[data-reward-for="${CSS.escape(r.rollout_id)}"]`);
         shownRewards.set(r.rollout_id, reward === null ? "—" : String(reward));
