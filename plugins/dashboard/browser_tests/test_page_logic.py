@@ -52,7 +52,7 @@ def _on_a_cycle(span_id: str, parent: Dict[str, Any]) -> bool:
     return current == span_id
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spans=span_sets())
 @example(spans=[_span("s2", "s0", 0), _span("s0", "s1", 1), _span("s1", "s0", 2), _span("s3", "s3", 3)])
 def test_span_tree_holds_every_span_once_under_its_parent(dashboard_page: Any, spans: List[Dict[str, Any]]) -> None:
@@ -74,7 +74,7 @@ def test_span_tree_holds_every_span_once_under_its_parent(dashboard_page: Any, s
 WORDS = st.lists(st.sampled_from(["a", "b", "c", "{q}", " ", "\n", "  "]), max_size=30).map("".join)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=WORDS, after=WORDS)
 def test_template_diff_rebuilds_both_texts(dashboard_page: Any, before: str, after: str) -> None:
     parts = dashboard_page.execute_async_script(RUN_DIFF, before, after)
