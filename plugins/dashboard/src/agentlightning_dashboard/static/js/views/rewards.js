@@ -6,10 +6,7 @@ import { h, svg, replace, table, time } from "../dom.js";
 import { rewardsFor } from "../rewards.js";
 
 const WINDOW = 200; // rollouts read at most
-
-async function withRewards(rollouts) {
-  return (await rewardsFor(rollouts)).filter(([, reward]) => reward !== null).map(([r, reward]) => ({ ...r, reward }));
-}
+const DRAW_EVERY = 30; // on a first load, redraw after this many rollouts' rewards (newest first) are read
 
 function mount(root) {
   const chart = h("div", { class: "chart" });
@@ -25,16 +22,28 @@ function mount(root) {
         get("rollouts", { status_in: ["succeeded", "failed"], sort_by: "start_time", sort_order: "desc", limit: WINDOW }),
         get("statistics").catch(() => null),
       ]);
-      const points = (await withRewards(page.items)).reverse();
-      replace(chart, points.length ? plot(points) : h("p", { class: "empty" }, "No rewards yet."));
-      replace(perVersion, table([
-        ["Resources", (g) => h("span", { class: "mono" }, g.id)],
-        ["Rollouts", (g) => g.values.length],
-        ["Mean", (g) => mean(g.values).toFixed(3)],
-        ["Min", (g) => Math.min(...g.values).toFixed(3)],
-        ["Max", (g) => Math.max(...g.values).toFixed(3)],
-        ["First rollout", (g) => time(g.first)],
-      ], groups(points), { empty: "No rewards yet.", rowAttrs: (g) => ({ "data-resources-id": g.id }) }));
+      const found = []; // newest first
+      const draw = () => {
+        const points = [...found].reverse();
+        replace(chart, points.length ? plot(points) : h("p", { class: "empty" }, "No rewards yet."));
+        replace(perVersion, table([
+          ["Resources", (g) => h("span", { class: "mono" }, g.id)],
+          ["Rollouts", (g) => g.values.length],
+          ["Mean", (g) => mean(g.values).toFixed(3)],
+          ["Min", (g) => Math.min(...g.values).toFixed(3)],
+          ["Max", (g) => Math.max(...g.values).toFixed(3)],
+          ["First rollout", (g) => time(g.first)],
+        ], groups(points), { empty: "No rewards yet.", rowAttrs: (g) => ({ "data-resources-id": g.id }) }));
+      };
+      let read = 0;
+      await rewardsFor(page.items, (r, reward) => {
+        if (reward !== null) found.push({ ...r, reward });
+        if (++read % DRAW_EVERY === 0) {
+          draw(); // the newest rollouts first, while the older ones are read
+          root.dispatchEvent(new CustomEvent("agl-shown", { bubbles: true }));
+        }
+      });
+      draw();
       const entries = Object.entries(stats || {}).filter(([, v]) => typeof v === "number" || typeof v === "string");
       replace(progress, h("dl", { class: "facts" }, entries.map(([k, v]) => [h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, typeof v === "number" && !Number.isInteger(v) ? v.toFixed(1) : String(v))])));
     },
