@@ -112,7 +112,7 @@ function mount(root, params, remember) {
         ["Start", (r) => time(r.start_time)],
         ["Duration", (r) => duration((r.end_time ?? Date.now() / 1000) - r.start_time)],
         ["Reward", (r) => h("span", { "data-reward-for": r.rollout_id }, shownRewards.get(r.rollout_id) ?? "…")],
-        ["Input", (r) => h("span", { class: "mono" }, short(r.input, 60))],
+        ["Input", (r) => h("span", { class: "mono" }, short(r.input, 48))],
       ], rows, { empty: "No rollouts match.", rowAttrs: (r) => ({ "data-rollout-id": r.rollout_id }) });
       const body = tableEl.querySelector("tbody");
       for (const [id, detail] of details) {
