@@ -54,6 +54,7 @@ nox.options.sessions = [
     "slow",
     "capture",
     "faults",
+    "dashboard",
 ]
 
 TEST_DEPS = [
@@ -83,6 +84,7 @@ TEST_USES = {
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
     "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
     "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store
+    "dashboard": ["plugins/server", "plugins/memory", "plugins/sqlite"],  # served by real store servers
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
@@ -99,7 +101,8 @@ TORCH = (
     else ["--index-url", "https://download.pytorch.org/whl/cpu", "torch>=2.2"]
 )
 TORCH_PYTHONS = ["3.11"]  # the Python the local CPU wheel is built for
-PYTHONS_OF = {"torch": TORCH_PYTHONS, "postgres": [SLOW_PYTHON]}  # postgres: a real server, once
+# postgres: a real server, once; dashboard: its Python side is small (the browser tests are their own session)
+PYTHONS_OF = {"torch": TORCH_PYTHONS, "postgres": [SLOW_PYTHON], "dashboard": [SLOW_PYTHON]}
 # Core and the stores it ships (memory, SQLite, the HTTP server) run on every Python: asyncio, threads, sqlite3 and
 # the stdlib differ between versions there. The plugins that only wrap another library run on the oldest and the
 # newest Python, which keeps CI inside its time budget and still catches a syntax or dependency break at either end.
@@ -206,6 +209,18 @@ def capture(session: nox.Session) -> None:
     _install(session, "core", "plugins/memory")
     session.install(*CAPTURE_STACKS)
     _pytest(session, "tests/capture")
+
+
+@nox.session(python=SLOW_PYTHON)
+def dashboard(session: nox.Session) -> None:
+    """The dashboard in headless Chromium (Debian's chromium and chromium-driver; missing is a failure here) against
+    `agl store serve` over a store from real Trainer.dev runs. Screenshots of each view go to
+    $AGL_DASHBOARD_SCREENSHOTS (default: .nox/dashboard-screenshots)."""
+    _install(session, "core", "plugins/server", "plugins/memory", "plugins/sqlite", "plugins/dashboard")
+    session.install("selenium>=4.20")  # drives the system's chromedriver; downloads no browser
+    session.env["AGL_REQUIRE_BROWSER"] = "1"
+    session.env.setdefault("AGL_DASHBOARD_SCREENSHOTS", str(ROOT / ".nox" / "dashboard-screenshots"))
+    _pytest(session, "plugins/dashboard/browser_tests")
 
 
 @nox.session(python=SLOW_PYTHON)

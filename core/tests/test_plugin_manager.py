@@ -404,3 +404,32 @@ def test_every_kind_has_a_hook_spec_and_every_spec_a_kind() -> None:
     assert specs == {kind.hook for kind in KIND_SPECS.values()}
     assert "agentlightning_register_emitters" not in specs  # nothing ever used it
     assert KIND_SPECS["execution_strategies"].label == "execution strategy"
+
+
+# -- web apps --------------------------------------------------------------------------------------------------------
+
+
+def test_web_apps_are_registered_by_name_and_announced_for_a_server_that_serves_them(
+    plugin_manager: PluginManager, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentlightning.execution.store_link import announce_web_apps
+    from agentlightning.plugins import WEB_APPS
+
+    def board() -> object:
+        return "an ASGI app"
+
+    class Board:
+        @hookimpl
+        def agentlightning_register_web_apps(self, register: Register) -> None:
+            register("board", board, description="a page")
+
+    plugin_manager.register(Board(), "board-plugin")
+    registration = plugin_manager.get(WEB_APPS, "board")
+    assert (registration.plugin, registration.create()) == ("board-plugin", "an ASGI app")
+
+    class Server:  # a store server that serves the web apps lists them; one that does not, has no such attribute
+        web_app_urls = {"board": "http://127.0.0.1:9/board/"}
+
+    announce_web_apps(Server())  # type: ignore[arg-type]
+    announce_web_apps(object())  # type: ignore[arg-type]
+    assert capsys.readouterr().out == "board at http://127.0.0.1:9/board/\n"

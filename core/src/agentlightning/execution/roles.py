@@ -23,7 +23,7 @@ from .base import AlgorithmBundle, RunnerBundle
 from .events import MultiprocessingEvent, ThreadingEvent
 from .interrupts import run_interruptibly
 from .processes import runner_process_main, shutdown_processes
-from .store_link import StoreLink, _shared_link, create_store_server
+from .store_link import StoreLink, _shared_link, announce_web_apps, create_store_server
 
 if TYPE_CHECKING:
     from agentlightning.store.base import LightningStore
@@ -114,6 +114,7 @@ def _execute_algorithm(strategy: MultiProcessExecutionStrategy, algorithm: Algor
         server = create_store_server(store, host=strategy.server_host, port=strategy.server_port)
         server.start()
         logger.info("Algorithm machine: serving the %s to runner machines at %s", type(store).__name__, server.endpoint)
+        announce_web_apps(server)
     try:
         run_interruptibly(algorithm, store, event, backend=strategy.backend)
     finally:

@@ -107,6 +107,13 @@ def create_store_server(
     return registration.create(store, host=host, port=port)
 
 
+def announce_web_apps(store_server: StoreServer) -> None:
+    """Print where a started store server serves web apps (``dashboard at http://127.0.0.1:PORT/dashboard/`` when
+    the dashboard plugin is installed): servers that serve any list them in ``web_app_urls``."""
+    for name, url in dict(getattr(store_server, "web_app_urls", None) or {}).items():
+        print(f"{name} at {url}", flush=True)
+
+
 def link_store(
     store: LightningStore,
     *,
@@ -127,4 +134,5 @@ def link_store(
     store_server = create_store_server(store, name=server, host=host, port=port)
     store_server.start()
     logger.info("Serving the %s to runner processes at %s", type(store).__name__, store_server.endpoint)
+    announce_web_apps(store_server)
     return StoreLink(url=store_server.endpoint), store_server

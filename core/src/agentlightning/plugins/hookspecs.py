@@ -123,3 +123,19 @@ def agentlightning_register_commands(register: Register) -> None:
 
     Added in 0.4.
     """
+
+
+@hookspec
+def agentlightning_register_web_apps(register: Register) -> None:
+    """Register web apps that every store server serves beside its REST API (a dashboard, say).
+
+    ``factory()`` (no arguments) must return an ASGI application. A store server answers ``/<name>/...`` with it and,
+    when exactly one web app is installed, redirects ``GET /`` to it; the app gets the whole path with ``root_path``
+    set to ``/<name>`` (the ASGI convention) and no lifespan events. Web apps are served without the server's bearer
+    token, so they must hold no store data themselves: their pages read the store through the REST API under
+    ``/v1/agl``, which needs the token.
+
+    Example: ``register("dashboard", "agentlightning_dashboard.web:create_web_app")``.
+
+    Added in 0.4.
+    """

@@ -49,10 +49,21 @@ EXECUTION_STRATEGIES: Kind[ExecutionStrategy] = Kind(
 )
 EXPORTS: Kind[Any] = Kind("exports")
 COMMANDS: Kind[Callable[..., Any]] = Kind("commands")
+WEB_APPS: Kind[Any] = Kind("web_apps")
 
 KIND_SPECS: Dict[str, Kind[Any]] = {
     kind.name: kind
-    for kind in (STORES, STORE_SERVERS, TRACERS, ADAPTERS, ALGORITHMS, EXECUTION_STRATEGIES, EXPORTS, COMMANDS)
+    for kind in (
+        STORES,
+        STORE_SERVERS,
+        TRACERS,
+        ADAPTERS,
+        ALGORITHMS,
+        EXECUTION_STRATEGIES,
+        EXPORTS,
+        COMMANDS,
+        WEB_APPS,
+    )
 }
 """Every component kind by name: its hook and what its factories must build."""
 

@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import os
-from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Union
 
 import anyio
 import attrs
@@ -23,6 +23,7 @@ from . import otlp, wire
 from .idempotency import IdempotencyCache
 from .params import BadInput
 from .routes import OFFLOAD_ITEMS, ROUTES, Call, RouteSpec
+from .web_apps import WebAppMounts, installed_web_apps
 
 __all__ = ["ServerSettings", "create_app", "create_app_from_env", "SETTINGS_ENV"]
 
@@ -58,6 +59,10 @@ class ServerSettings:
     max_connections: Optional[int] = None
     """Connection limits (see :class:`~agentlightning_server.protocol.ConnectionLimits`); ``keep_alive_timeout``:
     seconds an idle keep-alive connection stays open."""
+    read_only: bool = False
+    """Answer only the routes that read the store (GETs, searches, waits); every write gets 403."""
+    web_apps: bool = True
+    """Serve the web apps that installed plugins register (``agentlightning_register_web_apps``) at ``/<name>/``."""
 
     def http_options(self) -> Dict[str, Any]:
         """uvicorn options enforcing the connection limits (``http`` protocol class and keep-alive timeout)."""
@@ -237,6 +242,8 @@ class _App:
         return _Endpoint(self, spec)
 
     async def _answer(self, spec: RouteSpec, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        if self.settings.read_only and not reads_only(spec):
+            return 403, wire.dumps(wire.error_body(f"this server is read-only: {spec.name} refused", "PermissionError"))
         try:
             headers = _headers(scope)
             body: Any = None
@@ -280,6 +287,8 @@ class _App:
             return exc.status, wire.dumps(wire.error_body(exc.detail, exc.error_type))
 
     async def otlp_traces(self, request: Request) -> Response:
+        if self.settings.read_only:
+            return _error(403, "this server is read-only: OTLP export refused", "PermissionError")
         try:
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in (otlp.PROTOBUF, otlp.JSON):
@@ -316,6 +325,11 @@ class _App:
         if gzip_it:
             response.headers["Content-Encoding"] = "gzip"
         return response
+
+
+def reads_only(spec: RouteSpec) -> bool:
+    """Whether a route only reads the store (what a read-only server answers)."""
+    return spec.method == "GET" or spec.name.startswith("query_") or spec.name == "wait_for_rollouts"
 
 
 class _Endpoint:
@@ -393,10 +407,17 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _error(status, f"no route {request.method} {request.url.path}", "InvalidRequestError")
 
 
-def create_app(store: StoreSource, settings: Optional[ServerSettings] = None, **options: Any) -> ASGIApp:
+def create_app(
+    store: StoreSource,
+    settings: Optional[ServerSettings] = None,
+    *,
+    web_apps: Optional[Mapping[str, ASGIApp]] = None,
+    **options: Any,
+) -> ASGIApp:
     """The ASGI app serving ``store`` (a store, a store URL, or a zero-argument factory called at startup).
 
-    ``options`` are :class:`ServerSettings` fields, used when ``settings`` is not given.
+    ``options`` are :class:`ServerSettings` fields, used when ``settings`` is not given. ``web_apps`` (name -> ASGI
+    app) are served at ``/<name>/``; by default, those installed plugins register (when ``settings.web_apps``).
     """
     from contextlib import asynccontextmanager
 
@@ -424,6 +445,10 @@ def create_app(store: StoreSource, settings: Optional[ServerSettings] = None, **
 
         origins = [o for o in settings.cors_origins if o.strip()]
         asgi = CORSMiddleware(asgi, allow_origins=origins, allow_methods=["*"], allow_headers=["*"])
+    if web_apps is None:
+        web_apps = installed_web_apps() if settings.web_apps else {}
+    if web_apps:  # outside the token check: a web app holds no store data, its pages call the REST API with the token
+        asgi = WebAppMounts(asgi, web_apps)
     return asgi
 
 

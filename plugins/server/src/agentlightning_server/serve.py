@@ -77,7 +77,13 @@ def serve_forever(
     options: Dict[str, Any] = {**SERVER_OPTIONS, **settings.http_options(), "log_level": log_level}
     sock = bind_socket(host, port)
     if announce:
-        print(f"{LISTENING} http://{access_host(host)}:{sock.getsockname()[1]}", flush=True)
+        endpoint = f"http://{access_host(host)}:{sock.getsockname()[1]}"
+        print(f"{LISTENING} {endpoint}", flush=True)
+        if settings.web_apps:
+            from .web_apps import web_app_urls
+
+            for name, url in web_app_urls(endpoint).items():
+                print(f"{name} at {url}", flush=True)
     if workers <= 1:
         run_server(create_app(store_url, settings), sock, **options)
         return

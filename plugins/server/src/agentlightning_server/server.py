@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import warnings
-from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Generator, Optional, Sequence, TypeVar
 
 from agentlightning.store.base import STORE_CALLS, LightningStore, LightningStoreCapabilities, LightningStoreStatistics
 from agentlightning.utils.awaitable import Completed
@@ -127,6 +127,15 @@ class LightningStoreServer(LightningStore):
                 raise RuntimeError("the server picks its port when it starts: call start() first")
             return f"http://{access_host(self.host)}:{self.port}"
         return self._endpoint
+
+    @property
+    def web_app_urls(self) -> Dict[str, str]:
+        """name -> URL of the web apps this server serves (a dashboard, when its plugin is installed)."""
+        if self._app is not None or not self.settings.web_apps:
+            return {}
+        from .web_apps import web_app_urls
+
+        return web_app_urls(self.endpoint)
 
     def otlp_traces_endpoint(self) -> str:
         return self.endpoint + wire.OTLP_TRACES_PATH
