@@ -19,7 +19,7 @@ from .publishing import policy_llm
 from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
 
-__all__ = ["GRPO", "GRPOConfig", "StepReport"]
+__all__ = ["GRPO", "GRPOConfig", "StepReport", "draw_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class GRPOConfig:
     seed: int = 0
     resource_name: str = "main_llm"
     stall_steps: int = 20  # warn when held-out reward has not improved for this many steps
+    # a task field (a dict key or attribute): each step draws its tasks evenly across the field's values, so that no
+    # class of tasks goes a step unsampled (None: a plain random sample of the dataset)
+    balance_by: Optional[str] = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("group_size", "batch_size", "epochs", "val_every", "max_tokens", "checkpoint_every"):
@@ -65,6 +68,29 @@ class GRPOConfig:
             raise ValueError(f"GRPO steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"GRPO learning_rate must be > 0, got {self.learning_rate}")
+
+
+def draw_tasks(dataset: Sequence[Any], n: int, rng: random.Random, *, balance_by: Optional[str] = None) -> List[Any]:
+    """``n`` distinct tasks of ``dataset`` at random; with ``balance_by``, evenly across the values of that task field
+    (classes in a random order take turns, one task each, while they have tasks left)."""
+    tasks = list(dataset)
+    if balance_by is None:
+        return rng.sample(tasks, min(n, len(tasks)))
+    classes: Dict[Hashable, List[Any]] = {}
+    for task in tasks:
+        value = task.get(balance_by) if isinstance(task, dict) else getattr(task, balance_by, None)
+        try:
+            classes.setdefault(value, []).append(task)
+        except TypeError as exc:  # an unhashable value
+            raise ValueError(f"GRPO balance_by={balance_by!r}: task values must be hashable, got {value!r}") from exc
+    queues = [rng.sample(members, len(members)) for members in classes.values()]
+    rng.shuffle(queues)
+    out: List[Any] = []
+    while len(out) < min(n, len(tasks)):
+        for queue in queues:
+            if queue and len(out) < n:
+                out.append(queue.pop())
+    return out
 
 
 @attrs.define(kw_only=True)
@@ -156,8 +182,8 @@ class GRPO(Algorithm):
     async def run(self, train_dataset: Any = None, val_dataset: Any = None) -> None:
         if not train_dataset:
             raise ValueError("GRPO needs a non-empty train_dataset")
-        import torch
 
+        from .optim import Adam
         from .policy import build_policy
         from .server import PolicyServer
 
@@ -166,7 +192,7 @@ class GRPO(Algorithm):
         self._start = time.time()
         await self._cancel_stale_rollouts(store)  # first: runner processes start meanwhile
         self.policy = build_policy(model_path=self.model_path, device=self.device, seed=cfg.seed, **self.model_config)
-        optimizer = torch.optim.Adam(self.policy.model.parameters(), lr=cfg.learning_rate)
+        optimizer = Adam(self.policy.model.parameters(), lr=cfg.learning_rate)  # torch.optim's would load dynamo
         if cfg.kl_coef:  # the KL term pulls towards the initial policy, frozen
             import copy
 
@@ -355,7 +381,7 @@ class GRPO(Algorithm):
         from .grpo_math import group_advantages
 
         cfg = self.config
-        tasks = rng.sample(list(dataset), min(cfg.batch_size, len(dataset)))
+        tasks = draw_tasks(dataset, cfg.batch_size, rng, balance_by=cfg.balance_by)
         assert self.resources_id is not None
         self._served = []
         results = await self._rollouts(tasks, "train", self.resources_id, cfg.group_size, step)
