@@ -143,6 +143,10 @@ class GRPO(Algorithm):
         **config: :class:`GRPOConfig` fields.
     """
 
+    records_llm_calls = True
+    """Its policy server records every LLM call of the rollouts (so the Trainer does not check the runners' tracers
+    for LLM spans)."""
+
     def __init__(
         self,
         *,
