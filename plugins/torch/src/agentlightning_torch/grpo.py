@@ -435,8 +435,7 @@ class GRPO(Algorithm):
         advantages = torch.tensor(adv, dtype=torch.float32, device=policy.device)
         with policy.lock:
             policy.model.train()
-            with torch.no_grad():
-                old_logp, _, _ = policy.token_logprobs(prompts, responses, temperature=cfg.temperature)
+            old_logp = None  # the sampling policy's log-probs: the first epoch's, before any weight moves
             ref_logp = None
             if cfg.kl_coef and self.reference is not None:
                 with torch.no_grad():
@@ -444,6 +443,8 @@ class GRPO(Algorithm):
             parts = None
             for _ in range(cfg.epochs):
                 logp, entropy, mask, uniform_kl = policy.token_stats(prompts, responses, temperature=cfg.temperature)
+                if old_logp is None:
+                    old_logp = logp.detach()
                 parts = grpo_loss(
                     logp,
                     old_logp,
