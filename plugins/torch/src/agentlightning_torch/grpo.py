@@ -511,15 +511,27 @@ class GRPO(Algorithm):
         recent = [h for h in self.history[-cfg.stall_steps :] if h.kind == "train"]
         flat = [h.zero_adv_groups for h in recent if h.zero_adv_groups is not None]
         ent = [h.entropy for h in recent if h.entropy is not None]
+        flat_mean = sum(flat) / len(flat) if flat else float("nan")
+        ent_mean = sum(ent) / len(ent) if ent else float("nan")
+        if flat_mean >= 0.8 and ent_mean < 0.2:  # (False for nan: then the figures are unknown)
+            cause = (
+                "The policy answers most inputs alike (collapsed): such groups get no group-relative signal; raise "
+                "uniform_kl_coef or the temperature."
+            )
+        else:
+            cause = (
+                "The policy still explores: this is usually one class of inputs whose right answer is rarely sampled, "
+                "which tends to end within 20-60 steps; more steps (or time) let it."
+            )
         logger.warning(
             "GRPO: held-out reward has not improved for %d steps (best %.3f at step %d); over them %.0f%% of groups "
-            "had all-equal rewards and the answer entropy averaged %.3f. A policy that answers some inputs alike and "
-            "wrongly gets no group-relative signal there: raise uniform_kl_coef or the temperature.",
+            "had all-equal rewards and the answer entropy averaged %.3f. %s",
             report.stalled_steps,
             self._best_val or 0.0,
             self._best_val_step,
-            100 * sum(flat) / len(flat) if flat else float("nan"),
-            sum(ent) / len(ent) if ent else float("nan"),
+            100 * flat_mean,
+            ent_mean,
+            cause,
         )
 
     async def _checkpoint(self, directory: str, step: int, optimizer: Any, rng: random.Random) -> None:
