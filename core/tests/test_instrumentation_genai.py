@@ -343,3 +343,17 @@ def test_trainer_warns_when_rollouts_make_no_llm_call(caplog: pytest.LogCaptureF
     trainer.dev(no_llm, [{"q": 1}, {"q": 2}, {"q": 3}])
     warnings = [r.getMessage() for r in caplog.records if r.name == "agentlightning.instrumentation.doctor"]
     assert len(warnings) == 1 and "no LLM spans in 2 rollout(s)" in warnings[0]
+
+
+def test_the_trainer_checks_capture_unless_the_algorithm_records_llm_calls_itself() -> None:
+    from agentlightning.trainer.trainer import Trainer
+
+    class Serving:
+        records_llm_calls = True
+
+    class Plain:
+        pass
+
+    assert Trainer._capture_check(Serving()) == ()
+    (check,) = Trainer._capture_check(Plain())
+    assert isinstance(check, CaptureCheck) and check.need_token_ids

@@ -5,6 +5,10 @@ held-out reward per category with the most common greedy answers, and the traini
 of zero-advantage groups. Stops at held-out 0.9.
 
     python plugins/torch/benchmarks/quickstart_replay.py --seeds 0,1,2 --config '{"uniform_kl_coef": 0.0}'
+
+Tune options with ``--split tune``: validation then uses 200 of the training keywords, held back from training, and
+the quickstart's held-out keywords are not touched; report the chosen options' steps with the default ``--split
+held-out``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from agentlightning_torch.grpo import GRPO
+from agentlightning_torch.grpo import GRPO, draw_tasks
 from agentlightning_torch.grpo_math import group_advantages
 from agentlightning_torch.policy import build_policy
 from agentlightning_torch.quickstart.cli import QUICKSTART_D_MODEL, QUICKSTART_GRPO
@@ -25,13 +29,15 @@ from agentlightning_torch.quickstart.task import ALPHABET, make_datasets, score_
 
 
 def replay(
-    seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, **config: Any
+    seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, split: str = "held-out", **config: Any
 ) -> Tuple[Optional[int], List[Tuple[int, float]]]:
     grpo = GRPO(seed=seed, **{**QUICKSTART_GRPO, **config})
     cfg = grpo.config
     grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed, d_model=d_model)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate)
     train, val = make_datasets(2000, 200, seed=seed, same_group=True)
+    if split == "tune":  # validate on training keywords held back from training; the held-out ones stay unseen
+        train, val = train[:-200], train[-200:]
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
 
@@ -57,7 +63,7 @@ def replay(
                 print(f"step {step} held-out {mean:.3f} {by_class}", flush=True)
             if mean >= 0.9:
                 return step, history
-        tasks = rng.sample(train, cfg.batch_size)
+        tasks = draw_tasks(train, cfg.batch_size, rng, balance_by=cfg.balance_by)
         prompts, out = ask(tasks, cfg.group_size, cfg.temperature)
         rows = []
         for i, (task, prompt, samples) in enumerate(zip(tasks, prompts, out, strict=True)):
@@ -88,11 +94,17 @@ def main() -> int:
     parser.add_argument("--config", default="{}", help="GRPOConfig fields as JSON")
     parser.add_argument("--quiet", action="store_true", help="one line per seed")
     parser.add_argument("--d-model", type=int, default=QUICKSTART_D_MODEL, help="width of the tiny model")
+    parser.add_argument(
+        "--split",
+        choices=("held-out", "tune"),
+        default="held-out",
+        help="validate on the held-out keywords (default) or, to tune options, on 200 training keywords held back",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in [int(s) for s in args.seeds.split(",")]:
         began = time.time()
-        reached, history = replay(seed, args.steps, not args.quiet, args.d_model, **json.loads(args.config))
+        reached, history = replay(seed, args.steps, not args.quiet, args.d_model, args.split, **json.loads(args.config))
         print(f"seed {seed}: steps to 0.9 {reached}, last held-out {history[-1][1]:.3f} ({time.time() - began:.0f} s)")
     return 0
 

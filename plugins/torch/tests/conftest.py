@@ -10,6 +10,14 @@ try:
     import torch
 except ImportError:  # the tokenizer, task, registration and command tests still run
     torch = None  # type: ignore[assignment]
-    collect_ignore = ["test_model.py", "test_grpo_math.py", "test_server.py", "test_quickstart.py", "test_sft.py"]
+    collect_ignore = [
+        "test_model.py",
+        "test_grpo_math.py",
+        "test_server.py",
+        "test_quickstart.py",
+        "test_sft.py",
+        "test_optim.py",
+        "test_batcher.py",
+    ]
 else:
     torch.set_num_threads(1)

@@ -161,3 +161,37 @@ def test_advantages_without_std_scaling_keep_the_reward_scale() -> None:
     plain = group_advantages(rewards, ["g"] * 4, normalize_by_std=False)
     assert plain == pytest.approx([0.675, -0.225, -0.225, -0.225])
     assert scaled[0] == pytest.approx(0.675 / (0.3897114 + 1e-4), rel=1e-5)  # population std of the group
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.sampled_from("ABCD"), min_size=1, max_size=60),
+    st.integers(1, 40),
+    st.integers(0, 2**16),
+)
+def test_balanced_draws_take_classes_in_turn_and_never_repeat_a_task(labels: list, n: int, seed: int) -> None:
+    import random
+
+    from agentlightning_torch.grpo import draw_tasks
+
+    dataset = [{"id": i, "answer": label} for i, label in enumerate(labels)]
+    drawn = draw_tasks(dataset, n, random.Random(seed), balance_by="answer")
+    assert len(drawn) == min(n, len(dataset))
+    assert len({t["id"] for t in drawn}) == len(drawn)
+    counts = {c: sum(t["answer"] == c for t in drawn) for c in set(labels)}
+    available = {c: labels.count(c) for c in set(labels)}
+    # a class short of its even share gives all it has; the others differ by at most one task
+    full = [counts[c] for c in counts if counts[c] < available[c]]
+    assert not full or max(full) - min(counts.values()) <= 1
+    assert all(counts[c] == available[c] or counts[c] >= max(counts.values()) - 1 for c in counts)
+    plain = draw_tasks(dataset, n, random.Random(seed))  # without balance_by: random.sample, as before
+    assert plain == random.Random(seed).sample(dataset, min(n, len(dataset)))
+
+
+def test_balanced_draws_name_a_task_field_that_cannot_be_balanced() -> None:
+    import random
+
+    from agentlightning_torch.grpo import draw_tasks
+
+    with pytest.raises(ValueError, match="balance_by='answer'"):
+        draw_tasks([{"answer": ["A"]}], 1, random.Random(0), balance_by="answer")

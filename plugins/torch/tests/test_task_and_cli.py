@@ -147,3 +147,18 @@ def test_grpo_warns_once_when_held_out_reward_stops_improving(caplog: Any) -> No
     assert [h.stalled_steps for h in grpo.history if h.kind == "train"] == [0, 1, 2, 3, 4, 5]
     warnings = [r for r in caplog.records if "has not improved for 3 steps" in r.getMessage()]
     assert len(warnings) == 1 and "100% of groups" in warnings[0].getMessage()
+    assert "collapsed" in warnings[0].getMessage() and "uniform_kl_coef" in warnings[0].getMessage()
+
+
+def test_a_stall_while_the_policy_explores_is_not_blamed_on_collapse(caplog: Any) -> None:
+    import logging
+
+    from agentlightning_torch.grpo import GRPO
+
+    grpo = GRPO(stall_steps=3)
+    caplog.set_level(logging.WARNING, logger="agentlightning_torch.grpo")
+    grpo._report(0, "val", "rs", 8, 8, [0.73])
+    for step in range(4):
+        grpo._report(step, "train", "rs", 8, 8, [0.5], entropy=1.8, zero_adv_groups=0.3)
+    (warning,) = [r.getMessage() for r in caplog.records if "has not improved" in r.getMessage()]
+    assert "still explores" in warning and "collapsed" not in warning and "30% of groups" in warning

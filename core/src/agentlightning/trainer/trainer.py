@@ -232,22 +232,27 @@ class Trainer(TrainerLegacy):
         agent.set_trainer(self)
         self.strategy.execute(
             AlgorithmRun(self, algorithm, train_dataset, val_dataset),
-            RunnerRun(agent, self.runner, (*self.hooks, self._capture_check(algorithm))),
+            RunnerRun(agent, self.runner, (*self.hooks, *self._capture_check(algorithm))),
             self.store,
         )
 
     @staticmethod
-    def _capture_check(algorithm: Any) -> Hook:
+    def _capture_check(algorithm: Any) -> Tuple[Hook, ...]:
         """Warns after the first rollouts when they have no LLM spans (or no token ids, for algorithms that train
-        on tokens: not the fast algorithms, nor one whose ``needs_token_ids`` is False)."""
+        on tokens: not the fast algorithms, nor one whose ``needs_token_ids`` is False). No check for an algorithm whose
+        ``records_llm_calls`` is True: it serves the model and records every call itself, so the runners' tracers
+        see none."""
         from agentlightning.instrumentation.doctor import CaptureCheck
+
+        if getattr(algorithm, "records_llm_calls", False) is True:
+            return ()
 
         needs_ids = (
             algorithm is not None
             and not isinstance(algorithm, FastAlgorithm)
             and bool(getattr(algorithm, "needs_token_ids", True))
         )
-        return CaptureCheck(need_token_ids=needs_ids)
+        return (CaptureCheck(need_token_ids=needs_ids),)
 
     def __repr__(self) -> str:
         return (

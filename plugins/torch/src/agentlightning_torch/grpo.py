@@ -19,7 +19,7 @@ from .publishing import policy_llm
 from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
 
-__all__ = ["GRPO", "GRPOConfig", "StepReport"]
+__all__ = ["GRPO", "GRPOConfig", "StepReport", "draw_tasks"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class GRPOConfig:
     seed: int = 0
     resource_name: str = "main_llm"
     stall_steps: int = 20  # warn when held-out reward has not improved for this many steps
+    # a task field (a dict key or attribute): each step draws its tasks evenly across the field's values, so that no
+    # class of tasks goes a step unsampled (None: a plain random sample of the dataset)
+    balance_by: Optional[str] = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("group_size", "batch_size", "epochs", "val_every", "max_tokens", "checkpoint_every"):
@@ -65,6 +68,29 @@ class GRPOConfig:
             raise ValueError(f"GRPO steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"GRPO learning_rate must be > 0, got {self.learning_rate}")
+
+
+def draw_tasks(dataset: Sequence[Any], n: int, rng: random.Random, *, balance_by: Optional[str] = None) -> List[Any]:
+    """``n`` distinct tasks of ``dataset`` at random; with ``balance_by``, evenly across the values of that task field
+    (classes in a random order take turns, one task each, while they have tasks left)."""
+    tasks = list(dataset)
+    if balance_by is None:
+        return rng.sample(tasks, min(n, len(tasks)))
+    classes: Dict[Hashable, List[Any]] = {}
+    for task in tasks:
+        value = task.get(balance_by) if isinstance(task, dict) else getattr(task, balance_by, None)
+        try:
+            classes.setdefault(value, []).append(task)
+        except TypeError as exc:  # an unhashable value
+            raise ValueError(f"GRPO balance_by={balance_by!r}: task values must be hashable, got {value!r}") from exc
+    queues = [rng.sample(members, len(members)) for members in classes.values()]
+    rng.shuffle(queues)
+    out: List[Any] = []
+    while len(out) < min(n, len(tasks)):
+        for queue in queues:
+            if queue and len(out) < n:
+                out.append(queue.pop())
+    return out
 
 
 @attrs.define(kw_only=True)
@@ -117,6 +143,10 @@ class GRPO(Algorithm):
         **config: :class:`GRPOConfig` fields.
     """
 
+    records_llm_calls = True
+    """Its policy server records every LLM call of the rollouts (so the Trainer does not check the runners' tracers
+    for LLM spans)."""
+
     def __init__(
         self,
         *,
@@ -156,8 +186,8 @@ class GRPO(Algorithm):
     async def run(self, train_dataset: Any = None, val_dataset: Any = None) -> None:
         if not train_dataset:
             raise ValueError("GRPO needs a non-empty train_dataset")
-        import torch
 
+        from .optim import Adam
         from .policy import build_policy
         from .server import PolicyServer
 
@@ -166,7 +196,7 @@ class GRPO(Algorithm):
         self._start = time.time()
         await self._cancel_stale_rollouts(store)  # first: runner processes start meanwhile
         self.policy = build_policy(model_path=self.model_path, device=self.device, seed=cfg.seed, **self.model_config)
-        optimizer = torch.optim.Adam(self.policy.model.parameters(), lr=cfg.learning_rate)
+        optimizer = Adam(self.policy.model.parameters(), lr=cfg.learning_rate)  # torch.optim's would load dynamo
         if cfg.kl_coef:  # the KL term pulls towards the initial policy, frozen
             import copy
 
@@ -355,7 +385,7 @@ class GRPO(Algorithm):
         from .grpo_math import group_advantages
 
         cfg = self.config
-        tasks = rng.sample(list(dataset), min(cfg.batch_size, len(dataset)))
+        tasks = draw_tasks(dataset, cfg.batch_size, rng, balance_by=cfg.balance_by)
         assert self.resources_id is not None
         self._served = []
         results = await self._rollouts(tasks, "train", self.resources_id, cfg.group_size, step)
@@ -405,8 +435,7 @@ class GRPO(Algorithm):
         advantages = torch.tensor(adv, dtype=torch.float32, device=policy.device)
         with policy.lock:
             policy.model.train()
-            with torch.no_grad():
-                old_logp, _, _ = policy.token_logprobs(prompts, responses, temperature=cfg.temperature)
+            old_logp = None  # the sampling policy's log-probs: the first epoch's, before any weight moves
             ref_logp = None
             if cfg.kl_coef and self.reference is not None:
                 with torch.no_grad():
@@ -414,6 +443,8 @@ class GRPO(Algorithm):
             parts = None
             for _ in range(cfg.epochs):
                 logp, entropy, mask, uniform_kl = policy.token_stats(prompts, responses, temperature=cfg.temperature)
+                if old_logp is None:
+                    old_logp = logp.detach()
                 parts = grpo_loss(
                     logp,
                     old_logp,
@@ -480,15 +511,27 @@ class GRPO(Algorithm):
         recent = [h for h in self.history[-cfg.stall_steps :] if h.kind == "train"]
         flat = [h.zero_adv_groups for h in recent if h.zero_adv_groups is not None]
         ent = [h.entropy for h in recent if h.entropy is not None]
+        flat_mean = sum(flat) / len(flat) if flat else float("nan")
+        ent_mean = sum(ent) / len(ent) if ent else float("nan")
+        if flat_mean >= 0.8 and ent_mean < 0.2:  # (False for nan: then the figures are unknown)
+            cause = (
+                "The policy answers most inputs alike (collapsed): such groups get no group-relative signal; raise "
+                "uniform_kl_coef or the temperature."
+            )
+        else:
+            cause = (
+                "The policy still explores: this is usually one class of inputs whose right answer is rarely sampled, "
+                "which tends to end within 20-60 steps; more steps (or time) let it."
+            )
         logger.warning(
             "GRPO: held-out reward has not improved for %d steps (best %.3f at step %d); over them %.0f%% of groups "
-            "had all-equal rewards and the answer entropy averaged %.3f. A policy that answers some inputs alike and "
-            "wrongly gets no group-relative signal there: raise uniform_kl_coef or the temperature.",
+            "had all-equal rewards and the answer entropy averaged %.3f. %s",
             report.stalled_steps,
             self._best_val or 0.0,
             self._best_val_step,
-            100 * sum(flat) / len(flat) if flat else float("nan"),
-            sum(ent) / len(ent) if ent else float("nan"),
+            100 * flat_mean,
+            ent_mean,
+            cause,
         )
 
     async def _checkpoint(self, directory: str, step: int, optimizer: Any, rng: random.Random) -> None:

@@ -146,19 +146,18 @@ class Policy:
         entropy = -(logp_all.exp() * logp_all).sum(-1)
         uniform_kl = -logp_all.mean(-1) - math.log(logp_all.shape[-1])
         t_max = max(len(r) for r in responses) or 1
-        resp_logp = torch.zeros((len(rows), t_max), device=self.device)
-        resp_ent = torch.zeros((len(rows), t_max), device=self.device)
-        resp_kl = torch.zeros((len(rows), t_max), device=self.device)
-        resp_mask = torch.zeros((len(rows), t_max), dtype=torch.bool, device=self.device)
-        for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
-            if not r:
-                continue
-            start = len(p) - 1  # logits at position j predict token j + 1
-            resp_logp[i, : len(r)] = token_logp[i, start : start + len(r)]
-            resp_ent[i, : len(r)] = entropy[i, start : start + len(r)]
-            resp_kl[i, : len(r)] = uniform_kl[i, start : start + len(r)]
-            resp_mask[i, : len(r)] = True
-        return resp_logp, resp_ent, resp_mask, resp_kl
+        # response token k of row i is predicted at position len(prompt_i) - 1 + k (one gather for the batch)
+        starts = torch.tensor([len(p) - 1 for p in prompts], dtype=torch.long, device=self.device)
+        lengths = torch.tensor([len(r) for r in responses], dtype=torch.long, device=self.device)
+        offsets = torch.arange(t_max, device=self.device)
+        resp_mask = offsets[None, :] < lengths[:, None]
+        index = (starts[:, None] + offsets[None, :]).clamp(0, token_logp.shape[1] - 1)
+        zero = torch.zeros((), dtype=token_logp.dtype, device=self.device)
+
+        def pick(values: torch.Tensor) -> torch.Tensor:
+            return torch.where(resp_mask, values.gather(1, index), zero)
+
+        return pick(token_logp), pick(entropy), resp_mask, pick(uniform_kl)
 
     # -- persistence -----------------------------------------------------------------------------------------
 

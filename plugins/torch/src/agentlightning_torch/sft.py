@@ -152,11 +152,11 @@ def fine_tune(
 ) -> List[float]:
     """``epochs`` shuffled passes of :func:`sft_step` over ``examples`` in batches; returns each step's loss.
     ``optimizer``: default Adam over the trainable parameters at ``learning_rate``."""
-    import torch
+    from .optim import Adam
 
     if optimizer is None:
         params = [p for p in policy.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=learning_rate)
+        optimizer = Adam(params, lr=learning_rate)
     order = list(examples)
     rng = random.Random(seed)
     losses: List[float] = []
@@ -254,8 +254,7 @@ class SFT(Algorithm):
     async def run(self, train_dataset: Any = None, val_dataset: Any = None) -> None:
         if not train_dataset:
             raise ValueError("SFT needs a non-empty train_dataset")
-        import torch
-
+        from .optim import Adam
         from .policy import build_policy
         from .server import PolicyServer
 
@@ -268,7 +267,7 @@ class SFT(Algorithm):
         if self.lora is not None:
             apply_lora(self.policy, self.lora)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
+        optimizer = Adam(params, lr=cfg.learning_rate)
         rng = random.Random(cfg.seed)
         store = self.get_store()
         self.server = PolicyServer(self.policy, store=store, model_name=self.policy.name).start()

@@ -1,4 +1,5 @@
-"""Collects concurrent chat requests into one batched ``Policy.generate`` call, then records them in one go."""
+"""Collects concurrent chat requests into one batched ``Policy.generate`` call, then records them in one go while
+the next batch generates."""
 
 from __future__ import annotations
 
@@ -73,29 +74,49 @@ class Batcher:
         return await item.future
 
     async def run(self) -> None:
-        while True:
-            first = await self.queue.get()
-            batch = [first]
-            deadline = time.monotonic() + self.wait_s
-            while len(batch) < self.max_batch:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    while len(batch) < self.max_batch and not self.queue.empty():
-                        batch.append(self.queue.get_nowait())
-                    break
+        """Collect a batch, generate, and hand its recording to a task, so that the next batch generates while this
+        one's spans are written. Each request is answered once its span is in the store (the runner then finishes
+        the rollout, and the algorithm reads the span); batches are recorded one at a time, in order."""
+        recording: Optional[asyncio.Future[None]] = None
+        try:
+            while True:
+                batch = await self._collect()
                 try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except asyncio.TimeoutError:
-                    break
-            try:
-                await self._serve(batch)
-            except Exception as exc:  # answer every waiter, keep serving
-                logger.exception("policy server: batch of %d requests failed", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                    calls = await self._generate(batch)
+                except Exception as exc:  # answer every waiter, keep serving
+                    logger.exception("policy server: batch of %d requests failed", len(batch))
+                    self._fail(batch, exc)
+                    continue
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(self._record_and_answer(batch, calls))
+        finally:
+            if recording is not None and not recording.done():
+                recording.cancel()
 
-    async def _serve(self, batch: List[Pending]) -> None:
+    async def _collect(self) -> List[Pending]:
+        first = await self.queue.get()
+        batch = [first]
+        deadline = time.monotonic() + self.wait_s
+        while len(batch) < self.max_batch:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                while len(batch) < self.max_batch and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
+    @staticmethod
+    def _fail(batch: List[Pending], exc: BaseException) -> None:
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    async def _generate(self, batch: List[Pending]) -> List[Tuple[Pending, ServedCall]]:
         groups: Dict[Tuple[int, float, float, int], List[Pending]] = {}
         for item in batch:
             p = item.params
@@ -139,11 +160,19 @@ class Batcher:
                 calls.append((item, call))
         self.batches += 1
         self.requests += len(batch)
-        seqs = [0] * len(calls)
-        if self.recorder is not None:
-            began = time.perf_counter()
-            seqs = await self.recorder([(call, item.rollout_id, item.attempt_id) for item, call in calls])
-            self.record_seconds += time.perf_counter() - began
+        return calls
+
+    async def _record_and_answer(self, batch: List[Pending], calls: List[Tuple[Pending, ServedCall]]) -> None:
+        try:
+            seqs = [0] * len(calls)
+            if self.recorder is not None:
+                began = time.perf_counter()
+                seqs = await self.recorder([(call, item.rollout_id, item.attempt_id) for item, call in calls])
+                self.record_seconds += time.perf_counter() - began
+        except Exception as exc:  # the spans are not stored: fail the requests rather than leave rollouts without them
+            logger.exception("policy server: recording a batch of %d calls failed", len(calls))
+            self._fail(batch, exc)
+            return
         for (item, call), seq in zip(calls, seqs, strict=True):
             if not item.future.done():
                 item.future.set_result((call, seq))
