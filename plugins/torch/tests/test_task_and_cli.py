@@ -162,3 +162,16 @@ def test_a_stall_while_the_policy_explores_is_not_blamed_on_collapse(caplog: Any
         grpo._report(step, "train", "rs", 8, 8, [0.5], entropy=1.8, zero_adv_groups=0.3)
     (warning,) = [r.getMessage() for r in caplog.records if "has not improved" in r.getMessage()]
     assert "still explores" in warning and "collapsed" not in warning and "30% of groups" in warning
+
+
+def test_the_report_names_the_dashboard_command_and_how_to_get_it(monkeypatch: Any) -> None:
+    import importlib.util
+
+    from agentlightning_torch.quickstart.cli import dashboard_hint
+
+    real_find_spec = importlib.util.find_spec
+    url = "sqlite:///runs/q/store.db"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert dashboard_hint(url) == f"agl dashboard --store {url}   (after pip install agentlightning-dashboard)"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: real_find_spec("agentlightning"))
+    assert dashboard_hint(url) == f"agl dashboard --store {url}"

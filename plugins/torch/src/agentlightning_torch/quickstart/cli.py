@@ -344,9 +344,20 @@ def main(args: argparse.Namespace) -> int:
         f"\n{summary['words']}\n\nReward curve: {summary['curve']}\n"
         f"Summary:      {os.path.join(run_dir, 'summary.json')}\n"
         f"Open the run again: {summary['inspect']}   (the store: {summary['store']}; "
-        f"agl quickstart --run-dir {run_dir} resumes training)"
+        f"agl quickstart --run-dir {run_dir} resumes training)\n"
+        f"Browse it:    {dashboard_hint(summary['store'])}"
     )
     return 0
+
+
+def dashboard_hint(store_url: str) -> str:
+    """The command that opens a run's store in the web dashboard (and how to get the dashboard when it is missing)."""
+    import importlib.util
+
+    command = f"agl dashboard --store {store_url}"
+    if importlib.util.find_spec("agentlightning_dashboard") is None:
+        return f"{command}   (after pip install agentlightning-dashboard)"
+    return command
 
 
 def main_interruptible(args: argparse.Namespace) -> int:
