@@ -82,6 +82,7 @@ TEST_USES = {
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
     "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
     "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store
+    "postgres": ["plugins/sqlite", "plugins/memory", "plugins/server"],  # copies between stores, served stores
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:
