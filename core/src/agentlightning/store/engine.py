@@ -128,19 +128,8 @@ def _claiming(fn: Callable[[StorageTransaction, tr.Effects], T], claim: RequestK
 
 
 def _replay(tx: StorageTransaction, recorded: bytes) -> Any:
-    """A recorded write result, its spans read back from the store."""
-    attempts: Dict[Tuple[str, str], Dict[str, Span]] = {}
-
-    def span(rollout_id: str, attempt_id: str, span_id: str) -> Span:
-        key = (rollout_id, attempt_id)
-        if key not in attempts:
-            attempts[key] = {s.span_id: s for s in tx.get_spans(rollout_id, attempt_id)}
-        found = attempts[key].get(span_id)
-        if found is None:
-            raise NotFoundError(f"span {span_id} of the replayed request is no longer stored")
-        return found
-
-    return decode_result(recorded, span)
+    """A recorded write result, its records read back from the store."""
+    return decode_result(recorded, tx)
 
 
 def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[Span]]:

@@ -5,7 +5,8 @@ A store server answers a non-idempotent request (enqueue, add span, ...) that ca
 write's result (same transaction: the key exists exactly when the write committed). A retry of the request, on this
 server after a restart or on another server of the same database, finds the key taken: its write is not applied
 again (:class:`RequestAlreadyAppliedError`). The server then serves the retry again with the recorded result in
-place of the write (:attr:`RequestKey.replay`): the same answer, nothing written twice. A result too large to
+place of the write (:attr:`RequestKey.replay`): an answer naming the same records (the rollouts it enqueued, the
+attempt it claimed, the span it stored, read back as they are now), nothing written twice. A result too large to
 record (:data:`MAX_RESULT_BYTES`) is replaced by the server's answer, saved just after the commit.
 
 Backends opt in: a backend whose ``keeps_request_keys`` is true has transactions with the methods of
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import contextvars
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Protocol, Tuple
+from typing import Any, Dict, Iterator, Optional, Protocol, Tuple
 
 from .errors import StoreError
 
@@ -97,21 +98,8 @@ class RequestKeyTransaction(Protocol):
 
 
 MAX_RESULT_BYTES = 64 * 1024
-"""Results larger than this once encoded (an enqueue of many large inputs) are not recorded with their key: the
+"""Results larger than this once encoded (an enqueue of thousands of rollouts) are not recorded with their key: the
 server saves its answer after the commit instead (a retry whose first try's server died in between is refused)."""
-
-_MODELS = ("Rollout", "AttemptedRollout", "Attempt", "ResourcesUpdate", "Worker")
-
-SpanLookup = Callable[[str, str, str], Any]
-"""``(rollout_id, attempt_id, span_id) -> Span``: how a replay reads back the spans a write stored."""
-
-
-def _model_class(name: str) -> type:
-    from agentlightning.types.core import Attempt, AttemptedRollout, Rollout, Worker
-    from agentlightning.types.resources import ResourcesUpdate
-
-    classes = {c.__name__: c for c in (Rollout, AttemptedRollout, Attempt, ResourcesUpdate, Worker)}
-    return classes[name]
 
 
 def _encode(value: Any) -> Any:
@@ -119,31 +107,59 @@ def _encode(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [_encode(item) for item in value]
-    name = type(value).__name__
-    if name == "Span":  # stored by the write itself: recorded by reference, read back on a replay
+    kind = type(value).__name__
+    if kind == "AttemptedRollout":
+        return {"attempted": [value.rollout_id, value.attempt.attempt_id]}
+    if kind == "Rollout":
+        return {"rollout": value.rollout_id}
+    if kind == "Attempt":
+        return {"attempt": [value.rollout_id, value.attempt_id]}
+    if kind == "Span":
         return {"span": [value.rollout_id, value.attempt_id, value.span_id]}
-    if name not in _MODELS:
-        raise TypeError(name)
-    from agentlightning.types.serialization import to_dict
+    if kind == "ResourcesUpdate":
+        return {"resources": value.resources_id}
+    if kind == "Worker":
+        return {"worker": value.worker_id}
+    raise TypeError(kind)
 
-    return {"model": name, "data": to_dict(value)}
+
+def _found(record: Any, what: str) -> Any:
+    if record is None:
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"{what} of the replayed request is no longer stored")
+    return record
 
 
-def _decode(value: Any, span: SpanLookup) -> Any:
+def _decode(value: Any, tx: Any, spans: Dict[Tuple[str, str], Dict[str, Any]]) -> Any:
     if isinstance(value, list):
-        return [_decode(item, span) for item in value]
-    if isinstance(value, dict):
-        if "span" in value:
-            return span(*value["span"])
-        from agentlightning.types.serialization import from_dict
+        return [_decode(item, tx, spans) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind, ref = next(iter(value.items()))
+    if kind == "attempted":
+        from agentlightning.types.core import AttemptedRollout
 
-        return from_dict(value["data"], _model_class(value["model"]))
-    return value
+        rollout = _found(tx.get_rollout(ref[0]), f"rollout {ref[0]}")
+        return AttemptedRollout.of(rollout, _found(tx.get_attempt(*ref), f"attempt {ref[1]}"))
+    if kind == "rollout":
+        return _found(tx.get_rollout(ref), f"rollout {ref}")
+    if kind == "attempt":
+        return _found(tx.get_attempt(*ref), f"attempt {ref[1]}")
+    if kind == "span":
+        key = (ref[0], ref[1])
+        if key not in spans:
+            spans[key] = {s.span_id: s for s in tx.get_spans(ref[0], ref[1])}
+        return _found(spans[key].get(ref[2]), f"span {ref[2]}")
+    if kind == "resources":
+        return _found(tx.get_resources(ref), f"resources {ref}")
+    return _found(tx.get_worker(ref), f"worker {ref}")
 
 
 def encode_result(result: Any) -> Optional[bytes]:
-    """A write's result as recorded with its key (JSON; spans by reference); None when it is not recorded (larger
-    than :data:`MAX_RESULT_BYTES`, or of a kind a replay could not give back exactly)."""
+    """A write's result as recorded with its key: JSON naming the records it returned (rollouts, attempts, spans,
+    resources, workers by id) and its plain values; None when it is not recorded (larger than
+    :data:`MAX_RESULT_BYTES`, or of a kind a replay could not give back)."""
     import json
 
     try:
@@ -153,8 +169,8 @@ def encode_result(result: Any) -> Optional[bytes]:
     return raw if len(raw) <= MAX_RESULT_BYTES else None
 
 
-def decode_result(raw: bytes, span: SpanLookup) -> Any:
-    """What :func:`encode_result` recorded, as the store's records again (spans read with ``span``)."""
+def decode_result(raw: bytes, tx: Any) -> Any:
+    """What :func:`encode_result` recorded, the records read back in the transaction ``tx`` (as they are now)."""
     import json
 
-    return _decode(json.loads(raw), span)
+    return _decode(json.loads(raw), tx, {})
