@@ -70,12 +70,12 @@ def test_copy_sqlite_to_postgres_resumes_and_back(
             assert (await target.query_rollouts()).total == 3
 
             resumed = await copy_store(source, target, batch_size=3)
-            assert (resumed.rollouts_copied, resumed.rollouts_skipped) == (5, 3)
-            assert resumed.resources_skipped == 2 and resumed.verified
-            assert resumed.source.counts() == "8 rollouts, 10 attempts, 24 spans, 2 resources"
+            assert (resumed.written.rollouts_imported, resumed.written.rollouts_skipped) == (5, 3)
+            assert resumed.written.resources_skipped == 2 and resumed.verified
+            assert resumed.source.counts == {"rollouts": 8, "attempts": 10, "spans": 24, "resources": 2}
 
             again = await copy_store(source, target)  # nothing left to copy, nothing written twice
-            assert again.rollouts_copied == 0 and again.rollouts_skipped == 8 and again.verified
+            assert again.written.rollouts_imported == 0 and again.written.rollouts_skipped == 8 and again.verified
 
             home = await copy_store(target, back)
             assert home.verified and home.target.checksum == resumed.source.checksum
@@ -103,7 +103,7 @@ def test_copy_into_memory_and_refusals(tmp_path: Path) -> None:
         try:
             await _fill(source)
             stats = await copy_store(source, memory)
-            assert stats.verified and stats.target.rollouts == 8
+            assert stats.verified and stats.target.counts["rollouts"] == 8
             with pytest.raises(ValueError, match="batch_size"):
                 await copy_store(source, memory, batch_size=0)
         finally:

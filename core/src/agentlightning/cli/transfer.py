@@ -191,14 +191,15 @@ def handle_copy(args: argparse.Namespace) -> int:
         stats = _run(main)
     except (ValueError, OSError) as exc:
         raise CommandError(str(exc)) from exc
+    written = stats.written
     print(
-        f"copied {stats.rollouts_copied} rollouts ({stats.spans_copied} spans) and {stats.resources_copied} resources "
-        f"in {stats.seconds:.1f} s; skipped {stats.rollouts_skipped} rollouts and {stats.resources_skipped} "
-        f"resources already there",
+        f"copied {written.rollouts_imported} rollouts ({written.spans_imported} spans) and "
+        f"{written.resources_imported} resources in {stats.seconds:.1f} s; skipped {written.rollouts_skipped} "
+        f"rollouts and {written.resources_skipped} resources already there",
         file=sys.stderr,
     )
-    print(f"source: {stats.source.counts()}, checksum {stats.source.checksum[:16]}", file=sys.stderr)
-    print(f"target: {stats.target.counts()}, checksum {stats.target.checksum[:16]}", file=sys.stderr)
+    for side, digest in (("source", stats.source), ("target", stats.target)):
+        print(f"{side}: {digest.describe()}, checksum {digest.checksum[:16]}", file=sys.stderr)
     if not stats.verified:
         print(
             "MISMATCH: the target differs from the source (was the run still going, or DST not empty?)", file=sys.stderr

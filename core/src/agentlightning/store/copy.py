@@ -16,36 +16,33 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Optional, TextIO
+from typing import Any, Dict, Optional, TextIO
 
 import attrs
 
-__all__ = ["CopyStats", "StoreDigest", "copy_store", "digest_store"]
+__all__ = ["CopyStats", "StoreDigest", "copy_store", "digest_store", "KINDS"]
+
+
+KINDS = ("rollouts", "attempts", "spans", "resources")
 
 
 @attrs.define(kw_only=True)
 class StoreDigest:
-    """What :func:`digest_store` measured of a store's records."""
+    """What :func:`digest_store` measured of a store's records: how many of each kind, and one checksum."""
 
-    rollouts: int = 0
-    attempts: int = 0
-    spans: int = 0
-    resources: int = 0
+    counts: Dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(KINDS, 0))
     checksum: str = ""
 
-    def counts(self) -> str:
-        return f"{self.rollouts} rollouts, {self.attempts} attempts, {self.spans} spans, {self.resources} resources"
+    def describe(self) -> str:
+        return ", ".join(f"{self.counts[kind]} {kind}" for kind in KINDS)
 
 
 @attrs.define(kw_only=True)
 class CopyStats:
-    """What a copy did, and the digests of both stores afterwards."""
+    """What a copy wrote (``written``: the import's counts, rollouts and resources already there skipped), how long
+    it took, and the digests of both stores afterwards."""
 
-    rollouts_copied: int = 0
-    rollouts_skipped: int = 0
-    spans_copied: int = 0
-    resources_copied: int = 0
-    resources_skipped: int = 0
+    written: Any
     seconds: float = 0.0
     source: StoreDigest = attrs.field(factory=StoreDigest)
     target: StoreDigest = attrs.field(factory=StoreDigest)
@@ -74,15 +71,15 @@ async def digest_store(store: Any, *, page_size: int = 500) -> StoreDigest:
         for span in sorted(trace.spans, key=lambda s: (s.attempt_id, s.sequence_id, s.span_id)):
             one.update(_canonical(span))
         total += int.from_bytes(one.digest(), "big")
-        digest.rollouts += 1
-        digest.attempts += len(trace.attempts)
-        digest.spans += len(trace.spans)
+        digest.counts["rollouts"] += 1
+        digest.counts["attempts"] += len(trace.attempts)
+        digest.counts["spans"] += len(trace.spans)
     offset = 0
     while True:
         page = await store.query_resources(limit=200, offset=offset)
         for update in page.items:
             total += int.from_bytes(hashlib.sha256(_canonical(update)).digest(), "big")
-        digest.resources += len(page.items)
+        digest.counts["resources"] += len(page.items)
         offset += len(page.items)
         if len(page.items) < 200:
             break
@@ -148,13 +145,7 @@ async def copy_store(
             bar.advance(len(pending))
     finally:
         bar.close()
-    stats = CopyStats(
-        rollouts_copied=written.rollouts_imported,
-        rollouts_skipped=written.rollouts_skipped,
-        spans_copied=written.spans_imported,
-        resources_copied=written.resources_imported,
-        resources_skipped=written.resources_skipped,
-    )
+    stats = CopyStats(written=written)
     stats.source = await digest_store(source, page_size=page_size)
     stats.target = await digest_store(target, page_size=page_size)
     stats.seconds = time.perf_counter() - began

@@ -30,6 +30,7 @@ __all__ = [
     "current_request_key",
     "encode_result",
     "decode_result",
+    "key_record",
     "MAX_RESULT_BYTES",
 ]
 
@@ -174,3 +175,15 @@ def decode_result(raw: bytes, tx: Any) -> Any:
     import json
 
     return _decode(json.loads(raw), tx, {})
+
+
+def key_record(row: Any) -> Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]:
+    """A ``request_keys`` row ``(created, status, body, result)`` as :meth:`RequestKeyTransaction.get_request_key`
+    returns it (database bytes types made ``bytes``)."""
+    created, status, body, result = row
+    return (
+        float(created),
+        None if status is None else int(status),
+        None if body is None else bytes(body),
+        None if result is None else bytes(result),
+    )

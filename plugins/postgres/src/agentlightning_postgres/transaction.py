@@ -312,16 +312,10 @@ class PostgresTransaction:
         return bool(self._cur.rowcount)
 
     def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
+        from agentlightning.store.request_keys import key_record
+
         row = self._one("SELECT created, status, body, result FROM request_keys WHERE key = %s", (key,))
-        if row is None:
-            return None
-        created, status, body, result = row
-        return (
-            float(created),
-            None if status is None else int(status),
-            None if body is None else bytes(body),
-            None if result is None else bytes(result),
-        )
+        return None if row is None else key_record(row)
 
     def save_request_response(self, key: str, status: int, body: bytes) -> None:
         self._cur.execute("UPDATE request_keys SET status = %s, body = %s WHERE key = %s", (status, body, key))

@@ -524,17 +524,10 @@ class SqliteTransaction:
         return bool(cur.rowcount)
 
     def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
+        from agentlightning.store.request_keys import key_record
+
         row = self._one("SELECT created, status, body, result FROM request_keys WHERE key = ?", (key,))
-        if row is None:
-            return None
-        fields: Any = row
-        created, status, body, result = fields
-        return (
-            float(created),
-            None if status is None else int(status),
-            None if body is None else bytes(body),
-            None if result is None else bytes(result),
-        )
+        return None if row is None else key_record(row)
 
     def save_request_response(self, key: str, status: int, body: bytes) -> None:
         self._conn.execute("UPDATE request_keys SET status = ?, body = ? WHERE key = ?", (status, body, key))
