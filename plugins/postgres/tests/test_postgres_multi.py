@@ -31,7 +31,7 @@ def test_a_key_recorded_by_one_process_stops_the_write_in_another(schema_url: st
             assert scope.claimed
             status, body, result = await second.request_response("POST /enqueue k1", ttl=600)
             assert (status, body) == (None, None) and result is not None  # the write's result, for a replay
-            await first.save_request_response("POST /enqueue k1", 201, b'[{"n": 1}]', ttl=600)
+            await first.save_request_response("POST /enqueue k1", 201, b'[{"n": 1}]')
             with request_key_scope("POST /enqueue k1") as retry:
                 with pytest.raises(Exception, match="applied already"):
                     await second.enqueue_rollout({"n": 1})

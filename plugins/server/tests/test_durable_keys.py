@@ -132,14 +132,15 @@ def test_keys_expire(tmp_path: Path) -> None:
         try:
             with request_key_scope("old"):
                 await store.enqueue_rollout({"n": 1})
-            await store.save_request_response("old", 201, b"[]", ttl=600)
-            assert (await store.request_response("old", ttl=600))[:2] == (201, b"[]")
-            assert await store.request_response("old", ttl=-1) is None  # older than the time to live
-            store._keys_expired_at = 0.0  # the next save deletes what is past its time to live
+            assert (await store.request_response("old", ttl=600))[2] is not None  # the recorded result
+            assert await store.request_response("old", ttl=-1) is None  # older than the time to live: never used
+            assert await store.expire_request_keys(ttl=600) == 0  # nothing that old
+            assert await store.expire_request_keys(ttl=-1) == 0  # just ran: at most once a minute
             with request_key_scope("new"):
                 await store.enqueue_rollout({"n": 2})
-            await store.save_request_response("new", 201, b"[]", ttl=-1)
+            assert await store.expire_request_keys(ttl=-1, force=True) == 2
             assert await store.request_response("old", ttl=600) is None
+            assert (await store.query_rollouts()).total == 2  # only the keys go
         finally:
             await store.close()
 

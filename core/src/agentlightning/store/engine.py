@@ -107,7 +107,7 @@ def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
 
 
 REQUEST_KEY_EXPIRY_SECONDS = 60.0
-"""How often (at most) a store process deletes expired idempotency keys, while it saves answers."""
+"""How often (at most) a store process deletes expired idempotency keys (see ``expire_request_keys``)."""
 
 
 def _claiming(fn: Callable[[StorageTransaction, tr.Effects], T], claim: RequestKey) -> Callable[..., T]:
@@ -261,21 +261,21 @@ class EngineLightningStore(LightningStore):
             return None
         return found[1], found[2], found[3]
 
-    async def save_request_response(self, key: str, status: int, body: bytes, *, ttl: float) -> None:
-        """Attach the answer of the request that recorded ``key``; keys older than ``ttl`` seconds are forgotten
-        now and then (at most once per :data:`REQUEST_KEY_EXPIRY_SECONDS`)."""
+    async def save_request_response(self, key: str, status: int, body: bytes) -> None:
+        """Attach the answer of the request that recorded ``key`` (a result too large to record)."""
+        self._check_open()
+        await self.backend.run(lambda tx: tx.save_request_response(key, status, body), write=True)  # type: ignore[attr-defined]
+
+    async def expire_request_keys(self, *, ttl: float, force: bool = False) -> int:
+        """Forget the keys recorded more than ``ttl`` seconds ago; at most once per
+        :data:`REQUEST_KEY_EXPIRY_SECONDS` in this process unless ``force`` (a server calls it after its keyed
+        requests). Returns how many were forgotten."""
         self._check_open()
         now = time.time()
-        expire = now - self._keys_expired_at >= REQUEST_KEY_EXPIRY_SECONDS
-        if expire:
-            self._keys_expired_at = now
-
-        def save(tx: Any) -> None:
-            tx.save_request_response(key, status, body)
-            if expire:
-                tx.expire_request_keys(now - ttl)
-
-        await self.backend.run(save, write=True)
+        if not force and now - self._keys_expired_at < REQUEST_KEY_EXPIRY_SECONDS:
+            return 0
+        self._keys_expired_at = now
+        return int(await self.backend.run(lambda tx: tx.expire_request_keys(now - ttl), write=True))  # type: ignore[attr-defined]
 
     def _watchdog_tick(self, now: float) -> None:
         if self._closed:

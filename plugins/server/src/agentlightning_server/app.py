@@ -295,9 +295,11 @@ class _App:
             response: tuple[int, bytes] = await handle()
         if scope.applied_before:
             return await self._recorded_answer(store, key, handle)
-        if scope.claimed and not scope.result_recorded:  # else a retry is answered from the recorded result
+        if scope.claimed:
             try:
-                await store.save_request_response(key, response[0], response[1], ttl=self.settings.idempotency_ttl)
+                if not scope.result_recorded:  # else a retry is answered from the recorded result
+                    await store.save_request_response(key, response[0], response[1])
+                await store.expire_request_keys(ttl=self.settings.idempotency_ttl)  # at most once a minute
             except Exception as exc:  # noqa: BLE001 - the answer still goes out; only a later retry would miss it
                 logger.warning("could not record the answer of request %s: %s", key, exc)
         return response
