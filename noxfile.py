@@ -85,6 +85,7 @@ TEST_USES = {
     "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
     "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store
     "dashboard": ["plugins/server", "plugins/memory", "plugins/sqlite"],  # served by real store servers
+    "postgres": ["plugins/sqlite", "plugins/memory", "plugins/server"],  # copies between stores, served stores
 }
 for _name, _uses in TEST_USES.items():
     if _name in PACKAGES:

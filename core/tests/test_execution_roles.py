@@ -23,6 +23,14 @@ def test_defaults_without_environment() -> None:
     assert ClientServerExecutionStrategy("runner").server_port == 4747  # split roles meet on upstream's port
 
 
+def test_runner_machines_may_name_several_store_servers() -> None:
+    from agentlightning.execution.roles import _store_url
+
+    assert _store_url(ClientServerExecutionStrategy("runner", "10.0.0.7", 4747)) == "http://10.0.0.7:4747"
+    several = ClientServerExecutionStrategy("runner", "store-a, store-b:4800,::1", 4747)
+    assert _store_url(several) == "http://store-a:4747,http://store-b:4800,http://[::1]:4747"
+
+
 def test_environment_fills_what_arguments_leave_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGL_CURRENT_ROLE", "runner")
     monkeypatch.setenv("AGL_SERVER_HOST", "10.0.0.7")

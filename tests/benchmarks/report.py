@@ -24,6 +24,8 @@ CASE_LABELS = {
     "ours-sqlite": "ours: SQLite store, in process",
     "ours-http-sqlite": "ours: HTTP server over SQLite, {p} runner processes",
     "upstream-client-server": "upstream v0.3: LightningStoreServer/Client (in-memory), {p} runner processes",
+    "ours-http-postgres-1": "ours: 1 HTTP server over PostgreSQL, {p} runner processes",
+    "ours-http-postgres-2": "ours: 2 HTTP servers over one PostgreSQL, {p} runner processes",
 }
 
 

@@ -11,7 +11,8 @@ how upstream's usually quoted figures were measured), ``many`` adds a rollout's 
 OpenTelemetry SDK span per span, the algorithm polling ``wait_for_rollouts(timeout=0)`` and reading each finished
 rollout's spans). The cases below run in turn, one repetition of each before the next repetition starts, so slow drifts
 of a shared machine spread over all of them. Ours: memory in process, SQLite in process, HTTP server (its own process)
-over SQLite with P runner processes. Upstream: its in-memory store in process, and its client-server store with P runner
+over SQLite with P runner processes; 1 and 2 HTTP servers over one PostgreSQL (``postgres_servers.py``, when the
+PostgreSQL binaries are installed). Upstream: its in-memory store in process, and its client-server store with P runner
 processes. Then the anchors (bare ``sqlite3`` batched inserts of the same rows, a loopback HTTP echo, the store client's
 own HTTP/1.1 client against httpx on one request mix: ``client_transport_ab.py``), ``import agentlightning`` (ours vs
 upstream), tracer overhead and adapter throughput, Trainer throughput, and the scale sweep (N from 2,000 to 20,000, to
@@ -44,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
+import postgres_servers  # noqa: E402  (a sibling script)
 import report  # noqa: E402  (a sibling script)
 
 UPSTREAM_SPEC = "agentlightning==0.3.0"
@@ -53,6 +55,7 @@ TARGETS = {
     "memory_vs_upstream_memory": ("ours-memory", "upstream-memory", 10.0),
     "sqlite_vs_upstream_memory": ("ours-sqlite", "upstream-memory", 3.0),
     "http_sqlite_vs_upstream_client_server": ("ours-http-sqlite", "upstream-client-server", 10.0),
+    **postgres_servers.TARGETS,
 }
 MODE_TARGETS = {
     "runner": {
@@ -262,6 +265,7 @@ class Cases:
             cases["upstream-memory"] = self.upstream_memory
         cases["ours-sqlite"] = self.ours_sqlite
         cases["ours-http-sqlite"] = self.ours_http_sqlite
+        cases.update(postgres_servers.cases(self, OurServer))  # 1 and 2 store servers over PostgreSQL
         if self.upstream_python:
             cases["upstream-client-server"] = self.upstream_client_server
         return {f"{name}/{self.span_mode}": case for name, case in cases.items()}

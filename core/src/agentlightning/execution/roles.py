@@ -124,10 +124,18 @@ def _execute_algorithm(strategy: MultiProcessExecutionStrategy, algorithm: Algor
 
 
 def _store_url(strategy: MultiProcessExecutionStrategy) -> str:
-    host = strategy.server_host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{strategy.server_port}"
+    """The store server URL(s) of runner machines: ``server_host`` may name several store servers of one database,
+    comma-separated (``a,b`` on ``server_port``, or ``a:4747,b:4748``); the client spreads requests over them."""
+    urls = []
+    for entry in strategy.server_host.split(","):
+        host, port = entry.strip(), strategy.server_port
+        if host.count(":") == 1:  # host:port (an IPv6 address has more colons)
+            host, _, given = host.partition(":")
+            port = int(given)
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        urls.append(f"http://{host}:{port}")
+    return ",".join(urls)
 
 
 def _runner_link(strategy: MultiProcessExecutionStrategy, store: Any) -> Tuple[StoreLink, bool]:

@@ -49,6 +49,14 @@ from .base import (
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
 from .limits import check_span, check_value
 from .query import Condition, check_logic, run_query, select
+from .request_keys import (
+    RecordedResponse,
+    RequestAlreadyAppliedError,
+    RequestKey,
+    current_request_key,
+    decode_result,
+    encode_result,
+)
 from .waiting import CompletionNotifier
 from .watchdog import Debouncer, Watchdog
 
@@ -96,6 +104,32 @@ def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
     plain = dict(metadata)
     check_value(plain, "metadata")
     return plain
+
+
+REQUEST_KEY_EXPIRY_SECONDS = 60.0
+"""How often (at most) a store process deletes expired idempotency keys (see ``expire_request_keys``)."""
+
+
+def _claiming(fn: Callable[[StorageTransaction, tr.Effects], T], claim: RequestKey) -> Callable[..., T]:
+    """``fn`` preceded, in its transaction, by recording ``claim``'s key: a key recorded already means an earlier
+    try of the request was applied, and this write is refused untouched."""
+
+    def claimed(tx: StorageTransaction, fx: tr.Effects) -> T:
+        result = fn(tx, fx)
+        # recorded after the write, in its transaction: a key recorded already rolls the write back
+        encoded = encode_result(result)
+        if not tx.claim_request_key(claim.key, time.time(), encoded):  # type: ignore[attr-defined]
+            claim.applied_before = True
+            raise RequestAlreadyAppliedError(f"request {claim.key!r} was applied already")
+        claim.result_recorded = encoded is not None
+        return result
+
+    return claimed
+
+
+def _replay(tx: StorageTransaction, recorded: bytes) -> Any:
+    """A recorded write result, its records read back from the store."""
+    return decode_result(recorded, tx)
 
 
 def _group_by_attempt(spans: Sequence[Span]) -> Dict[Tuple[str, str], Sequence[Span]]:
@@ -151,6 +185,7 @@ class EngineLightningStore(LightningStore):
         self._notifier = CompletionNotifier()
         self._created = time.monotonic()
         self._closed = False
+        self._keys_expired_at = 0.0
         self._watchdog: Optional[Watchdog] = None
         if watchdog_interval is not None:
             self._watchdog = Watchdog(self, "_watchdog_tick", watchdog_interval, clock=self._clock)
@@ -174,20 +209,73 @@ class EngineLightningStore(LightningStore):
         """Run ``fn`` in one transaction (preceded by the debounced timeout scan when ``scan``), then wake waiters."""
         self._check_open()
         effects = tr.Effects()
+        claim = current_request_key() if write else None
+        if claim is not None:
+            if not self.keeps_request_keys:
+                claim = None
+            elif claim.replay is not None:  # the write was applied by an earlier try: its result, not again
+                replayed, claim.replay, claim.claimed = claim.replay, None, True
+                return await self._run(lambda tx, _: _replay(tx, replayed), write=False)
+            else:
+                fn = _claiming(fn, claim)
         try:
-            if scan and self._debouncer.claim():
+            if scan and self._claim_scan():
 
                 def scanned(tx: StorageTransaction) -> T:
                     tr.scan_unhealthy(tx, self._clock(), effects)
                     return fn(tx, effects)
 
-                return await self.backend.run(scanned, write=True)
-            return await self.backend.run(lambda tx: fn(tx, effects), write=write)
+                result = await self.backend.run(scanned, write=True)
+                if claim is not None:
+                    claim.claimed = True
+                return result
+            result = await self.backend.run(lambda tx: fn(tx, effects), write=write)
+            if claim is not None:
+                claim.claimed = True
+            return result
         finally:
             # also when ``fn`` failed: a backend without rollback kept the scan's writes (a spurious wake-up after a
             # rollback is harmless: waiters re-read before they answer)
             if effects.finished:
                 self._notifier.notify(effects.finished)
+
+    def _claim_scan(self) -> bool:
+        """Whether this store call runs the timeout scan first (debounced; a subclass may leave scans to another
+        process)."""
+        return self._debouncer.claim()
+
+    # -- idempotency keys kept in the store (see agentlightning.store.request_keys) -----------------------------
+
+    @property
+    def keeps_request_keys(self) -> bool:
+        """Whether this store records the idempotency keys of the requests whose writes it applied."""
+        return bool(getattr(self.backend, "keeps_request_keys", False))
+
+    async def request_response(self, key: str, *, ttl: float) -> Optional[RecordedResponse]:
+        """What ``key`` recorded: ``(status, body, result)``, status and body None while the answer is not saved,
+        result None when the write's result was not recorded; None when the key is unknown or older than ``ttl``
+        seconds."""
+        self._check_open()
+        found = await self.backend.run(lambda tx: tx.get_request_key(key), write=False)  # type: ignore[attr-defined]
+        if found is None or time.time() - found[0] > ttl:
+            return None
+        return found[1], found[2], found[3]
+
+    async def save_request_response(self, key: str, status: int, body: bytes) -> None:
+        """Attach the answer of the request that recorded ``key`` (a result too large to record)."""
+        self._check_open()
+        await self.backend.run(lambda tx: tx.save_request_response(key, status, body), write=True)  # type: ignore[attr-defined]
+
+    async def expire_request_keys(self, *, ttl: float, force: bool = False) -> int:
+        """Forget the keys recorded more than ``ttl`` seconds ago; at most once per
+        :data:`REQUEST_KEY_EXPIRY_SECONDS` in this process unless ``force`` (a server calls it after its keyed
+        requests). Returns how many were forgotten."""
+        self._check_open()
+        now = time.time()
+        if not force and now - self._keys_expired_at < REQUEST_KEY_EXPIRY_SECONDS:
+            return 0
+        self._keys_expired_at = now
+        return int(await self.backend.run(lambda tx: tx.expire_request_keys(now - ttl), write=True))  # type: ignore[attr-defined]
 
     def _watchdog_tick(self, now: float) -> None:
         if self._closed:

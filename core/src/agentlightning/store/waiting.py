@@ -150,6 +150,13 @@ class CompletionNotifier:
         for wake in wakes:
             wake()
 
+    def wake_all(self) -> None:
+        """Report every id of every waiter as finished, so that each re-reads its rollouts (after finish
+        notifications may have been lost; a report the re-read does not confirm is dropped by the waiter)."""
+        with self._lock:
+            pending = {rollout_id for waiter in self._waiters.values() for rollout_id in waiter.pending}
+        self.notify(pending)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._waiters)

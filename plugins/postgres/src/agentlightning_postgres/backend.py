@@ -11,6 +11,8 @@
   backend ``LISTEN``s and hands the ids to ``on_finished`` (the engine's waiter registry), so ``wait_for_rollouts``
   wakes on finishes made by any process without polling. After a lost listener connection every waiter is woken to
   re-read (notifications sent meanwhile are gone).
+- The watchdog's timeout scans run in one process per schema: :meth:`PostgresBackend.lead_watchdog` holds a
+  session-level advisory lock on a connection of its own while this process is the one.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class PostgresBackend:
     shared_across_processes = False
     """Other processes do write, but their finishes arrive by NOTIFY: the engine need not poll a change token."""
 
+    keeps_request_keys = True
+    """Transactions record idempotency keys (see :mod:`agentlightning.store.request_keys`)."""
+
     def __init__(
         self,
         conninfo: str,
@@ -105,6 +110,12 @@ class PostgresBackend:
                 raise
             raise StoreUnavailableError(f"cannot open the PostgreSQL store ({self._where()}): {exc}") from exc
         self._write_lock = lock_key(self.schema, "write")
+        self._watchdog_lock = lock_key(self.schema, "watchdog")
+        self._watch_conn: Any = None
+        self.watchdog_leader = False
+        """Whether this process held the watchdog lock at its last try (see :meth:`lead_watchdog`)."""
+        self.watchdog_tried = False
+        """Whether this process has tried to take the watchdog lock yet."""
         self._stop = threading.Event()
         self._listening = threading.Event()
         self._listener = threading.Thread(target=self._listen, name=f"agl-listen-{self.schema}", daemon=True)
@@ -206,6 +217,42 @@ class PostgresBackend:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 2.0)
 
+    # -- the watchdog's election ----------------------------------------------------------------------------
+
+    def lead_watchdog(self) -> bool:
+        """Whether this process runs the schema's timeout scans now: it holds (or has just taken) the schema's
+        session-level watchdog advisory lock, on a connection of its own. Of all the processes that open the
+        schema, one holds it; when its connection ends (the process died, the database restarted) another takes
+        it at its next try. Called by the watchdog thread only."""
+        import psycopg
+
+        self.watchdog_tried = True
+        conn = self._watch_conn
+        try:
+            if conn is None or conn.closed:
+                conn = self._watch_conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+                self.watchdog_leader = False
+            if self.watchdog_leader:
+                conn.execute("SELECT 1")  # still connected, so still holding the lock
+            else:
+                row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self._watchdog_lock,)).fetchone()
+                self.watchdog_leader = bool(row and row[0])
+                if self.watchdog_leader:
+                    logger.info("PostgreSQL store: this process now runs the timeout scans of schema %s", self.schema)
+        except psycopg.Error as exc:
+            logger.warning("PostgreSQL store: watchdog election connection lost (%s)", exc)
+            self._drop_watch_conn()
+        return self.watchdog_leader
+
+    def _drop_watch_conn(self) -> None:
+        conn, self._watch_conn = self._watch_conn, None
+        self.watchdog_leader = False
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # noqa: BLE001 - already broken
+                logger.debug("PostgreSQL store: closing the watchdog connection failed (%s)", exc)
+
     # -- the rest of StorageBackend ----------------------------------------------------------------------------
 
     def change_token(self) -> Any:
@@ -240,4 +287,5 @@ class PostgresBackend:
             except Exception as exc:  # noqa: BLE001 - the listener then stops at its next poll
                 logger.debug("PostgreSQL store: could not wake the listener (%s)", exc)
             self._listener.join(LISTEN_POLL_SECONDS * 4 + 5)
+        self._drop_watch_conn()  # hands the watchdog to another process at once
         self._pool.close()

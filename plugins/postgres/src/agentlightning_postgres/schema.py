@@ -54,7 +54,15 @@ _V1: Tuple[str, ...] = (
     "CREATE TABLE workers (pk BIGSERIAL PRIMARY KEY, worker_id TEXT NOT NULL UNIQUE, data TEXT NOT NULL)",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1,)
+_V2: Tuple[str, ...] = (
+    # Idempotency keys of the requests whose writes were applied, with their results and answers: any store
+    # server of the database replays the answer to a retry instead of applying the write again.
+    "CREATE TABLE request_keys "
+    "(key TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, status INTEGER, body BYTEA, result BYTEA)",
+    "CREATE INDEX request_keys_by_created ON request_keys (created)",
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

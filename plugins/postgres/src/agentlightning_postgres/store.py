@@ -18,6 +18,9 @@ class PostgresLightningStore(EngineLightningStore):
 
     Every write is committed before the call returns. A dequeue never hands one rollout to two workers, span
     sequence ids stay unique, and ``wait_for_rollouts`` wakes on rollouts finished by any process (LISTEN/NOTIFY).
+    Of all the processes that open one schema, one runs the timeout scans (the holder of the schema's watchdog
+    advisory lock, see :meth:`PostgresBackend.lead_watchdog`); idempotency keys of served requests live in the
+    database, so several store servers can serve one run.
 
     Args:
         url: ``postgresql://user:password@host:port/dbname`` (libpq syntax; store options may ride in the query
@@ -64,15 +67,17 @@ class PostgresLightningStore(EngineLightningStore):
         )
         self.backend: PostgresBackend = backend
         backend.on_finished = self._notifier.notify
-        backend.on_reconnect = self._wake_all_waiters
+        backend.on_reconnect = self._notifier.wake_all  # finishes announced while the listener was away are lost
 
-    def _wake_all_waiters(self) -> None:
-        """After notifications may have been lost: every waiter is told all its ids finished, and re-reads them (a
-        report the read does not confirm is dropped). Reads the notifier's registry under its lock."""
-        notifier = self._notifier
-        with notifier._lock:
-            pending = {rollout_id for waiter in notifier._waiters.values() for rollout_id in waiter.pending}
-        notifier.notify(pending)
+    def _watchdog_tick(self, now: float) -> None:
+        if self.backend.lead_watchdog():  # one process per schema scans: the holder of its watchdog lock
+            super()._watchdog_tick(now)
+
+    def _claim_scan(self) -> bool:
+        backend = self.backend
+        if self._watchdog is not None and backend.watchdog_tried and not backend.watchdog_leader:
+            return False  # the elected watchdog of another process runs the timeout scans
+        return super()._claim_scan()
 
     @property
     def capabilities(self) -> LightningStoreCapabilities:

@@ -302,6 +302,28 @@ class PostgresTransaction:
     def count_spans(self) -> int:
         return self._count("spans")
 
+    # -- idempotency keys (agentlightning.store.request_keys) ---------------------------------------------------
+
+    def claim_request_key(self, key: str, now: float, result: Optional[bytes]) -> bool:
+        self._cur.execute(
+            "INSERT INTO request_keys (key, created, result) VALUES (%s, %s, %s) ON CONFLICT (key) DO NOTHING",
+            (key, now, result),
+        )
+        return bool(self._cur.rowcount)
+
+    def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
+        from agentlightning.store.request_keys import key_record
+
+        row = self._one("SELECT created, status, body, result FROM request_keys WHERE key = %s", (key,))
+        return None if row is None else key_record(row)
+
+    def save_request_response(self, key: str, status: int, body: bytes) -> None:
+        self._cur.execute("UPDATE request_keys SET status = %s, body = %s WHERE key = %s", (status, body, key))
+
+    def expire_request_keys(self, before: float) -> int:
+        self._cur.execute("DELETE FROM request_keys WHERE created < %s", (before,))
+        return int(self._cur.rowcount)
+
     # -- resources ---------------------------------------------------------------------------------------------
 
     def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]:

@@ -146,6 +146,9 @@ async def _receive_body(declared: Optional[bytes], receive: Receive, limit: int)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+RECORDED_ANSWER_WAIT_SECONDS = 10.0
+"""How long a retry waits for the answer of the earlier try that applied its write (still being sent)."""
+
 OFFLOAD_BYTES = 1024 * 1024
 """Request bodies larger than this are parsed in a worker thread, not on the event loop."""
 
@@ -281,10 +284,57 @@ class _App:
 
             key = headers.get(_IDEMPOTENCY_HEADER) if spec.keyed else None
             if key:
-                return await self.idempotency.run(f"{spec.method} {scope['path']} {key.decode('latin-1')}", handle)
+                full_key = f"{spec.method} {scope['path']} {key.decode('latin-1')}"
+                if getattr(store, "keeps_request_keys", False):
+                    return await self.idempotency.run(full_key, lambda: self._answer_once(store, full_key, handle))
+                return await self.idempotency.run(full_key, handle)
             return await handle()
         except _Error as exc:
             return exc.status, wire.dumps(wire.error_body(exc.detail, exc.error_type))
+
+    async def _answer_once(self, store: Any, key: str, handle: Callable[[], Any]) -> tuple[int, bytes]:
+        """Serve a keyed request on a store that records idempotency keys: its write records the key; a retry whose
+        write finds the key recorded (an earlier try was applied, here or on another server) gets that try's
+        answer instead."""
+        from agentlightning.store.request_keys import request_key_scope
+
+        with request_key_scope(key) as scope:
+            response: tuple[int, bytes] = await handle()
+        if scope.applied_before:
+            return await self._recorded_answer(store, key, handle)
+        if scope.claimed:
+            try:
+                if not scope.result_recorded:  # else a retry is answered from the recorded result
+                    await store.save_request_response(key, response[0], response[1])
+                await store.expire_request_keys(ttl=self.settings.idempotency_ttl)  # at most once a minute
+            except Exception as exc:  # noqa: BLE001 - the answer still goes out; only a later retry would miss it
+                logger.warning("could not record the answer of request %s: %s", key, exc)
+        return response
+
+    async def _recorded_answer(self, store: Any, key: str, handle: Callable[[], Any]) -> tuple[int, bytes]:
+        """The answer to a retry whose write an earlier try applied: the request served again with the write's
+        recorded result in place of the write; or, for a result too large to record, the answer that try saved
+        after its commit (waited for a while), or 409 when that try's server died before saving it."""
+        from agentlightning.store.request_keys import request_key_scope
+
+        deadline = anyio.current_time() + RECORDED_ANSWER_WAIT_SECONDS
+        delay = 0.02
+        while True:
+            found = await store.request_response(key, ttl=self.settings.idempotency_ttl)
+            if found is not None and found[2] is not None:
+                with request_key_scope(key, replay=found[2]):
+                    response: tuple[int, bytes] = await handle()
+                return response
+            if found is not None and found[0] is not None:
+                return found[0], found[1]
+            if anyio.current_time() >= deadline:
+                detail = (
+                    "this request was applied already (its Idempotency-Key is recorded), but the answer of the try "
+                    "that applied it was lost with the server that served it: read the current state instead"
+                )
+                return 409, wire.dumps(wire.error_body(detail, "StoreError"))
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     async def otlp_traces(self, request: Request) -> Response:
         if self.settings.read_only:

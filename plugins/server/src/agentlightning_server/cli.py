@@ -1,4 +1,5 @@
-"""``agl store`` (upstream's form, options right after ``store``) and ``agl store serve``: serve a store over HTTP."""
+"""``agl store`` (upstream's form, options right after ``store``) and ``agl store serve``: serve a store over HTTP;
+``agl store copy SRC DST``: copy a run between stores."""
 
 from __future__ import annotations
 
@@ -16,3 +17,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", help="serve a store over HTTP (REST under /v1/agl, OTLP at /v1/traces)")
     add_serve_arguments(serve)
     serve.set_defaults(func=run_from_args)
+    copy = commands.add_parser(
+        "copy", help="copy a run between stores (SQLite <-> PostgreSQL), resumable, verified by counts and checksums"
+    )
+    from agentlightning.cli.transfer import configure_copy
+
+    configure_copy(copy)

@@ -6,10 +6,15 @@ Requests are retried with jittered backoff on connection errors and 5xx answers;
 another machine) is waited for: ``unavailable_seconds`` (default 120, or ``AGL_STORE_UNAVAILABLE_SECONDS``), with a
 log line while waiting, before :class:`StoreUnavailableError` is raised.
 Errors come back as the same exception types a local store raises.
+
+Several store servers of one database (``agl store serve --store postgresql://...`` on several hosts) are given as a
+list of URLs (or one string, comma-separated): requests are spread over them in turn, and a request whose server
+cannot be reached goes at once to the next one, which is skipped for :data:`FAILOVER_SECONDS` afterwards.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -68,6 +73,20 @@ UNREACHABLE_POLL_SECONDS = 1.0
 """While a server cannot be reached, it is tried again at least this often (it is back within a second)."""
 WAIT_LOG_AFTER_SECONDS = 1.0
 """The first such line once a server was unreachable this long (shorter blips are retried silently)."""
+FAILOVER_SECONDS = 5.0
+"""With several servers: how long one that could not be reached is passed over (then tried again in turn)."""
+
+
+def split_urls(url: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    """The store server URLs of ``url``: a list, or one string with the URLs separated by commas."""
+    parts = url.split(",") if isinstance(url, str) else [str(u) for u in url]
+    urls = tuple(part.strip().rstrip("/") for part in parts if part.strip())
+    if not urls:
+        raise ValueError(f"LightningStoreClient needs at least one server URL, got {url!r}")
+    for one in urls:
+        if not one.startswith(("http://", "https://")):
+            raise ValueError(f"LightningStoreClient needs http:// or https:// URLs, got {one!r}")
+    return urls
 
 
 def default_unavailable_seconds() -> float:
@@ -109,7 +128,7 @@ def _loop_token() -> Any:
         return trio.lowlevel.current_trio_token()
 
 
-def _upstream_url(url: Optional[str], server_address: Optional[str]) -> str:
+def _upstream_url(url: Optional[Union[str, Sequence[str]]], server_address: Optional[str]) -> Union[str, Sequence[str]]:
     if server_address is not None:
         if url is not None:
             raise TypeError("pass the URL or server_address (upstream's name), not both")
@@ -127,7 +146,8 @@ def _upstream_url(url: Optional[str], server_address: Optional[str]) -> str:
 
 
 class LightningStoreClient(LightningStore):
-    """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``.
+    """The store served at ``url`` (``http://host:port``) by :class:`LightningStoreServer` or ``agl store serve``;
+    several servers of one database as a list of URLs or one comma-separated string (see the module docstring).
 
     ``retry_delays``: seconds to wait before each retry (each scaled by a random factor in [0.5, 1.5]), on
     connection errors and 5xx answers. A server that cannot be reached at all is tried again every second (at most)
@@ -140,7 +160,7 @@ class LightningStoreClient(LightningStore):
 
     def __init__(
         self,
-        url: Optional[str] = None,
+        url: Optional[Union[str, Sequence[str]]] = None,
         token: Optional[str] = None,
         *,
         retry_delays: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0),
@@ -153,11 +173,9 @@ class LightningStoreClient(LightningStore):
         health_retry_delays: Optional[Sequence[float]] = None,
     ) -> None:
         # upstream v0.3's names: server_address= for the URL; health_retry_delays (its health probes) is accepted
-        url = _upstream_url(url, server_address)
-
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"LightningStoreClient needs an http:// or https:// URL, got {url!r}")
-        self.url = url.rstrip("/")
+        self.urls = split_urls(_upstream_url(url, server_address))
+        self.url = self.urls[0]
+        """The first server's URL (the only one, usually)."""
         self.token = token or os.environ.get(wire.TOKEN_ENV) or None
         self.retry_delays = tuple(retry_delays)
         self.request_timeout = request_timeout
@@ -177,11 +195,13 @@ class LightningStoreClient(LightningStore):
     def _init_runtime(self) -> None:
         from urllib.parse import urlsplit
 
-        parts = urlsplit(self.url)
-        if not parts.hostname:
-            raise ValueError(f"LightningStoreClient needs a host in its URL, got {self.url!r}")
+        for url in self.urls:
+            if not urlsplit(url).hostname:
+                raise ValueError(f"LightningStoreClient needs a host in its URL, got {url!r}")
         self._lock = threading.Lock()
-        self._clients: Dict[int, Tuple[weakref.ref[Any], Any]] = {}
+        self._clients: Dict[int, Tuple[weakref.ref[Any], List[Any]]] = {}
+        self._turn = itertools.count()
+        self._passed_over_until = [0.0] * len(self.urls)
         self._closed = False
         self._no_batch_spans = False
         self._sequenced_route = True  # False once a server without POST /spans/sequenced (upstream's) answered
@@ -192,7 +212,7 @@ class LightningStoreClient(LightningStore):
 
     def _settings(self) -> Dict[str, Any]:
         return {
-            "url": self.url,
+            "url": ",".join(self.urls),
             "token": self.token,
             "retry_delays": self.retry_delays,
             "request_timeout": self.request_timeout,
@@ -207,10 +227,12 @@ class LightningStoreClient(LightningStore):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.urls = split_urls(state["url"])
+        self.url = self.urls[0]
         self._init_runtime()
 
     def __repr__(self) -> str:
-        return f"LightningStoreClient({self.url!r})"
+        return f"LightningStoreClient({','.join(self.urls)!r})"
 
     # -- capabilities and transport ----------------------------------------------------------------------------------
 
@@ -219,7 +241,7 @@ class LightningStoreClient(LightningStore):
         return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=True, otlp_traces=True)
 
     def otlp_traces_endpoint(self) -> str:
-        return self.url + wire.OTLP_TRACES_PATH
+        return self.urls[self._pick()] + wire.OTLP_TRACES_PATH
 
     def otlp_headers(self) -> Dict[str, str]:
         """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
@@ -228,21 +250,43 @@ class LightningStoreClient(LightningStore):
     transport = "http11"
     """Which HTTP client carries the requests: ``"http11"`` (:mod:`.http11`) or ``"httpx"``."""
 
-    def _http(self) -> Any:
+    def _http(self, server: int = 0) -> Any:
+        """This event loop's connection pool to server number ``server``."""
         if self._closed:
             raise StoreClosedError(f"{self!r} is closed")
         loop = _loop_token()
         key = id(loop)
         entry = self._clients.get(key)
         if entry is not None and entry[0]() is loop:
-            return entry[1]
+            return entry[1][server]
         with self._lock:
             kind = _HttpxTransport if self.transport == "httpx" else _Http11Transport
-            pool = kind(self.url, self.otlp_headers(), self.connect_timeout, self.max_connections)
+            pools = [kind(url, self.otlp_headers(), self.connect_timeout, self.max_connections) for url in self.urls]
             for stale in [k for k, (ref, _) in self._clients.items() if ref() is None]:
                 del self._clients[stale]  # loops that ended; their connections close with them
-            self._clients[key] = (weakref.ref(loop), pool)
-            return pool
+            self._clients[key] = (weakref.ref(loop), pools)
+            return pools[server]
+
+    def _pick(self, avoid: int = -1) -> int:
+        """The server for the next request: the next in turn that is not passed over (nor ``avoid``), if any."""
+        count = len(self.urls)
+        if count == 1:
+            return 0
+        start = next(self._turn)
+        now = time.monotonic()
+        for step in range(count):
+            index = (start + step) % count
+            if index != avoid and self._passed_over_until[index] <= now:
+                return index
+        return start % count if start % count != avoid else (start + 1) % count
+
+    def _pass_over(self, server: int) -> bool:
+        """Skip ``server`` for a while (it could not be reached); whether another server is left to try now."""
+        if len(self.urls) == 1:
+            return False
+        now = time.monotonic()
+        self._passed_over_until[server] = now + FAILOVER_SECONDS
+        return any(until <= now for until in self._passed_over_until)
 
     async def close(self) -> None:
         """Close this event loop's connections (those of other loops are dropped); the client is then unusable."""
@@ -253,9 +297,10 @@ class LightningStoreClient(LightningStore):
             loop = _loop_token()
         except RuntimeError:  # closed outside any event loop: nothing of this loop to close
             return
-        for ref, pool in clients.values():
+        for ref, pools in clients.values():
             if ref() is loop:
-                await pool.aclose()
+                for pool in pools:
+                    await pool.aclose()
 
     async def _call(
         self, route: RouteSpec, *ids: str, _body: Any = None, _timeout: Optional[float] = None, **fields: Any
@@ -293,14 +338,15 @@ class LightningStoreClient(LightningStore):
 
             target += "?" + urlencode(params)
         key = uuid.uuid4().hex if keyed else None
-        pool = self._http()
+        server = self._pick()
         limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
         tries = 0
         unreachable_since: Optional[float] = None
         logged_at = 0.0
+        failover = False
         while True:
-            if tries:
+            if tries and not failover:
                 delays = self.retry_delays or (1.0,)
                 delay = delays[min(tries, len(delays)) - 1] * random.uniform(0.5, 1.5)
                 if unreachable_since is not None:  # a refused connection costs nothing: try again soon
@@ -309,10 +355,14 @@ class LightningStoreClient(LightningStore):
                 await anyio.sleep(delay)
             tries += 1
             try:
-                answer: Tuple[int, bytes] = await pool.request(method, target, content, key, limit)
+                answer: Tuple[int, bytes] = await self._http(server).request(method, target, content, key, limit)
                 status, body = answer
             except TransportError as exc:
                 failure = exc
+                # another server of the same database takes the request at once (the idempotency key makes a
+                # write that the lost server may have applied safe to send again)
+                failover = self._pass_over(server)
+                server = self._pick(avoid=server)
                 now = time.monotonic()
                 if unreachable_since is None:
                     unreachable_since = now
@@ -323,11 +373,14 @@ class LightningStoreClient(LightningStore):
                     logged_at = now
                     logger.warning(
                         "Store server %s unreachable for %.0f s (%s); waiting up to %.0f s for it to come back",
-                        self.url, waited, exc, self.unavailable_seconds,
+                        self._names(), waited, exc, self.unavailable_seconds,
                     )  # fmt: skip
                 continue
+            failover = False
             if unreachable_since is not None and logged_at:
-                logger.warning("Store server %s is back after %.0f s", self.url, time.monotonic() - unreachable_since)
+                logger.warning(
+                    "Store server %s is back after %.0f s", self.urls[server], time.monotonic() - unreachable_since
+                )
             unreachable_since, logged_at = None, 0.0
             if status < 400:
                 return body
@@ -340,11 +393,16 @@ class LightningStoreClient(LightningStore):
             failure = wire.exception_from_error(status, data, body[:200].decode("utf-8", "replace"))
             if status not in _RETRY_STATUSES or tries > len(self.retry_delays):
                 raise failure
+            if len(self.urls) > 1:
+                server = self._pick(avoid=server)  # a 5xx: the retry goes to another server
         assert unreachable_since is not None
         raise StoreUnavailableError(
-            f"store server {self.url} unreachable for {time.monotonic() - unreachable_since:.0f} s "
+            f"store server {self._names()} unreachable for {time.monotonic() - unreachable_since:.0f} s "
             f"({tries} tries, unavailable_seconds={self.unavailable_seconds:g}): {type(failure).__name__}: {failure}"
         ) from failure
+
+    def _names(self) -> str:
+        return self.url if len(self.urls) == 1 else "(any of " + ", ".join(self.urls) + ")"
 
     # -- rollouts and the queue --------------------------------------------------------------------------------------
 
@@ -551,7 +609,7 @@ class LightningStoreClient(LightningStore):
         """Whether the server serves POST /spans/sequenced: an empty object is a bad span to ours (400), while a
         server without the route (upstream's) answers 404 or 405."""
         route = R.ADD_SPAN_SEQUENCED
-        status, _ = await self._http().request(
+        status, _ = await self._http(self._pick()).request(
             route.method, wire.API_PREFIX + route.target(), b"{}", None, self.request_timeout
         )
         return status not in (404, 405)

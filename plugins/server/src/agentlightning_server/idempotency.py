@@ -17,7 +17,9 @@ class IdempotencyCache:
     handler once.
 
     Server errors (5xx) are not kept, so that a retry runs the request again. The cache lives in one server
-    process: with several workers a retry that reaches another worker is not recognised.
+    process; over a store that records idempotency keys itself (SQLite, PostgreSQL: see
+    :mod:`agentlightning.store.request_keys`) the app also serves keyed requests through the store, so that a retry
+    reaching another worker, server or a restarted one is recognised too.
     """
 
     def __init__(

@@ -136,6 +136,9 @@ class SqliteBackend:
 
     shared_across_processes = True
 
+    keeps_request_keys = True
+    """Transactions record idempotency keys (see :mod:`agentlightning.store.request_keys`)."""
+
     def __init__(
         self,
         path: str | os.PathLike[str],

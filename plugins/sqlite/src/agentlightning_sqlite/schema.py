@@ -126,7 +126,16 @@ _V3: Tuple[str, ...] = (
     "CREATE INDEX rollouts_by_end_time ON rollouts (status, end_time)",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3)
+_V4: Tuple[str, ...] = (
+    # Idempotency keys of the requests whose writes were applied, with their results and answers: a store server
+    # replays the answer to a retry (after a restart, or from another server process) instead of applying the
+    # write again. One B-tree, no index on the time: a write adds one page at most; expiry (at most once a minute)
+    # scans the table.
+    "CREATE TABLE request_keys (key TEXT PRIMARY KEY, created REAL NOT NULL, status INTEGER, body BLOB, result BLOB) "
+    "WITHOUT ROWID",
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 """Forward migrations; append a step (never edit a released one) to change the schema."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

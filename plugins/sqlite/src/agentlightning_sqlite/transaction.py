@@ -514,6 +514,27 @@ class SqliteTransaction:
     def count_spans(self) -> int:
         return span_totals(self._conn)[0]
 
+    # -- idempotency keys (agentlightning.store.request_keys) ---------------------------------------------------
+
+    def claim_request_key(self, key: str, now: float, result: Optional[bytes]) -> bool:
+        cur = self._conn.execute(
+            "INSERT INTO request_keys (key, created, result) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, now, result),
+        )
+        return bool(cur.rowcount)
+
+    def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
+        from agentlightning.store.request_keys import key_record
+
+        row = self._one("SELECT created, status, body, result FROM request_keys WHERE key = ?", (key,))
+        return None if row is None else key_record(row)
+
+    def save_request_response(self, key: str, status: int, body: bytes) -> None:
+        self._conn.execute("UPDATE request_keys SET status = ?, body = ? WHERE key = ?", (status, body, key))
+
+    def expire_request_keys(self, before: float) -> int:
+        return int(self._conn.execute("DELETE FROM request_keys WHERE created < ?", (before,)).rowcount)
+
     # -- resources ---------------------------------------------------------------------------------------------
 
     def get_resources(self, resources_id: str) -> Optional[ResourcesUpdate]:

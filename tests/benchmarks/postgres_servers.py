@@ -1,0 +1,181 @@
+"""Workload cases of ``run_all.py`` over PostgreSQL: the store workload through 1 and 2 store servers
+(``agl store serve --store postgresql://...``, each its own process) sharing one throw-away PostgreSQL cluster.
+
+The cluster (Debian's PostgreSQL binaries, as the plugin's tests make it: ``plugins/postgres/tests/conftest.py``) is
+started on first use and removed at exit; each run gets a schema of its own. The runner processes get every server's
+URL (one comma-separated store URL) and spread their requests over them. Besides the workload's own figures, each
+result carries the CPU the store servers and the database spent per rollout (``server_cpu_ms_per_rollout``,
+``db_cpu_ms_per_rollout``), from which :func:`estimate` works out what N servers and M runner machines would reach.
+
+Without the PostgreSQL binaries (or ``agentlightning-postgres``) the cases are left out, with a log line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+SERVER_COUNTS = (1, 2)
+TARGETS = {
+    "http_postgres_1_vs_upstream_client_server": ("ours-http-postgres-1", "upstream-client-server", 10.0),
+    "http_postgres_2_vs_upstream_client_server": ("ours-http-postgres-2", "upstream-client-server", 10.0),
+}
+"""Ratio targets of ``run_all.py`` (rollouts/s against upstream's client-server store)."""
+
+_cluster: Any = None
+_schemas = itertools.count(1)
+
+
+def _start_cluster() -> Any:
+    """The bench's PostgreSQL cluster (started once), or None without the binaries."""
+    global _cluster
+    if _cluster is None:
+        sys.path.insert(0, str(ROOT / "plugins" / "postgres" / "tests"))
+        from conftest import Cluster, find_bindir  # the plugin's tests' cluster helper
+
+        bindir = find_bindir()
+        if bindir is None:
+            _cluster = False
+            return None
+        cluster = Cluster(bindir, Path(tempfile.mkdtemp(prefix="agl-bench-pg-")))
+        cluster.start()
+        atexit.register(cluster.remove)
+        _cluster = cluster
+    return _cluster or None
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its living children (the postmaster and its backends)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+def _postmaster_pid(cluster: Any) -> int:
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
+def cases(owner: Any, server_class: Any) -> Dict[str, Callable[[], Dict[str, Any]]]:
+    """``ours-http-postgres-<N>`` for N in :data:`SERVER_COUNTS`, run by ``owner`` (a ``run_all.Cases``) with
+    ``server_class`` (``run_all.OurServer``); empty without PostgreSQL."""
+    try:
+        import agentlightning_postgres  # noqa: F401
+    except ImportError:
+        return {}
+    try:
+        cluster = _start_cluster()
+    except Exception as exc:  # noqa: BLE001 - the other cases run anyway
+        print(f"[bench] no PostgreSQL cluster: {exc}", file=sys.stderr)
+        return {}
+    if cluster is None:
+        print("[bench] PostgreSQL binaries not found: the postgres cases are left out", file=sys.stderr)
+        return {}
+
+    def make(count: int) -> Callable[[], Dict[str, Any]]:
+        return lambda: _run(owner, server_class, cluster, count)
+
+    return {f"ours-http-postgres-{n}": make(n) for n in SERVER_COUNTS}
+
+
+def _run(owner: Any, server_class: Any, cluster: Any, count: int) -> Dict[str, Any]:
+    a = owner.args
+    url = f"{cluster.url}?schema=bench{next(_schemas)}&pool_max=8"
+    servers: List[Any] = []
+    try:
+        for _ in range(count):
+            servers.append(server_class(url))
+        db_before = _tree_cpu(_postmaster_pid(cluster))
+        before = [s.usage() for s in servers]
+        result = owner._ours(",".join(s.url for s in servers), a.cs_n, a.processes, ["--processes", str(a.processes)])
+        after = [s.usage() for s in servers]
+        db_cpu = _tree_cpu(_postmaster_pid(cluster)) - db_before
+    finally:
+        for server in servers:
+            server.stop()
+    server_cpu = sum(
+        (x["cpu"] or 0.0) - (b["cpu"] or 0.0)
+        for b, x in zip(before, after)  # type: ignore[operator]
+    )
+    n = result["n"]
+    result["servers"] = count
+    result["server_cpu_seconds"] = round(server_cpu, 3)
+    result["db_cpu_seconds"] = round(db_cpu, 3)
+    result["client_cpu_ms_per_rollout"] = round(1000 * result["cpu_seconds"] / n, 3)  # runners and algorithm
+    result["server_cpu_ms_per_rollout"] = round(1000 * server_cpu / n, 3)
+    result["db_cpu_ms_per_rollout"] = round(1000 * db_cpu / n, 3)
+    result["cpu_seconds"] = round(result["cpu_seconds"] + server_cpu + db_cpu, 3)
+    result["rollouts_per_cpu_s"] = round(n / result["cpu_seconds"], 1)
+    result["store_peak_rss_mb"] = max((x["peak_mb"] or 0.0) for x in after)
+    return result
+
+
+def estimate(
+    result: Dict[str, Any],
+    servers: int,
+    runner_machines: int,
+    *,
+    cores_per_server: int = 1,
+    cores_per_machine: int = 2,
+    db_cores: int = 1,
+) -> Dict[str, float]:
+    """A paper estimate of the rollouts/s of ``servers`` store servers and ``runner_machines`` runner machines, from
+    the CPU one measured run spent per rollout: in the store servers (spread over ``servers`` processes of
+    ``cores_per_server`` cores), in the database (its writes are serialized per schema: ``db_cores`` is 1 unless
+    several runs share it), and in the runner and algorithm processes (``cores_per_machine`` cores each). The smallest
+    of the three bounds is the estimate; network latency and the agents' own work are left out."""
+    limits = {
+        "servers": servers * cores_per_server * 1000.0 / result["server_cpu_ms_per_rollout"],
+        "database": db_cores * 1000.0 / result["db_cpu_ms_per_rollout"],
+        "runners": runner_machines * cores_per_machine * 1000.0 / result["client_cpu_ms_per_rollout"],
+    }
+    limits["rollouts_per_s"] = min(limits.values())
+    return limits
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Print :func:`estimate` for a result JSON (``run_all.py``'s ``latest.json``) over a grid of N and M."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="paper estimate of N store servers x M runner machines")
+    parser.add_argument("results", help="run_all.py's JSON (latest.json)")
+    parser.add_argument("--case", default="ours-http-postgres-1/many")
+    args = parser.parse_args(argv)
+    data = json.loads(Path(args.results).read_text())
+    runs = data["workload"][args.case]["runs"]
+    best = max(runs, key=lambda r: r["rollouts_per_s"])
+    print(
+        f"from {args.case}: CPU per rollout: servers {best['server_cpu_ms_per_rollout']} ms, database "
+        f"{best['db_cpu_ms_per_rollout']} ms, runners and algorithm {best['client_cpu_ms_per_rollout']} ms"
+    )
+    print("N servers x M machines -> rollouts/s (bound)")
+    for servers in (1, 2, 4, 8):
+        row = []
+        for machines in (1, 2, 4, 8, 16):
+            limits = estimate(best, servers, machines)
+            bound = min((k for k in limits if k != "rollouts_per_s"), key=lambda k: limits[k])
+            row.append(f"{limits['rollouts_per_s']:7.0f} ({bound[0]})")
+        print(f"N={servers}: " + "  ".join(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
