@@ -115,6 +115,28 @@ def test_rollout_pages_filters_and_search_equal_the_rest_api(page: Any, served: 
     until(page, lambda d: shown_rollouts(d) == oldest, "ascending order differs from the REST API's")
 
 
+def test_the_mode_filter_equals_the_rest_api(page: Any, served: Served) -> None:
+    created = served.api.post("queues/rollouts/enqueue", json={"rollouts": [{"input": {"index": 98}, "mode": "test"}]})
+    held_out = created.json()[0]["rollout_id"]
+    served.api.post(f"rollouts/{held_out}", json={"status": "cancelled"})  # no runner should take it
+    open_view(page, served, "rollouts")
+
+    click(page, "input[name=mode][value=test]")
+    assert rest_rollout_ids(served, mode_in=["test"]) == [held_out]
+    until(page, lambda d: shown_rollouts(d) == [held_out], "the test-mode filter differs from the REST API's")
+    assert "mode=test" in page.current_url
+
+    click(page, "input[name=mode][value=train]")
+    both = rest_rollout_ids(served, mode_in=["train", "test"])
+    assert held_out in both and len(both) > 1  # the dev runs' rollouts are training rollouts
+    until(page, lambda d: shown_rollouts(d) == both, "the train+test filter differs from the REST API's")
+
+    click(page, "input[name=mode][value=test]")
+    training = rest_rollout_ids(served, mode_in=["train"])
+    until(page, lambda d: shown_rollouts(d) == training, "the train filter differs from the REST API's")
+    assert held_out not in training
+
+
 def test_a_row_expands_to_its_attempts_and_raw_json(page: Any, served: Served) -> None:
     open_view(page, served, "rollouts")
     first = shown_rollouts(page)[0]

@@ -100,6 +100,12 @@ def test_query_rollouts_get_and_search_agree(served: httpx.Client) -> None:
     only = served.get("/rollouts", params=[("rollout_id_in", ids[1]), ("rollout_id_in", ids[2])]).json()
     assert {r["rollout_id"] for r in only["items"]} == {ids[1], ids[2]}
     assert served.post("/rollouts/search", json={"status_in": []}).json()["items"] == []
+    served.post(f"/rollouts/{ids[1]}", json={"mode": "val"})
+    served.post(f"/rollouts/{ids[2]}", json={"mode": "train"})
+    held_out = served.get("/rollouts", params=[("mode_in", "val"), ("mode_in", "test")]).json()
+    assert [r["rollout_id"] for r in held_out["items"]] == [ids[1]]
+    unset = served.post("/rollouts/search", json={"mode_in": [None, "val"]}).json()
+    assert [r["rollout_id"] for r in unset["items"]] == [ids[0], ids[1], ids[3]]
     first = served.get(f"/rollouts/{ids[0]}").json()
     assert "attempt" in first and "attempt" not in served.get(f"/rollouts/{ids[3]}").json()
 
@@ -212,6 +218,7 @@ def test_idempotency_key_replays(served: httpx.Client) -> None:
         ("POST", "/rollouts/search", {"limit": -2}, 400, "InvalidRequestError", "imit"),
         ("POST", "/rollouts/search", {"sort_by": "nope"}, 400, "InvalidRequestError", "nope"),
         ("POST", "/rollouts/search", {"status_in": "queuing"}, 400, "InvalidRequestError", "status_in"),
+        ("POST", "/rollouts/search", {"mode_in": ["train", 1]}, 400, "InvalidRequestError", "mode_in"),
         ("POST", "/spans", {"rollout_id": "r"}, 400, "ValidationError", "Span"),
         ("POST", "/spans/search", {}, 400, "InvalidRequestError", "rollout_id"),
         ("POST", "/resources", {"x": {"resource_type": "gpu"}}, 400, "ValidationError", "gpu"),
