@@ -221,6 +221,7 @@ def test_runners_and_rewards_equal_the_rest_api(page: Any, served: Served) -> No
         expected = str(by_rollout[rollout_id][1]) if rollout_id in by_rollout else "\N{EM DASH}"
         assert texts(page, f"[data-reward-for='{rollout_id}']") == [expected]
 
+    page.get("about:blank")  # a fresh tab: no rewards known yet, no requests of the rollouts view counted
     open_view(page, served, "rewards")
     rewards: Dict[str, List[float]] = {}
     for resources_id, value in by_rollout.values():
@@ -229,6 +230,10 @@ def test_runners_and_rewards_equal_the_rest_api(page: Any, served: Served) -> No
         cells = texts(page, f"tr[data-resources-id='{resources_id}'] td")
         assert cells[1:3] == [str(len(values)), f"{sum(values) / len(values):.3f}"]
     assert len(texts(page, ".chart circle")) == sum(len(v) for v in rewards.values())
+    # all rewards of the view in one request (the server reads the reward spans), not one span query per rollout
+    requested = page.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert [u for u in requested if "/v1/agl/spans" in u] == []
+    assert len([u for u in requested if "/v1/agl/rollouts/rewards?" in u]) == 1
 
 
 def test_a_new_rollout_appears_without_a_reload(page: Any, served: Served) -> None:
