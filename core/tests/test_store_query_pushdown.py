@@ -34,6 +34,7 @@ BACKENDS = ("memory", "sqlite")
 SPAN_IDS = ["s1", "s2", "s12", "x", "xs"]
 SPAN_NAMES = ["llm", "tool", "llm.call", "agent"]
 NAMED_IDS = ["w-a", "w-b", "ab", "b", "w-ab"]
+MODES = ["train", None, "val", "train", "test"]
 
 
 def _span(rollout_id: str, attempt_id: str, sequence_id: int, span_id: str, name: str, parent: Optional[str]) -> Span:
@@ -90,7 +91,7 @@ async def _fill(store: EngineLightningStore, data: Dict[str, Any]) -> Dict[str, 
         if started:
             rollout = (await store.start_rollout({"q": len(ids)}, worker_id=f"w-{len(ids) % 2}")).as_rollout()
         else:
-            rollout = await store.enqueue_rollout({"q": len(ids)}, mode="train" if len(ids) % 3 else None)
+            rollout = await store.enqueue_rollout({"q": len(ids)}, mode=MODES[len(ids) % len(MODES)])
         if status != rollout.status:
             await store.update_rollout(rollout.rollout_id, status=status)
         ids.append(rollout.rollout_id)
@@ -130,6 +131,7 @@ def _rollout_query(ids: List[str]) -> Any:
             "status_in": st.one_of(st.none(), st.lists(st.sampled_from(ROLLOUT_STATUSES), max_size=3)),
             "rollout_id_in": st.one_of(st.none(), st.lists(st.one_of(known, st.just("ro-missing")), max_size=3)),
             "rollout_id_contains": st.one_of(st.none(), st.sampled_from(["ro-", "RO-", "a", "A", "0", ""]), known),
+            "mode_in": st.one_of(st.none(), st.lists(st.sampled_from(MODES), max_size=3)),
             "sort_by": st.sampled_from(
                 [None, "rollout_id", "status", "start_time", "end_time", "mode", "resources_id"]
             ),
@@ -235,7 +237,7 @@ def test_status_counts_and_pages_are_answered_by_the_backend(backend_kind: str, 
     store = EngineLightningStore(backend, watchdog_interval=None)
 
     async def main() -> List[str]:
-        made = [await store.enqueue_rollout({"i": i}) for i in range(6)]
+        made = [await store.enqueue_rollout({"i": i}, mode="val" if i == 1 else None) for i in range(6)]
         for rollout in made[::2]:
             await store.update_rollout(rollout.rollout_id, status="succeeded")
         return [r.rollout_id for r in made]
@@ -251,6 +253,11 @@ def test_status_counts_and_pages_are_answered_by_the_backend(backend_kind: str, 
         )
         if backend_kind == "sqlite":  # memory sorts in Python over its objects: same answer, no index needed
             assert [r.rollout_id for r in rows] == [max(ids)] and total == 6
+        # the mode has no column: SQL reads it from the stored record
+        held_out = Condition("mode", "within", ["val", "test"])
+        assert backend.run_sync(lambda tx: tx.count("rollouts", _where(held_out)), write=False) == 1
+        rows, total = backend.run_sync(lambda tx: tx.select("rollouts", _where(held_out), None, -1, 0), write=False)
+        assert [r.rollout_id for r in rows] == [ids[1]] and total == 1
         # a filter on a field without a column or index is declined, not guessed
         odd = Condition("metadata", "contains", "x")
         assert backend.run_sync(lambda tx: tx.count("rollouts", _where(odd, done)), write=False) in (None, 0)
@@ -266,7 +273,8 @@ def test_a_page_of_spans_is_answered_by_the_backend(backend_kind: str, workdir: 
     async def main() -> Tuple[str, str]:
         attempted = await store.start_rollout({"q": 1})
         rid, aid = attempted.rollout_id, attempted.attempt.attempt_id
-        await store.add_many_spans([_span(rid, aid, 10 - i // 2, f"s{i}", "llm", None) for i in range(10)])
+        spans = [_span(rid, aid, 10 - i // 2, f"s{i}", "reward" if i == 3 else "llm", None) for i in range(10)]
+        await store.add_many_spans(spans)
         return rid, aid
 
     try:
@@ -280,6 +288,12 @@ def test_a_page_of_spans_is_answered_by_the_backend(backend_kind: str, workdir: 
         rows, total = backend.run_sync(lambda tx: tx.select("spans", _where(*scope), None, 3, 0), write=False)
         assert [s.span_id for s in rows] == ["s8", "s9", "s6"] and total == 10
         assert backend.run_sync(lambda tx: tx.count("spans", _where(*scope)), write=False) == 10
+        # the name has no column: SQL reads it from the stored span (memory leaves such a filter to the engine)
+        named = Condition("name", "exact", "reward")
+        answer = backend.run_sync(lambda tx: tx.select("spans", _where(*scope, named), None, -1, 0), write=False)
+        if backend_kind == "sqlite":
+            assert answer is not None
+            assert [s.span_id for s in answer[0]] == ["s3"] and answer[1] == 1
         # unscoped span queries are never pushed down
         assert backend.run_sync(lambda tx: tx.select("spans", _where(), None, 3, 0), write=False) is None
     finally:

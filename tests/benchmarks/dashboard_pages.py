@@ -7,8 +7,8 @@ The SQLite store is built as ``query_bench.py`` builds it (direct backend writes
 ``--long-spans`` spans), then served by ``agl store serve`` in its own process. Reported: p50/p95 milliseconds of
 ``--reps`` runs of each REST query the dashboard sends (over HTTP, as the page does), and, when Chromium and its
 driver are installed, the time from navigation until each view shows its data (``main[data-loaded]``), the rewards
-view with an empty reward cache (one span query per finished rollout among the latest 200). "shown": the main table
-is there (``main[data-shown]``; the rollouts view then fills in rewards); "loaded": everything is.
+view with an empty reward cache (the rewards of the latest 200 finished rollouts, in one request). "shown": the main
+table is there (``main[data-shown]``; the rollouts view then fills in rewards); "loaded": everything is.
 """
 
 from __future__ import annotations
@@ -53,15 +53,9 @@ def rest_queries(n_rollouts: int) -> Dict[str, Tuple[str, Dict[str, Any]]]:
             "rollouts",
             {"status_in": ["succeeded", "failed"], "sort_by": "start_time", "sort_order": "desc", "limit": 200},
         ),  # fmt: skip
-        "rewards: reward spans of one rollout": (
-            "spans",
-            {
-                "rollout_id": "ro-000000000",
-                "name": "agentlightning.annotation",
-                "name_contains": "agentlightning.reward",
-                "filter_logic": "or",
-                "limit": 50,
-            },
+        "rewards: final rewards of the newest 200 rollouts (one request)": (
+            "rollouts/rewards",
+            {"rollout_id_in": [f"ro-{i:09d}" for i in range(max(0, n_rollouts - 200), n_rollouts)]},
         ),  # fmt: skip
         "resources page": ("resources", {"sort_by": "create_time", "sort_order": "desc", "limit": 21}),
         "runners page": ("workers", {"sort_by": "worker_id", "limit": 50}),

@@ -115,6 +115,28 @@ def test_rollout_pages_filters_and_search_equal_the_rest_api(page: Any, served: 
     until(page, lambda d: shown_rollouts(d) == oldest, "ascending order differs from the REST API's")
 
 
+def test_the_mode_filter_equals_the_rest_api(page: Any, served: Served) -> None:
+    created = served.api.post("queues/rollouts/enqueue", json={"rollouts": [{"input": {"index": 98}, "mode": "test"}]})
+    held_out = created.json()[0]["rollout_id"]
+    served.api.post(f"rollouts/{held_out}", json={"status": "cancelled"})  # no runner should take it
+    open_view(page, served, "rollouts")
+
+    click(page, "input[name=mode][value=test]")
+    assert rest_rollout_ids(served, mode_in=["test"]) == [held_out]
+    until(page, lambda d: shown_rollouts(d) == [held_out], "the test-mode filter differs from the REST API's")
+    assert "mode=test" in page.current_url
+
+    click(page, "input[name=mode][value=train]")
+    both = rest_rollout_ids(served, mode_in=["train", "test"])
+    assert held_out in both and len(both) > 1  # the dev runs' rollouts are training rollouts
+    until(page, lambda d: shown_rollouts(d) == both, "the train+test filter differs from the REST API's")
+
+    click(page, "input[name=mode][value=test]")
+    training = rest_rollout_ids(served, mode_in=["train"])
+    until(page, lambda d: shown_rollouts(d) == training, "the train filter differs from the REST API's")
+    assert held_out not in training
+
+
 def test_a_row_expands_to_its_attempts_and_raw_json(page: Any, served: Served) -> None:
     open_view(page, served, "rollouts")
     first = shown_rollouts(page)[0]
@@ -199,6 +221,7 @@ def test_runners_and_rewards_equal_the_rest_api(page: Any, served: Served) -> No
         expected = str(by_rollout[rollout_id][1]) if rollout_id in by_rollout else "\N{EM DASH}"
         assert texts(page, f"[data-reward-for='{rollout_id}']") == [expected]
 
+    page.get("about:blank")  # a fresh tab: no rewards known yet, no requests of the rollouts view counted
     open_view(page, served, "rewards")
     rewards: Dict[str, List[float]] = {}
     for resources_id, value in by_rollout.values():
@@ -207,6 +230,10 @@ def test_runners_and_rewards_equal_the_rest_api(page: Any, served: Served) -> No
         cells = texts(page, f"tr[data-resources-id='{resources_id}'] td")
         assert cells[1:3] == [str(len(values)), f"{sum(values) / len(values):.3f}"]
     assert len(texts(page, ".chart circle")) == sum(len(v) for v in rewards.values())
+    # all rewards of the view in one request (the server reads the reward spans), not one span query per rollout
+    requested = page.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert [u for u in requested if "/v1/agl/spans" in u] == []
+    assert len([u for u in requested if "/v1/agl/rollouts/rewards?" in u]) == 1
 
 
 def test_a_new_rollout_appears_without_a_reload(page: Any, served: Served) -> None:

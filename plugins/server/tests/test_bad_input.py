@@ -17,6 +17,7 @@ FIELDS = sorted(
     {
         "input", "mode", "resources_id", "config", "metadata", "worker_id", "rollouts", "limit", "offset", "sort_by",
         "sort_order", "filter_logic", "status_in", "rollout_id_in", "rollout_id_contains", "status", "rollout_ids",
+        "mode_in",
         "timeout", "rollout_id", "attempt_id", "spans", "rollout_attempt_ids", "heartbeat_stats",
         "last_heartbeat_time", "name_contains", "worker_id_contains", "resources_id_contains", "trace_id", "llm",
     }

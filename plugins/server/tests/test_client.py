@@ -326,3 +326,45 @@ async def test_add_span_returns_what_the_server_stored() -> None:
             assert await client.add_span(span) is None
         finally:
             await client.close()
+
+
+class _Recorder:
+    """ASGI wrapper: the real app, keeping the path and body of every request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.bodies: List[tuple[str, bytes]] = []
+
+    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: List[bytes] = []
+
+        async def recording() -> Any:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                self.bodies.append((scope["path"], b"".join(chunks)))
+            return message
+
+        await self.app(scope, recording, send)
+
+
+async def test_the_mode_filter_is_sent_only_when_set() -> None:
+    """A query without ``mode_in`` is the request it always was (what a server without the filter expects)."""
+    import json
+
+    recorder = _Recorder(create_app(_memory()))
+    with LightningStoreServer(None, port=0, app=recorder) as server:  # type: ignore[arg-type]
+        client = LightningStoreClient(server.endpoint)
+        try:
+            train = await client.enqueue_rollout("a", mode="train")
+            await client.enqueue_rollout("b")
+            assert [r.rollout_id for r in await client.query_rollouts(mode_in=["train"])] == [train.rollout_id]
+            assert len(list(await client.query_rollouts())) == 2
+        finally:
+            await client.close()
+    searches = [json.loads(body) for path, body in recorder.bodies if path.endswith("/rollouts/search")]
+    assert len(searches) == 2
+    assert searches[0]["mode_in"] == ["train"] and "mode_in" not in searches[1]

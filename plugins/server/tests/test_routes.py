@@ -87,6 +87,38 @@ def test_get_missing_answers_null(served: httpx.Client) -> None:
         assert response.status_code == 200 and response.json() is None, path
 
 
+def _reward_span(claimed: dict, seq: int, value: float, name: str = "agentlightning.annotation") -> dict:
+    attributes = {"agentlightning.reward.0.name": "primary", "agentlightning.reward.0.value": value}
+    aid = claimed["attempt"]["attempt_id"]
+    return _span(claimed["rollout_id"], aid, seq, f"r{seq}", name=name, attributes=attributes)
+
+
+def test_rewards_of_many_rollouts_in_one_request(served: httpx.Client) -> None:
+    rewarded, twice, plain = _claimed(served), _claimed(served), _claimed(served)
+    spans = [
+        _reward_span(rewarded, 1, 0.25),
+        _span(twice["rollout_id"], twice["attempt"]["attempt_id"], 1, "w1", name="work"),
+        _reward_span(twice, 2, 0.5, name="agentlightning.reward"),
+        _reward_span(twice, 3, 1.0),  # the last reward span is the final reward
+        _span(plain["rollout_id"], plain["attempt"]["attempt_id"], 1, "p1", name="work"),
+    ]
+    assert served.post("/spans/batch", json={"spans": spans}).status_code == 201
+    ids = [plain["rollout_id"], twice["rollout_id"], "ro-missing", rewarded["rollout_id"], plain["rollout_id"]]
+    answer = served.get("/rollouts/rewards", params=[("rollout_id_in", i) for i in ids]).json()
+    assert answer == {
+        "rewards": [
+            {"rollout_id": plain["rollout_id"], "reward": None},
+            {"rollout_id": twice["rollout_id"], "reward": 1.0},
+            {"rollout_id": "ro-missing", "reward": None},
+            {"rollout_id": rewarded["rollout_id"], "reward": 0.25},
+        ]
+    }
+    too_many = served.get("/rollouts/rewards", params=[("rollout_id_in", f"ro-{i}") for i in range(201)])
+    assert too_many.status_code == 400 and "at most 200" in too_many.json()["detail"]
+    missing = served.get("/rollouts/rewards")
+    assert missing.status_code == 400 and "rollout_id_in" in missing.json()["detail"]
+
+
 def test_query_rollouts_get_and_search_agree(served: httpx.Client) -> None:
     body = {"rollouts": [{"input": i} for i in range(4)]}
     ids = [r["rollout_id"] for r in served.post("/queues/rollouts/enqueue", json=body).json()]
@@ -100,6 +132,12 @@ def test_query_rollouts_get_and_search_agree(served: httpx.Client) -> None:
     only = served.get("/rollouts", params=[("rollout_id_in", ids[1]), ("rollout_id_in", ids[2])]).json()
     assert {r["rollout_id"] for r in only["items"]} == {ids[1], ids[2]}
     assert served.post("/rollouts/search", json={"status_in": []}).json()["items"] == []
+    served.post(f"/rollouts/{ids[1]}", json={"mode": "val"})
+    served.post(f"/rollouts/{ids[2]}", json={"mode": "train"})
+    held_out = served.get("/rollouts", params=[("mode_in", "val"), ("mode_in", "test")]).json()
+    assert [r["rollout_id"] for r in held_out["items"]] == [ids[1]]
+    unset = served.post("/rollouts/search", json={"mode_in": [None, "val"]}).json()
+    assert [r["rollout_id"] for r in unset["items"]] == [ids[0], ids[1], ids[3]]
     first = served.get(f"/rollouts/{ids[0]}").json()
     assert "attempt" in first and "attempt" not in served.get(f"/rollouts/{ids[3]}").json()
 
@@ -212,6 +250,7 @@ def test_idempotency_key_replays(served: httpx.Client) -> None:
         ("POST", "/rollouts/search", {"limit": -2}, 400, "InvalidRequestError", "imit"),
         ("POST", "/rollouts/search", {"sort_by": "nope"}, 400, "InvalidRequestError", "nope"),
         ("POST", "/rollouts/search", {"status_in": "queuing"}, 400, "InvalidRequestError", "status_in"),
+        ("POST", "/rollouts/search", {"mode_in": ["train", 1]}, 400, "InvalidRequestError", "mode_in"),
         ("POST", "/spans", {"rollout_id": "r"}, 400, "ValidationError", "Span"),
         ("POST", "/spans/search", {}, 400, "InvalidRequestError", "rollout_id"),
         ("POST", "/resources", {"x": {"resource_type": "gpu"}}, 400, "ValidationError", "gpu"),
@@ -366,6 +405,6 @@ def test_route_specs_build_the_client_requests() -> None:
     }
     with pytest.raises(TypeError, match=r"no request field\(s\) \['colour'\]"):
         routes.UPDATE_ATTEMPT.request({"colour": "red"})
-    for spec in routes.ROUTES:  # each route serves one store method (or the health check)
-        assert spec.name == "health" or callable(getattr(LightningStore, spec.name, None)), spec
+    for spec in routes.ROUTES:  # each route serves one store method (or the health check, or the rewards read)
+        assert spec.name in ("health", "rollout_rewards") or callable(getattr(LightningStore, spec.name, None)), spec
         assert (spec.status == 201) == (spec.method == "POST" and spec.name.startswith(("add_", "start_", "enqueue")))

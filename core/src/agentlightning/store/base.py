@@ -207,8 +207,12 @@ class LightningStore(abc.ABC):  # noqa: B024 (a subclass implements what it supp
         offset: int = 0,
         status: Optional[Sequence[RolloutStatus]] = None,
         rollout_ids: Optional[Sequence[str]] = None,
+        mode_in: Optional[Sequence[Optional[RolloutMode]]] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
-        """Rollouts matching the filters; those with attempts come with their latest one."""
+        """Rollouts matching the filters; those with attempts come with their latest one.
+
+        ``mode_in`` keeps the rollouts whose mode ("train", "val", "test" or ``None``) is among the given ones.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement query_rollouts()")
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:

@@ -473,6 +473,7 @@ class EngineLightningStore(LightningStore):
         offset: int = 0,
         status: Optional[Sequence[RolloutStatus]] = None,
         rollout_ids: Optional[Sequence[str]] = None,
+        mode_in: Optional[Sequence[Optional[RolloutMode]]] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
         if status is not None:
             warnings.warn("query_rollouts(status=...) is deprecated; use status_in", DeprecationWarning, stacklevel=2)
@@ -488,6 +489,7 @@ class EngineLightningStore(LightningStore):
         filters: Dict[str, Any] = {
             "status": {"within": status_in},
             "rollout_id": {"within": rollout_id_in, "contains": rollout_id_contains},
+            "mode": {"within": mode_in},
             "_aggregate": logic,
         }
         hinted = logic == "and"

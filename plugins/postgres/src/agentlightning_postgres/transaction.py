@@ -8,7 +8,7 @@ PostgreSQL compares exactly as Python does (text under the ``C`` collation, fini
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from agentlightning.store.query import Condition, Sort, Where
@@ -55,6 +55,8 @@ class _Table:
     base_order: str
     decode: Callable[[str], Any]
     scoped_by: Optional[str] = None
+    derived: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    """Filterable (not sortable) fields without a column: field -> (type, SQL expression over the row)."""
 
 
 _TABLES: Dict[str, _Table] = {
@@ -63,6 +65,7 @@ _TABLES: Dict[str, _Table] = {
         {"rollout_id": "text", "status": "text", "start_time": "real", "end_time": "real"},
         "pk",
         decode_rollout,
+        derived={"mode": ("text", "(data::json ->> 'mode')")},
     ),
     "spans": _Table(
         "spans",
@@ -70,6 +73,7 @@ _TABLES: Dict[str, _Table] = {
         "sequence_id, pk",
         lambda data: decode(data, Span),
         scoped_by="rollout_id",
+        derived={"name": ("text", "(data::json ->> 'name')")},
     ),
     "resources": _Table("resources", {"resources_id": "text"}, "pk", lambda data: decode(data, ResourcesUpdate)),
     "workers": _Table("workers", {"worker_id": "text"}, "pk", lambda data: decode(data, Worker)),
@@ -83,12 +87,12 @@ def _column(field: str, column_type: str) -> str:
 
 def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
     """``cond`` as SQL with its parameters, or None when SQL would not give Python's answer."""
-    column_type = table.columns.get(cond.field)
+    # equality under any deterministic collation is equality of the bytes
+    column_type, column = table.derived.get(cond.field) or (table.columns.get(cond.field), cond.field)
     if column_type is None:
         return None
     fits = _FITS[column_type]
     value = cond.value
-    column = cond.field  # equality under any deterministic collation is equality of the bytes
     if cond.op == "exact":
         return (f"{column} = %s", [value]) if fits(value) else None
     if cond.op == "within":
@@ -101,7 +105,7 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
             return None  # int/float mixes would need a common SQL type
         return f"{column} = ANY(%s)", [values]
     if column_type == "text" and _text(value):  # contains: case-sensitive substring
-        return f"strpos({cond.field}, %s) > 0", [value]
+        return f"strpos({column}, %s) > 0", [value]
     return None
 
 

@@ -52,6 +52,12 @@ def _str_list(name: str, value: Any) -> list[str]:
     return value
 
 
+def _optional_str_list(name: str, value: Any) -> list[Optional[str]]:
+    if not isinstance(value, list) or not all(v is None or isinstance(v, str) for v in value):
+        raise BadInput(f"{name}: expected a list of strings or nulls, got {_type_name(value)}")
+    return value
+
+
 def _dict(name: str, value: Any) -> Dict[str, Any]:
     if not isinstance(value, dict):
         raise BadInput(f"{name}: expected an object, got {_type_name(value)}")
@@ -77,6 +83,7 @@ class K:
     float_ = staticmethod(_nullable(_float))
     str_list = staticmethod(_str_list)
     str_list_ = staticmethod(_nullable(_str_list))
+    optional_str_list_ = staticmethod(_nullable(_optional_str_list))
     dict = staticmethod(_dict)
     dict_ = staticmethod(_nullable(_dict))
     list = staticmethod(_list)
@@ -101,7 +108,7 @@ def read_json_args(body: Any, schema: Schema, required: tuple[str, ...] = ()) ->
     return {name: kind(name, data[name]) for name, kind in schema.items() if name in data}
 
 
-_LIST_KINDS = (K.str_list, K.str_list_)
+_LIST_KINDS = (K.str_list, K.str_list_, K.optional_str_list_)
 
 
 def read_query_args(query: Any, schema: Schema, required: tuple[str, ...] = ()) -> Dict[str, Any]:

@@ -242,6 +242,7 @@ _ROLLOUT_QUERY: Schema = {
     "status_in": K.str_list_,
     "rollout_id_in": K.str_list_,
     "rollout_id_contains": K.str_,
+    "mode_in": K.optional_str_list_,
     "filter_logic": K.str,
     "status": K.str_list_,
     "rollout_ids": K.str_list_,
@@ -345,6 +346,36 @@ async def query_spans(call: Call) -> Any:
     return await _page_off_loop(await call.store.query_spans(args.pop("rollout_id"), **args))
 
 
+MAX_REWARD_ROLLOUTS = 200
+"""Rollouts one ``GET /rollouts/rewards`` answers at most (the dashboard's rewards window)."""
+REWARD_SPANS = 50
+"""Reward spans read per rollout (as a ``query_spans`` page would)."""
+
+
+async def rollout_rewards(call: Call) -> Any:
+    """``{"rewards": [{"rollout_id", "reward"}, ...]}`` in the order asked (repeats once): each rollout's final reward,
+    read from its reward spans as ``find_final_reward`` reads them; null when it has none (or its spans are evicted).
+    One bounded request for what would be one span query per rollout."""
+    from agentlightning.emitter.reward import find_final_reward
+    from agentlightning.semconv import AGL_ANNOTATION, AGL_REWARD
+    from agentlightning.store.errors import SpansEvictedError
+
+    ids = list(dict.fromkeys(call.args["rollout_id_in"]))
+    if len(ids) > MAX_REWARD_ROLLOUTS:
+        raise BadInput(f"rollout_id_in: at most {MAX_REWARD_ROLLOUTS} rollouts per request, got {len(ids)}")
+    rewards: List[Dict[str, Any]] = []
+    for rollout_id in ids:
+        try:
+            spans = await call.store.query_spans(
+                rollout_id, name=AGL_ANNOTATION, name_contains=AGL_REWARD, filter_logic="or", limit=REWARD_SPANS
+            )
+            reward = find_final_reward(list(spans))
+        except SpansEvictedError:
+            reward = None
+        rewards.append({"rollout_id": rollout_id, "reward": reward})
+    return {"rewards": rewards}
+
+
 # -- resources -------------------------------------------------------------------------------------------------------
 
 
@@ -420,6 +451,10 @@ START_ROLLOUT = _post(
     "/rollouts", start_rollout, name="start_rollout", fields={**_ROLLOUT_FIELDS, "worker_id": K.str_},
     required=("input",), status=201, decode=_one(AttemptedRollout), keyed=True,
 )  # fmt: skip
+ROLLOUT_REWARDS = _get(
+    "/rollouts/rewards", rollout_rewards, name="rollout_rewards", fields={"rollout_id_in": K.str_list},
+    required=("rollout_id_in",), decode=_field("rewards"),
+)  # fmt: skip
 GET_ROLLOUT = _get("/rollouts/{rollout_id}", _store_call("get_rollout_by_id"), name="get_rollout_by_id",
                    decode=_maybe(rollout_from_dict))  # fmt: skip
 UPDATE_ROLLOUT = _post(
@@ -476,6 +511,7 @@ ROUTES: Tuple[RouteSpec, ...] = (
     START_ROLLOUT,
     QUERY_ROLLOUTS,
     SEARCH_ROLLOUTS,
+    ROLLOUT_REWARDS,
     GET_ROLLOUT,
     UPDATE_ROLLOUT,
     START_ATTEMPT,

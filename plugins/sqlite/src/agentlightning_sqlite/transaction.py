@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
@@ -76,6 +76,8 @@ class _Table:
     base_order: str
     decode: Callable[[str], Any]
     scoped_by: Optional[str] = None
+    derived: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    """Filterable (not sortable) fields without a column: field -> (type, SQL expression over the row)."""
 
 
 _TABLES: Dict[str, _Table] = {
@@ -84,6 +86,7 @@ _TABLES: Dict[str, _Table] = {
         {"rollout_id": "text", "status": "text", "start_time": "real", "end_time": "real"},
         "pk",
         decode_rollout,
+        derived={"mode": ("text", "json_extract(data, '$.mode')")},
     ),
     "spans": _Table(
         "spans",
@@ -91,6 +94,7 @@ _TABLES: Dict[str, _Table] = {
         "sequence_id, pk",
         lambda data: decode(data, Span),
         scoped_by="rollout_id",
+        derived={"name": ("text", "json_extract(data, '$.name')")},
     ),
     "resources": _Table("resources", {"resources_id": "text"}, "pk", lambda data: decode(data, ResourcesUpdate)),
     "workers": _Table("workers", {"worker_id": "text"}, "pk", lambda data: decode(data, Worker)),
@@ -102,13 +106,13 @@ _NO_TABLE = _Table("", {}, "", str)
 
 def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
     """``cond`` as an SQL expression with its parameters, or None when SQL would not give Python's answer."""
-    column_type = table.columns.get(cond.field)
+    column_type, column = table.derived.get(cond.field) or (table.columns.get(cond.field), cond.field)
     if column_type is None:
         return None
     fits = _COLUMN_TYPES[column_type]
     value = cond.value
     if cond.op == "exact":
-        return (f"{cond.field} = ?", [value]) if fits(value) else None
+        return (f"{column} = ?", [value]) if fits(value) else None
     if cond.op == "within":
         if type(value) not in (list, tuple, set, frozenset) or not all(fits(v) for v in value):
             return None
@@ -116,10 +120,10 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
         if not values:
             return "0", []
         if len(values) > MAX_PARAMS:
-            return f"{cond.field} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
-        return f"{cond.field} IN ({_marks(len(values))})", values
+            return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
+        return f"{column} IN ({_marks(len(values))})", values
     if column_type == "text" and _text(value):  # contains: case-sensitive substring
-        return f"instr({cond.field}, ?) > 0", [value]
+        return f"instr({column}, ?) > 0", [value]
     return None
 
 

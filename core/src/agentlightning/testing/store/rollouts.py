@@ -214,6 +214,19 @@ class QueryRolloutsTests:
         assert rollout_ids(await store.query_rollouts(status_in=["succeeded"])) == [c.rollout_id]
         assert list(await store.query_rollouts(status_in=[])) == []
 
+    async def test_mode_filters(self, store: LightningStore) -> None:
+        a, b, c = await self._three_rollouts(store)
+        assert rollout_ids(await store.query_rollouts(mode_in=["train"])) == [a.rollout_id]
+        assert rollout_ids(await store.query_rollouts(mode_in=["val", "test"])) == [c.rollout_id]
+        assert rollout_ids(await store.query_rollouts(mode_in=[None, "val"])) == [b.rollout_id, c.rollout_id]
+        assert list(await store.query_rollouts(mode_in=[])) == []
+        page = await store.query_rollouts(mode_in=["train", "val"], sort_by="rollout_id", sort_order="desc", limit=1)
+        assert page.total == 2 and rollout_ids(page) == [max(a.rollout_id, c.rollout_id)]
+        anded = await store.query_rollouts(mode_in=["train"], status_in=["succeeded"])
+        assert list(anded) == []
+        ored = await store.query_rollouts(mode_in=["train"], status_in=["succeeded"], filter_logic="or")
+        assert rollout_ids(ored) == [a.rollout_id, c.rollout_id]
+
     async def test_deprecated_aliases(self, store: LightningStore) -> None:
         a, _, c = await self._three_rollouts(store)
         with pytest.warns(DeprecationWarning):

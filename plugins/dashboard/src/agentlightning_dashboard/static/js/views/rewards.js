@@ -5,8 +5,7 @@ import { get } from "../api.js";
 import { h, svg, replace, table, time } from "../dom.js";
 import { rewardsFor } from "../rewards.js";
 
-const WINDOW = 200; // rollouts read at most
-const DRAW_EVERY = 30; // on a first load, redraw after this many rollouts' rewards (newest first) are read
+const WINDOW = 200; // rollouts read at most (one rewards request)
 
 function mount(root) {
   const chart = h("div", { class: "chart" });
@@ -35,13 +34,8 @@ function mount(root) {
           ["First rollout", (g) => time(g.first)],
         ], groups(points), { empty: "No rewards yet.", rowAttrs: (g) => ({ "data-resources-id": g.id }) }));
       };
-      let read = 0;
       await rewardsFor(page.items, (r, reward) => {
         if (reward !== null) found.push({ ...r, reward });
-        if (++read % DRAW_EVERY === 0) {
-          draw(); // the newest rollouts first, while the older ones are read
-          root.dispatchEvent(new CustomEvent("agl-shown", { bubbles: true }));
-        }
       });
       draw();
       const entries = Object.entries(stats || {}).filter(([, v]) => typeof v === "number" || typeof v === "string");

@@ -1,4 +1,4 @@
-// Rollouts: status filter, id search, sort, pages; each row expands to its attempts and raw JSON.
+// Rollouts: status and mode filters, id search, sort, pages; each row expands to its attempts and raw JSON.
 
 import { get } from "../api.js";
 import { h, replace, table, pager, badge, time, duration, short, link, jsonBlock, ago } from "../dom.js";
@@ -6,12 +6,14 @@ import { isLlmCall, tokenHealth } from "../spans.js";
 import { rewardsFor } from "../rewards.js";
 
 export const STATUSES = ["queuing", "preparing", "running", "succeeded", "failed", "cancelled", "requeuing"];
+export const MODES = ["train", "val", "test"];
 const SORTS = { start_time: "Start time", end_time: "End time", status: "Status", rollout_id: "Rollout id" };
 const PAGE_SIZES = [20, 50, 100, 200];
 
 function mount(root, params, remember) {
   const state = {
     status: [].concat(params.status || []),
+    mode: [].concat(params.mode || []),
     q: params.q || "",
     sort: SORTS[params.sort] ? params.sort : "start_time",
     order: params.order === "asc" ? "asc" : "desc",
@@ -22,7 +24,7 @@ function mount(root, params, remember) {
   const shownRewards = new Map(); // what each row showed last: no flicker while a reward is read again
   const results = h("div", { class: "results", "aria-live": "polite" });
   const warning = h("div", { class: "warning-slot" });
-  const save = () => remember({ status: state.status, q: state.q, sort: state.sort, order: state.order,
+  const save = () => remember({ status: state.status, mode: state.mode, q: state.q, sort: state.sort, order: state.order,
     limit: state.limit === 50 ? null : state.limit, offset: state.offset || null });
   const changed = () => {
     state.offset = 0;
@@ -30,14 +32,15 @@ function mount(root, params, remember) {
     view.update();
   };
 
-  const statusBoxes = STATUSES.map((status) =>
+  // one checkbox per value of a filter (state[name]: the values checked; none checked: no filter)
+  const checkboxes = (name, values) => values.map((value) =>
     h("label", { class: "check" },
-      h("input", { type: "checkbox", value: status, checked: state.status.includes(status), name: "status",
+      h("input", { type: "checkbox", value, checked: state[name].includes(value), name,
         onchange: (e) => {
-          state.status = e.target.checked ? [...state.status, status] : state.status.filter((s) => s !== status);
+          state[name] = e.target.checked ? [...state[name], value] : state[name].filter((v) => v !== value);
           changed();
         } }),
-      status),
+      value),
   );
   let timer;
   const search = h("input", { type: "search", id: "rollout-search", value: state.q, placeholder: "part of a rollout id",
@@ -55,7 +58,8 @@ function mount(root, params, remember) {
     h("h2", { id: "title-rollouts" }, "Rollouts"),
     warning,
     h("form", { class: "controls", onsubmit: (e) => e.preventDefault() },
-      h("fieldset", {}, h("legend", {}, "Status"), statusBoxes),
+      h("fieldset", {}, h("legend", {}, "Status"), checkboxes("status", STATUSES)),
+      h("fieldset", {}, h("legend", {}, "Mode"), checkboxes("mode", MODES)),
       h("label", {}, "Id contains ", search),
       h("label", {}, "Sort by ", sort),
       h("label", {}, "Order ", order),
@@ -92,7 +96,7 @@ function mount(root, params, remember) {
   const view = {
     errors: results,
     async update() {
-      const query = { status_in: state.status, rollout_id_contains: state.q || null, sort_by: state.sort,
+      const query = { status_in: state.status, mode_in: state.mode, rollout_id_contains: state.q || null, sort_by: state.sort,
         sort_order: state.order, limit: state.limit, offset: state.offset };
       const page = await get("rollouts", query);
       const rows = page.items;
