@@ -346,6 +346,7 @@ def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
             server: Optional[OurServer] = None
             cmd = [sys.executable, args.workload_script, "--n", str(n), "--spans", str(args.spans)]
             cmd += ["--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
+            cmd += ["--timeout", str(args.timeout)]  # 200,000 rollouts may take longer than the script's default
             try:
                 if url == "http":
                     server = OurServer(f"sqlite:///{tmp}/scale-{n}.db")
