@@ -335,9 +335,10 @@ def ratios(workload: Dict[str, Any]) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------------------------- other sections
 
 
-def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
+def run_scale(args: argparse.Namespace, tmp: Path, errors: Dict[str, str]) -> List[Dict[str, Any]]:
     """Ours at each N of the sweep (one run each): memory with a span budget (retention on), SQLite in process, and
-    our HTTP server over SQLite with P runner processes (its process holds the store: its CPU and peak RSS count)."""
+    our HTTP server over SQLite with P runner processes (its process holds the store: its CPU and peak RSS count).
+    A run that fails is recorded in ``errors`` (``scale/<case>/<N>``) and the sweep goes on."""
     rows = []
     stores = {
         "ours-memory-retention": f"memory://?memory_budget_bytes={args.memory_budget}",
@@ -350,6 +351,7 @@ def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
             server: Optional[OurServer] = None
             cmd = [sys.executable, args.workload_script, "--n", str(n), "--spans", str(args.spans)]
             cmd += ["--span-bytes", str(args.span_bytes), "--workers", str(args.workers)]
+            cmd += ["--timeout", str(args.timeout)]  # 200,000 rollouts may take longer than the script's default
             try:
                 if url == "http":
                     server = OurServer(f"sqlite:///{tmp}/scale-{n}.db")
@@ -363,6 +365,10 @@ def run_scale(args: argparse.Namespace, tmp: Path) -> List[Dict[str, Any]]:
                     if before["cpu"] is not None and after["cpu"] is not None:
                         r["cpu_seconds"] += after["cpu"] - before["cpu"]
                     r["peak_rss_mb"] = after["peak_mb"]
+            except Exception as exc:  # noqa: BLE001 - one failing run must not lose the sweep's other rows
+                errors[f"scale/{name}/{n}"] = str(exc)[-2000:]
+                log(f"  failed: {str(exc)[-500:]}")
+                continue
             finally:
                 if server is not None:
                     server.stop()
@@ -546,7 +552,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "import": lambda: run_import_time(args, upstream_python),
             "tracing": lambda: run_tracing(args),
             "trainer": lambda: run_trainer(args),
-            "scale": lambda: run_scale(args, tmp),
+            "scale": lambda: run_scale(args, tmp, errors),
             "queries": lambda: run_queries(args),
         }
         keys = {"import": "import_time"}

@@ -172,8 +172,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     async def main() -> None:
         store = open_store(args.store)
+        procs: List[Any] = []
         try:
-            procs: List[Any] = []
             if args.processes > 0:
                 ctx = multiprocessing.get_context("spawn")
                 queue, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -253,6 +253,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                 statistics={k: v for k, v in (await store.statistics()).items() if k != "uptime"},
             )
         finally:
+            for proc in procs:  # runners still working when this run failed: never leave them waiting at exit
+                if proc.is_alive():
+                    proc.terminate()
             await store.close()
 
     anyio.run(main, backend=args.backend)

@@ -159,3 +159,23 @@ def test_merge_keeps_the_workload_params_and_accumulates_errors() -> None:
     assert merged["params"] == {"n": 2000} and merged["scale"] == [1] and merged["workload"] == {}
     assert merged["errors"] == {"x": "1", "y": "2"}
     assert merged["meta"]["time_utc"] == "a" and [p["time_utc"] for p in merged["meta"]["parts"]] == ["a", "b"]
+
+
+def test_sqlite_statement_profile_counts_every_span_write() -> None:
+    script = str(BENCH / "sqlite_statements.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--n", "6", "--span-mode", "single", "--top", "1000", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["workload"]["n"] == 6 and result["workload"]["span_mode"] == "single"
+    calls = {row["sql"]: row["calls"] for row in result["statements"]}
+    span_inserts = [n for sql, n in calls.items() if sql.startswith("INSERT OR IGNORE INTO spans")]
+    assert span_inserts == [6 * 20]  # one durable transaction per add_span: one insert each
+    assert calls["COMMIT"] >= 6 * 20
+    assert 0 < result["statements_cpu_ms"] <= result["process_cpu_ms"]
+    assert all(0 <= row["share_of_process_cpu"] <= 1 for row in result["statements"])

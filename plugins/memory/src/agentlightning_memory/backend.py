@@ -16,6 +16,7 @@ touches only its own rollouts; a page of a rollout's spans unpacks only the page
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import heapq
 import itertools
@@ -155,7 +156,10 @@ class MemoryBackend:
         with self._lock:
             result = fn(self)
         # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
-        await anyio.lowlevel.checkpoint()
+        if asyncio._get_running_loop() is not None:
+            await asyncio.sleep(0)  # what anyio's checkpoint does on asyncio, without finding the backend per call
+        else:
+            await anyio.lowlevel.checkpoint()
         return result
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
