@@ -19,7 +19,7 @@ QUICKSTART_D_MODEL = 128
 # GRPO options of the quickstart beyond GRPOConfig's defaults: advantages scaled by the batch's reward std, so a group
 # that differs only by the 0.1 format shaping stays weak next to one that found the right answer; each step's keywords
 # drawn more from the categories with the lowest recent training reward, so the category found last is sampled most.
-QUICKSTART_GRPO: Dict[str, Any] = {"advantage_std": "batch", "focus_by": "answer"}
+QUICKSTART_GRPO: Dict[str, Any] = {"advantage_std": "batch", "focus_by": "answer", "focus_floor": 0.15}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
