@@ -29,12 +29,18 @@ from agentlightning_torch.quickstart.task import ALPHABET, make_datasets, score_
 
 
 def replay(
-    seed: int, steps: int, verbose: bool, d_model: int = QUICKSTART_D_MODEL, split: str = "held-out", **config: Any
+    seed: int,
+    steps: int,
+    verbose: bool,
+    d_model: int = QUICKSTART_D_MODEL,
+    split: str = "held-out",
+    betas: Tuple[float, float] = (0.9, 0.999),
+    **config: Any,
 ) -> Tuple[Optional[int], List[Tuple[int, float]]]:
     grpo = GRPO(seed=seed, **{**QUICKSTART_GRPO, **config})
     cfg = grpo.config
     grpo.policy = policy = build_policy(alphabet=ALPHABET, seed=seed, d_model=d_model)
-    optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate)
+    optimizer = torch.optim.Adam(policy.model.parameters(), lr=cfg.learning_rate, betas=betas)
     train, val = make_datasets(2000, 200, seed=seed, same_group=True)
     if split == "tune":  # validate on training keywords held back from training; the held-out ones stay unseen
         train, val = train[:-200], train[-200:]
@@ -63,7 +69,10 @@ def replay(
                 print(f"step {step} held-out {mean:.3f} {by_class}", flush=True)
             if mean >= 0.9:
                 return step, history
-        tasks = draw_tasks(train, cfg.batch_size, rng, balance_by=cfg.balance_by)
+        if grpo.focus is not None:
+            tasks = grpo.focus.draw(train, cfg.batch_size, rng)
+        else:
+            tasks = draw_tasks(train, cfg.batch_size, rng, balance_by=cfg.balance_by)
         prompts, out = ask(tasks, cfg.group_size, cfg.temperature)
         rows = []
         for i, (task, prompt, samples) in enumerate(zip(tasks, prompts, out, strict=True)):
@@ -71,6 +80,10 @@ def replay(
                 reward = score_answer(policy.decode(s.token_ids), task["answer"], s.finish_reason)
                 rows.append(((i, tuple(prompt)), prompt, s.token_ids, reward))
         rewards = [r[3] for r in rows]
+        if grpo.focus is not None:
+            size = cfg.group_size
+            for i, task in enumerate(tasks):
+                grpo.focus.observe(task, sum(rewards[i * size : (i + 1) * size]) / size)
         adv = group_advantages(
             rewards,
             [r[0] for r in rows],
@@ -92,6 +105,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--config", default="{}", help="GRPOConfig fields as JSON")
+    parser.add_argument("--betas", default="0.9,0.999", help="Adam's betas")
     parser.add_argument("--quiet", action="store_true", help="one line per seed")
     parser.add_argument("--d-model", type=int, default=QUICKSTART_D_MODEL, help="width of the tiny model")
     parser.add_argument(
@@ -104,7 +118,15 @@ def main() -> int:
     torch.set_num_threads(1)
     for seed in [int(s) for s in args.seeds.split(",")]:
         began = time.time()
-        reached, history = replay(seed, args.steps, not args.quiet, args.d_model, args.split, **json.loads(args.config))
+        reached, history = replay(
+            seed,
+            args.steps,
+            not args.quiet,
+            args.d_model,
+            args.split,
+            (float(args.betas.split(",")[0]), float(args.betas.split(",")[1])),
+            **json.loads(args.config),
+        )
         print(f"seed {seed}: steps to 0.9 {reached}, last held-out {history[-1][1]:.3f} ({time.time() - began:.0f} s)")
     return 0
 

@@ -77,6 +77,12 @@ def test_short_quickstart_runs_the_whole_loop(tmp_path: Any, plugins: Any) -> No
     assert written["max_policy_lag"] == 0  # each step waits for its rollouts: served by the weights it updates
     assert "Held-out reward went from" in summary["words"] and "2 steps" in summary["words"]
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "step-2.pt"))
+    # the quickstart draws more keywords from the categories with the lowest training reward; the checkpoint keeps
+    # each drawn category's recent reward, so a resumed run draws as the stopped one would have
+    from agentlightning_torch.checkpoint import load_checkpoint
+
+    focus = load_checkpoint(os.path.join(run_dir, "checkpoints", "step-2.pt"))["focus"]
+    assert focus and set(focus) <= set("ABCD") and all(0.0 <= value <= 1.0 for value in focus.values())
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.resources import ProxyLLM
 
 from .checkpoint import checkpoint_dir_for, latest_checkpoint, load_checkpoint, save_checkpoint
+from .focus import TaskFocus
 from .publishing import policy_llm
 from .server.spans import POLICY_VERSION_ATTRIBUTE
 from .triplets import spans_to_triplets
@@ -59,6 +60,10 @@ class GRPOConfig:
     # a task field (a dict key or attribute): each step draws its tasks evenly across the field's values, so that no
     # class of tasks goes a step unsampled (None: a plain random sample of the dataset)
     balance_by: Optional[str] = None
+    # a task field: each step draws its tasks' classes with weight (1 - the class's recent training reward) +
+    # focus_floor, so the classes learned last are sampled most (rewards in [0, 1]; see agentlightning_torch.focus)
+    focus_by: Optional[str] = None
+    focus_floor: float = 0.3
 
     def __attrs_post_init__(self) -> None:
         for name in ("group_size", "batch_size", "epochs", "val_every", "max_tokens", "checkpoint_every"):
@@ -68,6 +73,10 @@ class GRPOConfig:
             raise ValueError(f"GRPO steps must be >= 0, got {self.steps}")
         if not self.learning_rate > 0:
             raise ValueError(f"GRPO learning_rate must be > 0, got {self.learning_rate}")
+        if self.balance_by is not None and self.focus_by is not None:
+            raise ValueError("GRPO balance_by and focus_by are exclusive: set one")
+        if not self.focus_floor > 0:
+            raise ValueError(f"GRPO focus_floor must be > 0, got {self.focus_floor}")
 
 
 def draw_tasks(dataset: Sequence[Any], n: int, rng: random.Random, *, balance_by: Optional[str] = None) -> List[Any]:
@@ -180,6 +189,8 @@ class GRPO(Algorithm):
         self._seconds: Dict[str, float] = {}
         self._updated_through = 0  # steps whose update the policy holds
         self._checkpointed = 0  # the step of the last checkpoint written
+        cfg = self.config
+        self.focus = TaskFocus(cfg.focus_by, cfg.focus_floor) if cfg.focus_by is not None else None
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -218,6 +229,8 @@ class GRPO(Algorithm):
             self.policy_version = int(state.get("policy_version", first_step))
             self.total_rollouts = int(state.get("total_rollouts", 0))
             rng.setstate(state["rng"])
+            if self.focus is not None:
+                self.focus.recent = dict(state.get("focus", {}))
             self._resume_history(state)
             logger.info("GRPO resumed from %s (step %d)", resume, first_step)
         self._updated_through = self._checkpointed = first_step
@@ -385,11 +398,16 @@ class GRPO(Algorithm):
         from .grpo_math import group_advantages
 
         cfg = self.config
-        tasks = draw_tasks(dataset, cfg.batch_size, rng, balance_by=cfg.balance_by)
+        if self.focus is not None:
+            tasks = self.focus.draw(dataset, cfg.batch_size, rng)
+        else:
+            tasks = draw_tasks(dataset, cfg.batch_size, rng, balance_by=cfg.balance_by)
         assert self.resources_id is not None
         self._served = []
         results = await self._rollouts(tasks, "train", self.resources_id, cfg.group_size, step)
         rows = self._rows(results)
+        if self.focus is not None:
+            self._observe_groups(results)
         rewards = [r[3] for r in rows]
         groups = [r[0] for r in rows]
         advantages = group_advantages(
@@ -420,6 +438,17 @@ class GRPO(Algorithm):
             step, "train", self.resources_id, len(results), len(rows), rewards,
             zero_adv_groups=flat, policy_lag=lag, seconds=seconds, **stats,
         )  # fmt: skip
+
+    def _observe_groups(self, results: Sequence[Tuple[Hashable, Any, List[Any]]]) -> None:
+        """Fold each group's mean training reward (over its rollouts' triplets) into the focus of its task's class."""
+        assert self.focus is not None
+        groups: Dict[Hashable, Tuple[Any, List[float]]] = {}
+        for group, rollout, triplets in results:
+            rewards = groups.setdefault(group, (rollout.input, []))[1]
+            rewards.extend(float(t.reward) for t in triplets if t.reward is not None)
+        for task, rewards in groups.values():
+            if rewards:
+                self.focus.observe(task, sum(rewards) / len(rewards))
 
     def _update(
         self, batch: List[Tuple[Hashable, List[int], List[int], float]], adv: List[float], optimizer: Any
@@ -542,6 +571,7 @@ class GRPO(Algorithm):
             "policy_version": self.policy_version,
             "total_rollouts": self.total_rollouts,
             "rng": rng.getstate(),
+            "focus": dict(self.focus.recent) if self.focus is not None else {},
             "elapsed": time.time() - self._start,
             "history": [attrs.asdict(report) for report in self.history],
             "config": attrs.asdict(self.config),
