@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from .base import AlgorithmBundle, RunnerBundle
 from .inprocess import InProcessExecutionStrategy
+from .upstream_interrupts import StopOnInterruptAlgorithm, StopOnInterruptRunner, log_interrupt
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
 
 __all__ = ["SharedMemoryExecutionStrategy"]
 
@@ -16,6 +21,10 @@ class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
     ``"runner"`` for one runner, ``"algorithm"`` for several); ``graceful_delay`` is our
     ``graceful_timeout``. ``join_timeout``, ``poll_interval`` and ``managed_store`` are accepted and have nothing to
     tune here: every store is used directly, and the stop event is polled at a fixed rate.
+
+    As upstream's, ``execute()`` treats a ``KeyboardInterrupt`` (Ctrl-C, or raised by the bundle upstream runs on the
+    main thread: the algorithm, or the runner with ``main_thread="runner"``) as a stop request: the other bundles
+    stop cooperatively and ``execute()`` returns.
     """
 
     def __init__(
@@ -40,3 +49,13 @@ class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
         self.join_timeout = join_timeout
         self.poll_interval = poll_interval
         self.managed_store = managed_store
+
+    def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
+        if self.main_thread == "algorithm":
+            algorithm = StopOnInterruptAlgorithm(algorithm)
+        else:
+            runner = StopOnInterruptRunner(runner)
+        try:
+            super().execute(algorithm, runner, store)
+        except KeyboardInterrupt:
+            log_interrupt()
