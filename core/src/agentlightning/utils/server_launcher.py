@@ -23,8 +23,21 @@ from typing import Any, AsyncContextManager, Callable, List, Literal, Optional, 
 
 import attrs
 
+# upstream v0.3's launcher and its serving helpers (uvicorn and gunicorn are imported only when a server starts)
+from .gunicorn_serving import run_gunicorn
+from .python_launcher import PythonServerLauncher
+from .serving import (
+    ChildEvent,
+    noop_context,
+    run_uvicorn_asyncio,
+    run_uvicorn_subprocess,
+    run_uvicorn_thread,
+    shutdown_uvicorn_server,
+)
+
 __all__ = [
     "LaunchMode",
+    "PythonServerLauncher",
     "PythonServerLauncherArgs",
     "BackgroundServer",
     "ServerStartupError",
@@ -35,13 +48,21 @@ __all__ = [
     "run_server",
     "uvicorn_config",
     "wait_until_healthy",
+    "ChildEvent",
+    "noop_context",
+    "run_gunicorn",
+    "run_uvicorn_asyncio",
+    "run_uvicorn_subprocess",
+    "run_uvicorn_thread",
+    "shutdown_uvicorn_server",
 ]
 
 logger = logging.getLogger(__name__)
 
 LaunchMode = Literal["asyncio", "thread", "mp"]
-"""Upstream v0.3's launch modes: in the current event loop, in a thread, in a child process. Servers here run in a
-thread (``"asyncio"`` maps to it) or a child process (``"mp"``)."""
+"""Upstream v0.3's launch modes: in the current event loop, in a thread, in a child process. Servers of this project
+run in a thread (``"asyncio"`` maps to it) or a child process (``"mp"``); :class:`PythonServerLauncher` has all
+three."""
 
 
 @attrs.define
@@ -60,6 +81,15 @@ class PythonServerLauncherArgs:
     kill_unhealthy_server: bool = True
     thread_join_timeout: float = 10.0
     process_join_timeout: float = 10.0
+    timeout_keep_alive: int = 30
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GunicornApp":  # upstream's gunicorn application class: made (importing gunicorn) on first use
+        from .gunicorn_serving import gunicorn_app_class
+
+        return gunicorn_app_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ServerStartupError(RuntimeError):
