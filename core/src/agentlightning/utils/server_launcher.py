@@ -139,7 +139,8 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 2048) 
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        reason = str(exc.strerror or exc)
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -290,7 +291,7 @@ class BackgroundServer:
             try:
                 sock = bind_socket(self.host, self.port)
             except OSError as exc:
-                raise ServerStartupError(f"{self.name} did not start up: {exc.strerror or exc}") from exc
+                raise self._startup_error(str(exc.strerror or exc)) from exc
         self.port = int(sock.getsockname()[1])
         watch = _LifespanWatch(self.app)
         started = threading.Event()
@@ -331,7 +332,13 @@ class BackgroundServer:
         self.stop()
         if error is None:
             raise ServerStartupError(f"{self.name} did not start up within {self.startup_timeout}s")
-        raise ServerStartupError(f"{self.name} did not start up: {type(error).__name__}: {error}") from error
+        raise self._startup_error(f"{type(error).__name__}: {error}") from error
+
+    def _startup_error(self, reason: str) -> ServerStartupError:
+        """The error :meth:`start` raises (and logs), worded as upstream's launcher words it."""
+        message = f"{self.name} did not start up within {self.startup_timeout}s: {reason}"
+        logger.error("%s", message)
+        return ServerStartupError(message)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving: open requests get ``timeout`` seconds to finish, then connections are closed. Idempotent."""
