@@ -17,8 +17,9 @@ public API. A test counts as *private* when it (its body, or a fixture it reques
 internal: a name with a leading underscore imported from ``agentlightning`` (``_item_matches_filters``), a module
 whose dotted path has such a segment, an attribute with a leading underscore read on any object
 (``store._rollouts``), a ``monkeypatch`` target string naming an ``agentlightning`` private, or one of upstream's
-helper modules that are not part of its documented API (``PRIVATE_MODULES`` below). The rule is static (an AST scan),
-so it is the same for every run.
+helper modules that are not part of its documented API (``PRIVATE_MODULES`` below), or a patch of the HTTP library
+upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``). The rule
+is static (an AST scan), so it is the same for every run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ BASELINE_DEPS = [
 OURS_TEST_DEPS = [
     *("pytest>=8", "pytest-asyncio", "pytest-rerunfailures", "pytest-timeout"),
     *("prometheus-client", "portpicker", "fastapi", "aiohttp"),  # upstream's tests import these themselves
+    *("gunicorn", "uvicorn-worker"),  # upstream's launcher tests serve several workers with gunicorn's uvicorn worker
 ]
 
 # Upstream modules that are implementation helpers rather than documented API: a test importing them exercises
@@ -64,6 +66,10 @@ PRIVATE_MODULES = (
     "agentlightning.utils.system_snapshot",
     "agentlightning.instrumentation.agentops_langchain",
 )
+
+# HTTP libraries upstream's store client happens to be built on: a test that patches their classes to inject failures
+# (``monkeypatch.setattr(aiohttp.ClientSession, "post", ...)``) tests that transport, not the client's API.
+TRANSPORT_LIBRARIES = ("aiohttp",)
 
 PYTEST_INI = """[pytest]
 markers =
@@ -137,6 +143,13 @@ class _Uses(ast.NodeVisitor):
         # getattr(obj, "_x") / setattr(obj, "_x", ...) / monkeypatch.setattr(obj, "_x", ...)
         for arg in node.args[1:2]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _is_private_segment(arg.value):
+                self.private_attr = True
+        # monkeypatch.setattr(aiohttp.ClientSession, "post", ...): replaces the HTTP library upstream's client uses
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "setattr" and node.args:
+            root = node.args[0]
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in TRANSPORT_LIBRARIES:
                 self.private_attr = True
         self.generic_visit(node)
 
