@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, List, Optional
 
 import anyio
@@ -31,6 +32,11 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         backend: ``"asyncio"`` or ``"trio"``.
         graceful_timeout: seconds runners get to finish their rollouts after the algorithm returned, before they
             are cancelled (a cancelled attempt keeps its status, see docs/runtime.md).
+        join_timeout: (``mode="threads"``) seconds to wait for each runner thread once it was cancelled.
+
+    Upstream's ``graceful_delay`` is accepted for ``graceful_timeout`` (deprecated); ``main_thread`` and
+    ``managed_store`` are accepted and kept as attributes (:class:`SharedMemoryExecutionStrategy` acts on
+    ``main_thread``).
     """
 
     alias = "inprocess"
@@ -42,10 +48,14 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         mode: str = "tasks",
         backend: Optional[str] = None,
         graceful_timeout: float = 5.0,
+        join_timeout: float = 5.0,
         **legacy: Any,
     ) -> None:
-        legacy.pop("main_thread", None)  # upstream "shm" knobs, accepted for compatibility
-        legacy.pop("managed_store", None)
+        if "graceful_delay" in legacy:
+            warnings.warn("`graceful_delay` is deprecated; use `graceful_timeout`.", DeprecationWarning, stacklevel=2)
+            graceful_timeout = legacy.pop("graceful_delay")
+        self.main_thread: Optional[str] = legacy.pop("main_thread", None)  # upstream "shm" knobs
+        self.managed_store: Optional[bool] = legacy.pop("managed_store", None)
         if legacy:
             raise TypeError(f"InProcessExecutionStrategy got unexpected arguments: {', '.join(sorted(legacy))}")
         if mode not in ("tasks", "threads"):
@@ -54,6 +64,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         self.mode = mode
         self.backend = resolve_backend(backend)
         self.graceful_timeout = graceful_timeout
+        self.join_timeout = join_timeout
 
     def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
         event = ThreadingEvent()
@@ -123,7 +134,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         finally:
             event.set()
             for thread in threads:
-                thread.join(self.graceful_timeout + 5.0)
+                thread.join(self.graceful_timeout + self.join_timeout)
                 if thread.is_alive():
                     logger.error("Runner thread %s did not stop; abandoning it (daemon)", thread.name)
         if errors:

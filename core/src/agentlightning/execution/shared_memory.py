@@ -19,8 +19,9 @@ class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
 
     ``main_thread`` is validated as upstream does (``"runner"`` needs ``n_runners == 1``; by default it is
     ``"runner"`` for one runner, ``"algorithm"`` for several); ``graceful_delay`` is our
-    ``graceful_timeout``. ``join_timeout``, ``poll_interval`` and ``managed_store`` are accepted and have nothing to
-    tune here: every store is used directly, and the stop event is polled at a fixed rate.
+    ``graceful_timeout``; ``join_timeout`` bounds the wait for runner threads. ``poll_interval`` and
+    ``managed_store`` are accepted and have nothing to tune here: every store is used directly, and the stop event
+    is polled at a fixed rate.
 
     As upstream's, ``execute()`` treats a ``KeyboardInterrupt`` (Ctrl-C, or raised by the bundle upstream runs on the
     main thread: the algorithm, or the runner with ``main_thread="runner"``) as a stop request: the other bundles
@@ -44,9 +45,8 @@ class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
         if main_thread == "runner" and n_runners != 1:
             raise ValueError("main_thread='runner' requires n_runners == 1")
         options.setdefault("graceful_timeout", graceful_delay)
-        super().__init__(n_runners, **options)
+        super().__init__(n_runners, join_timeout=join_timeout, **options)
         self.main_thread = main_thread
-        self.join_timeout = join_timeout
         self.poll_interval = poll_interval
         self.managed_store = managed_store
 
