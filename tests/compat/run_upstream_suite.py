@@ -18,8 +18,9 @@ internal: a name with a leading underscore imported from ``agentlightning`` (``_
 whose dotted path has such a segment, an attribute with a leading underscore read on any object
 (``store._rollouts``), a ``monkeypatch`` target string naming an ``agentlightning`` private, or one of upstream's
 helper modules that are not part of its documented API (``PRIVATE_MODULES`` below), or a patch of the HTTP library
-upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``). The rule
-is static (an AST scan), so it is the same for every run.
+upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``), or a
+name upstream's own reference lists as internal API (``INTERNAL_NAMES``). The rule is static (an AST scan), so it
+is the same for every run.
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ PRIVATE_MODULES = (
     "agentlightning.store.utils",
     "agentlightning.utils.system_snapshot",
     "agentlightning.instrumentation.agentops_langchain",
+)
+
+# What upstream's own reference lists under "Internal API References" ("very likely to change"), outside its
+# "Deprecated APIs" section (those are public here: the v0.1 API works): a test importing one of these tests internals.
+INTERNAL_NAMES = frozenset(
+    {
+        *("OpenAIMessages", "TraceTree", "Transition", "RewardMatchPolicy", "FunctionalAlgorithm"),
+        *("FunctionalLitAgent", "llm_rollout", "prompt_rollout", "OperationContext"),
+        *("ModelConfig", "LightningSpanExporter", "LightningOpenTelemetry", "AddReturnTokenIds"),
+        *("StreamConversionMiddleware", "MessageInspectionMiddleware", "RolloutAttemptMiddleware"),
+        *("UNSET", "rollout_status_from_attempt", "scan_unhealthy_rollouts", "LightningSpanProcessor"),
+    }
 )
 
 # HTTP libraries upstream's store client happens to be built on: a test that patches their classes to inject failures
@@ -168,7 +181,8 @@ def _private_imports(tree: ast.Module) -> Set[str]:
             for alias in node.names:
                 local = alias.asname or alias.name
                 if _is_private_module(node.module) or (
-                    node.module.startswith("agentlightning") and _is_private_segment(alias.name)
+                    node.module.startswith("agentlightning")
+                    and (_is_private_segment(alias.name) or alias.name in INTERNAL_NAMES)
                 ):
                     private.add(local)
                 elif _is_private_module(f"{node.module}.{alias.name}"):
