@@ -16,11 +16,12 @@ It prints, per top-level test folder, ``passed / valid`` and the same restricted
 public API. A test counts as *private* when it (its body, or a fixture it requests from its own file) uses an upstream
 internal: a name with a leading underscore imported from ``agentlightning`` (``_item_matches_filters``), a module
 whose dotted path has such a segment, an attribute with a leading underscore read on any object
-(``store._rollouts``), a ``monkeypatch`` target string naming an ``agentlightning`` private, or one of upstream's
-helper modules that are not part of its documented API (``PRIVATE_MODULES`` below), or a patch of the HTTP library
-upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``), or a
-name upstream's own reference lists as internal API (``INTERNAL_NAMES``). The rule is static (an AST scan), so it
-is the same for every run.
+(``store._rollouts``), a ``monkeypatch``/``patch`` target string inside an ``agentlightning`` module (it replaces
+a collaborator to watch upstream's internal wiring: ``"agentlightning.runner.agent.system_snapshot"``), one of
+upstream's helper modules that are not part of its documented API (``PRIVATE_MODULES`` below), a patch of the HTTP
+library upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``),
+or a name upstream's own reference lists as internal API (``INTERNAL_NAMES``). The rule is static (an AST scan), so
+it is the same for every run.
 """
 
 from __future__ import annotations
@@ -157,6 +158,14 @@ class _Uses(ast.NodeVisitor):
         for arg in node.args[1:2]:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _is_private_segment(arg.value):
                 self.private_attr = True
+        # monkeypatch.setattr("agentlightning.runner.agent.system_snapshot", ...) / patch("agentlightning...."):
+        # replaces a collaborator inside an upstream module to watch how that module calls it (internal wiring)
+        func_name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if func_name in ("setattr", "patch") and node.args:
+            target = node.args[0]
+            if isinstance(target, ast.Constant) and isinstance(target.value, str):
+                if target.value.startswith("agentlightning."):
+                    self.private_string = True
         # monkeypatch.setattr(aiohttp.ClientSession, "post", ...): replaces the HTTP library upstream's client uses
         if isinstance(node.func, ast.Attribute) and node.func.attr == "setattr" and node.args:
             root = node.args[0]
