@@ -19,7 +19,8 @@ whose dotted path has such a segment, an attribute with a leading underscore rea
 (``store._rollouts``), a ``monkeypatch``/``patch`` target string inside an ``agentlightning`` module (it replaces
 a collaborator to watch upstream's internal wiring: ``"agentlightning.runner.agent.system_snapshot"``), one of
 upstream's helper modules that are not part of its documented API (``PRIVATE_MODULES`` below), a patch of the HTTP
-library upstream's client is built on (``TRANSPORT_LIBRARIES``: injecting failures into ``aiohttp.ClientSession``),
+library upstream's client is built on or its error classes (``TRANSPORT_LIBRARIES``: injecting failures into
+``aiohttp.ClientSession``, expecting ``aiohttp.ClientResponseError`` from the client),
 or a name upstream's own reference lists as internal API (``INTERNAL_NAMES``). The rule is static (an AST scan), so
 it is the same for every run.
 """
@@ -196,6 +197,8 @@ def _private_imports(tree: ast.Module) -> Set[str]:
                     private.add(local)
                 elif _is_private_module(f"{node.module}.{alias.name}"):
                     private.add(local)
+                elif node.module.split(".")[0] in TRANSPORT_LIBRARIES and alias.name.endswith("Error"):
+                    private.add(local)  # the HTTP library's own errors: what upstream's client happens to raise
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if _is_private_module(alias.name):
