@@ -63,6 +63,14 @@ def test_main_process_runner_needs_both_roles_and_one_runner() -> None:
         ClientServerExecutionStrategy(main_process="server")
 
 
+def test_shared_memory_reads_managed_store_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGL_MANAGED_STORE", "false")
+    assert SharedMemoryExecutionStrategy().managed_store is False
+    assert SharedMemoryExecutionStrategy(managed_store=True).managed_store is True
+    monkeypatch.delenv("AGL_MANAGED_STORE")
+    assert SharedMemoryExecutionStrategy().managed_store is True
+
+
 def test_shared_memory_validates_main_thread_like_upstream() -> None:
     assert SharedMemoryExecutionStrategy().main_thread == "runner"
     assert SharedMemoryExecutionStrategy(n_runners=4).main_thread == "algorithm"

@@ -31,7 +31,9 @@ class InProcessExecutionStrategy(ExecutionStrategy):
             with its own event loop (the store must be thread-safe), the algorithm on the calling thread.
         backend: ``"asyncio"`` or ``"trio"``.
         graceful_timeout: seconds runners get to finish their rollouts after the algorithm returned, before they
-            are cancelled (a cancelled attempt keeps its status, see docs/runtime.md).
+            are cancelled (a cancelled attempt keeps its status, see docs/runtime.md); in ``"tasks"`` mode, also the
+            seconds the algorithm gets to return once a runner failed (the stop event is set), before it is
+            cancelled and the runner's exception raised.
         join_timeout: (``mode="threads"``) seconds to wait for each runner thread once it was cancelled.
 
     Upstream's ``graceful_delay`` is accepted for ``graceful_timeout`` (deprecated); ``main_thread`` and
@@ -82,31 +84,55 @@ class InProcessExecutionStrategy(ExecutionStrategy):
     def _execute_tasks(
         self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent
     ) -> None:
+        failures: List[Exception] = []
+        running = [self.n_runners]
+
         async def main() -> None:
             async with anyio.create_task_group() as tg:
+
+                async def runner_task(worker_id: int) -> None:
+                    try:
+                        await self._runner_main(runner, store, worker_id, event)
+                    except Exception as exc:  # noqa: BLE001 - the algorithm is asked to stop, then cancelled
+                        failures.append(exc)
+                    except BaseException:
+                        event.set()
+                        raise
+                    finally:
+                        running[0] -= 1
+                    if failures and not event.is_set():
+                        event.set()
+                        await anyio.sleep(self.graceful_timeout)
+                        logger.warning("The algorithm did not stop within %.1f s of a runner failure; cancelling it",
+                                       self.graceful_timeout)  # fmt: skip
+                        tg.cancel_scope.cancel()
+
                 for worker_id in range(self.n_runners):
-                    tg.start_soon(self._guarded, self._runner_main, runner, store, worker_id, event)
+                    tg.start_soon(runner_task, worker_id)
                 try:
                     await algorithm(store, event)
-                finally:
+                except BaseException:
                     event.set()
+                    raise
+                if failures:
+                    tg.cancel_scope.cancel()  # nothing left to wait for
+                elif running[0] > 0:
+                    event.set()  # the algorithm is done: stop the runners (none left: the event stays as it is)
 
         try:
             run_interruptibly(main, backend=self.backend)
         except BaseException as exc:
             event.set()
+            for failure in failures:
+                logger.error("A runner failed during the same run: %r", failure)
             inner = unwrap_group(exc)
             if inner is exc:
                 raise
             raise inner from None
-
-    async def _guarded(self, fn: Any, *args: Any) -> None:
-        event = args[-1]
-        try:
-            await fn(*args)
-        except BaseException:
-            event.set()
-            raise
+        if failures:
+            for other in failures[1:]:
+                logger.error("Another runner failed during the same run: %r", other)
+            raise failures[0]
 
     def _execute_threads(
         self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent

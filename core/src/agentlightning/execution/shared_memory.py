@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..env_var import LightningEnvVar, resolve_bool_env_var
 from .base import AlgorithmBundle, RunnerBundle
 from .inprocess import InProcessExecutionStrategy
 from .upstream_interrupts import StopOnInterruptAlgorithm, StopOnInterruptRunner, log_interrupt
@@ -48,7 +49,7 @@ class SharedMemoryExecutionStrategy(InProcessExecutionStrategy):
         super().__init__(n_runners, join_timeout=join_timeout, **options)
         self.main_thread = main_thread
         self.poll_interval = poll_interval
-        self.managed_store = managed_store
+        self.managed_store = resolve_bool_env_var(LightningEnvVar.AGL_MANAGED_STORE, managed_store, True)
 
     def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
         if self.main_thread == "algorithm":
