@@ -9,6 +9,7 @@ import time
 from typing import Any, List
 
 import anyio
+import anyio.lowlevel
 import pytest
 from agentlightning.execution import (
     InProcessExecutionStrategy,
@@ -59,15 +60,46 @@ def test_in_process_runs_every_runner_and_stops_them_when_the_algorithm_returns(
 
 
 def test_runner_failure_stops_the_algorithm_and_is_raised() -> None:
+    finished: List[str] = []
+
     async def algorithm(store: Any, event: Any) -> None:
         while not event.is_set():  # noqa: ASYNC110 - a thread or process event: polled, not awaited
             await anyio.sleep(0.01)
+        finished.append("algorithm")  # it saw the stop event and returned by itself, not cancelled
 
     async def runner(store: Any, worker_id: int, event: Any) -> None:
         raise ConnectionError("runner lost the store")
 
     with pytest.raises(ConnectionError, match="runner lost the store"):
         InProcessExecutionStrategy(n_runners=2).execute(algorithm, runner, memory_store())
+    assert finished == ["algorithm"]
+
+
+def test_an_algorithm_ignoring_a_runner_failure_is_cancelled_after_the_grace_period() -> None:
+    async def algorithm(store: Any, event: Any) -> None:
+        await anyio.sleep(60)
+
+    async def runner(store: Any, worker_id: int, event: Any) -> None:
+        raise ConnectionError("runner lost the store")
+
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="runner lost the store"):
+        InProcessExecutionStrategy(graceful_timeout=0.3).execute(algorithm, runner, memory_store())
+    assert time.monotonic() - started < 10
+
+
+def test_the_stop_event_is_left_alone_when_no_runner_is_left_to_stop() -> None:
+    events: List[Any] = []
+
+    async def algorithm(store: Any, event: Any) -> None:
+        events.append(event)
+        await anyio.sleep(0.1)  # the runner has finished by itself by then
+
+    async def runner(store: Any, worker_id: int, event: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    InProcessExecutionStrategy().execute(algorithm, runner, memory_store())
+    assert not events[0].is_set()
 
 
 def test_runner_thread_failure_is_raised_after_the_algorithm_stopped() -> None:

@@ -97,3 +97,90 @@ def test_off_the_main_thread_it_is_a_plain_run() -> None:
     thread.start()
     thread.join(10)
     assert out == ["ok"]
+
+
+# ------------------------------------------------------------------ upstream-named strategies: Ctrl-C is a stop request
+
+
+def _memory_store() -> Any:
+    from agentlightning_memory import InMemoryLightningStore
+
+    return InMemoryLightningStore(watchdog_interval=None)
+
+
+async def _interrupting_algorithm(store: Any, event: Any) -> None:
+    await anyio.sleep(0.05)
+    raise KeyboardInterrupt
+
+
+def _runner_until_stopped(finished: List[int]) -> Any:
+    async def runner(store: Any, worker_id: int, event: Any) -> None:
+        while not event.is_set():  # noqa: ASYNC110 - a thread event: polled, as runners do
+            await anyio.sleep(0.01)
+        finished.append(worker_id)
+
+    return runner
+
+
+def test_shared_memory_strategy_returns_after_an_interrupting_algorithm_and_runners_stop_cooperatively(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from agentlightning.execution import SharedMemoryExecutionStrategy
+
+    finished: List[int] = []
+    strategy = SharedMemoryExecutionStrategy(n_runners=2, main_thread="algorithm", graceful_delay=5.0)
+    strategy.execute(_interrupting_algorithm, _runner_until_stopped(finished), _memory_store())
+    assert sorted(finished) == [0, 1]  # they saw the stop event, not a cancellation
+    assert "KeyboardInterrupt received on main thread" in caplog.text
+
+
+def test_shared_memory_strategy_with_the_runner_on_the_main_thread_lets_the_algorithm_finish() -> None:
+    from agentlightning.execution import SharedMemoryExecutionStrategy
+
+    finished: List[str] = []
+
+    async def algorithm(store: Any, event: Any) -> None:
+        while not event.is_set():  # noqa: ASYNC110 - a thread event: polled, as algorithms do
+            await anyio.sleep(0.01)
+        finished.append("algorithm")
+
+    async def runner(store: Any, worker_id: int, event: Any) -> None:
+        raise KeyboardInterrupt
+
+    SharedMemoryExecutionStrategy(n_runners=1, main_thread="runner").execute(algorithm, runner, _memory_store())
+    assert finished == ["algorithm"]
+
+
+def test_shared_memory_strategy_still_raises_other_errors() -> None:
+    from agentlightning.execution import SharedMemoryExecutionStrategy
+
+    async def broken(store: Any, event: Any) -> None:
+        raise ValueError("algorithm failed")
+
+    with pytest.raises(ValueError, match="algorithm failed"):
+        SharedMemoryExecutionStrategy(n_runners=1).execute(broken, _runner_until_stopped([]), _memory_store())
+
+
+def test_our_in_process_strategy_keeps_raising_keyboard_interrupt() -> None:
+    from agentlightning.execution import InProcessExecutionStrategy
+
+    with pytest.raises(KeyboardInterrupt):
+        InProcessExecutionStrategy(n_runners=1).execute(
+            _interrupting_algorithm, _runner_until_stopped([]), _memory_store()
+        )
+
+
+def test_client_server_strategy_returns_after_an_interrupting_algorithm_or_runner() -> None:
+    from agentlightning.execution import ClientServerExecutionStrategy
+
+    algorithm_role = ClientServerExecutionStrategy("algorithm", managed_store=False)
+    algorithm_role.execute(_interrupting_algorithm, _runner_until_stopped([]), _memory_store())
+
+    async def interrupting_runner(store: Any, worker_id: int, event: Any) -> None:
+        raise KeyboardInterrupt
+
+    async def idle_algorithm(store: Any, event: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    runner_role = ClientServerExecutionStrategy("runner", managed_store=False)
+    runner_role.execute(idle_algorithm, interrupting_runner, _memory_store())

@@ -71,6 +71,14 @@ def test_main_process_runner_needs_both_roles_and_one_runner() -> None:
         ClientServerExecutionStrategy(main_process="server")
 
 
+def test_shared_memory_reads_managed_store_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGL_MANAGED_STORE", "false")
+    assert SharedMemoryExecutionStrategy().managed_store is False
+    assert SharedMemoryExecutionStrategy(managed_store=True).managed_store is True
+    monkeypatch.delenv("AGL_MANAGED_STORE")
+    assert SharedMemoryExecutionStrategy().managed_store is True
+
+
 def test_shared_memory_validates_main_thread_like_upstream() -> None:
     assert SharedMemoryExecutionStrategy().main_thread == "runner"
     assert SharedMemoryExecutionStrategy(n_runners=4).main_thread == "algorithm"
@@ -144,3 +152,16 @@ def test_main_process_runner_keeps_the_runner_on_the_main_thread() -> None:
     ClientServerExecutionStrategy(main_process="runner").execute(calls.run_algorithm, calls, memory_store())
     assert calls.algorithm and calls.algorithm != ["MainThread"]
     assert calls.runner == ["MainThread"]
+
+
+def test_in_process_strategy_accepts_upstreams_shared_memory_arguments() -> None:
+    from agentlightning.execution import InProcessExecutionStrategy
+
+    with pytest.warns(DeprecationWarning, match="graceful_delay"):
+        strategy = InProcessExecutionStrategy(
+            n_runners=2, graceful_delay=0.5, join_timeout=2.0, main_thread="algorithm", managed_store=False
+        )
+    assert (strategy.graceful_timeout, strategy.join_timeout) == (0.5, 2.0)
+    assert (strategy.main_thread, strategy.managed_store) == ("algorithm", False)
+    with pytest.raises(TypeError, match="unexpected arguments: poll_every"):
+        InProcessExecutionStrategy(poll_every=1)

@@ -282,19 +282,25 @@ async def test_async_agents_run_concurrently_up_to_max_concurrency(store: Any) -
     assert len(await store.query_rollouts(status_in=["succeeded"])) == 6
 
 
-async def test_heartbeats_report_system_stats_and_touch_running_attempts(store: Any) -> None:
+@pytest.mark.parametrize("launch_mode", ["asyncio", "thread"])  # upstream's heartbeat_launch_mode: same beats
+async def test_heartbeats_report_system_stats_and_touch_running_attempts(store: Any, launch_mode: str) -> None:
     async def slow(task: str, llm: LLM) -> float:
         await anyio.sleep(0.6)
         return 1.0
 
     rollout = await store.enqueue_rollout("t")
-    runner = make_runner(max_rollouts=1, heartbeat_interval=0.1)
+    runner = make_runner(max_rollouts=1, heartbeat_interval=0.1, heartbeat_launch_mode=launch_mode)
     with runner.run_context(agent=agl.rollout(slow), store=store):
         await runner.iter()
     worker = await store.get_worker_by_id("Worker-0")
     assert worker is not None and worker.heartbeat_stats and "cpu_threads" in worker.heartbeat_stats
     attempt = await store.get_latest_attempt(rollout.rollout_id)
     assert attempt is not None and attempt.last_heartbeat_time is not None
+
+
+def test_heartbeat_launch_mode_is_checked() -> None:
+    with pytest.raises(ValueError, match="heartbeat_launch_mode must be 'asyncio' or 'thread', got 'process'"):
+        LitAgentRunner(heartbeat_launch_mode="process")
 
 
 async def test_step_returns_the_finished_rollout(store: Any) -> None:

@@ -63,9 +63,8 @@ def test_restart_keeps_the_port() -> None:
 def test_port_in_use_is_a_clear_error() -> None:
     with BackgroundServer(_app()) as first:
         second = BackgroundServer(_app(), port=first.port, name="second server")
-        with pytest.raises(
-            ServerStartupError, match=f"second server did not start up: cannot listen on 127.0.0.1:{first.port}"
-        ):
+        reason = f"cannot listen on 127.0.0.1:{first.port}: address already in use"
+        with pytest.raises(ServerStartupError, match=f"second server did not start up within 30.0s: {reason}"):
             second.start()
         assert not second.running
         second.stop()
@@ -80,7 +79,7 @@ def test_lifespan_failure_surfaces() -> None:
 
     server = BackgroundServer(_app(lifespan=lifespan), name="broken")
     with pytest.raises(
-        ServerStartupError, match="broken did not start up: ValueError: the database is missing"
+        ServerStartupError, match="broken did not start up within 30.0s: ValueError: the database is missing"
     ) as info:
         server.start()
     assert isinstance(info.value.__cause__, ValueError)

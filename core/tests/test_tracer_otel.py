@@ -87,6 +87,27 @@ async def test_spans_reach_the_store_in_batches_before_exit(recording_store: Rec
         tracer.teardown_worker(0)
 
 
+@pytest.mark.parametrize("over_the_wire", [True, False])
+async def test_a_store_served_over_the_wire_gets_the_ids_on_the_span_resource_too(
+    recording_store: RecordingStore, over_the_wire: bool
+) -> None:
+    store = recording_store
+    store.capabilities = {"otlp_traces": over_the_wire}  # type: ignore[attr-defined]  # as the HTTP client says
+    tracer = OtelTracer()
+    tracer.init_worker(0, store)  # type: ignore[arg-type]
+    try:
+        async with tracer.trace_context(rollout_id="ro-1", attempt_id="at-1") as otel:
+            with otel.start_as_current_span("one"), otel.start_as_current_span("two"):
+                pass
+    finally:
+        tracer.teardown_worker(0)
+    ids = {"agentlightning.rollout_id": "ro-1", "agentlightning.attempt_id": "at-1"}
+    assert len(store.spans) == 2
+    for span in store.spans:
+        assert (ids.items() <= span.resource.attributes.items()) is over_the_wire
+        assert "service.name" in span.resource.attributes  # the provider's own resource is kept
+
+
 async def test_store_errors_are_tolerated_and_spans_kept(failing_store: RecordingStore) -> None:
     store = failing_store
     tracer = OtelTracer(flush_interval=0.01)

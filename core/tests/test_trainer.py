@@ -157,6 +157,25 @@ def test_deprecated_aliases_warn() -> None:
     assert {str(w.message).split(";")[0] for w in caught} >= {"`n_workers` is deprecated", "`max_tasks` is deprecated"}
 
 
+def test_upstream_trainer_arguments_dev_daemon_and_triplet_exporter() -> None:
+    from agentlightning.adapter import TracerTraceToTriplet
+
+    exporter = TracerTraceToTriplet()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(triplet_exporter=exporter, dev=True, daemon=False, strategy="inprocess", progress=False)
+    assert trainer.adapter is exporter and trainer.triplet_exporter is exporter
+    assert trainer.dev_mode is True and trainer.daemon is False
+    messages = {str(w.message) for w in caught if w.category is DeprecationWarning}
+    assert any("Trainer(dev=True) is deprecated" in m for m in messages)
+    assert any("`triplet_exporter` is deprecated; use `adapter`" in m for m in messages)
+
+    other = TracerTraceToTriplet()
+    with pytest.warns(DeprecationWarning, match="ignored because `adapter` is given"):
+        trainer = Trainer(adapter=other, triplet_exporter=exporter, strategy="inprocess", progress=False)
+    assert trainer.adapter is other and trainer.daemon is True and trainer.dev_mode is False
+
+
 def test_dev_requires_a_fast_algorithm() -> None:
     class Slow(Algorithm):
         async def run(self, train_dataset: Any = None, val_dataset: Any = None) -> None:

@@ -297,8 +297,9 @@ def test_jinja_template() -> None:
 def test_paginated_result_is_a_sequence() -> None:
     page = PaginatedResult(items=["a", "b", "c"], limit=3, offset=0, total=5)
     assert list(page) == ["a", "b", "c"] and len(page) == 3 and page[1] == "b" and page[1:] == ["b", "c"]
-    assert repr(page) == "<PaginatedResult (1:3 of 5) ['a', ...]>"
-    assert repr(PaginatedResult(items=[], limit=-1, offset=0, total=0)) == "<PaginatedResult (1: of 0) [empty]>"
+    assert repr(page) == "<PaginatedResult (0:3 of 5) ['a', ...]>"  # upstream's form: the slice served
+    assert repr(PaginatedResult(items=[], limit=-1, offset=0, total=0)) == "<PaginatedResult (0: of 0) empty>"
+    assert repr(PaginatedResult(items=["b"], limit=1, offset=1, total=5)) == "<PaginatedResult (1:2 of 5) 'b'>"
     assert to_dict(page) == {"items": ["a", "b", "c"], "limit": 3, "offset": 0, "total": 5}
 
 
@@ -361,6 +362,30 @@ def test_span_from_opentelemetry() -> None:
     assert span.name == "child" and span.attributes == {"xs": [1, 2]} and span.parent_id is not None
     assert span.events[0].name == "e" and span.start_time is not None and span.start_time < 1e12
     assert from_dict(to_dict(span), Span) == span
+
+
+def test_span_from_opentelemetry_takes_an_object_standing_for_a_readable_span() -> None:
+    from types import SimpleNamespace
+
+    class StandIn(SimpleNamespace):
+        def get_span_context(self) -> Any:
+            return SimpleNamespace(trace_id=0xABC, span_id=0x12, is_remote=False, trace_state={})
+
+        def __getattr__(self, name: str) -> Any:  # answers anything, as a test double does
+            return SimpleNamespace(name=f"auto {name}")
+
+    stand_in = StandIn(
+        name="double", parent=None, attributes={"k": "v"}, events=[], links=[], start_time=1_700_000_000_000_000_000,
+        end_time=1_700_000_001_000_000_000, resource=SimpleNamespace(attributes={"service.name": "t"}, schema_url=""),
+        status=SimpleNamespace(status_code=SimpleNamespace(name="OK"), description=None),
+    )  # fmt: skip
+    span = Span.from_opentelemetry(stand_in, "ro", "at", 1)  # type: ignore[arg-type]
+    assert (span.name, span.attributes, span.status.status_code) == ("double", {"k": "v"}, "OK")
+    assert (
+        span.span_id == "0000000000000012"
+        and span.start_time == 1.7e9
+        and span.resource.attributes == {"service.name": "t"}
+    )
 
 
 def test_span_from_opentelemetry_every_field() -> None:

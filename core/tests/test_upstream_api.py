@@ -402,6 +402,17 @@ def test_collection_stand_ins_say_what_replaces_them() -> None:
 # -------------------------------------------------------------------------------------------- emitters, tracing
 
 
+@pytest.mark.parametrize("name", ["LightningSpanExporter", "StreamConversionMiddleware", "RolloutAttemptMiddleware"])
+def test_llm_proxy_internals_import_and_say_what_replaces_them(name: str) -> None:
+    import agentlightning.llm_proxy as module
+
+    assert module.__all__ == ["LLMProxy"]  # upstream's public name; the rest are its internals
+    with pytest.raises(NotImplementedError, match=f"{name} is upstream v0.3's LiteLLM-proxy internal.*own gateway"):
+        getattr(module, name)(object())
+    entry: module.ModelConfig = {"model_name": "m", "litellm_params": {"model": "hosted_vllm/m"}}
+    assert set(entry) == set(module.ModelConfig.__annotations__)
+
+
 def test_emitters_use_their_module_get_active_tracer(monkeypatch: pytest.MonkeyPatch) -> None:
     import agentlightning.emitter.annotation as annotation_module
     import agentlightning.emitter.exception as exception_module

@@ -202,6 +202,24 @@ async def test_pickled_client_keeps_settings_only(memory_client: LightningStoreC
     await copy.close()
 
 
+async def test_statistics_are_the_served_stores_as_the_server_reports_them() -> None:
+    store = _memory()
+    server = LightningStoreServer(store, port=0)
+    await server.start()
+    client = server.client()
+    try:
+        await client.enqueue_rollout("x")
+        served = dict(await store.statistics())
+        through_client = dict(await client.statistics())
+        assert through_client["name"] == "InMemoryLightningStore" and "remote_name" not in through_client
+        assert {k: v for k, v in through_client.items() if k != "uptime"} == {
+            k: v for k, v in served.items() if k != "uptime"
+        }
+    finally:
+        await client.close()
+        await server.stop()
+
+
 async def test_batched_spans_and_sequence_ids(memory_client: LightningStoreClient) -> None:
     from agentlightning.testing.store_suite import make_span
 

@@ -23,6 +23,7 @@ def served_backend(request: Any) -> str:
 
 class TestStoreOverHttp(EngineStoreConformance):
     state_machine_settings = settings(stateful_settings(), max_examples=12)
+    served_store_names = ("InMemoryLightningStore", "SqliteLightningStore")  # the client reports the served store's
 
     @pytest.fixture
     def store_factory(self, store_host: StoreHost, served_backend: str, created_keys: List[str], tmp_path: Any) -> Any:

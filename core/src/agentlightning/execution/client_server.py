@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from .base import AlgorithmBundle, RunnerBundle
 from .multiprocess import MultiProcessExecutionStrategy
+from .upstream_interrupts import StopOnInterruptAlgorithm, StopOnInterruptRunner, log_interrupt
+
+if TYPE_CHECKING:
+    from agentlightning.store.base import LightningStore
 
 __all__ = ["ClientServerExecutionStrategy"]
 
@@ -16,6 +21,9 @@ class ClientServerExecutionStrategy(MultiProcessExecutionStrategy):
     ``role``, ``server_host``, ``server_port`` and ``managed_store`` default to ``AGL_CURRENT_ROLE``,
     ``AGL_SERVER_HOST``, ``AGL_SERVER_PORT`` and ``AGL_MANAGED_STORE``. Keyword arguments of the multi-process
     strategy (``backend``, ``start_method``, ``max_restarts``...) are accepted too.
+
+    As upstream's, ``execute()`` treats a ``KeyboardInterrupt`` (Ctrl-C, or raised by the algorithm or by a runner
+    process) as a stop request: the stop event is set, everything stops and ``execute()`` returns.
     """
 
     def __init__(
@@ -46,6 +54,12 @@ class ClientServerExecutionStrategy(MultiProcessExecutionStrategy):
             allowed_exit_codes=tuple(allowed_exit_codes),
             **options,
         )
+
+    def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
+        try:
+            super().execute(StopOnInterruptAlgorithm(algorithm), StopOnInterruptRunner(runner), store)
+        except KeyboardInterrupt:
+            log_interrupt()
 
     def __repr__(self) -> str:
         return f"ClientServerExecutionStrategy(role={self.role!r}, n_runners={self.n_runners})"

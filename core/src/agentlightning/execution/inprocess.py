@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any, List, Optional
 
 import anyio
@@ -30,7 +31,14 @@ class InProcessExecutionStrategy(ExecutionStrategy):
             with its own event loop (the store must be thread-safe), the algorithm on the calling thread.
         backend: ``"asyncio"`` or ``"trio"``.
         graceful_timeout: seconds runners get to finish their rollouts after the algorithm returned, before they
-            are cancelled (a cancelled attempt keeps its status, see docs/runtime.md).
+            are cancelled (a cancelled attempt keeps its status, see docs/runtime.md); in ``"tasks"`` mode, also the
+            seconds the algorithm gets to return once a runner failed (the stop event is set), before it is
+            cancelled and the runner's exception raised.
+        join_timeout: (``mode="threads"``) seconds to wait for each runner thread once it was cancelled.
+
+    Upstream's ``graceful_delay`` is accepted for ``graceful_timeout`` (deprecated); ``main_thread`` and
+    ``managed_store`` are accepted and kept as attributes (:class:`SharedMemoryExecutionStrategy` acts on
+    ``main_thread``).
     """
 
     alias = "inprocess"
@@ -42,10 +50,14 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         mode: str = "tasks",
         backend: Optional[str] = None,
         graceful_timeout: float = 5.0,
+        join_timeout: float = 5.0,
         **legacy: Any,
     ) -> None:
-        legacy.pop("main_thread", None)  # upstream "shm" knobs, accepted for compatibility
-        legacy.pop("managed_store", None)
+        if "graceful_delay" in legacy:
+            warnings.warn("`graceful_delay` is deprecated; use `graceful_timeout`.", DeprecationWarning, stacklevel=2)
+            graceful_timeout = legacy.pop("graceful_delay")
+        self.main_thread: Optional[str] = legacy.pop("main_thread", None)  # upstream "shm" knobs
+        self.managed_store: Optional[bool] = legacy.pop("managed_store", None)
         if legacy:
             raise TypeError(f"InProcessExecutionStrategy got unexpected arguments: {', '.join(sorted(legacy))}")
         if mode not in ("tasks", "threads"):
@@ -54,6 +66,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         self.mode = mode
         self.backend = resolve_backend(backend)
         self.graceful_timeout = graceful_timeout
+        self.join_timeout = join_timeout
 
     def execute(self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore) -> None:
         event = ThreadingEvent()
@@ -71,31 +84,55 @@ class InProcessExecutionStrategy(ExecutionStrategy):
     def _execute_tasks(
         self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent
     ) -> None:
+        failures: List[Exception] = []
+        running = [self.n_runners]
+
         async def main() -> None:
             async with anyio.create_task_group() as tg:
+
+                async def runner_task(worker_id: int) -> None:
+                    try:
+                        await self._runner_main(runner, store, worker_id, event)
+                    except Exception as exc:  # noqa: BLE001 - the algorithm is asked to stop, then cancelled
+                        failures.append(exc)
+                    except BaseException:
+                        event.set()
+                        raise
+                    finally:
+                        running[0] -= 1
+                    if failures and not event.is_set():
+                        event.set()
+                        await anyio.sleep(self.graceful_timeout)
+                        logger.warning("The algorithm did not stop within %.1f s of a runner failure; cancelling it",
+                                       self.graceful_timeout)  # fmt: skip
+                        tg.cancel_scope.cancel()
+
                 for worker_id in range(self.n_runners):
-                    tg.start_soon(self._guarded, self._runner_main, runner, store, worker_id, event)
+                    tg.start_soon(runner_task, worker_id)
                 try:
                     await algorithm(store, event)
-                finally:
+                except BaseException:
                     event.set()
+                    raise
+                if failures:
+                    tg.cancel_scope.cancel()  # nothing left to wait for
+                elif running[0] > 0:
+                    event.set()  # the algorithm is done: stop the runners (none left: the event stays as it is)
 
         try:
             run_interruptibly(main, backend=self.backend)
         except BaseException as exc:
             event.set()
+            for failure in failures:
+                logger.error("A runner failed during the same run: %r", failure)
             inner = unwrap_group(exc)
             if inner is exc:
                 raise
             raise inner from None
-
-    async def _guarded(self, fn: Any, *args: Any) -> None:
-        event = args[-1]
-        try:
-            await fn(*args)
-        except BaseException:
-            event.set()
-            raise
+        if failures:
+            for other in failures[1:]:
+                logger.error("Another runner failed during the same run: %r", other)
+            raise failures[0]
 
     def _execute_threads(
         self, algorithm: AlgorithmBundle, runner: RunnerBundle, store: LightningStore, event: ThreadingEvent
@@ -123,7 +160,7 @@ class InProcessExecutionStrategy(ExecutionStrategy):
         finally:
             event.set()
             for thread in threads:
-                thread.join(self.graceful_timeout + 5.0)
+                thread.join(self.graceful_timeout + self.join_timeout)
                 if thread.is_alive():
                     logger.error("Runner thread %s did not stop; abandoning it (daemon)", thread.name)
         if errors:

@@ -64,8 +64,9 @@ class MultiProcessExecutionStrategy(ExecutionStrategy):
         backend: event loop of the runner processes and the algorithm, "asyncio" or "trio".
         role: ``"both"`` (default; env ``AGL_CURRENT_ROLE``): algorithm and runners here. ``"algorithm"``: only the
             algorithm, serving the store on ``server_host:server_port`` for runner machines. ``"runner"``: only the
-            runners, against the store server at ``http://server_host:server_port`` (waits for it to come up, stops
-            once it has gone away). Start the same script on every machine with its role; see docs/runtime.md.
+            runners, against the store server at ``http://server_host:server_port`` (their calls wait for it to come
+            up; they stop once it has gone away). Start the same script on every machine with its role; see
+            docs/runtime.md.
         server_host, server_port: also from ``AGL_SERVER_HOST`` / ``AGL_SERVER_PORT``; the port defaults to 4747
             when the roles are split, to any free port with ``role="both"``.
         managed_store: (env ``AGL_MANAGED_STORE``, default True) whether the algorithm machine serves the store and

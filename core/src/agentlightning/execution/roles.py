@@ -172,7 +172,10 @@ async def _wait_until_reachable(store: Any, url: str) -> None:
 
 
 async def _watch_until_gone(store: Any, url: str, event: Any) -> None:
-    """Set ``event`` once the store server stopped answering (after the client's own retries)."""
+    """Once the store server has answered, set ``event`` when it stops answering (after the client's own retries).
+
+    The runners start at once, as upstream's do: until the server is up, their own store calls wait for it."""
+    await _wait_until_reachable(store, url)
     while not event.is_set():
         await anyio.sleep(PROBE_SECONDS)
         if event.is_set():
@@ -200,8 +203,6 @@ def _run_one_runner(
     async def main() -> None:
         opened = link.open()
         try:
-            if watched:
-                await _wait_until_reachable(opened, url)
             async with anyio.create_task_group() as tg:
                 if watched:
                     tg.start_soon(_watch_until_gone, opened, url, event)
@@ -238,8 +239,6 @@ def _run_runner_processes(
     async def supervise() -> None:
         probe = link.open() if watched else None
         try:
-            if probe is not None:
-                await _wait_until_reachable(probe, url)
             for worker_id in range(strategy.n_runners):
                 process = ctx.Process(  # type: ignore[attr-defined]
                     target=runner_process_main,

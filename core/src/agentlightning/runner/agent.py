@@ -51,6 +51,9 @@ class LitAgentRunner(Runner[T_task]):
         heartbeat_include_gpu: add GPU statistics to heartbeats.
         max_concurrency: rollouts run at once by this runner (upstream: always 1). Async agents run as tasks of
             the runner's event loop; sync agents run in worker threads.
+        heartbeat_launch_mode: upstream's choice of where heartbeats run (``"asyncio"`` or ``"thread"``), accepted
+            and kept: heartbeats here always run as a task of the runner's loop with the system statistics read in a
+            worker thread, which keeps them on time whichever upstream mode was asked for.
 
     Differences from upstream: a rollout whose ``resources_id`` is unknown fails its attempt (upstream left it
     ``preparing`` for ever; see docs/store.md); a rollout without any resources runs with ``{}``. Sync agents run
@@ -66,7 +69,10 @@ class LitAgentRunner(Runner[T_task]):
         interval_jitter: float = 0.25,
         heartbeat_include_gpu: bool = False,
         max_concurrency: int = 1,
+        heartbeat_launch_mode: str = "thread",
     ) -> None:
+        if heartbeat_launch_mode not in ("asyncio", "thread"):
+            raise ValueError(f"heartbeat_launch_mode must be 'asyncio' or 'thread', got {heartbeat_launch_mode!r}")
         if max_rollouts is not None and max_rollouts < 0:
             raise ValueError(f"max_rollouts must be >= 0 or None, got {max_rollouts}")
         if max_concurrency < 1:
@@ -80,6 +86,7 @@ class LitAgentRunner(Runner[T_task]):
         self.interval_jitter = interval_jitter
         self.heartbeat_include_gpu = heartbeat_include_gpu
         self.max_concurrency = max_concurrency
+        self.heartbeat_launch_mode = heartbeat_launch_mode
         self._agent: Optional[LitAgent[Any]] = None
         self._hooks: List[Hook] = []
         self._store: Optional[LightningStore] = None

@@ -184,7 +184,7 @@ def sort_items(items: List[T], sort_by: Optional[str], sort_order: str, model: T
     names = _field_names(model)
     if sort_by not in names:
         raise InvalidRequestError(
-            f"cannot sort {model.__name__} by {sort_by!r}: not a field (fields: {', '.join(sorted(names))})"
+            f"Invalid sort_by: {sort_by}, allowed fields are: {', '.join(sorted(names))} ({model.__name__})"
         )
     try:
         keys = [getattr(item, sort_by, None) for item in items]

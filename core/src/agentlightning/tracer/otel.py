@@ -28,6 +28,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
+import attrs
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import Status
@@ -53,6 +54,10 @@ _OTEL_STATUS = {"OK": OtelStatusCode.OK, "ERROR": OtelStatusCode.ERROR, "UNSET":
 _FROM_OTEL: Dict[OtelStatusCode, StatusCode] = {v: k for k, v in _OTEL_STATUS.items()}  # type: ignore[misc]
 
 
+ROLLOUT_ID_KEY = "agentlightning.rollout_id"
+ATTEMPT_ID_KEY = "agentlightning.attempt_id"
+
+
 def _ns(seconds: Optional[float]) -> Optional[int]:
     return None if seconds is None else int(seconds * 1e9)
 
@@ -73,6 +78,8 @@ class TraceState:
         self.rollout_id = rollout_id
         self.attempt_id = attempt_id
         self.token = token
+        # A store served over the wire gets the ids on each span's resource too, as upstream's OTLP export sends them
+        self.tag_resource = bool((getattr(store, "capabilities", None) or {}).get("otlp_traces"))
         self.spans: List[Span] = []
         self.failed_batches = 0
         self._pending: List[ReadableSpan] = []
@@ -100,6 +107,11 @@ class TraceState:
         attempt = self.attempt_id or "attempt-dummy"
         return [Span.from_opentelemetry(s, rollout, attempt, next(self._local_seq)) for s in batch]
 
+    def _tag_resources(self, spans: List[Span]) -> None:
+        ids = {ROLLOUT_ID_KEY: self.rollout_id, ATTEMPT_ID_KEY: self.attempt_id}
+        for span in spans:
+            span.resource = attrs.evolve(span.resource, attributes={**span.resource.attributes, **ids})
+
     def flush(self) -> None:
         """Write every queued span (called from the flusher thread or a worker thread, never the event loop)."""
         with self._flush_lock:
@@ -120,6 +132,8 @@ class TraceState:
                     Span.from_opentelemetry(s, self.rollout_id, self.attempt_id, int(q))
                     for s, q in zip(batch, seqs, strict=True)
                 ]
+                if self.tag_resource:
+                    self._tag_resources(converted)
                 anyio.from_thread.run(self.store.add_many_spans, converted, token=self.token)
                 self.spans.extend(converted)
             except Exception:

@@ -86,7 +86,7 @@ class TrainerLegacy:
             if dev_data is not None:
                 raise ValueError("dev_data and dev_backend cannot be provided at the same time.")
             dev_data = dev_backend
-        if getattr(trainer, "_dev", False):
+        if getattr(trainer, "dev_mode", False):
             if dev_data is None:
                 raise ValueError("dev_data must be provided when dev=True.")
             client = _as_client(dev_data)
@@ -129,7 +129,7 @@ class TrainerLegacy:
                     target=run_legacy_worker,
                     args=(agent, client, tracer, exporter, worker_id, max_tasks, False),
                     name=f"AgentLightning-Worker-{worker_id}",
-                    daemon=True,
+                    daemon=trainer.daemon,
                 )
                 process.start()
                 processes.append(process)

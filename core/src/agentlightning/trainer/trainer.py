@@ -68,6 +68,10 @@ class Trainer(TrainerLegacy):
             :class:`~agentlightning.trainer.ProgressReporter` is used as given (extra fields, stream, quiet).
         port: port of the HTTP store server the multi-process strategy starts for a memory store.
         n_workers, max_tasks: deprecated aliases of n_runners and max_rollouts.
+        triplet_exporter: deprecated alias of ``adapter`` (ignored, with a warning, when ``adapter`` is given); the
+            adapter is also readable as :attr:`triplet_exporter`.
+        dev: deprecated (use :meth:`dev`); kept for the v0.1 worker loop (:meth:`fit_v0`).
+        daemon: whether :meth:`fit_v0`'s worker processes are daemonic (default True: they end with this process).
     """
 
     def __init__(
@@ -88,7 +92,25 @@ class Trainer(TrainerLegacy):
         port: Optional[int] = None,
         n_workers: Optional[int] = None,
         max_tasks: Optional[int] = None,
+        triplet_exporter: Any = None,
+        dev: bool = False,
+        daemon: bool = True,
     ) -> None:
+        if dev:
+            warnings.warn("Trainer(dev=True) is deprecated; use Trainer.dev(...).", DeprecationWarning, stacklevel=2)
+        if triplet_exporter is not None:
+            if adapter is not None:
+                warnings.warn(
+                    "`triplet_exporter` is deprecated and ignored because `adapter` is given.",
+                    DeprecationWarning, stacklevel=2,
+                )  # fmt: skip
+            else:
+                warnings.warn("`triplet_exporter` is deprecated; use `adapter`.", DeprecationWarning, stacklevel=2)
+                adapter = triplet_exporter
+        if not daemon:
+            logger.warning("daemon=False: fit_v0's worker processes are not ended when this process exits")
+        self.dev_mode = dev
+        self.daemon = daemon
         if n_workers is not None:
             warnings.warn("`n_workers` is deprecated; use `n_runners`.", DeprecationWarning, stacklevel=2)
             if n_runners is not None and n_runners != n_workers:
@@ -108,6 +130,7 @@ class Trainer(TrainerLegacy):
             registry=plugin_registry("tracers"),
         )  # fmt: skip
         self.adapter = self._build_adapter(adapter)
+        self.triplet_exporter = self.adapter  # upstream's older name
         self.algorithm: Optional[Algorithm] = build_component(
             algorithm, expected_type=Algorithm, spec_name="algorithm", allow_none=True,
             registry=plugin_registry("algorithms"),

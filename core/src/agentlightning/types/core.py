@@ -228,10 +228,11 @@ class PaginatedResult(Sequence[T], Generic[T]):
         return iter(self.items)
 
     def __repr__(self) -> str:
+        """Upstream's form: the slice served (``offset:offset+limit``) and the first item."""
         end = "" if self.limit == -1 else str(self.offset + self.limit)
         first = repr(self.items[0]) if self.items else "empty"
-        more = ", ..." if len(self.items) > 1 else ""
-        return f"<PaginatedResult ({self.offset + 1}:{end} of {self.total}) [{first}{more}]>"
+        shown = f"[{first}, ...]" if len(self.items) > 1 else first
+        return f"<PaginatedResult ({self.offset}:{end} of {self.total}) {shown}>"
 
 
 class FilterField(TypedDict, total=False):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 
 import attrs
 
@@ -290,7 +290,10 @@ def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -
         trace_status = _build_status("UNSET", None, {})
     else:
         code = status.status_code
-        trace_status = _build_status(getattr(code, "_name_", None) or code.name, status.description, {})
+        name: Any = getattr(code, "_name_", None)  # an enum member's name, without the property
+        if type(name) is not str:  # an object standing for the enum (a test double): its public name
+            name = code.name
+        trace_status = _build_status(name, status.description, {})
     resource = src.resource
     last = _last_resource[0]
     if resource is not last[0]:
@@ -310,7 +313,7 @@ def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -
         parent_context.span_id if parent_context is not None else None,
         src.name,
         trace_status,
-        _plain_attributes(getattr(src, "_attributes", None) or src.attributes),
+        _plain_attributes(_span_attributes(src)),
         [_build_event(e.name, _plain_attributes(e.attributes), convert_timestamp(e.timestamp), {}) for e in events]
         if events
         else [],
@@ -322,6 +325,13 @@ def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -
         _build_resource(dict(last[1]), last[2]),
         {},
     )
+
+
+def _span_attributes(src: Any) -> Any:
+    """The SDK span's own attribute mapping (skipping the copy its ``attributes`` property makes), or, for any other
+    object standing for a ``ReadableSpan``, its ``attributes``."""
+    own = getattr(src, "_attributes", None)
+    return own if isinstance(own, Mapping) else src.attributes
 
 
 def _plain_attributes(attributes: Any) -> Attributes:

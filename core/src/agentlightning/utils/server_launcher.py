@@ -23,8 +23,21 @@ from typing import Any, AsyncContextManager, Callable, List, Literal, Optional, 
 
 import attrs
 
+# upstream v0.3's launcher and its serving helpers (uvicorn and gunicorn are imported only when a server starts)
+from .gunicorn_serving import run_gunicorn
+from .python_launcher import PythonServerLauncher
+from .serving import (
+    ChildEvent,
+    noop_context,
+    run_uvicorn_asyncio,
+    run_uvicorn_subprocess,
+    run_uvicorn_thread,
+    shutdown_uvicorn_server,
+)
+
 __all__ = [
     "LaunchMode",
+    "PythonServerLauncher",
     "PythonServerLauncherArgs",
     "BackgroundServer",
     "ServerStartupError",
@@ -35,13 +48,21 @@ __all__ = [
     "run_server",
     "uvicorn_config",
     "wait_until_healthy",
+    "ChildEvent",
+    "noop_context",
+    "run_gunicorn",
+    "run_uvicorn_asyncio",
+    "run_uvicorn_subprocess",
+    "run_uvicorn_thread",
+    "shutdown_uvicorn_server",
 ]
 
 logger = logging.getLogger(__name__)
 
 LaunchMode = Literal["asyncio", "thread", "mp"]
-"""Upstream v0.3's launch modes: in the current event loop, in a thread, in a child process. Servers here run in a
-thread (``"asyncio"`` maps to it) or a child process (``"mp"``)."""
+"""Upstream v0.3's launch modes: in the current event loop, in a thread, in a child process. Servers of this project
+run in a thread (``"asyncio"`` maps to it) or a child process (``"mp"``); :class:`PythonServerLauncher` has all
+three."""
 
 
 @attrs.define
@@ -60,6 +81,15 @@ class PythonServerLauncherArgs:
     kill_unhealthy_server: bool = True
     thread_join_timeout: float = 10.0
     process_join_timeout: float = 10.0
+    timeout_keep_alive: int = 30
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GunicornApp":  # upstream's gunicorn application class: made (importing gunicorn) on first use
+        from .gunicorn_serving import gunicorn_app_class
+
+        return gunicorn_app_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ServerStartupError(RuntimeError):
@@ -109,7 +139,8 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 2048) 
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        reason = str(exc.strerror or exc)
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -260,7 +291,7 @@ class BackgroundServer:
             try:
                 sock = bind_socket(self.host, self.port)
             except OSError as exc:
-                raise ServerStartupError(f"{self.name} did not start up: {exc.strerror or exc}") from exc
+                raise self._startup_error(str(exc.strerror or exc)) from exc
         self.port = int(sock.getsockname()[1])
         watch = _LifespanWatch(self.app)
         started = threading.Event()
@@ -301,7 +332,13 @@ class BackgroundServer:
         self.stop()
         if error is None:
             raise ServerStartupError(f"{self.name} did not start up within {self.startup_timeout}s")
-        raise ServerStartupError(f"{self.name} did not start up: {type(error).__name__}: {error}") from error
+        raise self._startup_error(f"{type(error).__name__}: {error}") from error
+
+    def _startup_error(self, reason: str) -> ServerStartupError:
+        """The error :meth:`start` raises (and logs), worded as upstream's launcher words it."""
+        message = f"{self.name} did not start up within {self.startup_timeout}s: {reason}"
+        logger.error("%s", message)
+        return ServerStartupError(message)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving: open requests get ``timeout`` seconds to finish, then connections are closed. Idempotent."""

@@ -696,11 +696,8 @@ class LightningStoreClient(LightningStore):
         return cast("Worker", await self._call(R.UPDATE_WORKER, worker_id, heartbeat_stats=heartbeat_stats))
 
     async def statistics(self) -> LightningStoreStatistics:
-        """The served store's statistics, named after this class (the served store's name is ``remote_name``)."""
-        remote = dict(await self._call(R.STATISTICS))
-        remote["remote_name"] = remote.get("name")
-        remote["name"] = type(self).__name__
-        return remote  # type: ignore[return-value]
+        """The served store's statistics, as the server reports them (its ``name`` is the served store's)."""
+        return cast(LightningStoreStatistics, dict(await self._call(R.STATISTICS)))
 
 
 class _Http11Transport:
