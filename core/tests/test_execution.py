@@ -232,19 +232,21 @@ def _ignore_sigterm_forever(ready: Any) -> None:
         time.sleep(0.1)
 
 
-def _exit_on_event(event: Any) -> None:
+def _exit_on_event(event: Any, ready: Any) -> None:
+    ready.set()
     event.wait(30)
 
 
 def test_shutdown_escalates_from_the_event_to_sigterm_to_sigkill() -> None:
     ctx = multiprocessing.get_context("spawn")
     event = MultiprocessingEvent(ctx=ctx)
-    ready = ctx.Event()
-    polite = ctx.Process(target=_exit_on_event, args=(event,))
-    stubborn = ctx.Process(target=_ignore_sigterm_forever, args=(ready,))
+    polite_ready, stubborn_ready = ctx.Event(), ctx.Event()
+    polite = ctx.Process(target=_exit_on_event, args=(event, polite_ready))
+    stubborn = ctx.Process(target=_ignore_sigterm_forever, args=(stubborn_ready,))
     polite.start()
     stubborn.start()
-    assert ready.wait(60)
+    # both are running their targets (a spawned child still importing when the event is set would be terminated)
+    assert polite_ready.wait(60) and stubborn_ready.wait(60)
     started = time.monotonic()
     shutdown_processes([polite, stubborn], event, graceful_timeout=1.0, terminate_timeout=0.5)
     assert not polite.is_alive() and not stubborn.is_alive()
