@@ -286,7 +286,7 @@ class PostgresTransaction:
         keys = [(span.rollout_id, span.attempt_id, span.span_id) for span in spans]
         rows = self._all(
             "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) "
-            "SELECT r, a, s, q, d FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[]) "
+            "SELECT r, a, s, q, d FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
             "WITH ORDINALITY AS given(r, a, s, q, d, i) ORDER BY i "
             "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING RETURNING rollout_id, attempt_id, span_id",
             (
