@@ -38,8 +38,19 @@ T = TypeVar("T")
 NOTIFY_PAYLOAD_BYTES = 7000
 """Largest NOTIFY payload sent (PostgreSQL's limit is 8000 bytes); more finished ids go in several notifications."""
 
+BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+"""Opens a read transaction: one snapshot for all its statements."""
+
 LISTEN_POLL_SECONDS = 0.5
 """How often the listener thread checks whether the backend was closed."""
+
+
+def _rollback(conn: Any) -> None:
+    """End the transaction of a failed attempt (a broken connection is left to the pool, which discards it)."""
+    try:
+        conn.rollback()
+    except Exception as exc:  # noqa: BLE001 - the original failure is the one raised
+        logger.debug("PostgreSQL store: rollback after a failed transaction failed (%s)", exc)
 
 
 def _payloads(ids: List[str]) -> Iterable[str]:
@@ -95,7 +106,7 @@ class PostgresBackend:
             conninfo,
             min_size=pool_min,
             max_size=max(pool_max, pool_min),
-            kwargs={"options": f"-c search_path={self.schema}"},
+            kwargs={"options": f"-c search_path={self.schema}", "autocommit": True},
             timeout=connect_timeout,
             open=False,
             name=f"agentlightning-{self.schema}",
@@ -110,6 +121,9 @@ class PostgresBackend:
                 raise
             raise StoreUnavailableError(f"cannot open the PostgreSQL store ({self._where()}): {exc}") from exc
         self._write_lock = lock_key(self.schema, "write")
+        self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext('{self._write_lock}'))"
+        """Opens a write transaction and takes the schema's write lock, in one round trip (the key text is made of
+        the schema name, a plain identifier: no quoting needed)."""
         self._watchdog_lock = lock_key(self.schema, "watchdog")
         self._watch_conn: Any = None
         self.watchdog_leader = False
@@ -134,23 +148,27 @@ class PostgresBackend:
     # -- transactions ------------------------------------------------------------------------------------------
 
     def _transaction(self, fn: Callable[[Any], T], *, write: bool, began: List[bool]) -> T:
-        """One attempt at ``fn`` on a pooled connection; ``began[0]`` turns True once the server answered."""
+        """One attempt at ``fn`` on a pooled connection; ``began[0]`` turns True once the server answered.
+
+        The pool's connections are in autocommit mode: the transaction is opened by hand, so that its first round
+        trip both begins it and (for a write) takes the write lock, and a read's ``BEGIN`` names its isolation."""
         with self._pool.connection() as conn:
-            if write:
-                with conn.transaction():
-                    cur = conn.cursor()
-                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._write_lock,))
-                    began[0] = True
-                    tx = PostgresTransaction(conn)
-                    result = fn(tx)
+            cur = conn.cursor()
+            cur.execute(self._begin_write if write else BEGIN_READ, prepare=False)
+            began[0] = True
+            try:
+                tx = PostgresTransaction(conn)
+                result = fn(tx)
+                if write:
                     for payload in _payloads(tx.finished):
                         cur.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+                conn.commit()
+            except BaseException:
+                _rollback(conn)
+                raise
+            if write:
                 self._commits += 1
-                return result
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                began[0] = True
-                return fn(PostgresTransaction(conn))
+            return result
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread.

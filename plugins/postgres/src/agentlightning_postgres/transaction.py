@@ -283,14 +283,29 @@ class PostgresTransaction:
     # -- spans -------------------------------------------------------------------------------------------------
 
     def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
+        """All of ``spans`` in one statement (``unnest`` of one array per column, in the given order); a span whose
+        key is stored already, or came earlier in ``spans``, is not stored."""
+        if not spans:
+            return []
+        keys = [(span.rollout_id, span.attempt_id, span.span_id) for span in spans]
+        rows = self._all(
+            "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) "
+            "SELECT r, a, s, q, d FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
+            "WITH ORDINALITY AS given(r, a, s, q, d, i) ORDER BY i "
+            "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING RETURNING rollout_id, attempt_id, span_id",
+            (
+                [key[0] for key in keys],
+                [key[1] for key in keys],
+                [key[2] for key in keys],
+                [span.sequence_id for span in spans],
+                [encode(span) for span in spans],
+            ),
+        )
+        inserted = {tuple(row) for row in rows}
         stored: List[bool] = []
-        for span in spans:
-            self._cur.execute(
-                "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING",
-                (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, encode(span)),
-            )
-            stored.append(self._cur.rowcount == 1)
+        for key in keys:
+            stored.append(key in inserted)
+            inserted.discard(key)  # a repeat later in the batch was not stored
         return stored
 
     def get_spans(self, rollout_id: str, attempt_id: Optional[str] = None) -> List[Span]:
