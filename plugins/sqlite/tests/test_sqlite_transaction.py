@@ -207,6 +207,28 @@ def test_iter_rollouts_with_many_ids_keeps_insertion_order(backend: SqliteBacken
     assert got == [r for r in rollouts if r.status == "queuing"]
 
 
+def test_finished_among_ids_are_looked_up_by_id_not_by_status(backend: SqliteBackend) -> None:
+    """A poller's read (its pending ids, finished statuses) searches the ids, whatever the number of finished rollouts
+    in the store: a walk of a status index would cost more the more rollouts finished."""
+    rollouts = [make_rollout(f"r{i:03d}", status="succeeded" if i % 4 else "running") for i in range(700)]
+    write(backend, lambda tx: tx.insert_rollouts(rollouts))
+    wanted = [f"r{i:03d}" for i in range(0, 700, 2)] + [f"missing{i}" for i in range(300)]  # two chunks
+
+    def poll(tx: SqliteTransaction) -> tuple[list[str], list[str]]:
+        statements: list[str] = []
+        tx._conn.set_trace_callback(statements.append)
+        try:
+            found = [r.rollout_id for r in tx.iter_rollouts(status_in=["failed", "succeeded"], rollout_id_in=wanted)]
+        finally:
+            tx._conn.set_trace_callback(None)
+        plans = [str(row[3]) for sql in statements for row in tx._conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        return found, plans
+
+    found, plans = read(backend, poll)
+    assert found == [f"r{i:03d}" for i in range(2, 700, 4)]
+    assert plans and all("USING INDEX sqlite_autoindex_rollouts" in plan and "rollout_id=?" in plan for plan in plans)
+
+
 def test_reads_after_writes_in_one_transaction_see_the_writes(backend: SqliteBackend) -> None:
     def fn(tx: SqliteTransaction) -> None:
         tx.insert_rollouts([make_rollout("r")])

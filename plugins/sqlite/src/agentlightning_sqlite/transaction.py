@@ -328,12 +328,15 @@ class SqliteTransaction:
         if rollout_id_in is None:
             sql = "SELECT data FROM rollouts" + (f" WHERE {status_sql}" if status_sql else "") + " ORDER BY pk"
             return [decode_rollout(row[0]) for row in self._conn.execute(sql, status_params)]
-        # one indexed lookup per chunk of ids (old SQLite builds bind at most 999 variables), merged in pk order
+        # one indexed lookup per id, a chunk of ids per query (old SQLite builds bind at most 999 variables), merged
+        # in pk order. The status test is written ``+status`` so that it cannot use an index: without it SQLite walks
+        # a status index over every rollout of those statuses (all the finished ones, for a poller) for each chunk,
+        # a cost that grows with the store instead of with the ids asked for.
         rows: List[Tuple[int, str]] = []
         for chunk in _chunks(list(dict.fromkeys(rollout_id_in))):
             sql = f"SELECT pk, data FROM rollouts WHERE rollout_id IN ({_marks(len(chunk))})"
             if status_sql:
-                sql += f" AND {status_sql}"
+                sql += f" AND +{status_sql}"
             rows.extend(self._conn.execute(sql, [*chunk, *status_params]))
         rows.sort(key=lambda row: row[0])
         return [decode_rollout(data) for _, data in rows]
