@@ -165,3 +165,30 @@ def test_in_process_strategy_accepts_upstreams_shared_memory_arguments() -> None
     assert (strategy.main_thread, strategy.managed_store) == ("algorithm", False)
     with pytest.raises(TypeError, match="unexpected arguments: poll_every"):
         InProcessExecutionStrategy(poll_every=1)
+
+
+def test_a_runner_machine_counts_a_server_seen_by_its_runners_calls() -> None:
+    """A run can begin and end between two probes of the watch: the runners' own answered calls count as seen, so the
+    watch goes on to notice that the server has gone instead of waiting for it for ever."""
+    import anyio
+    from agentlightning.execution import roles
+
+    class GoneServerClient:
+        answered = False
+        probes = 0
+
+        async def get_latest_resources(self) -> None:
+            self.probes += 1
+            if self.probes == 2:
+                self.answered = True  # meanwhile a runner's call got its answer, and the server went away
+            raise ConnectionError("refused")
+
+    store = GoneServerClient()
+    event = threading.Event()
+
+    async def watch() -> None:
+        with anyio.fail_after(30):
+            await roles._watch_until_gone(store, "http://127.0.0.1:9", event)
+
+    anyio.run(watch)
+    assert event.is_set() and store.probes == 3

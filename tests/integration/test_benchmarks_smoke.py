@@ -134,6 +134,8 @@ def test_quick_run_without_upstream_writes_the_expected_json(tmp_path: Path) -> 
     )
     assert data["errors"] == {} and data["params"]["quick"] is True and data["meta"]["upstream"] is None
     cases = {"ours-memory", "ours-sqlite", "ours-http-sqlite"}
+    if _postgres_at_hand():  # the bench adds 1 and 2 store servers over a throw-away PostgreSQL cluster
+        cases |= {"ours-http-postgres-1", "ours-http-postgres-2"}
     assert set(data["workload"]) == {f"{case}/{mode}" for case in cases for mode in ("single", "many", "runner")}
     for name, entry in data["workload"].items():
         (run,) = entry["runs"]
@@ -179,3 +181,18 @@ def test_sqlite_statement_profile_counts_every_span_write() -> None:
     assert calls["COMMIT"] >= 6 * 20
     assert 0 < result["statements_cpu_ms"] <= result["process_cpu_ms"]
     assert all(0 <= row["share_of_process_cpu"] <= 1 for row in result["statements"])
+
+
+def _postgres_at_hand() -> bool:
+    """Whether the PostgreSQL store and the server binaries its tests start are both installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("agentlightning_postgres") is None:
+        return False
+    # the plugin's tests' cluster helper, as the bench uses it (loaded from its file: other conftests share its name)
+    path = BENCH.parent.parent / "plugins" / "postgres" / "tests" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("agl_postgres_test_cluster", path)
+    assert spec is not None and spec.loader is not None
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    return helper.find_bindir() is not None

@@ -194,6 +194,24 @@ async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> No
     await client.close()
 
 
+async def test_answered_turns_true_with_the_first_answer_of_a_server() -> None:
+    server = LightningStoreServer(_memory(), port=free_port()).start()
+    try:
+        client = LightningStoreClient(server.endpoint, unavailable_seconds=5)
+        assert client.answered is False
+        with pytest.raises(NotFoundError):  # an error answer is still an answer
+            await client.update_rollout("ro-missing", status="running")
+        assert client.answered is True
+        assert pickle.loads(pickle.dumps(client)).answered is False  # each copy speaks for itself
+        await client.close()
+    finally:
+        server.stop()
+    unreachable = LightningStoreClient(f"http://127.0.0.1:{free_port()}", unavailable_seconds=0, retry_delays=())
+    with pytest.raises(StoreUnavailableError):
+        await unreachable.get_latest_resources()
+    assert unreachable.answered is False
+
+
 async def test_pickled_client_keeps_settings_only(memory_client: LightningStoreClient) -> None:
     await memory_client.enqueue_rollout("x")
     copy = pickle.loads(pickle.dumps(memory_client))

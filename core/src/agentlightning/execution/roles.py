@@ -163,8 +163,10 @@ async def _reachable(store: Any) -> bool:
 
 
 async def _wait_until_reachable(store: Any, url: str) -> None:
+    """Return once the store server has answered: this probe, or any call of the runners sharing ``store`` (a run
+    can begin and end between two probes)."""
     announced = False
-    while not await _reachable(store):
+    while not (getattr(store, "answered", False) or await _reachable(store)):
         if not announced:
             logger.warning("Runner machine: waiting for the store server at %s (the algorithm machine)", url)
             announced = True

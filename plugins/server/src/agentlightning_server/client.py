@@ -203,6 +203,9 @@ class LightningStoreClient(LightningStore):
         self._turn = itertools.count()
         self._passed_over_until = [0.0] * len(self.urls)
         self._closed = False
+        self.answered = False
+        """Whether a server has answered this client (this copy of it) yet, with any status: a runner machine's watch
+        of the algorithm machine's server starts from the first answer, however short-lived that server was."""
         self._no_batch_spans = False
         self._sequenced_route = True  # False once a server without POST /spans/sequenced (upstream's) answered
 
@@ -357,6 +360,7 @@ class LightningStoreClient(LightningStore):
             try:
                 answer: Tuple[int, bytes] = await self._http(server).request(method, target, content, key, limit)
                 status, body = answer
+                self.answered = True
             except TransportError as exc:
                 failure = exc
                 # another server of the same database takes the request at once (the idempotency key makes a
