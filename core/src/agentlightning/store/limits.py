@@ -24,6 +24,7 @@ __all__ = [
     "MAX_SEQUENCE_ID",
     "check_value",
     "check_span",
+    "orjson_writes_like_json",
 ]
 
 MAX_JSON_DEPTH = 400
@@ -145,3 +146,29 @@ def check_span(span: Any) -> None:
         check_value(span.resource.attributes, f"the resource of {what}")
     if span.extras:
         check_value(span.extras, f"the extra fields of {what}")
+
+
+def orjson_writes_like_json(value: Any) -> bool:
+    """Whether ``value`` holds only what orjson writes as the stdlib ``json`` does, or refuses (TypeError: non-string
+    keys, integers beyond 64 bits, lone surrogates): dicts, lists, tuples, strings, ints, bools, None and finite
+    floats (orjson writes NaN and the infinities as null, and other types its own way). Stores writing JSON text with
+    orjson send anything else through the stdlib."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is float:
+        return bool(value - value == 0.0)  # False for NaN and the infinities
+    else:
+        return kind is str or kind is int or kind is bool or value is None
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if kind is float:
+            if item - item != 0.0:
+                return False
+        elif not orjson_writes_like_json(item):
+            return False
+    return True

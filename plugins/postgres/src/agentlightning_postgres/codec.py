@@ -16,9 +16,10 @@ it.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, Optional, Type, TypeVar
 
 from agentlightning.store.errors import InvalidRequestError
+from agentlightning.store.limits import orjson_writes_like_json
 from agentlightning.types import from_dict, rollout_from_dict, to_dict
 from agentlightning.types.core import Rollout
 from agentlightning.types.tracer import Span
@@ -30,24 +31,6 @@ T = TypeVar("T")
 _std_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
-def _only_plain(value: Any) -> bool:
-    """Whether ``value`` holds nothing orjson writes differently from the stdlib (NaN, infinities, other types)."""
-    pending: List[Any] = [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is dict:
-            pending.extend(item.values())  # non-string keys: orjson refuses them (TypeError)
-        elif kind is list or kind is tuple:
-            pending.extend(item)
-        elif kind is float:
-            if item - item != 0.0:  # NaN and the infinities
-                return False
-        elif not (kind is str or kind is int or kind is bool or item is None):
-            return False
-    return True
-
-
 def _make_dumps() -> Callable[[Any], str]:
     try:
         import orjson
@@ -56,7 +39,7 @@ def _make_dumps() -> Callable[[Any], str]:
     fast = orjson.dumps
 
     def dumps(data: Any) -> str:
-        if _only_plain(data):
+        if orjson_writes_like_json(data):
             try:
                 text = fast(data)
             except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate, a key

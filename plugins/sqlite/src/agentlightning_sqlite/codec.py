@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
 
 import attrs
 from agentlightning.store.errors import InvalidRequestError
+from agentlightning.store.limits import orjson_writes_like_json
 from agentlightning.types import from_dict, rollout_from_dict, to_dict
 from agentlightning.types.codegen import UnsupportedField, dict_decoder, dict_encoder
 from agentlightning.types.core import Attempt, Rollout, RolloutConfig
@@ -27,31 +28,6 @@ from agentlightning.types.tracer import Span
 __all__ = ["encode", "decode", "decode_rollout", "span_to_dict", "span_from_dict", "FAST_SPANS", "FAST_RECORDS"]
 
 T = TypeVar("T")
-
-
-def _orjson_safe(value: Any) -> bool:
-    """Whether orjson writes ``value`` as the stdlib ``json`` does, or refuses it (TypeError: non-string keys,
-    integers beyond 64 bits, lone surrogates): only dicts, lists, tuples, strings, ints, bools, None and finite
-    floats (orjson writes NaN and infinities as null, and other types its own way)."""
-    kind = type(value)
-    if kind is dict:
-        items: Any = value.values()
-    elif kind is list or kind is tuple:
-        items = value
-    elif kind is float:
-        return bool(value - value == 0.0)  # False for NaN and the infinities
-    else:
-        return kind is str or kind is int or kind is bool or value is None
-    for item in items:
-        kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
-            continue
-        if kind is float:
-            if item - item != 0.0:
-                return False
-        elif not _orjson_safe(item):
-            return False
-    return True
 
 
 def _make_dumps() -> Callable[[Any], str]:
@@ -64,7 +40,7 @@ def _make_dumps() -> Callable[[Any], str]:
     fast = orjson.dumps
 
     def dumps(data: Any) -> str:
-        if _orjson_safe(data):
+        if orjson_writes_like_json(data):
             try:
                 return fast(data).decode()
             except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a lone surrogate
