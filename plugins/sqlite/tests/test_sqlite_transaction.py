@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import attrs
 import pytest
 from agentlightning.store.errors import InvalidRequestError
+from agentlightning.store.query import Condition, Sort, Where
 from agentlightning.types.core import AttemptedRollout
 from agentlightning_sqlite import SqliteBackend, SqliteTransaction
 from hypothesis import HealthCheck, given, settings
@@ -227,6 +230,50 @@ def test_finished_among_ids_are_looked_up_by_id_not_by_status(backend: SqliteBac
     found, plans = read(backend, poll)
     assert found == [f"r{i:03d}" for i in range(2, 700, 4)]
     assert plans and all("USING INDEX sqlite_autoindex_rollouts" in plan and "rollout_id=?" in plan for plan in plans)
+
+
+@pytest.mark.parametrize("sort", [None, Sort("end_time", "desc"), Sort("start_time", "asc")])
+@pytest.mark.parametrize(("limit", "many_ids"), [(-1, False), (10, False), (10, True)])
+def test_pushed_down_queries_by_ids_and_status_look_up_the_ids(
+    backend: SqliteBackend, sort: Optional[Sort], limit: int, many_ids: bool
+) -> None:
+    """``query_rollouts`` with rollout ids and a status filter (its push-down in SQL) searches the ids, not an index of
+    the statuses or times over every finished rollout of the store; the answer is the same as the Python filter's."""
+    rollouts = [
+        attrs.evolve(
+            make_rollout(f"r{i:03d}", status="succeeded" if i % 4 else "running"),
+            start_time=float(i),
+            end_time=float(i % 7),
+        )
+        for i in range(700)
+    ]
+    write(backend, lambda tx: tx.insert_rollouts(rollouts))
+    wanted = [f"r{i:03d}" for i in range(0, 700, 2)] + [f"missing{i}" for i in range(600 if many_ids else 30)]
+    where = Where(
+        must=(Condition("rollout_id", "within", wanted), Condition("status", "within", ["failed", "succeeded"]))
+    )
+
+    def query(tx: SqliteTransaction) -> tuple[Any, Any, list[str]]:
+        statements: list[str] = []
+        tx._conn.set_trace_callback(statements.append)
+        try:
+            page = tx.select("rollouts", where, sort, limit, 0)
+            total = tx.count("rollouts", where)
+        finally:
+            tx._conn.set_trace_callback(None)
+        plans = [str(row[3]) for sql in statements for row in tx._conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        return page, total, plans
+
+    page, total, plans = read(backend, query)
+    expected = [r for r in rollouts if where.test(r)]
+    if sort is not None:
+        expected.sort(key=lambda r: getattr(r, sort.field), reverse=sort.order == "desc")
+    assert page is not None and total == len(expected) == 175
+    assert page[0] == (expected if limit == -1 else expected[:limit]) and page[1] == total
+    searches = [plan for plan in plans if plan.startswith(("SEARCH rollouts", "SCAN rollouts"))]
+    by_id = [plan for plan in searches if "sqlite_autoindex_rollouts" in plan and "(rollout_id=?)" in plan]
+    page_reads = [plan for plan in searches if plan.endswith("USING INTEGER PRIMARY KEY (rowid=?)")]
+    assert by_id and len(by_id) + len(page_reads) == len(searches), searches
 
 
 def test_reads_after_writes_in_one_transaction_see_the_writes(backend: SqliteBackend) -> None:

@@ -6,7 +6,7 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
 from agentlightning.store.query import Condition, Sort, Where
@@ -104,11 +104,16 @@ _TABLES: Dict[str, _Table] = {
 _NO_TABLE = _Table("", {}, "", str)
 
 
-def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[object]]]:
-    """``cond`` as an SQL expression with its parameters, or None when SQL would not give Python's answer."""
+def _condition_sql(
+    cond: Condition, table: _Table, unindexed: FrozenSet[str] = frozenset()
+) -> Optional[Tuple[str, List[object]]]:
+    """``cond`` as an SQL expression with its parameters, or None when SQL would not give Python's answer. Columns in
+    ``unindexed`` are written ``+column``, which SQLite cannot answer from an index."""
     column_type, column = table.derived.get(cond.field) or (table.columns.get(cond.field), cond.field)
     if column_type is None:
         return None
+    if cond.field in unindexed:
+        column = "+" + column
     fits = _COLUMN_TYPES[column_type]
     value = cond.value
     if cond.op == "exact":
@@ -127,12 +132,14 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
     return None
 
 
-def _all_sql(conditions: Sequence[Condition], table: _Table) -> Optional[Tuple[List[str], List[object]]]:
+def _all_sql(
+    conditions: Sequence[Condition], table: _Table, unindexed: FrozenSet[str]
+) -> Optional[Tuple[List[str], List[object]]]:
     """Each condition's SQL and all their parameters, or None when one does not fit."""
     parts: List[str] = []
     params: List[object] = []
     for cond in conditions:
-        sql = _condition_sql(cond, table)
+        sql = _condition_sql(cond, table, unindexed)
         if sql is None:
             return None
         parts.append(sql[0])
@@ -140,10 +147,23 @@ def _all_sql(conditions: Sequence[Condition], table: _Table) -> Optional[Tuple[L
     return parts, params
 
 
+def _by_id(where: Where, table: _Table) -> bool:
+    """Whether every match of ``where`` is among given rollout ids (an ``exact`` or ``within`` on ``rollout_id``)."""
+    if table.table != "rollouts":
+        return False
+    return any(cond.field == "rollout_id" and cond.op != "contains" for cond in where.conjuncts() or ())
+
+
+_BY_ID_UNINDEXED = frozenset(("status", "start_time", "end_time"))
+"""Columns not looked up in an index when the rollouts are looked up by id: without table statistics SQLite may
+otherwise walk, say, the status index over every finished rollout of the store to find the few ids asked for."""
+
+
 def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]]:
     """The WHERE clause of ``where`` (\"1\" when it has no conditions), or None when one condition does not fit."""
-    must = _all_sql(where.must, table)
-    pool = _all_sql(where.pooled, table)
+    unindexed = _BY_ID_UNINDEXED if _by_id(where, table) else frozenset()
+    must = _all_sql(where.must, table, unindexed)
+    pool = _all_sql(where.pooled, table, unindexed)
     if must is None or pool is None:
         return None
     parts, params = must
@@ -621,7 +641,9 @@ class SqliteTransaction:
             args = [*params, offset]
         else:  # the keys are sorted without the records (which a sort would carry along), then the page is read
             keys, args = f"SELECT pk FROM {table.table} WHERE {clause}", list(params)
-            statuses = _status_values(where) if kind == "rollouts" and sort is None else None
+            statuses = (
+                _status_values(where) if kind == "rollouts" and sort is None and not _by_id(where, table) else None
+            )
             if statuses is not None:
                 # one branch per status: SQLite merges their index ranges, already in pk order, instead of sorting
                 keys = " UNION ALL ".join([f"{keys} AND status = ?"] * len(statuses))
