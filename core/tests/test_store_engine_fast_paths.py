@@ -152,3 +152,36 @@ def test_evolve_copies_classes_without_slots() -> None:
     assert copy == Plain(a=1, b="y") and original.b == "x"
     with pytest.raises(TypeError):
         tr.evolve(original, b=3)
+
+
+# -- heartbeat ------------------------------------------------------------------------------------------------------
+
+
+class _HeartbeatTx:
+    """Records the attempt writes of ``tr.heartbeat``; ``record_heartbeat`` only when ``cheap``."""
+
+    def __init__(self, cheap: bool) -> None:
+        self.calls: List[Any] = []
+        if cheap:
+            self.record_heartbeat = lambda attempt: self.calls.append(("record_heartbeat", attempt))
+
+    def update_attempt(self, attempt: Attempt) -> None:
+        self.calls.append(("update_attempt", attempt))
+
+    def get_latest_attempts(self, rollout_ids: List[str]) -> Dict[str, Attempt]:
+        return {}
+
+
+@pytest.mark.parametrize("cheap", [True, False])
+@pytest.mark.parametrize("status", ["running", "preparing", "unresponsive", "timeout", "succeeded"])
+def test_heartbeat_uses_record_heartbeat_when_only_the_time_changes(cheap: bool, status: str) -> None:
+    """A backend's cheaper ``record_heartbeat`` gets the heartbeats that change nothing but ``last_heartbeat_time``;
+    a heartbeat that revives the attempt (preparing/unresponsive -> running) is an ``update_attempt``."""
+    rollout = Rollout(rollout_id="ro-1", input=None, start_time=1.0, status="running")
+    attempt = Attempt(rollout_id="ro-1", attempt_id="at-1", sequence_id=1, start_time=1.0, status=status)  # type: ignore[arg-type]
+    tx = _HeartbeatTx(cheap)
+    tr.heartbeat(tx, rollout, attempt, 5.0, tr.Effects())  # type: ignore[arg-type]
+    revived = status in ("preparing", "unresponsive")
+    method = "record_heartbeat" if cheap and not revived else "update_attempt"
+    expected = attrs.evolve(attempt, last_heartbeat_time=5.0, status="running" if revived else status)
+    assert tx.calls == [(method, expected)]

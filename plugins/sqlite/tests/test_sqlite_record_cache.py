@@ -141,11 +141,13 @@ def test_the_cache_is_bounded() -> None:
         _rollouts = {f"ro-{i}": make_rollout(f"ro-{i}") for i in range(MAX_CACHED + 10)}
         _attempts: dict[Any, Any] = {}
         _sizes: dict[Any, int] = {}
+        _counters = {f"ro-{i}": [i, None] for i in range(MAX_CACHED + 10)}
 
     cache.absorb(Tx())  # type: ignore[arg-type]
     assert (
         len(cache.rollouts) == MAX_CACHED and "ro-0" not in cache.rollouts and f"ro-{MAX_CACHED + 9}" in cache.rollouts
     )
+    assert len(cache.counters) == MAX_CACHED and "ro-0" not in cache.counters
 
 
 def test_the_cache_is_bounded_by_bytes(db_path: Path) -> None:

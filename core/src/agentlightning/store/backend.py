@@ -25,7 +25,7 @@ from agentlightning.types.tracer import Span
 
 from .query import Sort, Where
 
-__all__ = ["StorageTransaction", "QueryTransaction", "StorageBackend", "WithoutQueryPushdown"]
+__all__ = ["StorageTransaction", "QueryTransaction", "HeartbeatTransaction", "StorageBackend", "WithoutQueryPushdown"]
 
 T = TypeVar("T")
 
@@ -128,6 +128,16 @@ class QueryTransaction(Protocol):
 
     def count(self, kind: str, where: Where) -> Optional[int]:
         """How many records match (a page with ``limit=0``); or ``None``."""
+        ...
+
+
+class HeartbeatTransaction(Protocol):
+    """Optional cheaper heartbeat of a transaction: the engine calls it instead of ``update_attempt`` when a span's
+    heartbeat changes nothing but the attempt's ``last_heartbeat_time``."""
+
+    def record_heartbeat(self, attempt: Attempt) -> None:
+        """Store ``attempt``, equal to the stored one but for ``last_heartbeat_time``; later reads (any connection,
+        any process) must return it as ``update_attempt`` would have stored it."""
         ...
 
 

@@ -265,7 +265,10 @@ def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: f
     changes: Dict[str, Any] = {"last_heartbeat_time": now}
     if attempt.status in ("preparing", "unresponsive"):
         changes["status"] = "running"
-    tx.update_attempt(evolve(attempt, **changes))
+        tx.update_attempt(evolve(attempt, **changes))
+    else:  # only the heartbeat time changes: a backend may store that more cheaply (see HeartbeatTransaction)
+        record = getattr(tx, "record_heartbeat", None)
+        (tx.update_attempt if record is None else record)(evolve(attempt, **changes))
     # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
     # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
     alive = changes.get("status", attempt.status) == "running"

@@ -264,6 +264,7 @@ class SqliteBackend:
             records.validate(conn)
             tx = SqliteTransaction(conn, records)
             result = fn(tx)
+            tx.flush()
             if bookkeeping and self.retention.enabled and (tx.spans_added or tx.finished_rollouts):
                 self.retention.compact(conn)
             conn.execute("COMMIT")
@@ -298,6 +299,7 @@ class SqliteBackend:
                 tx = SqliteTransaction(conn, records)
                 try:
                     write.result = write.fn(tx)
+                    tx.flush()
                 except Exception as exc:
                     if not conn.in_transaction or (isinstance(exc, sqlite3.Error) and _is_busy(exc)):
                         raise

@@ -135,7 +135,17 @@ _V4: Tuple[str, ...] = (
     "WITHOUT ROWID",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+_V5: Tuple[str, ...] = (
+    # The heartbeat of a span write moves to the rollout's span_counters row, which the write updates anyway (sequence
+    # id, span totals), instead of rewriting the attempt's JSON row: one page fewer in every span write's commit.
+    # While ``heartbeat_attempt`` names an attempt of the rollout, that attempt's ``last_heartbeat_time`` is
+    # ``heartbeat_time`` (whatever its JSON says); writing the attempt's row folds the time into the JSON and clears
+    # the pair. NULL (every row of an older file): the JSON holds the time.
+    "ALTER TABLE span_counters ADD COLUMN heartbeat_attempt TEXT",
+    "ALTER TABLE span_counters ADD COLUMN heartbeat_time REAL",
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 """Forward migrations; append a step (never edit a released one) to change the schema."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

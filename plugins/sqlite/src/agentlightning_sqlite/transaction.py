@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Seq
 
 from agentlightning.store.errors import SpansEvictedError
 from agentlightning.store.query import Condition, Sort, Where
+from agentlightning.store.transitions import evolve
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -23,8 +24,17 @@ T = TypeVar("T")
 
 MAX_PARAMS = 500
 """Ids bound per ``IN (...)`` list; longer lists are split."""
-_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
-"""SQLite understands ``RETURNING`` (3.35, 2021); older libraries take a read and a write."""
+
+_ATTEMPT_WITH_HEARTBEAT = (
+    "SELECT {columns} FROM attempts AS a LEFT JOIN span_counters AS c "
+    "ON c.rollout_id = a.rollout_id AND c.heartbeat_attempt = a.attempt_id WHERE {where}"
+)
+"""An attempt's row with the heartbeat its rollout's span_counters row holds for it (NULL: none; schema v5)."""
+
+
+def _attempt(data: str, heartbeat: Optional[float]) -> Attempt:
+    attempt = decode(data, Attempt)
+    return attempt if heartbeat is None else evolve(attempt, last_heartbeat_time=heartbeat)
 
 
 def _chunks(items: Sequence[T], size: int = MAX_PARAMS) -> Iterable[Sequence[T]]:
@@ -234,11 +244,14 @@ class RecordCache:
     past :data:`MAX_CACHED` records of a kind, the oldest go.
     """
 
-    __slots__ = ("_attempt_sizes", "_rollout_sizes", "_version", "attempts", "rollouts")
+    __slots__ = ("_attempt_sizes", "_rollout_sizes", "_version", "attempts", "counters", "rollouts")
 
     def __init__(self) -> None:
         self.rollouts: Dict[str, Rollout] = {}
         self.attempts: Dict[Tuple[str, str], Attempt] = {}
+        self.counters: Dict[str, List[Any]] = {}
+        """Each rollout's span_counters row as [next_id, heartbeat_attempt]: a span write allocates its sequence id
+        and records its heartbeat without reading the row."""
         self._rollout_sizes: Dict[Any, int] = {}
         self._attempt_sizes: Dict[Any, int] = {}
         self._version: object = None
@@ -252,6 +265,7 @@ class RecordCache:
     def clear(self) -> None:
         self.rollouts.clear()
         self.attempts.clear()
+        self.counters.clear()
         self._rollout_sizes.clear()
         self._attempt_sizes.clear()
 
@@ -266,6 +280,15 @@ class RecordCache:
             _keep(self.rollouts, tx._rollouts, self._rollout_sizes, tx._sizes)
         if tx._attempts:
             _keep(self.attempts, tx._attempts, self._attempt_sizes, tx._sizes)
+        if tx._counters:
+            counters = self.counters
+            counters.update(tx._counters)
+            while len(counters) > MAX_CACHED:
+                del counters[next(iter(counters))]
+
+    def attempt_size(self, key: Tuple[str, str]) -> int:
+        """The JSON size of a cached attempt (0 when not cached)."""
+        return self._attempt_sizes.get(key, 0)
 
 
 class SqliteTransaction:
@@ -279,6 +302,10 @@ class SqliteTransaction:
     objects handed out are the stored ones, which the engine never mutates (it writes evolved copies). A write
     transaction also reads through ``committed``, its connection's validated :class:`RecordCache` (the backend
     absorbs the transaction into it after the commit): a span write then re-reads neither its rollout nor its attempt.
+
+    A rollout's ``span_counters`` row (next sequence id, span totals, the latest span's heartbeat) is written once,
+    by :meth:`flush`, with everything the transaction changed on it: the backend calls it before it commits (or
+    releases a write's savepoint); until then the row is read only through this transaction.
     """
 
     def __init__(self, conn: sqlite3.Connection, committed: Optional[RecordCache] = None) -> None:
@@ -290,6 +317,12 @@ class SqliteTransaction:
         self._sizes: Dict[Any, int] = {}
         """JSON size of the records read or written (by rollout id, by (rollout id, attempt id))."""
         self._committed = committed
+        self._counters: Dict[str, List[Any]] = {}
+        """[next_id, heartbeat_attempt] of the span_counters rows this transaction read or wrote (pending writes
+        included)."""
+        self._pending: Dict[str, List[Any]] = {}
+        """Unwritten changes of span_counters rows: rollout id -> [next_id or 0, spans, bytes, heartbeat attempt id or
+        None, heartbeat time]."""
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[object, ...]]:
         return self._conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
@@ -395,8 +428,39 @@ class SqliteTransaction:
             )
         if cur.rowcount == 0:
             raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+        # the row now holds the attempt's heartbeat time: a heartbeat kept for it on span_counters no longer applies
+        counter = self._counter(attempt.rollout_id)
+        if counter[1] == attempt.attempt_id:
+            counter[1] = None
+            pending = self._pending.get(attempt.rollout_id)
+            if pending is not None:
+                pending[3] = pending[4] = None
+            self._conn.execute(
+                "UPDATE span_counters SET heartbeat_attempt = NULL, heartbeat_time = NULL WHERE rollout_id = ?",
+                (attempt.rollout_id,),
+            )
         self._attempts[key] = attempt
         self._sizes[key] = len(data)
+
+    def record_heartbeat(self, attempt: Attempt) -> None:
+        """Store ``attempt``, which differs from the stored one in ``last_heartbeat_time`` only: the time goes on its
+        rollout's span_counters row (written by :meth:`flush`), not into the attempt's row.
+
+        The row keeps the heartbeat of one attempt: while it holds another attempt's (a span of a timed-out attempt
+        after its retry began), this one's goes into its own row, as :meth:`update_attempt` writes it."""
+        heartbeat = attempt.last_heartbeat_time
+        counter = self._counter(attempt.rollout_id)
+        if type(heartbeat) is not float or counter[1] not in (None, attempt.attempt_id):  # REAL gives back floats only
+            self.update_attempt(attempt)
+            return
+        counter[1] = attempt.attempt_id
+        key = (attempt.rollout_id, attempt.attempt_id)
+        pending = self._pend(attempt.rollout_id)
+        pending[3] = attempt.attempt_id
+        pending[4] = heartbeat
+        self._attempts[key] = attempt
+        if key not in self._sizes and self._committed is not None:
+            self._sizes[key] = self._committed.attempt_size(key)
 
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
         key = (rollout_id, attempt_id)
@@ -404,34 +468,44 @@ class SqliteTransaction:
         if attempt is None and self._committed is not None:
             attempt = self._committed.attempts.get(key)
         if attempt is None:
-            row = self._one("SELECT data FROM attempts WHERE rollout_id = ? AND attempt_id = ?", key)
+            row = self._one(
+                _ATTEMPT_WITH_HEARTBEAT.format(
+                    columns="a.data, c.heartbeat_time", where="a.rollout_id = ? AND a.attempt_id = ?"
+                ),
+                key,
+            )
             if row is None:
                 return None
             text = str(row[0])
-            attempt = self._attempts[key] = decode(text, Attempt)
+            attempt = self._attempts[key] = _attempt(text, row[1])  # type: ignore[arg-type]
             self._sizes[key] = len(text)
         return attempt
 
     def get_attempts(self, rollout_id: str) -> List[Attempt]:
+        self.flush()
         rows = self._conn.execute(
-            "SELECT data FROM attempts WHERE rollout_id = ? ORDER BY sequence_id", (rollout_id,)
+            _ATTEMPT_WITH_HEARTBEAT.format(columns="a.data, c.heartbeat_time", where="a.rollout_id = ?")
+            + " ORDER BY a.sequence_id",
+            (rollout_id,),
         ).fetchall()
-        return [decode(row[0], Attempt) for row in rows]
+        return [_attempt(data, heartbeat) for data, heartbeat in rows]
 
     def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
         out: Dict[str, Attempt] = {}
         # SQLite returns the bare columns of the row holding MAX() in an aggregate query.
         for chunk in _chunks(list(dict.fromkeys(rollout_ids))):
             rows = self._conn.execute(
-                f"SELECT rollout_id, attempt_id, data, MAX(sequence_id) FROM attempts "
-                f"WHERE rollout_id IN ({_marks(len(chunk))}) GROUP BY rollout_id",
+                _ATTEMPT_WITH_HEARTBEAT.format(
+                    columns="a.rollout_id, a.attempt_id, a.data, MAX(a.sequence_id), c.heartbeat_time",
+                    where=f"a.rollout_id IN ({_marks(len(chunk))}) GROUP BY a.rollout_id",
+                ),
                 chunk,
             ).fetchall()
-            for rollout_id, attempt_id, data, _ in rows:
+            for rollout_id, attempt_id, data, _, heartbeat in rows:
                 key = (rollout_id, attempt_id)
                 attempt = self._attempts.get(key)
                 if attempt is None:
-                    attempt = self._attempts[key] = decode(data, Attempt)
+                    attempt = self._attempts[key] = _attempt(data, heartbeat)
                     self._sizes[key] = len(data)
                 out[rollout_id] = attempt
         return out
@@ -457,29 +531,55 @@ class SqliteTransaction:
 
     # -- span sequence counters --------------------------------------------------------------------------------
 
+    def _pend(self, rollout_id: str) -> List[Any]:
+        pending = self._pending.get(rollout_id)
+        if pending is None:
+            pending = self._pending[rollout_id] = [0, 0, 0, None, None]
+        return pending
+
+    def _counter(self, rollout_id: str) -> List[Any]:
+        """The rollout's span_counters row as this transaction sees it: [next_id, heartbeat_attempt] ([1, None] for a
+        rollout without one); the transaction's own copy, to change along with its pending writes."""
+        counter = self._counters.get(rollout_id)
+        if counter is None:
+            committed = None if self._committed is None else self._committed.counters.get(rollout_id)
+            if committed is not None:
+                counter = list(committed)
+            else:
+                row = self._one(
+                    "SELECT next_id, heartbeat_attempt FROM span_counters WHERE rollout_id = ?", (rollout_id,)
+                )
+                counter = [1, None] if row is None else list(row)
+            self._counters[rollout_id] = counter
+        return counter
+
     def sequence_next(self, rollout_id: str, count: int = 1) -> int:
-        if _RETURNING:  # one statement instead of a read and a write (every add_otel_span without an id runs this)
-            rows = self._conn.execute(
-                "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
-                "ON CONFLICT (rollout_id) DO UPDATE SET next_id = next_id + ? RETURNING next_id",
-                (rollout_id, 1 + count, count),
-            ).fetchall()
-            return int(rows[0][0]) - count
-        row = self._one("SELECT next_id FROM span_counters WHERE rollout_id = ?", (rollout_id,))
-        first = 1 if row is None else int(row[0])  # type: ignore[call-overload]
-        self._conn.execute(
-            "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
-            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id",
-            (rollout_id, first + count),
-        )
+        counter = self._counter(rollout_id)
+        first = int(counter[0])
+        counter[0] = self._pend(rollout_id)[0] = first + count
         return first
 
     def sequence_raise(self, rollout_id: str, value: int) -> None:
-        # the WHERE leaves the row (and its page) untouched when the id was reserved before, as tracers do
-        self._conn.execute(
-            "INSERT INTO span_counters (rollout_id, next_id) VALUES (?, ?) "
-            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id WHERE excluded.next_id > next_id",
-            (rollout_id, value + 1),
+        counter = self._counter(rollout_id)
+        if value >= counter[0]:  # else reserved before, as tracers do: the row is left as it is
+            counter[0] = self._pend(rollout_id)[0] = value + 1
+
+    def flush(self) -> None:
+        """Write the pending changes of span_counters rows, one statement per rollout (see the class docstring)."""
+        if not self._pending:
+            return
+        rows = [(rollout_id, *pending) for rollout_id, pending in self._pending.items()]
+        self._pending = {}
+        # the counters only grow, so max() keeps whichever is ahead; a heartbeat replaces the row's own
+        self._conn.executemany(
+            "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes, heartbeat_attempt, "
+            "heartbeat_time) VALUES (?, max(?, 1), ?, ?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
+            "next_id = max(next_id, excluded.next_id), span_count = span_count + excluded.span_count, "
+            "span_bytes = span_bytes + excluded.span_bytes, "
+            "heartbeat_attempt = coalesce(excluded.heartbeat_attempt, heartbeat_attempt), "
+            "heartbeat_time = CASE WHEN excluded.heartbeat_attempt IS NULL THEN heartbeat_time "
+            "ELSE excluded.heartbeat_time END",
+            rows,
         )
 
     # -- spans -------------------------------------------------------------------------------------------------
@@ -503,15 +603,12 @@ class SqliteTransaction:
                 totals[0] += 1
                 totals[1] += size
         if per_rollout:
-            # the totals live on the rollout's narrow span_counters row (its page is usually written anyway, by
-            # ``sequence_raise``); a trigger flags the rollouts row at its first span (schema v2)
+            # the totals live on the rollout's narrow span_counters row, written by flush() with the sequence id and
+            # the heartbeat; a trigger flags the rollouts row at its first span (schema v2)
             for rollout_id, (count, size) in per_rollout.items():
-                execute(
-                    "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes) VALUES (?, 1, ?, ?) "
-                    "ON CONFLICT (rollout_id) DO UPDATE SET span_count = span_count + excluded.span_count, "
-                    "span_bytes = span_bytes + excluded.span_bytes",
-                    (rollout_id, count, size),
-                )
+                pending = self._pend(rollout_id)
+                pending[1] += count
+                pending[2] += size
             self.spans_added += sum(t[0] for t in per_rollout.values())
         return stored
 
@@ -539,6 +636,7 @@ class SqliteTransaction:
         return [decode(row[2], Span) for row in rows]
 
     def count_spans(self) -> int:
+        self.flush()
         return span_totals(self._conn)[0]
 
     # -- idempotency keys (agentlightning.store.request_keys) ---------------------------------------------------
@@ -671,6 +769,7 @@ class SqliteTransaction:
 
     def counters(self) -> Dict[str, int]:
         """The ``counters`` table, with the span totals as they are now (see :func:`~.schema.span_totals`)."""
+        self.flush()
         out = {str(name): int(value) for name, value in self._conn.execute("SELECT name, value FROM counters")}
         out["spans"], out["span_bytes"] = span_totals(self._conn)
         return out
