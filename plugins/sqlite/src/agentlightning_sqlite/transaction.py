@@ -585,31 +585,28 @@ class SqliteTransaction:
     # -- spans -------------------------------------------------------------------------------------------------
 
     def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
+        # the totals live on the rollout's narrow span_counters row, written by flush() with the sequence id and the
+        # heartbeat; a trigger flags the rollouts row at its first span (schema v2)
         stored: List[bool] = []
-        per_rollout: Dict[str, List[int]] = {}
         execute = self._conn.execute
+        pend = self._pend
         for span in spans:
             data = encode(span)
             size = len(data)
-            cur = execute(
-                "INSERT OR IGNORE INTO spans (rollout_id, attempt_id, span_id, sequence_id, size, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, size, data),
+            added = (
+                execute(
+                    "INSERT OR IGNORE INTO spans (rollout_id, attempt_id, span_id, sequence_id, size, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, size, data),
+                ).rowcount
+                == 1
             )
-            added = cur.rowcount == 1
             stored.append(added)
             if added:
-                totals = per_rollout.setdefault(span.rollout_id, [0, 0])
-                totals[0] += 1
-                totals[1] += size
-        if per_rollout:
-            # the totals live on the rollout's narrow span_counters row, written by flush() with the sequence id and
-            # the heartbeat; a trigger flags the rollouts row at its first span (schema v2)
-            for rollout_id, (count, size) in per_rollout.items():
-                pending = self._pend(rollout_id)
-                pending[1] += count
+                pending = pend(span.rollout_id)
+                pending[1] += 1
                 pending[2] += size
-            self.spans_added += sum(t[0] for t in per_rollout.values())
+                self.spans_added += 1
         return stored
 
     def _check_not_evicted(self, rollout_id: str) -> None:
