@@ -46,6 +46,36 @@ def test_open_store_resolves_postgresql_urls(schema_url: str) -> None:
     anyio.run(main)
 
 
+def test_processes_opening_one_new_schema_at_once_all_open_it(postgres_url: str) -> None:
+    """Store servers started together on a new schema: each opens it (one creates it, none fails on its name)."""
+    import threading
+
+    from conftest import new_schema_url
+
+    for _ in range(3):
+        url = new_schema_url(postgres_url)
+        start = threading.Barrier(6)
+        opened: List[Any] = []
+        failed: List[BaseException] = []
+
+        def open_one() -> None:
+            start.wait()
+            try:
+                opened.append(PostgresLightningStore(url, watchdog_interval=None, pool_min=1))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failed.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for store in opened:
+            anyio.run(store.close)
+        assert not failed, failed
+        assert len(opened) == 6
+
+
 def test_schema_is_versioned_and_a_newer_one_is_refused(schema_url: str) -> None:
     conninfo, options = parse_url(schema_url)
     backend = PostgresBackend(conninfo, schema=options["schema"])
