@@ -27,17 +27,20 @@ TASKS = 24
 LIMIT_SECONDS = 240
 
 
-def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
+def _serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     agl = [sys.executable, "-c", "import sys; from agentlightning.cli import main; sys.exit(main())"]
-    return subprocess.Popen([*agl, "store", "serve", "--store", url, "--port", str(port)], stdout=subprocess.DEVNULL)
+    with log.open("wb") as err:
+        command = [*agl, "store", "serve", "--store", url, "--port", str(port)]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def _wait_up(port: int, process: subprocess.Popen[bytes]) -> None:
+def _wait_up(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     import httpx
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"the store server on port {port} exited with {process.returncode}"
+        if process.poll() is not None:
+            pytest.fail(f"the store server on port {port} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/agl/health", timeout=2).status_code == 200:
                 return
@@ -62,7 +65,8 @@ def test_a_trainer_over_two_store_servers_rides_out_one_killed(schema_url: str, 
     from agentlightning_server.serve import free_port
 
     ports = [free_port(), free_port()]
-    servers = [_serve(schema_url, port) for port in ports]
+    logs = [tmp_path / f"server-{port}.log" for port in ports]
+    servers = [_serve(schema_url, port, log) for port, log in zip(ports, logs, strict=True)]
     run_log = tmp_path / "runs.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGL_")}
     env.update(
@@ -78,8 +82,8 @@ def test_a_trainer_over_two_store_servers_rides_out_one_killed(schema_url: str, 
     }
     machines: Dict[str, subprocess.Popen[str]] = {}
     try:
-        for port, server in zip(ports, servers, strict=True):
-            _wait_up(port, server)
+        for port, server, log in zip(ports, servers, logs, strict=True):
+            _wait_up(port, server, log)
         for role, extra in roles.items():
             machines[role] = subprocess.Popen(
                 [sys.executable, str(SCRIPT), str(TASKS)],
