@@ -167,3 +167,32 @@ async def test_a_call_of_an_unknown_rollout_costs_no_other_call_its_spans_remote
         await _check_isolated(store, recorder, known, caplog)
     finally:
         await client.close()
+
+
+async def test_otlp_batches_fail_over_to_another_store_server(tmp_path: Any) -> None:
+    """A store client over several servers (the first one down): the spans go over OTLP to a live server, none
+    dropped, rather than to whichever server the recorder was first given."""
+    from agentlightning_server.client import LightningStoreClient
+    from agentlightning_server.serve import free_port
+    from agentlightning_server.server import LightningStoreServer
+    from agentlightning_sqlite import SqliteLightningStore
+
+    db = str(tmp_path / "run.db")
+    servers = [LightningStoreServer(SqliteLightningStore(db, watchdog_interval=None), "127.0.0.1", 0) for _ in range(2)]
+    for server in servers:
+        server.start()
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = LightningStoreClient([dead] + [s.endpoint for s in servers], unavailable_seconds=5)
+    try:
+        recorder = SpanRecorder(client, retry_seconds=3.0)  # made first: the dead server is the next in turn
+        assert recorder.otlp_endpoint is not None
+        rollout = await client.start_rollout(input=1)
+        ids = (rollout.rollout_id, rollout.attempt.attempt_id)
+        await _run(recorder, [(*ids, text) for text in "abcdef"])
+        spans = await client.query_spans(*ids)
+    finally:
+        await client.close()
+        for server in servers:
+            server.stop()
+    assert recorder.dropped == 0 and recorder.delivered == 12
+    assert len(spans) == 12 and len({s.span_id for s in spans}) == 12

@@ -74,9 +74,11 @@ RUNNERS = 4
 @pytest.mark.slow
 def test_two_servers_one_killed_the_run_completes(schema_url: str) -> None:
     """An algorithm and runners (one client over both servers' URLs) carry a run on while one server is killed:
-    every rollout finishes once, none is enqueued or claimed twice, and every acknowledged span is stored."""
+    every rollout finishes once, none is enqueued or claimed twice, and every acknowledged span (written or
+    exported over OTLP) is stored once."""
     server_mod = pytest.importorskip("agentlightning_server")
     from agentlightning.testing.store_suite import make_span
+    from agentlightning.utils.otlp import export_request
     from agentlightning_server.serve import free_port
 
     url = schema_url
@@ -105,7 +107,11 @@ def test_two_servers_one_killed_the_run_completes(schema_url: str) -> None:
             seqs = await client.get_many_span_sequence_ids([(rid, aid)] * 2)
             spans = [make_span(rid, aid, seq, name=name) for seq in seqs]
             await client.add_many_spans(spans)
-            acked_spans[rid] = {s.span_id for s in spans}
+            # and one over OTLP, its sequence id the server's: retried on the other server when one is killed
+            exported = make_span(rid, aid, 0, name=f"{name}-otlp")
+            ids = {"agentlightning.rollout_id": rid, "agentlightning.attempt_id": aid}
+            await client.export_otlp(export_request([(ids, [exported])]).SerializeToString())
+            acked_spans[rid] = {s.span_id for s in spans} | {exported.span_id}
             await client.update_attempt(rid, aid, status="succeeded")
             finished.append(rid)
             if len(finished) == ROLLOUTS // 3 and not killed.is_set():
@@ -142,6 +148,7 @@ def test_two_servers_one_killed_the_run_completes(schema_url: str) -> None:
                 assert len((await store.query_attempts(rollout.rollout_id)).items) == 1
                 spans = await store.query_spans(rollout.rollout_id)
                 assert {s.span_id for s in spans} == acked_spans[rollout.rollout_id]
+                assert len({s.sequence_id for s in spans}) == len(spans) == 3
         finally:
             await store.close()
 

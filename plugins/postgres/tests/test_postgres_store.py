@@ -46,6 +46,36 @@ def test_open_store_resolves_postgresql_urls(schema_url: str) -> None:
     anyio.run(main)
 
 
+def test_processes_opening_one_new_schema_at_once_all_open_it(postgres_url: str) -> None:
+    """Store servers started together on a new schema: each opens it (one creates it, none fails on its name)."""
+    import threading
+
+    from conftest import new_schema_url
+
+    for _ in range(3):
+        url = new_schema_url(postgres_url)
+        start = threading.Barrier(6)
+        opened: List[Any] = []
+        failed: List[BaseException] = []
+
+        def open_one() -> None:
+            start.wait()
+            try:
+                opened.append(PostgresLightningStore(url, watchdog_interval=None, pool_min=1))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failed.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for store in opened:
+            anyio.run(store.close)
+        assert not failed, failed
+        assert len(opened) == 6
+
+
 def test_schema_is_versioned_and_a_newer_one_is_refused(schema_url: str) -> None:
     conninfo, options = parse_url(schema_url)
     backend = PostgresBackend(conninfo, schema=options["schema"])
@@ -114,3 +144,52 @@ def test_a_finish_by_another_store_wakes_a_waiter_without_polling(schema_url: st
             await writer.close()
 
     anyio.run(main)
+
+
+def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> None:
+    """Round trips to the database (statements and commits) of a rollout's three writes as a store server makes
+    them (each under an idempotency key): claiming a rollout from the queue reads it and its latest attempt in the
+    same statement, a rollout read brings its latest attempt too, later reads in the transaction reuse them, and the
+    NOTIFY of a finish travels with the COMMIT."""
+    import psycopg
+    from agentlightning.store.request_keys import request_key_scope
+    from agentlightning.testing.store_suite import make_span
+
+    trips: List[str] = []
+    execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
+
+    def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(str(query)[:60])
+        return execute(self, query, *args, **kwargs)
+
+    def counted_commit(self: Any) -> None:
+        if self.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:  # else no round trip
+            trips.append("COMMIT")
+        commit(self)
+
+    async def main() -> List[int]:
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            rollout = await store.enqueue_rollout({"n": 1})
+            monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
+            monkeypatch.setattr(psycopg.Connection, "commit", counted_commit)
+            counts = []
+            with request_key_scope("dequeue"):
+                claimed = await store.dequeue_rollout(worker_id="w")
+            assert claimed is not None and claimed.rollout_id == rollout.rollout_id
+            counts.append(len(trips))
+            rid, aid = claimed.rollout_id, claimed.attempt.attempt_id
+            with request_key_scope("spans"):
+                await store.add_many_spans([make_span(rid, aid, n, name=f"s{n}") for n in range(1, 4)])
+            counts.append(len(trips) - sum(counts))
+            with request_key_scope("finish"):
+                await store.update_attempt(rid, aid, status="succeeded")
+            counts.append(len(trips) - sum(counts))
+            monkeypatch.undo()
+            assert (await store.get_rollout_by_id(rid)).status == "succeeded"  # type: ignore[union-attr]
+            assert len(await store.query_spans(rid)) == 3
+            return counts
+        finally:
+            await store.close()
+
+    assert anyio.run(main) == [8, 8, 8], trips  # were 10, 10 and 11

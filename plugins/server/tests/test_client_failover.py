@@ -59,3 +59,44 @@ def test_requests_spread_over_servers_and_skip_a_dead_one(store_host: StoreHost,
     assert all(count >= 5 for count in hits), hits
     for key, _ in served:
         store_host.drop(key)
+
+
+def test_otlp_export_goes_to_the_next_server_when_one_is_dead(store_host: StoreHost, tmp_path: Path) -> None:
+    """``export_otlp`` over a dead URL and two live servers of one SQLite file: every export is stored once, and
+    both live servers take some."""
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning.utils.otlp import export_request
+    from agentlightning_sqlite import SqliteLightningStore
+
+    db = tmp_path / "run.db"
+    served = [store_host.add(lambda: SqliteLightningStore(str(db), watchdog_interval=None)) for _ in range(2)]
+    dead = f"http://127.0.0.1:{free_port()}"
+    hits: List[int] = [0, 0]
+
+    async def run() -> None:
+        client = LightningStoreClient([dead, served[0][1], served[1][1]], unavailable_seconds=5)
+        original = client._http
+
+        def counting(server: int = 0) -> Any:
+            if server:
+                hits[server - 1] += 1
+            return original(server)
+
+        client._http = counting  # type: ignore[method-assign]
+        try:
+            started = await client.start_rollout(input=1)
+            rid, aid = started.rollout_id, started.attempt.attempt_id
+            ids = {"agentlightning.rollout_id": rid, "agentlightning.attempt_id": aid}
+            for n in range(10):
+                body = export_request([(ids, [make_span(rid, aid, 0, name=f"s{n}")])]).SerializeToString()
+                await client.export_otlp(body)
+            spans = await client.query_spans(rid)
+            assert sorted(s.name for s in spans) == sorted(f"s{n}" for n in range(10))
+            assert sorted(s.sequence_id for s in spans) == list(range(1, 11))
+        finally:
+            await client.close()
+
+    anyio.run(run)
+    assert all(count >= 3 for count in hits), hits
+    for key, _ in served:
+        store_host.drop(key)

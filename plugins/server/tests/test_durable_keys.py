@@ -199,3 +199,31 @@ def test_a_retried_sequenced_span_is_stored_once(two_servers: Tuple[httpx.Client
     assert retried.json() == stored.json() == {"sequence_id": 1}
     after = second.post("/spans/sequenced", json={**body, "span_id": "other"}, headers={"Idempotency-Key": "span-2"})
     assert after.json() == {"sequence_id": 2}
+
+
+def _traces(http: httpx.Client) -> str:
+    return str(http.base_url).split("/v1/agl")[0] + "/v1/traces"
+
+
+def test_a_retried_otlp_export_on_another_server_is_stored_once(
+    two_servers: Tuple[httpx.Client, httpx.Client],
+) -> None:
+    """An OTLP export under an Idempotency-Key, retried on another server: the same answer, the spans stored once
+    under the sequence ids the first try allocated, and no sequence id used twice."""
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning.utils.otlp import export_request
+
+    first, second = two_servers
+    started = first.post("/rollouts", json={"input": {"n": 1}}).json()
+    rid, aid = started["rollout_id"], started["attempt"]["attempt_id"]
+    spans = [make_span(rid, aid, 0, name=f"s{n}") for n in range(3)]
+    ids = {"agentlightning.rollout_id": rid, "agentlightning.attempt_id": aid}  # no sequence id: the server's
+    body = export_request([(ids, spans)]).SerializeToString()
+    headers = {"Idempotency-Key": "otlp-1", "Content-Type": "application/x-protobuf"}
+    stored = first.post(_traces(first), content=body, headers=headers)
+    retried = second.post(_traces(second), content=body, headers=headers)
+    assert stored.status_code == retried.status_code == 200, retried.text
+    assert retried.content == stored.content
+    found = second.post("/spans/search", json={"rollout_id": rid}).json()["items"]
+    assert sorted((s["name"], s["sequence_id"]) for s in found) == [("s0", 1), ("s1", 2), ("s2", 3)]
+    assert second.post("/spans/next", json={"rollout_id": rid, "attempt_id": aid}).json() == {"sequence_id": 4}

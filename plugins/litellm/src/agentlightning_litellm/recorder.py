@@ -1,5 +1,9 @@
 """Delivers the proxy's spans to the store off the request path: over OTLP when the store ingests it, else directly.
 
+Over OTLP, a store with ``export_otlp`` (the HTTP store client) sends each batch itself: spread over its store
+servers, failing over to the next when one cannot be reached, under an idempotency key; another store's OTLP
+endpoint is posted to directly.
+
 Recording never fails a call: a store that is down is retried with backoff for ``retry_seconds``; what still cannot
 be delivered is logged and dropped.
 
@@ -200,6 +204,14 @@ class SpanRecorder:
             except _REFUSALS as exc:
                 raise _Rejected(f"{type(exc).__name__}: {exc}") from exc
             return
+        body = encode_export_request(spans).SerializeToString()
+        export = getattr(self.store, "export_otlp", None)
+        if callable(export):  # the HTTP store client: spread over its servers, failing over when one is down
+            try:
+                await export(body, PROTOBUF)
+            except _REFUSALS as exc:
+                raise _Rejected(f"OTLP export refused: {type(exc).__name__}: {exc}") from exc
+            return
         import httpx
 
         if self._http is None:
@@ -208,9 +220,7 @@ class SpanRecorder:
         otlp_headers = getattr(self.store, "otlp_headers", None)
         if callable(otlp_headers):
             headers.update(otlp_headers())
-        response = await self._http.post(
-            self.otlp_endpoint, content=encode_export_request(spans).SerializeToString(), headers=headers
-        )
+        response = await self._http.post(self.otlp_endpoint, content=body, headers=headers)
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise RuntimeError(f"OTLP export got HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code >= 400:

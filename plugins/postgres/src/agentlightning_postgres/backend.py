@@ -7,7 +7,8 @@
   decide in Python and write them back, so they must not interleave. Writers are thus serialized across every
   process and host (like SQLite's write lock); readers run alongside under ``REPEATABLE READ`` snapshots. The queue
   head is claimed with ``FOR UPDATE SKIP LOCKED`` besides, so a claim never hands one rollout to two workers.
-- A write that finished rollouts announces their ids with ``NOTIFY`` (delivered at commit). A listener thread per
+- A write that finished rollouts announces their ids with ``NOTIFY`` (delivered at commit; sent with the ``COMMIT``
+  in one round trip). A listener thread per
   backend ``LISTEN``s and hands the ids to ``on_finished`` (the engine's waiter registry), so ``wait_for_rollouts``
   wakes on finishes made by any process without polling. After a lost listener connection every waiter is woken to
   re-read (notifications sent meanwhile are gone).
@@ -159,16 +160,26 @@ class PostgresBackend:
             try:
                 tx = PostgresTransaction(conn)
                 result = fn(tx)
-                if write:
-                    for payload in _payloads(tx.finished):
-                        cur.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
-                conn.commit()
+                if write and tx.finished:
+                    cur.execute(self._notify_and_commit(tx.finished), prepare=False)
+                else:
+                    conn.commit()
             except BaseException:
                 _rollback(conn)
                 raise
             if write:
                 self._commits += 1
             return result
+
+    def _notify_and_commit(self, finished: List[str]) -> Any:
+        """``NOTIFY`` of the ``finished`` rollouts and ``COMMIT``, in one round trip (the values are quoted as
+        literals: a statement with parameters could not carry a second one)."""
+        from psycopg import sql
+
+        notify = sql.SQL("SELECT pg_notify({}, {}); ")
+        channel = sql.Literal(self.channel)
+        parts = [notify.format(channel, sql.Literal(payload)) for payload in _payloads(finished)]
+        return sql.Composed([*parts, sql.SQL("COMMIT")])
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread.

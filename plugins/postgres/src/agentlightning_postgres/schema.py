@@ -95,8 +95,9 @@ def migrate(conn: Any, schema: str) -> int:
     """Create or upgrade the store's tables in ``schema`` (the connection's search path); returns the old version."""
     with conn.transaction():
         cur = conn.cursor()
-        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        # the lock first: two processes creating one new schema at once would otherwise collide on its name
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key(schema, "migrate"),))
+        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         version = read_version(cur, schema)
         if version > SCHEMA_VERSION:
             raise StoreUnavailableError(

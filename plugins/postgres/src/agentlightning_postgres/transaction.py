@@ -126,13 +126,28 @@ def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]
     return (" AND ".join(parts) or "TRUE"), params
 
 
+_Latest = Optional[Tuple[str, int, str]]
+"""A rollout's latest attempt as this transaction knows it: (attempt id, sequence id, stored JSON), or None when the
+rollout has no attempt."""
+
+
 class PostgresTransaction:
-    """The StorageTransaction (and QueryTransaction) of :class:`~.backend.PostgresBackend`."""
+    """The StorageTransaction (and QueryTransaction) of :class:`~.backend.PostgresBackend`.
+
+    Fewer statements: reading a rollout also reads its latest attempt (one statement), claiming rollouts from the
+    queue reads both for each, and the transaction keeps the latest attempt of each rollout it read or wrote (and
+    the rollouts it claimed), as stored JSON decoded afresh each time it is served, so the engine's later reads of
+    them cost no round trip. What the transaction writes updates what it keeps; no
+    other transaction writes meanwhile (writes hold the schema's lock; reads see one snapshot).
+    """
 
     def __init__(self, conn: Any) -> None:
         self._cur = conn.cursor()
         self.finished: List[str] = []
         """Rollouts this transaction set to a finished status (announced with NOTIFY at commit)."""
+        self._latest: Dict[str, _Latest] = {}
+        self._rollouts: Dict[str, str] = {}
+        """Rollouts claimed from the queue by this transaction, as stored JSON (read with the claim)."""
 
     def _all(self, sql: str, params: Sequence[object] = ()) -> List[Tuple[Any, ...]]:
         self._cur.execute(sql, params)
@@ -150,8 +165,19 @@ class PostgresTransaction:
     # -- rollouts ----------------------------------------------------------------------------------------------
 
     def get_rollout(self, rollout_id: str) -> Optional[Rollout]:
-        row = self._one("SELECT data FROM rollouts WHERE rollout_id = %s", (rollout_id,))
-        return None if row is None else decode_rollout(row[0])
+        kept = self._rollouts.get(rollout_id)
+        if kept is not None:
+            return decode_rollout(kept)
+        row = self._one(
+            "SELECT r.data, a.attempt_id, a.sequence_id, a.data FROM rollouts r LEFT JOIN LATERAL "
+            "(SELECT attempt_id, sequence_id, data FROM attempts WHERE rollout_id = r.rollout_id "
+            "ORDER BY sequence_id DESC LIMIT 1) a ON TRUE WHERE r.rollout_id = %s",
+            (rollout_id,),
+        )
+        if row is None:
+            return None
+        self._latest[rollout_id] = None if row[1] is None else (row[1], int(row[2]), row[3])
+        return decode_rollout(row[0])
 
     def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
         import psycopg
@@ -173,6 +199,7 @@ class PostgresTransaction:
         )
         if self._cur.rowcount == 0:
             raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
+        self._rollouts.pop(rollout.rollout_id, None)  # a later read goes to the database
         if rollout.status in FINISHED_STATUSES:
             self.finished.append(rollout.rollout_id)
 
@@ -199,26 +226,47 @@ class PostgresTransaction:
     def insert_attempt(self, attempt: Attempt) -> None:
         import psycopg
 
+        data = encode(attempt)
         try:
             with self._cur.connection.transaction():
                 self._cur.execute(
                     "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (%s, %s, %s, %s)",
-                    (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, encode(attempt)),
+                    (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, data),
                 )
         except psycopg.errors.UniqueViolation as exc:
             raise ValueError(
                 f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
             ) from exc
+        self._keep(attempt, data, inserted=True)
 
     def update_attempt(self, attempt: Attempt) -> None:
+        data = encode(attempt)
         self._cur.execute(
             "UPDATE attempts SET sequence_id = %s, data = %s WHERE rollout_id = %s AND attempt_id = %s",
-            (attempt.sequence_id, encode(attempt), attempt.rollout_id, attempt.attempt_id),
+            (attempt.sequence_id, data, attempt.rollout_id, attempt.attempt_id),
         )
         if self._cur.rowcount == 0:
             raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+        self._keep(attempt, data, inserted=False)
+
+    def _keep(self, attempt: Attempt, data: str, *, inserted: bool) -> None:
+        """Update the kept latest attempt of ``attempt``'s rollout after writing ``attempt`` (stored as ``data``)."""
+        rollout_id = attempt.rollout_id
+        if rollout_id not in self._latest:
+            return
+        known = self._latest[rollout_id]
+        sequence_id = int(attempt.sequence_id)
+        if known is None or (inserted and sequence_id > known[1]):
+            self._latest[rollout_id] = (attempt.attempt_id, sequence_id, data)
+        elif known[0] == attempt.attempt_id and known[1] == sequence_id:
+            self._latest[rollout_id] = (known[0], sequence_id, data)
+        elif known[0] == attempt.attempt_id or sequence_id >= known[1]:
+            del self._latest[rollout_id]  # the order of the attempts changed: read it again when asked
 
     def get_attempt(self, rollout_id: str, attempt_id: str) -> Optional[Attempt]:
+        known = self._latest.get(rollout_id)
+        if known is not None and known[0] == attempt_id:
+            return decode(known[2], Attempt)
         row = self._one("SELECT data FROM attempts WHERE rollout_id = %s AND attempt_id = %s", (rollout_id, attempt_id))
         return None if row is None else decode(row[0], Attempt)
 
@@ -227,12 +275,23 @@ class PostgresTransaction:
         return [decode(row[0], Attempt) for row in rows]
 
     def get_latest_attempts(self, rollout_ids: Sequence[str]) -> Dict[str, Attempt]:
-        rows = self._all(
-            "SELECT DISTINCT ON (rollout_id) rollout_id, data FROM attempts WHERE rollout_id = ANY(%s) "
-            "ORDER BY rollout_id, sequence_id DESC",
-            (list(dict.fromkeys(rollout_ids)),),
-        )
-        return {row[0]: decode(row[1], Attempt) for row in rows}
+        wanted = list(dict.fromkeys(rollout_ids))
+        missing = [rollout_id for rollout_id in wanted if rollout_id not in self._latest]
+        if missing:
+            rows = self._all(
+                "SELECT DISTINCT ON (rollout_id) rollout_id, attempt_id, sequence_id, data FROM attempts "
+                "WHERE rollout_id = ANY(%s) ORDER BY rollout_id, sequence_id DESC",
+                (missing,),
+            )
+            found = {row[0]: (row[1], int(row[2]), row[3]) for row in rows}
+            for rollout_id in missing:
+                self._latest[rollout_id] = found.get(rollout_id)
+        latest: Dict[str, Attempt] = {}
+        for rollout_id in wanted:
+            known = self._latest[rollout_id]
+            if known is not None:
+                latest[rollout_id] = decode(known[2], Attempt)
+        return latest
 
     def count_attempts(self) -> int:
         return self._count("attempts")
@@ -251,11 +310,19 @@ class PostgresTransaction:
         if limit <= 0:
             return []
         rows = self._all(
-            "DELETE FROM queue WHERE pos IN "
-            "(SELECT pos FROM queue ORDER BY pos LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING pos, rollout_id",
+            "WITH popped AS (DELETE FROM queue WHERE pos IN "
+            "(SELECT pos FROM queue ORDER BY pos LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING pos, rollout_id) "
+            "SELECT p.pos, p.rollout_id, r.data, a.attempt_id, a.sequence_id, a.data FROM popped p "
+            "LEFT JOIN rollouts r ON r.rollout_id = p.rollout_id LEFT JOIN LATERAL "
+            "(SELECT attempt_id, sequence_id, data FROM attempts WHERE rollout_id = p.rollout_id "
+            "ORDER BY sequence_id DESC LIMIT 1) a ON TRUE",
             (limit,),
         )
         rows.sort(key=lambda row: int(row[0]))
+        for _, rollout_id, data, attempt_id, sequence_id, attempt in rows:  # the engine reads them next
+            if data is not None:
+                self._rollouts[rollout_id] = data
+                self._latest[rollout_id] = None if attempt_id is None else (attempt_id, int(sequence_id), attempt)
         return [str(row[1]) for row in rows]
 
     def queue_contains(self, rollout_id: str) -> bool:

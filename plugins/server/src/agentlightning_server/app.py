@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hmac
 import json
 import logging
@@ -283,14 +284,21 @@ class _App:
                     return _exception_response(exc)
 
             key = headers.get(_IDEMPOTENCY_HEADER) if spec.keyed else None
-            if key:
-                full_key = f"{spec.method} {scope['path']} {key.decode('latin-1')}"
-                if getattr(store, "keeps_request_keys", False):
-                    return await self.idempotency.run(full_key, lambda: self._answer_once(store, full_key, handle))
-                return await self.idempotency.run(full_key, handle)
-            return await handle()
+            return await self._keyed(store, spec.method, scope["path"], key, handle)
         except _Error as exc:
             return exc.status, wire.dumps(wire.error_body(exc.detail, exc.error_type))
+
+    async def _keyed(
+        self, store: Any, method: str, path: str, key: Optional[bytes], handle: Callable[[], Any]
+    ) -> tuple[int, bytes]:
+        """``handle()``'s answer; with an ``Idempotency-Key``, once per key: a retry gets the first try's answer."""
+        if not key:
+            response: tuple[int, bytes] = await handle()
+            return response
+        full_key = f"{method} {path} {key.decode('latin-1')}"
+        if getattr(store, "keeps_request_keys", False):
+            return await self.idempotency.run(full_key, lambda: self._answer_once(store, full_key, handle))
+        return await self.idempotency.run(full_key, handle)
 
     async def _answer_once(self, store: Any, key: str, handle: Callable[[], Any]) -> tuple[int, bytes]:
         """Serve a keyed request on a store that records idempotency keys: its write records the key; a retry whose
@@ -358,22 +366,37 @@ class _App:
                 if not isinstance(data, dict):
                     raise BadInput("OTLP JSON body must be an object")
                 parsed = otlp.parse_json(data)
-            assert self.store is not None
-            with anyio.fail_after(self.settings.request_timeout):
-                _, rejected = await otlp.store_spans(self.store, parsed)
         except _Error as exc:
             return _error(exc.status, exc.detail, exc.error_type)
-        except Exception as exc:  # noqa: BLE001 - every store error goes back to the client
+        except Exception as exc:  # noqa: BLE001 - a body that cannot be read goes back to the client
             status, payload = _exception_response(exc)
             return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
-        message = f"{rejected} span(s) lack agentlightning.rollout_id / agentlightning.attempt_id"
+        store = self.store
+        assert store is not None
+
+        async def handle() -> tuple[int, bytes]:
+            try:
+                with anyio.fail_after(self.settings.request_timeout):
+                    _, rejected = await otlp.store_spans(store, parsed)
+            except Exception as exc:  # noqa: BLE001 - every store error goes back to the client
+                return _exception_response(exc)
+            message = f"{rejected} span(s) lack agentlightning.rollout_id / agentlightning.attempt_id"
+            if ctype == otlp.JSON:
+                body = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}} if rejected else {}
+                return 200, wire.dumps(body)
+            return 200, otlp.export_response(rejected, message, False)
+
+        # keyed as the REST writes are: a retry sent to another store server is answered, not stored again
+        key = request.headers.get(wire.IDEMPOTENCY_HEADER, "").encode("latin-1") or None
+        status, payload = await self._keyed(store, "POST", wire.OTLP_TRACES_PATH, key, handle)
+        if status != 200:
+            return Response(payload, status_code=status, media_type=wire.JSON_TYPE)
         if ctype == otlp.JSON:
-            body = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}} if rejected else {}
-            return _json(200, body)
-        gzip_it = "gzip" in request.headers.get("accept-encoding", "")
-        response = Response(otlp.export_response(rejected, message, gzip_it), media_type=otlp.PROTOBUF)
-        if gzip_it:
-            response.headers["Content-Encoding"] = "gzip"
+            return Response(payload, media_type=wire.JSON_TYPE)
+        if "gzip" not in request.headers.get("accept-encoding", ""):
+            return Response(payload, media_type=otlp.PROTOBUF)
+        response = Response(gzip.compress(payload), media_type=otlp.PROTOBUF)
+        response.headers["Content-Encoding"] = "gzip"
         return response
 
 

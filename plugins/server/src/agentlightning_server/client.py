@@ -250,6 +250,15 @@ class LightningStoreClient(LightningStore):
         """Headers an OTLP exporter must send to this store (the bearer token, if any)."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
+    async def export_otlp(self, body: bytes, content_type: str = "application/x-protobuf") -> bytes:
+        """Send one OTLP/HTTP trace export request (``body``, protobuf or JSON) to the store servers; the body of
+        the answer. Sent as the other writes are: spread over the servers, retried on the next one when a server
+        cannot be reached, and under an ``Idempotency-Key``, so a retry is not stored twice. A refused body raises
+        the error the server names (``InvalidRequestError`` for a malformed one)."""
+        return await self._exchange(
+            "POST", wire.OTLP_TRACES_PATH, body, keyed=True, prefix="", content_type=content_type
+        )
+
     transport = "http11"
     """Which HTTP client carries the requests: ``"http11"`` (:mod:`.http11`) or ``"httpx"``."""
 
@@ -330,12 +339,14 @@ class LightningStoreClient(LightningStore):
         keyed: bool = False,
         timeout: Optional[float] = None,
         probe: bool = False,
+        prefix: str = wire.API_PREFIX,
+        content_type: str = wire.JSON_TYPE,
     ) -> bytes:
-        """Send ``content`` (encoded JSON) with retries; the raw body of the successful answer. ``probe``: raise
-        :class:`_NoSuchRoute` when the server has no such route."""
+        """Send ``content`` (encoded JSON, or of ``content_type``) to ``prefix + path`` with retries; the raw body of
+        the successful answer. ``probe``: raise :class:`_NoSuchRoute` when the server has no such route."""
         import anyio
 
-        target = wire.API_PREFIX + path
+        target = prefix + path
         if params:
             from urllib.parse import urlencode
 
@@ -358,7 +369,9 @@ class LightningStoreClient(LightningStore):
                 await anyio.sleep(delay)
             tries += 1
             try:
-                answer: Tuple[int, bytes] = await self._http(server).request(method, target, content, key, limit)
+                answer: Tuple[int, bytes] = await self._http(server).request(
+                    method, target, content, key, limit, content_type
+                )
                 status, body = answer
                 self.answered = True
             except TransportError as exc:
@@ -724,7 +737,13 @@ class _Http11Transport:
         )
 
     async def request(
-        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+        self,
+        method: str,
+        target: str,
+        content: Optional[bytes],
+        key: Optional[str],
+        timeout: float,
+        content_type: str = wire.JSON_TYPE,
     ) -> Tuple[int, bytes]:
         head = f"{method} {self.prefix}{target} HTTP/1.1\r\n{self.head_fields}"
         if key:
@@ -732,7 +751,7 @@ class _Http11Transport:
         if content is None:
             request = (head + "\r\n").encode()
         else:
-            request = (head + f"Content-Type: {wire.JSON_TYPE}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
+            request = (head + f"Content-Type: {content_type}\r\nContent-Length: {len(content)}\r\n\r\n").encode()
             request += content
         response = await self.pool.request(request, timeout=timeout)
         return response.status, response.body
@@ -757,11 +776,17 @@ class _HttpxTransport:
         )
 
     async def request(
-        self, method: str, target: str, content: Optional[bytes], key: Optional[str], timeout: float
+        self,
+        method: str,
+        target: str,
+        content: Optional[bytes],
+        key: Optional[str],
+        timeout: float,
+        content_type: str = wire.JSON_TYPE,
     ) -> Tuple[int, bytes]:
         headers = {wire.IDEMPOTENCY_HEADER: key} if key else {}
         if content is not None:
-            headers["Content-Type"] = wire.JSON_TYPE
+            headers["Content-Type"] = content_type
         try:
             response = await self.client.request(method, target, content=content, headers=headers, timeout=timeout)
         except self.httpx.TransportError as exc:
