@@ -1,9 +1,9 @@
 """Traces out of a store and back in: ``agl export`` / ``agl import`` as functions.
 
-Export streams rollouts page by page (``query_rollouts`` with ``limit``/``offset``; on SQLite only the page is
-decoded), reads each rollout's attempts and spans (``query_spans`` scoped to the rollout, pushed down to the
-backend), turns it into records and writes them as it goes, so memory stays bounded by one page whatever the store
-holds. Formats:
+Export streams rollouts page by page (``query_rollouts`` by start time, each page starting at the last start time
+read: a keyset, no offset; on SQLite only the page is decoded), reads each rollout's attempts and spans
+(``query_spans`` scoped to the rollout, pushed down to the backend), turns it into records and writes them as it
+goes, so memory stays bounded by one page whatever the store holds. Formats:
 
 - ``traces``: everything needed to rebuild the store's records (rollout, attempts, spans; resources first), one JSON
   object per line. The only format :func:`import_traces` reads; export -> import gives identical records.
@@ -77,8 +77,8 @@ def _optional_tuple(values: Optional[Iterable[str]]) -> Optional[Tuple[str, ...]
 class ExportFilter:
     """Which rollouts to export. ``None`` means no restriction.
 
-    ``status_in`` and ``rollout_ids`` are answered by the store; ``since`` (rollouts started at or after this Unix
-    time) and ``min_reward`` (final reward of the latest attempt at least this; rollouts without a reward are left
+    ``status_in``, ``rollout_ids`` and ``since`` (rollouts started at or after this Unix time) are answered by the
+    store; ``min_reward`` (final reward of the latest attempt at least this; rollouts without a reward are left
     out) are checked per rollout while streaming.
     """
 
@@ -154,14 +154,42 @@ async def iter_rollout_traces(
     on_total: Optional[Callable[[int], None]] = None,
     on_rollout: Optional[Callable[[int], None]] = None,
 ) -> AsyncIterator[RolloutTrace]:
-    """Stream the matching rollouts of ``store`` in insertion order, one page of rollouts in memory at a time.
+    """Stream the matching rollouts of ``store`` by start time (ties in insertion order), one page of rollouts in
+    memory at a time.
 
+    Pages are read by key, not by offset (see :func:`_rollout_pages`), so each costs the same wherever it is in the
+    store; a rollout that matches all along is read exactly once even while others are added or change status.
     ``all_attempts=False`` reads only the latest attempt and its spans (enough for training formats).
     ``on_total(n)`` is called once with the count the store's filters matched; ``on_rollout(1)`` after each rollout
     read (exported or filtered out), for progress bars.
     """
     from agentlightning.emitter.reward import find_final_reward
 
+    async for item in _rollout_pages(store, filter, page_size, on_total):
+        rollout = _plain_rollout(item)
+        latest: Optional[Attempt] = getattr(item, "attempt", None)
+        if all_attempts:
+            attempts = list(await store.query_attempts(rollout.rollout_id))
+            spans = list(await store.query_spans(rollout.rollout_id))
+        else:
+            attempts = [latest] if latest is not None else []
+            spans = list(await store.query_spans(rollout.rollout_id, latest.attempt_id)) if latest else []
+        newest = max(attempts, key=lambda a: a.sequence_id) if attempts else None
+        reward = find_final_reward([s for s in spans if newest is not None and s.attempt_id == newest.attempt_id])
+        if on_rollout is not None:
+            on_rollout(1)
+        if filter.min_reward is not None and (reward is None or reward < filter.min_reward):
+            continue
+        yield RolloutTrace(rollout=rollout, attempts=attempts, spans=spans, reward=reward)
+
+
+async def _rollout_pages(
+    store: Any, filter: ExportFilter, page_size: int, on_total: Optional[Callable[[int], None]]
+) -> AsyncIterator[Any]:
+    """The rollouts ``filter``'s store-side parts match, by ``start_time`` then insertion order, read a page at a time
+    by key: each page asks for the rollouts started at or after the last start time read (``start_time_from``,
+    ``sort_by="start_time"``) and skips those of that very start time already read, so no page walks past the rollouts
+    before it. Memory holds one page and the ids sharing the last start time read."""
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
     status_in = list(filter.status_in) if filter.status_in is not None else None
@@ -170,39 +198,27 @@ async def iter_rollout_traces(
         if on_total is not None:
             on_total(0)
         return
-    offset = 0
+    cursor = filter.since
+    seen: Set[str] = set()  # rollouts read whose start time is ``cursor``
+    first = True
     while True:
+        limit = page_size + len(seen)
         page = await store.query_rollouts(
-            status_in=status_in, rollout_id_in=rollout_ids, limit=page_size, offset=offset
+            status_in=status_in, rollout_id_in=rollout_ids, start_time_from=cursor, sort_by="start_time", limit=limit
         )
-        if offset == 0 and on_total is not None:
+        if first and on_total is not None:
             on_total(int(page.total))
+        first = False
         items = list(page.items)
-        if not items:
+        fresh = [r for r in items if r.start_time != cursor or r.rollout_id not in seen]
+        for item in fresh:
+            yield item
+        if len(items) < limit:
             return
-        offset += len(items)
-        for item in items:
-            rollout = _plain_rollout(item)
-            if filter.since is not None and rollout.start_time < filter.since:
-                if on_rollout is not None:
-                    on_rollout(1)
-                continue
-            latest: Optional[Attempt] = getattr(item, "attempt", None)
-            if all_attempts:
-                attempts = list(await store.query_attempts(rollout.rollout_id))
-                spans = list(await store.query_spans(rollout.rollout_id))
-            else:
-                attempts = [latest] if latest is not None else []
-                spans = list(await store.query_spans(rollout.rollout_id, latest.attempt_id)) if latest else []
-            newest = max(attempts, key=lambda a: a.sequence_id) if attempts else None
-            reward = find_final_reward([s for s in spans if newest is not None and s.attempt_id == newest.attempt_id])
-            if on_rollout is not None:
-                on_rollout(1)
-            if filter.min_reward is not None and (reward is None or reward < filter.min_reward):
-                continue
-            yield RolloutTrace(rollout=rollout, attempts=attempts, spans=spans, reward=reward)
-        if len(items) < page_size:
-            return
+        last = items[-1].start_time
+        if last != cursor:
+            cursor, seen = last, set()
+        seen.update(r.rollout_id for r in fresh if r.start_time == cursor)
 
 
 # -- records --------------------------------------------------------------------------------------------------------
