@@ -8,8 +8,8 @@ goes, so memory stays bounded by one page whatever the store holds. Formats:
 - ``traces``: everything needed to rebuild the store's records (rollout, attempts, spans; resources first), one JSON
   object per line. The only format :func:`import_traces` reads; export -> import gives identical records.
 - ``triplets``: one line per rollout: its final reward and the token-id triplets of its latest attempt.
-- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included) plus the
-  rollout id, attempt id, call index and the rollout's reward.
+- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included; ``tools`` only
+  when the call offered some) plus the rollout id, attempt id, call index and the rollout's reward.
 - ``openai-chat``: the same calls as bare OpenAI fine-tuning JSONL (only ``messages`` and ``tools``).
 - ``parquet``: one row per LLM call (ids, ``prompt_ids``, ``response_ids``, rewards, ``messages`` as JSON), needs
   ``pyarrow``; ``datasets.load_dataset("parquet", data_files=...)`` reads it.
@@ -253,6 +253,14 @@ def _chat_records(trace: RolloutTrace) -> List[Dict[str, Any]]:
     return [dict(r) for r in TraceToMessages().adapt(trace.latest_spans())]
 
 
+def _openai_chat(record: Dict[str, Any]) -> Dict[str, Any]:
+    """One call as an OpenAI chat fine-tuning record: ``messages``, and ``tools`` only when the call offered some."""
+    line: Dict[str, Any] = {"messages": record["messages"]}
+    if record["tools"]:
+        line["tools"] = record["tools"]
+    return line
+
+
 def _triplet_dict(triplet: Triplet) -> Dict[str, Any]:
     from agentlightning.types.serialization import to_dict
 
@@ -294,19 +302,12 @@ def trace_records(trace: RolloutTrace, format: str, *, adapter: Any = None) -> L
                 "attempt_id": attempt_id,
                 "index": index,
                 "reward": trace.reward,
-                "messages": record["messages"],
-                "tools": record["tools"],
+                **_openai_chat(record),
             }
             for index, record in enumerate(_chat_records(trace))
         ]
     if format == "openai-chat":
-        out = []
-        for record in _chat_records(trace):
-            line: Dict[str, Any] = {"messages": record["messages"]}
-            if record["tools"]:
-                line["tools"] = record["tools"]
-            out.append(line)
-        return out
+        return [_openai_chat(record) for record in _chat_records(trace)]
     raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
 
 
@@ -828,7 +829,10 @@ def to_hf_dataset(
 
 def _jsonl_rows(path: str) -> Iterator[Dict[str, Any]]:
     for record in load_sft_dataset(path):
-        # datasets infers one schema for all rows: nested free-form parts travel as JSON text
+        # datasets infers one schema for all rows: nested free-form parts travel as JSON text; every messages record
+        # has a tools column (null when the call offered none)
+        if "messages" in record:
+            record.setdefault("tools", None)
         yield {k: json.dumps(v) if isinstance(v, (dict, list)) and k != "messages" else v for k, v in record.items()}
 
 
