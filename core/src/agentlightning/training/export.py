@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from typing import (
     IO,
     Any,
@@ -536,37 +537,50 @@ async def _write_parquet(
 
 
 def read_trace_file(path: str) -> Iterator[Dict[str, Any]]:
-    """The records of a ``traces`` export (resources and rollouts, after checking the header), one at a time."""
+    """The records of a ``traces`` export (resources and rollouts, after checking the header), one at a time. Any
+    other file (another format, binary data such as a parquet export, a broken gzip file) is a ``ValueError`` that
+    names the file."""
     f = _open_text(path, "rt")
     try:
-        first = f.readline()
-        if not first.strip():
-            raise ValueError(f"{path}: empty file, not a traces export")
-        try:
-            header = json.loads(first)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:1: not valid JSON: {exc.msg}") from exc
-        if not isinstance(header, dict) or _HEADER_KEY not in header:
-            raise ValueError(
-                f"{path}: not a traces export (agl export --format traces); only that format can be imported"
-            )
-        if header[_HEADER_KEY] != TRACES_FORMAT_VERSION:
-            raise ValueError(f"{path}: traces format version {header[_HEADER_KEY]} is not supported")
-        yield header
-        for number, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(record, dict) or not ({"rollout", "resources"} & set(record)):
-                raise ValueError(f"{path}:{number}: expected a rollout or resources record")
-            record["_line"] = number
-            yield record
+        yield from _trace_lines(path, f)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not a traces export (agl export --format traces): binary data, not JSON lines; only that "
+            "format can be imported (a parquet export cannot)"
+        ) from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable gzip file ({exc})") from exc
     finally:
         if f is not sys.stdin:
             f.close()
+
+
+def _trace_lines(path: str, f: IO[str]) -> Iterator[Dict[str, Any]]:
+    first = f.readline()
+    if not first.strip():
+        raise ValueError(f"{path}: empty file, not a traces export")
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}: not a traces export (agl export --format traces): line 1 is not JSON ({exc.msg})"
+        ) from exc
+    if not isinstance(header, dict) or _HEADER_KEY not in header:
+        raise ValueError(f"{path}: not a traces export (agl export --format traces); only that format can be imported")
+    if header[_HEADER_KEY] != TRACES_FORMAT_VERSION:
+        raise ValueError(f"{path}: traces format version {header[_HEADER_KEY]} is not supported")
+    yield header
+    for number, line in enumerate(f, 2):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(record, dict) or not ({"rollout", "resources"} & set(record)):
+            raise ValueError(f"{path}:{number}: expected a rollout or resources record")
+        record["_line"] = number
+        yield record
 
 
 @attrs.define
