@@ -412,6 +412,29 @@ def test_hf_dataset_helper_streams_a_store_into_a_dataset(tmp_path: Path, plugin
     assert chat[0]["messages"] == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
     rows = to_hf_dataset(url, format="parquet", cache_dir=cache)
     assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
+    assert chat["tools"] == [None, None]  # a column in every row, though no call offered tools
+
+
+def test_hf_dataset_load_dataset_reads_a_parquet_export(tmp_path: Path, plugin_manager: Any) -> None:
+    """``agl export --format parquet`` output is what ``datasets.load_dataset("parquet", data_files=...)`` reads."""
+    datasets = pytest.importorskip("datasets")
+    import agentlightning_sqlite.hooks
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+    fill_sqlite(tmp_path / "src.db", [0.5, 1.0, 0.75])
+    out = tmp_path / "rows.parquet"
+    with pytest.raises(SystemExit) as exit_info:
+        agl_main(["export", "--store", f"sqlite:///{tmp_path / 'src.db'}", "--format", "parquet", "-o", str(out),
+                  "--no-progress"])  # fmt: skip
+    assert exit_info.value.code == 0
+    rows = datasets.load_dataset("parquet", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
+    assert rows["response_ids"] == [[3, 0, 4], [3, 1, 4], [3, 2, 4]]
+    assert rows["rollout_reward"] == [0.5, 1.0, 0.75]
+    assert json.loads(rows[1]["messages"]) == [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+    ]
 
 
 def test_http_stores_export_and_replay_through_the_store_api(tmp_path: Path, plugin_manager: Any) -> None:
