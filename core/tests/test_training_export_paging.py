@@ -157,6 +157,39 @@ def test_rollouts_added_or_changed_during_the_export_leave_no_gaps_or_duplicates
     assert set(before) & set(after) <= set(got)
 
 
+class _IgnoresStartTime(_Spy):
+    """A store that does not know ``start_time_from`` (upstream's server ignores fields it does not know)."""
+
+    async def query_rollouts(self, **kwargs: Any) -> Any:
+        kwargs.pop("start_time_from", None)
+        return await super().query_rollouts(**kwargs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    specs=SPECS,
+    page_size=st.integers(1, 5),
+    statuses=st.one_of(st.none(), st.just(["succeeded"])),
+    since=st.one_of(st.none(), st.integers(0, 7)),
+)
+def test_a_store_that_ignores_start_time_from_is_read_by_offset(
+    specs: List[Tuple[int, str]], page_size: int, statuses: Optional[List[str]], since: Optional[int], tmp_path: Path
+) -> None:
+    selection = ExportFilter(status_in=statuses, since=since)
+    rollouts = _rollouts(specs)
+
+    async def main() -> List[str]:
+        store = _store("memory", tmp_path)
+        try:
+            await _insert(store, rollouts)
+            old = _IgnoresStartTime(store)
+            return [t.rollout.rollout_id async for t in iter_rollout_traces(old, selection, page_size=page_size)]
+        finally:
+            await store.close()
+
+    assert anyio.run(main) == _expected(rollouts, selection)
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_a_long_run_of_equal_start_times_is_read_once(kind: str, tmp_path: Path) -> None:
     """Rollouts enqueued together share a start time; pages through them skip those already read."""

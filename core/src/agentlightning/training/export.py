@@ -19,6 +19,7 @@ Nothing here imports torch; ``pyarrow`` and ``datasets`` are imported only by th
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -190,7 +191,8 @@ async def _rollout_pages(
     """The rollouts ``filter``'s store-side parts match, by ``start_time`` then insertion order, read a page at a time
     by key: each page asks for the rollouts started at or after the last start time read (``start_time_from``,
     ``sort_by="start_time"``) and skips those of that very start time already read, so no page walks past the rollouts
-    before it. Memory holds one page and the ids sharing the last start time read."""
+    before it. Memory holds one page and the ids sharing the last start time read. A store that ignores
+    ``start_time_from`` (upstream's server) is read by offset instead (:func:`_pages_by_offset`)."""
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
     status_in = list(filter.status_in) if filter.status_in is not None else None
@@ -199,27 +201,50 @@ async def _rollout_pages(
         if on_total is not None:
             on_total(0)
         return
+    query = functools.partial(
+        store.query_rollouts, status_in=status_in, rollout_id_in=rollout_ids, sort_by="start_time"
+    )
     cursor = filter.since
     seen: Set[str] = set()  # rollouts read whose start time is ``cursor``
+    read = 0
     first = True
     while True:
         limit = page_size + len(seen)
-        page = await store.query_rollouts(
-            status_in=status_in, rollout_id_in=rollout_ids, start_time_from=cursor, sort_by="start_time", limit=limit
-        )
+        page = await query(start_time_from=cursor, limit=limit)
         if first and on_total is not None:
             on_total(int(page.total))
         first = False
         items = list(page.items)
+        if cursor is not None and any(r.start_time < cursor for r in items):  # start_time_from was ignored
+            async for item in _pages_by_offset(query, filter.since, page_size, read):
+                yield item
+            return
         fresh = [r for r in items if r.start_time != cursor or r.rollout_id not in seen]
         for item in fresh:
             yield item
+        read += len(fresh)
         if len(items) < limit:
             return
         last = items[-1].start_time
         if last != cursor:
             cursor, seen = last, set()
         seen.update(r.rollout_id for r in fresh if r.start_time == cursor)
+
+
+async def _pages_by_offset(
+    query: Callable[..., Any], since: Optional[float], page_size: int, offset: int
+) -> AsyncIterator[Any]:
+    """The rest of the rollouts, by start time, from a store that ignored ``start_time_from`` (and so answered every
+    page read by key from its first rollout on): pages by offset from the ``offset`` rollouts read so far, ``since``
+    tested here."""
+    while True:
+        items = list((await query(limit=page_size, offset=offset)).items)
+        for item in items:
+            if since is None or item.start_time >= since:
+                yield item
+        offset += len(items)
+        if len(items) < page_size:
+            return
 
 
 # -- records --------------------------------------------------------------------------------------------------------
