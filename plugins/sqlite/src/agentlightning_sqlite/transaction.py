@@ -125,7 +125,7 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
         if len(values) > MAX_PARAMS:
             return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
         return f"{column} IN ({_marks(len(values))})", values
-    if cond.op == AT_LEAST:  # a number column from a finite number (NULL, like Python's None, never matches)
+    if cond.op == AT_LEAST:  # a number column from a number (NULL, like Python's None, never matches)
         return (f"{column} >= ?", [value]) if column_type == "real" and _number(value) else None
     if cond.op == "contains" and column_type == "text" and _text(value):  # case-sensitive substring
         return f"instr({column}, ?) > 0", [value]
