@@ -55,6 +55,7 @@ nox.options.sessions = [
     "capture",
     "faults",
     "dashboard",
+    "torch-hf",
 ]
 
 TEST_DEPS = [
@@ -276,7 +277,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(name="torch-hf", python=TORCH_PYTHONS[0])
 def torch_hf(session: nox.Session) -> None:
     """SFT of a Hugging Face causal LM (whole and LoRA) on a tiny random model, and the datasets export helper: the
-    tests that skip without transformers, peft and datasets. Not part of the default run (large installs)."""
+    tests that skip without transformers, peft and datasets (CPU torch as the torch session installs it; about 25 s
+    with the packages cached)."""
     _install(session, "core", "plugins/sqlite", "plugins/memory", "plugins/server", "plugins/torch")
     session.install("transformers>=4.40", "peft>=0.10", "datasets>=2.16")  # the torch plugin's lora extra + datasets
     _pytest(session, "plugins/torch/tests/test_sft_hf.py")

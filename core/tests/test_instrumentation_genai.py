@@ -346,6 +346,7 @@ def test_trainer_warns_when_rollouts_make_no_llm_call(caplog: pytest.LogCaptureF
 
 
 def test_the_trainer_checks_capture_unless_the_algorithm_records_llm_calls_itself() -> None:
+    import agentlightning as agl
     from agentlightning.trainer.trainer import Trainer
 
     class Serving:
@@ -357,3 +358,8 @@ def test_the_trainer_checks_capture_unless_the_algorithm_records_llm_calls_itsel
     assert Trainer._capture_check(Serving()) == ()
     (check,) = Trainer._capture_check(Plain())
     assert isinstance(check, CaptureCheck) and check.need_token_ids
+    # agents that call an LLM proxy (which records every call in the store) are not checked either
+    proxied = {"main_llm": agl.ProxyLLM(endpoint="http://127.0.0.1:9/v1", model="m")}
+    assert Trainer._capture_check(Plain(), proxied) == ()
+    plain = {"main_llm": agl.LLM(endpoint="http://127.0.0.1:9/v1", model="m")}
+    assert len(Trainer._capture_check(Plain(), plain)) == 1

@@ -124,16 +124,18 @@ def _page() -> Any:
     }
 
 
-def _rollout_query(ids: List[str]) -> Any:
+def _rollout_query(ids: List[str], starts: List[float]) -> Any:
     known = st.sampled_from(ids) if ids else st.just("ro-missing")
+    started = st.sampled_from(starts) if starts else st.just(0.0)
     return st.fixed_dictionaries(
         {
+            "start_time_from": st.one_of(st.none(), started, st.floats(allow_nan=False)),
             "status_in": st.one_of(st.none(), st.lists(st.sampled_from(ROLLOUT_STATUSES), max_size=3)),
             "rollout_id_in": st.one_of(st.none(), st.lists(st.one_of(known, st.just("ro-missing")), max_size=3)),
             "rollout_id_contains": st.one_of(st.none(), st.sampled_from(["ro-", "RO-", "a", "A", "0", ""]), known),
             "mode_in": st.one_of(st.none(), st.lists(st.sampled_from(MODES), max_size=3)),
             "sort_by": st.sampled_from(
-                [None, "rollout_id", "status", "start_time", "end_time", "mode", "resources_id"]
+                [None, "rollout_id", "status", "start_time", "start_time", "end_time", "mode", "resources_id"]
             ),
             **_page(),
         }
@@ -191,7 +193,9 @@ def test_pushed_down_queries_answer_like_the_python_path(
         async def main() -> None:
             made = await _fill(pushed, data)
             ids: List[str] = made["ids"]
-            for query in draw.draw(st.lists(_rollout_query(ids), min_size=1, max_size=6), label="rollout queries"):
+            starts = [r.start_time for r in await pushed.query_rollouts()]
+            queries = st.lists(_rollout_query(ids, starts), min_size=1, max_size=6)
+            for query in draw.draw(queries, label="rollout queries"):
                 assert await _answer(lambda: pushed.query_rollouts(**query)) == await _answer(
                     lambda: python.query_rollouts(**query)
                 ), query

@@ -412,6 +412,29 @@ def test_hf_dataset_helper_streams_a_store_into_a_dataset(tmp_path: Path, plugin
     assert chat[0]["messages"] == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}]
     rows = to_hf_dataset(url, format="parquet", cache_dir=cache)
     assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
+    assert chat["tools"] == [None, None]  # a column in every row, though no call offered tools
+
+
+def test_hf_dataset_load_dataset_reads_a_parquet_export(tmp_path: Path, plugin_manager: Any) -> None:
+    """``agl export --format parquet`` output is what ``datasets.load_dataset("parquet", data_files=...)`` reads."""
+    datasets = pytest.importorskip("datasets")
+    import agentlightning_sqlite.hooks
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+    fill_sqlite(tmp_path / "src.db", [0.5, 1.0, 0.75])
+    out = tmp_path / "rows.parquet"
+    with pytest.raises(SystemExit) as exit_info:
+        agl_main(["export", "--store", f"sqlite:///{tmp_path / 'src.db'}", "--format", "parquet", "-o", str(out),
+                  "--no-progress"])  # fmt: skip
+    assert exit_info.value.code == 0
+    rows = datasets.load_dataset("parquet", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert rows["prompt_ids"] == [[1, 2, 0], [1, 2, 1], [1, 2, 2]]
+    assert rows["response_ids"] == [[3, 0, 4], [3, 1, 4], [3, 2, 4]]
+    assert rows["rollout_reward"] == [0.5, 1.0, 0.75]
+    assert json.loads(rows[1]["messages"]) == [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+    ]
 
 
 def test_http_stores_export_and_replay_through_the_store_api(tmp_path: Path, plugin_manager: Any) -> None:
@@ -472,3 +495,98 @@ def test_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
     drawn = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", terminal.getvalue())  # plain, or styled by rich when installed
     assert "export [########################] 4/4" in drawn and drawn.endswith("\n")
     assert pipe.getvalue() == ""
+
+
+def test_import_names_the_file_and_changes_nothing_for_every_other_export(tmp_path: Path) -> None:
+    """Every format but ``traces`` (parquet's binary data included), an empty file and a broken gzip file are refused
+    with a message naming the file, before anything is written."""
+    pytest.importorskip("pyarrow")
+
+    async def main() -> None:
+        source, target = _store("memory", tmp_path), _store("sqlite", tmp_path, "target.db")
+        try:
+            await populate(source, [0.5, 1.0])
+            refused = {}
+            for fmt in ("triplets", "messages", "openai-chat", "parquet"):
+                path = tmp_path / f"export.{fmt}"
+                await export_traces(source, str(path), format=fmt)
+                refused[path] = "not a traces export"
+            (tmp_path / "empty.jsonl").write_text("\n")
+            refused[tmp_path / "empty.jsonl"] = "empty file, not a traces export"
+            (tmp_path / "plain.jsonl.gz").write_text('{"agentlightning_traces": 1}\n')  # not gzip data
+            refused[tmp_path / "plain.jsonl.gz"] = "not a readable gzip file"
+            for path, message in refused.items():
+                with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: {message}"):
+                    await import_traces(target, str(path))
+            assert list(await target.query_rollouts()) == [] and list(await target.query_resources()) == []
+        finally:
+            await source.close()
+            await target.close()
+
+    anyio.run(main)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_import_is_idempotent_across_compression_and_after_an_interrupted_import(kind: str, tmp_path: Path) -> None:
+    """The same export plain and gzipped, and a file cut short (an interrupted copy): importing them in any order
+    leaves the store equal to the source, each rollout once."""
+
+    async def main() -> None:
+        source, target = _store("memory", tmp_path), _store(kind, tmp_path, "target.db")
+        try:
+            await populate(source, [0.5, 1.0, None, 0.25])
+            plain, packed, cut = tmp_path / "t.jsonl", tmp_path / "t.jsonl.gz", tmp_path / "cut.jsonl"
+            await export_traces(source, str(plain))
+            await export_traces(source, str(packed))
+            lines = plain.read_text().splitlines(keepends=True)
+            cut.write_text("".join(lines[:-2]))  # header, resources and all but the last two rollouts
+            first = await import_traces(target, str(cut), batch_size=2)
+            assert first.rollouts_imported == 3
+            again = await import_traces(target, str(packed), batch_size=2)
+            assert (again.rollouts_imported, again.rollouts_skipped, again.resources_imported) == (2, 3, 0)
+            last = await import_traces(target, str(plain))
+            assert (last.rollouts_imported, last.rollouts_skipped, last.resources_skipped) == (0, 5, 2)
+            assert await snapshot(target) == await snapshot(source)
+        finally:
+            await source.close()
+            await target.close()
+
+    anyio.run(main)
+
+
+def test_since_takes_unix_times_iso_dates_and_durations() -> None:
+    import time
+
+    from agentlightning.cli.dev import CommandError
+    from agentlightning.cli.transfer import parse_since
+
+    assert parse_since(None) is None
+    assert parse_since("1700000000.5") == 1700000000.5
+    assert parse_since("2026-12-01") == 1796083200.0  # no zone: UTC
+    assert parse_since("2026-12-01T10:00:00+02:00") == 1796112000.0
+    before = time.time()
+    assert before - 7200 - 1 <= (parse_since("2h") or 0) <= time.time() - 7200
+    assert abs((parse_since("1.5d") or 0) - (time.time() - 1.5 * 86400)) < 5
+    for text in ("soon", "2h ago", "-5m", "nan", "inf", "2026-13-01", ""):
+        with pytest.raises(
+            CommandError,
+            match=rf"--since must be a Unix time, an ISO date/time or a duration .*{re.escape(repr(text))}",
+        ):
+            parse_since(text)
+
+
+def test_cli_reports_a_bad_since_and_a_file_it_cannot_import(tmp_path: Path, capsys: Any, plugin_manager: Any) -> None:
+    import agentlightning_sqlite.hooks
+
+    plugin_manager.register(agentlightning_sqlite.hooks)
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    for argv, message in (
+        (["export", "--store", store, "--since", "yesterday", "-o", str(tmp_path / "x")], "--since must be"),
+        (["import", str(chat), "--store", store], f"{chat}: not a traces export"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            agl_main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err

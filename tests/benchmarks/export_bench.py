@@ -7,7 +7,9 @@ The store is filled by direct backend writes (as ``query_bench.py`` does): every
 an LLM call span carrying prompt/response token ids and chat messages, and a reward span. Each export then runs in a
 new interpreter (``--child``) that opens the store by URL and calls
 :func:`agentlightning.training.export_traces`; it reports its own peak RSS (``ru_maxrss``), so filling the store does
-not count. Memory is bounded when the peak at the large size is about the peak at the small one.
+not count. Memory is bounded when the peak at the large size is about the peak at the small one. Before the exports,
+another fresh interpreter times one page of ``query_rollouts`` at the start and at the end of the store, read by
+offset and read by key (``start_time_from``), which is what a page of the export costs at that point.
 """
 
 from __future__ import annotations
@@ -105,12 +107,50 @@ def child(url: str, output: str, fmt: str, page_size: int) -> Dict[str, Any]:
     }
 
 
+def page_costs(url: str, n: int, page_size: int, repeats: int = 7) -> Dict[str, float]:
+    """Milliseconds (median of ``repeats``) of one ``query_rollouts`` page at the start and at the end of the store,
+    read by offset (``limit``/``offset``, as export did) and by key (``start_time_from`` + ``sort_by``, as it does)."""
+    import statistics
+
+    from agentlightning.store import open_store
+
+    async def main() -> Dict[str, float]:
+        async with open_store(url) as store:
+            first = (await store.query_rollouts(sort_by="start_time", limit=1)).items[0].start_time
+            tail = await store.query_rollouts(sort_by="start_time", limit=1, offset=max(0, n - page_size))
+            last = tail.items[0].start_time
+            queries = {
+                "offset_first_ms": dict(limit=page_size, offset=0),
+                "offset_last_ms": dict(limit=page_size, offset=max(0, n - page_size)),
+                "key_first_ms": dict(start_time_from=first, sort_by="start_time", limit=page_size),
+                "key_last_ms": dict(start_time_from=last, sort_by="start_time", limit=page_size),
+            }
+            out = {}
+            for name, kwargs in queries.items():
+                times = []
+                for _ in range(repeats):
+                    began = time.perf_counter()
+                    await store.query_rollouts(**kwargs)  # type: ignore[arg-type]
+                    times.append((time.perf_counter() - began) * 1000)
+                out[name] = round(statistics.median(times), 2)
+            return out
+
+    return anyio.run(main)
+
+
 def run(sizes: List[int], formats: List[str], page_size: int) -> List[Dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory(prefix="agl-export-bench-") as directory:
         for n in sizes:
             path = Path(directory) / f"store-{n}.db"
             filled = fill(path, n)
+            done = subprocess.run(
+                [sys.executable, __file__, "--pages", f"sqlite:///{path}", str(n), str(page_size)],
+                check=False, capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"page costs of {n} rollouts failed:\n{done.stderr}")
+            results.append({"store_rollouts": n, "format": "pages", **json.loads(done.stdout.strip().splitlines()[-1])})
             for fmt in formats:
                 output = str(Path(directory) / f"out-{n}.{'parquet' if fmt == 'parquet' else 'jsonl'}")
                 done = subprocess.run(
@@ -127,6 +167,10 @@ def run(sizes: List[int], formats: List[str], page_size: int) -> List[Dict[str, 
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--pages":
+        _, _, url, n, page_size = sys.argv
+        print(json.dumps(page_costs(url, int(n), int(page_size))))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _, _, url, output, fmt, page_size = sys.argv
         print(json.dumps(child(url, output, fmt, int(page_size))))
@@ -144,8 +188,15 @@ def main() -> None:
         return
     print(f"{'store rollouts':>14} {'format':>9} {'exported':>9} {'seconds':>8} {'rollouts/s':>11} {'peak RSS MB':>12}")
     for r in results:
+        if r["format"] == "pages":
+            continue
         print(f"{r['store_rollouts']:>14} {r['format']:>9} {r['rollouts']:>9} {r['seconds']:>8} "
               f"{r['rollouts_per_s']:>11} {r['peak_rss_mb']:>12}")  # fmt: skip
+    print(f"\n{'store rollouts':>14} {'page by offset: first, last ms':>31} {'page by key: first, last ms':>28}")
+    for r in results:
+        if r["format"] == "pages":
+            print(f"{r['store_rollouts']:>14} {r['offset_first_ms']:>15} {r['offset_last_ms']:>15} "
+                  f"{r['key_first_ms']:>13} {r['key_last_ms']:>14}")  # fmt: skip
 
 
 if __name__ == "__main__":

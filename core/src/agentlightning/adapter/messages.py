@@ -48,13 +48,21 @@ def _entries(value: Any, what: str, span: Span) -> List[Any]:
     raise ValueError(f"span {span.span_id}: {what} must be a list of entries, got {type(value).__name__}")
 
 
+def _arguments(value: Any) -> str:
+    """A call's arguments as OpenAI gives them, JSON text: recorded text as it is, structured arguments (attributes
+    unflattened into a dict) encoded, none as ``{}``."""
+    if isinstance(value, str):
+        return value
+    return "{}" if value is None else json.dumps(value)
+
+
 def _function_calls(raw: Any) -> List[Dict[str, Any]]:
     calls = raw if isinstance(raw, list) else [raw[k] for k in sorted(raw, key=int)] if isinstance(raw, dict) else []
     return [
         {
             "id": call.get("id"),
             "type": "function",
-            "function": {"name": call.get("name"), "arguments": call.get("arguments")},
+            "function": {"name": call.get("name"), "arguments": _arguments(call.get("arguments"))},
         }
         for call in calls
         if isinstance(call, dict)
@@ -166,7 +174,7 @@ class TraceToMessages(TraceAdapter[List[OpenAIMessages]]):
                 {
                     "id": call.get("id"),
                     "type": call.get("type", "function"),
-                    "function": {"name": tool.get("name"), "arguments": tool.get("parameters")},
+                    "function": {"name": tool.get("name"), "arguments": _arguments(tool.get("parameters"))},
                 }
             )
         return calls

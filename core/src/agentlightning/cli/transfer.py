@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import sys
 from typing import Any, List, Optional
 
@@ -37,16 +38,19 @@ def parse_since(text: Optional[str]) -> Optional[float]:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
         return time.time() - float(text[:-1]) * units[text[-1]]
+    problem = f"--since must be a Unix time, an ISO date/time or a duration like 30m, 2h, 7d; got {text!r}"
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise CommandError(problem)
+        return number
     try:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CommandError(
-            f"--since must be a Unix time, an ISO date/time or a duration like 30m, 2h, 7d; got {text!r}"
-        ) from exc
+        raise CommandError(problem) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp()

@@ -208,10 +208,13 @@ class LightningStore(abc.ABC):  # noqa: B024 (a subclass implements what it supp
         status: Optional[Sequence[RolloutStatus]] = None,
         rollout_ids: Optional[Sequence[str]] = None,
         mode_in: Optional[Sequence[Optional[RolloutMode]]] = None,
+        start_time_from: Optional[float] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
         """Rollouts matching the filters; those with attempts come with their latest one.
 
         ``mode_in`` keeps the rollouts whose mode ("train", "val", "test" or ``None``) is among the given ones.
+        ``start_time_from`` keeps those started at or after that Unix time, whatever ``filter_logic`` (it is ANDed
+        with the other filters); with ``sort_by="start_time"`` it pages by key (see ``docs/store.md``).
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement query_rollouts()")
 

@@ -8,9 +8,10 @@ Every method builds a function over a storage transaction and hands it to ``back
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import anyio
 import attrs
@@ -48,7 +49,7 @@ from .base import (
 )
 from .errors import InvalidRequestError, NotFoundError, StoreClosedError
 from .limits import check_span, check_value
-from .query import Condition, check_logic, run_query, select
+from .query import AT_LEAST, Condition, check_logic, run_query, select
 from .request_keys import (
     RecordedResponse,
     RequestAlreadyAppliedError,
@@ -94,6 +95,16 @@ def _mode(mode: Any) -> Optional[RolloutMode]:
     if mode is not None and mode not in ROLLOUT_MODES:
         raise InvalidRequestError(f"Invalid rollout mode {mode!r}; expected one of {', '.join(ROLLOUT_MODES)} or None")
     return mode  # type: ignore[no-any-return,unused-ignore]
+
+
+def _start_time_scope(start_time_from: Any) -> List[Condition]:
+    """``query_rollouts``' ``start_time_from`` as the condition it adds (none for ``None``)."""
+    if start_time_from is None:
+        return []
+    number = isinstance(start_time_from, (int, float)) and not isinstance(start_time_from, bool)
+    if not number or math.isnan(start_time_from):
+        raise InvalidRequestError(f"start_time_from must be a number (a Unix time), got {start_time_from!r}")
+    return [Condition("start_time", AT_LEAST, float(start_time_from))]
 
 
 def _metadata(metadata: Any) -> Optional[Dict[str, Any]]:
@@ -474,6 +485,7 @@ class EngineLightningStore(LightningStore):
         status: Optional[Sequence[RolloutStatus]] = None,
         rollout_ids: Optional[Sequence[str]] = None,
         mode_in: Optional[Sequence[Optional[RolloutMode]]] = None,
+        start_time_from: Optional[float] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
         if status is not None:
             warnings.warn("query_rollouts(status=...) is deprecated; use status_in", DeprecationWarning, stacklevel=2)
@@ -493,17 +505,23 @@ class EngineLightningStore(LightningStore):
             "_aggregate": logic,
         }
         hinted = logic == "and"
+        started = _start_time_scope(start_time_from)
+
+        def candidates(tx: StorageTransaction) -> Iterable[Rollout]:
+            found = tx.iter_rollouts(
+                status_in=list(status_in) if hinted and status_in is not None else None,
+                rollout_id_in=list(rollout_id_in) if hinted and rollout_id_in is not None else None,
+            )
+            return [r for r in found if started[0].test(r)] if started else found
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
             page: PaginatedResult[Rollout] = select(
                 tx,
                 "rollouts",
-                lambda: tx.iter_rollouts(
-                    status_in=list(status_in) if hinted and status_in is not None else None,
-                    rollout_id_in=list(rollout_id_in) if hinted and rollout_id_in is not None else None,
-                ),
+                lambda: candidates(tx),
                 model=Rollout,
                 filters=filters,
+                scope=started,
                 sort_by=sort_by,
                 sort_order=sort_order,
                 limit=limit,

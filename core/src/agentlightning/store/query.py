@@ -40,6 +40,7 @@ from .errors import InvalidRequestError
 
 __all__ = [
     "OPERATORS",
+    "AT_LEAST",
     "Condition",
     "normalize_filters",
     "matches",
@@ -57,6 +58,11 @@ __all__ = [
 T = TypeVar("T")
 
 OPERATORS = ("exact", "within", "contains")
+"""The operators a caller's filters may use."""
+
+AT_LEAST = "at_least"
+"""An operator stores build themselves, never read from a caller's filters: ``field >= value`` (a ``None`` field or
+values that do not compare: no match). ``query_rollouts(start_time_from=...)`` is one."""
 
 
 @attrs.frozen
@@ -75,6 +81,8 @@ class Condition:
                 return bool(actual == expected)
             if self.op == "within":
                 return actual in expected
+            if self.op == AT_LEAST:
+                return actual is not None and bool(actual >= expected)
             if actual is None:
                 return False
             if isinstance(actual, str) and isinstance(expected, str):
@@ -284,8 +292,9 @@ def select(
     """Answer a query of ``kind`` inside transaction ``tx``: pushed down when ``tx`` has ``select``/``count`` and they
     can express it (they return ``None`` when not), else :func:`run_query` over ``candidates()``.
 
-    ``scope`` are exact conditions the candidates already satisfy (``query_spans``' rollout and attempt); they are
-    handed to the backend with the filters, not re-tested on the fallback path.
+    ``scope`` are conditions the candidates already satisfy (``query_spans``' rollout and attempt, the start time of
+    ``query_rollouts(start_time_from=...)``); they are handed to the backend with the filters, not re-tested on the
+    fallback path.
     """
     pooled, must, aggregate = _checked(filters, sort_by, sort_order, limit, offset, model)
     where = Where(tuple(pooled), (*scope, *must), aggregate)

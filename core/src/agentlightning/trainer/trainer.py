@@ -16,7 +16,7 @@ from agentlightning.runner.hooks import Hook, as_hook_list
 from agentlightning.store.base import LightningStore
 from agentlightning.tracer.base import Tracer
 from agentlightning.types.core import Dataset
-from agentlightning.types.resources import NamedResources
+from agentlightning.types.resources import NamedResources, ProxyLLM
 
 from .build import build_component, plugin_registry
 from .bundles import AlgorithmRun, RunnerRun
@@ -255,19 +255,22 @@ class Trainer(TrainerLegacy):
         agent.set_trainer(self)
         self.strategy.execute(
             AlgorithmRun(self, algorithm, train_dataset, val_dataset),
-            RunnerRun(agent, self.runner, (*self.hooks, *self._capture_check(algorithm))),
+            RunnerRun(agent, self.runner, (*self.hooks, *self._capture_check(algorithm, self.initial_resources))),
             self.store,
         )
 
     @staticmethod
-    def _capture_check(algorithm: Any) -> Tuple[Hook, ...]:
+    def _capture_check(algorithm: Any, resources: Optional[NamedResources] = None) -> Tuple[Hook, ...]:
         """Warns after the first rollouts when they have no LLM spans (or no token ids, for algorithms that train
         on tokens: not the fast algorithms, nor one whose ``needs_token_ids`` is False). No check for an algorithm whose
-        ``records_llm_calls`` is True: it serves the model and records every call itself, so the runners' tracers
-        see none."""
+        ``records_llm_calls`` is True (it serves the model and records every call itself), nor when the initial
+        ``resources`` hold an LLM proxy's endpoint (:class:`ProxyLLM`: the proxy records every call): the runners'
+        tracers see none of those calls."""
         from agentlightning.instrumentation.doctor import CaptureCheck
 
         if getattr(algorithm, "records_llm_calls", False) is True:
+            return ()
+        if any(isinstance(resource, ProxyLLM) for resource in (resources or {}).values()):
             return ()
 
         needs_ids = (

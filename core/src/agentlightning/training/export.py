@@ -1,15 +1,15 @@
 """Traces out of a store and back in: ``agl export`` / ``agl import`` as functions.
 
-Export streams rollouts page by page (``query_rollouts`` with ``limit``/``offset``; on SQLite only the page is
-decoded), reads each rollout's attempts and spans (``query_spans`` scoped to the rollout, pushed down to the
-backend), turns it into records and writes them as it goes, so memory stays bounded by one page whatever the store
-holds. Formats:
+Export streams rollouts page by page (``query_rollouts`` by start time, each page starting at the last start time
+read: a keyset, no offset; on SQLite only the page is decoded), reads each rollout's attempts and spans
+(``query_spans`` scoped to the rollout, pushed down to the backend), turns it into records and writes them as it
+goes, so memory stays bounded by one page whatever the store holds. Formats:
 
 - ``traces``: everything needed to rebuild the store's records (rollout, attempts, spans; resources first), one JSON
   object per line. The only format :func:`import_traces` reads; export -> import gives identical records.
 - ``triplets``: one line per rollout: its final reward and the token-id triplets of its latest attempt.
-- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included) plus the
-  rollout id, attempt id, call index and the rollout's reward.
+- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included; ``tools`` only
+  when the call offered some) plus the rollout id, attempt id, call index and the rollout's reward.
 - ``openai-chat``: the same calls as bare OpenAI fine-tuning JSONL (only ``messages`` and ``tools``).
 - ``parquet``: one row per LLM call (ids, ``prompt_ids``, ``response_ids``, rewards, ``messages`` as JSON), needs
   ``pyarrow``; ``datasets.load_dataset("parquet", data_files=...)`` reads it.
@@ -19,11 +19,13 @@ Nothing here imports torch; ``pyarrow`` and ``datasets`` are imported only by th
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
 import sys
 import time
+import zlib
 from typing import (
     IO,
     Any,
@@ -77,8 +79,8 @@ def _optional_tuple(values: Optional[Iterable[str]]) -> Optional[Tuple[str, ...]
 class ExportFilter:
     """Which rollouts to export. ``None`` means no restriction.
 
-    ``status_in`` and ``rollout_ids`` are answered by the store; ``since`` (rollouts started at or after this Unix
-    time) and ``min_reward`` (final reward of the latest attempt at least this; rollouts without a reward are left
+    ``status_in``, ``rollout_ids`` and ``since`` (rollouts started at or after this Unix time) are answered by the
+    store; ``min_reward`` (final reward of the latest attempt at least this; rollouts without a reward are left
     out) are checked per rollout while streaming.
     """
 
@@ -154,14 +156,43 @@ async def iter_rollout_traces(
     on_total: Optional[Callable[[int], None]] = None,
     on_rollout: Optional[Callable[[int], None]] = None,
 ) -> AsyncIterator[RolloutTrace]:
-    """Stream the matching rollouts of ``store`` in insertion order, one page of rollouts in memory at a time.
+    """Stream the matching rollouts of ``store`` by start time (ties in insertion order), one page of rollouts in
+    memory at a time.
 
+    Pages are read by key, not by offset (see :func:`_rollout_pages`), so each costs the same wherever it is in the
+    store; a rollout that matches all along is read exactly once even while others are added or change status.
     ``all_attempts=False`` reads only the latest attempt and its spans (enough for training formats).
     ``on_total(n)`` is called once with the count the store's filters matched; ``on_rollout(1)`` after each rollout
     read (exported or filtered out), for progress bars.
     """
     from agentlightning.emitter.reward import find_final_reward
 
+    async for item in _rollout_pages(store, filter, page_size, on_total):
+        rollout = _plain_rollout(item)
+        latest: Optional[Attempt] = getattr(item, "attempt", None)
+        if all_attempts:
+            attempts = list(await store.query_attempts(rollout.rollout_id))
+            spans = list(await store.query_spans(rollout.rollout_id))
+        else:
+            attempts = [latest] if latest is not None else []
+            spans = list(await store.query_spans(rollout.rollout_id, latest.attempt_id)) if latest else []
+        newest = max(attempts, key=lambda a: a.sequence_id) if attempts else None
+        reward = find_final_reward([s for s in spans if newest is not None and s.attempt_id == newest.attempt_id])
+        if on_rollout is not None:
+            on_rollout(1)
+        if filter.min_reward is not None and (reward is None or reward < filter.min_reward):
+            continue
+        yield RolloutTrace(rollout=rollout, attempts=attempts, spans=spans, reward=reward)
+
+
+async def _rollout_pages(
+    store: Any, filter: ExportFilter, page_size: int, on_total: Optional[Callable[[int], None]]
+) -> AsyncIterator[Any]:
+    """The rollouts ``filter``'s store-side parts match, by ``start_time`` then insertion order, read a page at a time
+    by key: each page asks for the rollouts started at or after the last start time read (``start_time_from``,
+    ``sort_by="start_time"``) and skips those of that very start time already read, so no page walks past the rollouts
+    before it. Memory holds one page and the ids sharing the last start time read. A store that ignores
+    ``start_time_from`` (upstream's server) is read by offset instead (:func:`_pages_by_offset`)."""
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
     status_in = list(filter.status_in) if filter.status_in is not None else None
@@ -170,37 +201,48 @@ async def iter_rollout_traces(
         if on_total is not None:
             on_total(0)
         return
-    offset = 0
+    query = functools.partial(
+        store.query_rollouts, status_in=status_in, rollout_id_in=rollout_ids, sort_by="start_time"
+    )
+    cursor = filter.since
+    seen: Set[str] = set()  # rollouts read whose start time is ``cursor``
+    read = 0
+    first = True
     while True:
-        page = await store.query_rollouts(
-            status_in=status_in, rollout_id_in=rollout_ids, limit=page_size, offset=offset
-        )
-        if offset == 0 and on_total is not None:
+        limit = page_size + len(seen)
+        page = await query(start_time_from=cursor, limit=limit)
+        if first and on_total is not None:
             on_total(int(page.total))
+        first = False
         items = list(page.items)
-        if not items:
+        if cursor is not None and any(r.start_time < cursor for r in items):  # start_time_from was ignored
+            async for item in _pages_by_offset(query, filter.since, page_size, read):
+                yield item
             return
-        offset += len(items)
+        fresh = [r for r in items if r.start_time != cursor or r.rollout_id not in seen]
+        for item in fresh:
+            yield item
+        read += len(fresh)
+        if len(items) < limit:
+            return
+        last = items[-1].start_time
+        if last != cursor:
+            cursor, seen = last, set()
+        seen.update(r.rollout_id for r in fresh if r.start_time == cursor)
+
+
+async def _pages_by_offset(
+    query: Callable[..., Any], since: Optional[float], page_size: int, offset: int
+) -> AsyncIterator[Any]:
+    """The rest of the rollouts, by start time, from a store that ignored ``start_time_from`` (and so answered every
+    page read by key from its first rollout on): pages by offset from the ``offset`` rollouts read so far, ``since``
+    tested here."""
+    while True:
+        items = list((await query(limit=page_size, offset=offset)).items)
         for item in items:
-            rollout = _plain_rollout(item)
-            if filter.since is not None and rollout.start_time < filter.since:
-                if on_rollout is not None:
-                    on_rollout(1)
-                continue
-            latest: Optional[Attempt] = getattr(item, "attempt", None)
-            if all_attempts:
-                attempts = list(await store.query_attempts(rollout.rollout_id))
-                spans = list(await store.query_spans(rollout.rollout_id))
-            else:
-                attempts = [latest] if latest is not None else []
-                spans = list(await store.query_spans(rollout.rollout_id, latest.attempt_id)) if latest else []
-            newest = max(attempts, key=lambda a: a.sequence_id) if attempts else None
-            reward = find_final_reward([s for s in spans if newest is not None and s.attempt_id == newest.attempt_id])
-            if on_rollout is not None:
-                on_rollout(1)
-            if filter.min_reward is not None and (reward is None or reward < filter.min_reward):
-                continue
-            yield RolloutTrace(rollout=rollout, attempts=attempts, spans=spans, reward=reward)
+            if since is None or item.start_time >= since:
+                yield item
+        offset += len(items)
         if len(items) < page_size:
             return
 
@@ -235,6 +277,14 @@ def _chat_records(trace: RolloutTrace) -> List[Dict[str, Any]]:
     from agentlightning.adapter import TraceToMessages
 
     return [dict(r) for r in TraceToMessages().adapt(trace.latest_spans())]
+
+
+def _openai_chat(record: Dict[str, Any]) -> Dict[str, Any]:
+    """One call as an OpenAI chat fine-tuning record: ``messages``, and ``tools`` only when the call offered some."""
+    line: Dict[str, Any] = {"messages": record["messages"]}
+    if record["tools"]:
+        line["tools"] = record["tools"]
+    return line
 
 
 def _triplet_dict(triplet: Triplet) -> Dict[str, Any]:
@@ -278,19 +328,12 @@ def trace_records(trace: RolloutTrace, format: str, *, adapter: Any = None) -> L
                 "attempt_id": attempt_id,
                 "index": index,
                 "reward": trace.reward,
-                "messages": record["messages"],
-                "tools": record["tools"],
+                **_openai_chat(record),
             }
             for index, record in enumerate(_chat_records(trace))
         ]
     if format == "openai-chat":
-        out = []
-        for record in _chat_records(trace):
-            line: Dict[str, Any] = {"messages": record["messages"]}
-            if record["tools"]:
-                line["tools"] = record["tools"]
-            out.append(line)
-        return out
+        return [_openai_chat(record) for record in _chat_records(trace)]
     raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
 
 
@@ -519,37 +562,50 @@ async def _write_parquet(
 
 
 def read_trace_file(path: str) -> Iterator[Dict[str, Any]]:
-    """The records of a ``traces`` export (resources and rollouts, after checking the header), one at a time."""
+    """The records of a ``traces`` export (resources and rollouts, after checking the header), one at a time. Any
+    other file (another format, binary data such as a parquet export, a broken gzip file) is a ``ValueError`` that
+    names the file."""
     f = _open_text(path, "rt")
     try:
-        first = f.readline()
-        if not first.strip():
-            raise ValueError(f"{path}: empty file, not a traces export")
-        try:
-            header = json.loads(first)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:1: not valid JSON: {exc.msg}") from exc
-        if not isinstance(header, dict) or _HEADER_KEY not in header:
-            raise ValueError(
-                f"{path}: not a traces export (agl export --format traces); only that format can be imported"
-            )
-        if header[_HEADER_KEY] != TRACES_FORMAT_VERSION:
-            raise ValueError(f"{path}: traces format version {header[_HEADER_KEY]} is not supported")
-        yield header
-        for number, line in enumerate(f, 2):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(record, dict) or not ({"rollout", "resources"} & set(record)):
-                raise ValueError(f"{path}:{number}: expected a rollout or resources record")
-            record["_line"] = number
-            yield record
+        yield from _trace_lines(path, f)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not a traces export (agl export --format traces): binary data, not JSON lines; only that "
+            "format can be imported (a parquet export cannot)"
+        ) from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable gzip file ({exc})") from exc
     finally:
         if f is not sys.stdin:
             f.close()
+
+
+def _trace_lines(path: str, f: IO[str]) -> Iterator[Dict[str, Any]]:
+    first = f.readline()
+    if not first.strip():
+        raise ValueError(f"{path}: empty file, not a traces export")
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}: not a traces export (agl export --format traces): line 1 is not JSON ({exc.msg})"
+        ) from exc
+    if not isinstance(header, dict) or _HEADER_KEY not in header:
+        raise ValueError(f"{path}: not a traces export (agl export --format traces); only that format can be imported")
+    if header[_HEADER_KEY] != TRACES_FORMAT_VERSION:
+        raise ValueError(f"{path}: traces format version {header[_HEADER_KEY]} is not supported")
+    yield header
+    for number, line in enumerate(f, 2):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(record, dict) or not ({"rollout", "resources"} & set(record)):
+            raise ValueError(f"{path}:{number}: expected a rollout or resources record")
+        record["_line"] = number
+        yield record
 
 
 @attrs.define
@@ -812,7 +868,10 @@ def to_hf_dataset(
 
 def _jsonl_rows(path: str) -> Iterator[Dict[str, Any]]:
     for record in load_sft_dataset(path):
-        # datasets infers one schema for all rows: nested free-form parts travel as JSON text
+        # datasets infers one schema for all rows: nested free-form parts travel as JSON text; every messages record
+        # has a tools column (null when the call offered none)
+        if "messages" in record:
+            record.setdefault("tools", None)
         yield {k: json.dumps(v) if isinstance(v, (dict, list)) and k != "messages" else v for k, v in record.items()}
 
 

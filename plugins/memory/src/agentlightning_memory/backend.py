@@ -20,13 +20,14 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import math
 import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
-from agentlightning.store.query import Condition, Sort, Where, sort_items
+from agentlightning.store.query import AT_LEAST, Condition, Sort, Where, sort_items
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -91,6 +92,17 @@ def _strings(values: Any) -> bool:
     return type(values) in (list, tuple, set, frozenset) and all(type(v) is str for v in values)
 
 
+def _start_key(rollout: Rollout, position: int) -> Optional[Tuple[float, int]]:
+    """A rollout's entry in the start-time index: its start time and position; None for a start time that is not a
+    number (which no ``at_least`` condition matches)."""
+    started: Any = rollout.start_time
+    return (started, position) if _number(started) else None
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and not math.isnan(value)
+
+
 def _merged_page(lists: List[Sequence[int]], offset: int, limit: int) -> List[int]:
     """``merge(lists)[offset:offset + limit]`` (``limit=-1``: to the end) of disjoint sorted lists, without walking
     the first ``offset`` items: the page's first item is found by bisection over the position values."""
@@ -131,6 +143,7 @@ class MemoryBackend:
         self._order: Dict[str, int] = {}
         self._ids: List[str] = []
         self._status_pos: Dict[str, List[int]] = {}
+        self._by_start: List[Tuple[float, int]] = []  # (start time, position), sorted: pages read by key
         self._attempts: Dict[str, List[Attempt]] = {}
         self._attempt_pos: Dict[Tuple[str, str], int] = {}
         self._attempt_count = 0
@@ -201,6 +214,9 @@ class MemoryBackend:
             self._rollouts[rid] = rollout
             self._order[rid] = len(self._ids)
             self._status_pos.setdefault(rollout.status, []).append(len(self._ids))  # the highest position yet
+            key = _start_key(rollout, len(self._ids))
+            if key is not None:
+                bisect.insort(self._by_start, key)  # at the end (no move) while start times grow
             self._ids.append(rid)
             self._on_status(rollout)
 
@@ -210,12 +226,24 @@ class MemoryBackend:
         if old is None:
             raise ValueError(f"Rollout {rid} does not exist")
         self._rollouts[rid] = rollout
+        if old.start_time is not rollout.start_time:
+            self._move_start_key(old, rollout)
         if old.status != rollout.status:
             pos = self._order[rid]
             previous = self._status_pos[old.status]
             del previous[bisect.bisect_left(previous, pos)]
             bisect.insort(self._status_pos.setdefault(rollout.status, []), pos)
             self._on_status(rollout)
+
+    def _move_start_key(self, old: Rollout, new: Rollout) -> None:
+        pos = self._order[new.rollout_id]
+        before, after = _start_key(old, pos), _start_key(new, pos)
+        if before == after:
+            return
+        if before is not None:
+            del self._by_start[bisect.bisect_left(self._by_start, before)]
+        if after is not None:
+            bisect.insort(self._by_start, after)
 
     def iter_rollouts(
         self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
@@ -312,6 +340,10 @@ class MemoryBackend:
             return [unpack_span(p) for p in packed[offset:end]], len(packed)
         if kind != "rollouts":
             return None
+        if sort is not None and sort.field == "start_time" and sort.order == "asc":
+            keyed = self._page_by_start_time(where, limit, offset)
+            if keyed is not None:
+                return keyed
         lists, exact = self._narrowed(where)
         if sort is None and exact:
             if lists is None:
@@ -328,6 +360,25 @@ class MemoryBackend:
             matching = self._matching_rollouts(where, lists)
         if sort is not None:
             matching = sort_items(matching, sort.field, sort.order, Rollout)
+        return matching[offset:end], len(matching)
+
+    def _page_by_start_time(self, where: Where, limit: int, offset: int) -> Optional[Tuple[List[Any], int]]:
+        """A page sorted by start time from the start-time index, when ``where`` bounds the start time from below
+        (``at_least``, a page read by key): no sort, and without other filters no test of any record."""
+        conjuncts = where.conjuncts()
+        if conjuncts is None:
+            return None
+        bounds = [c.value for c in conjuncts if c.field == "start_time" and c.op == AT_LEAST]
+        if not bounds or not all(_number(v) for v in bounds):
+            return None
+        first = bisect.bisect_left(self._by_start, (max(bounds), -1))
+        others = Where(must=tuple(c for c in conjuncts if not (c.field == "start_time" and c.op == AT_LEAST)))
+        end = None if limit == -1 else offset + limit
+        if not others.must:
+            keys = self._by_start[first + offset : None if end is None else first + end]
+            return [self._rollouts[self._ids[p]] for _, p in keys], len(self._by_start) - first
+        found = (self._rollouts[self._ids[p]] for _, p in itertools.islice(self._by_start, first, None))
+        matching = [r for r in found if others.test(r)]
         return matching[offset:end], len(matching)
 
     def count(self, kind: str, where: Where) -> Optional[int]:

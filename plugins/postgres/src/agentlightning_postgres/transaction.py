@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from agentlightning.store.query import Condition, Sort, Where
+from agentlightning.store.query import AT_LEAST, Condition, Sort, Where
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -104,7 +104,9 @@ def _condition_sql(cond: Condition, table: _Table) -> Optional[Tuple[str, List[o
         if column_type != "text":
             return None  # int/float mixes would need a common SQL type
         return f"{column} = ANY(%s)", [values]
-    if column_type == "text" and _text(value):  # contains: case-sensitive substring
+    if cond.op == AT_LEAST:  # a number column from a finite number (NULL, like Python's None, never matches)
+        return (f"{column} >= %s", [value]) if column_type == "real" and _number(value) else None
+    if cond.op == "contains" and column_type == "text" and _text(value):  # case-sensitive substring
         return f"strpos({column}, %s) > 0", [value]
     return None
 

@@ -488,6 +488,7 @@ class LightningStoreClient(LightningStore):
         status: Optional[Sequence[str]] = None,
         rollout_ids: Optional[Sequence[str]] = None,
         mode_in: Optional[Sequence[Optional[str]]] = None,
+        start_time_from: Optional[float] = None,
     ) -> PaginatedResult[Union[Rollout, AttemptedRollout]]:
         if status is not None:
             warnings.warn("query_rollouts(status=...) is deprecated; use status_in", DeprecationWarning, stacklevel=2)
@@ -499,9 +500,11 @@ class LightningStoreClient(LightningStore):
             rollout_id_in = rollout_ids if rollout_id_in is None else rollout_id_in
         status_in = None if status_in is None else list(status_in)
         rollout_id_in = None if rollout_id_in is None else list(rollout_id_in)
-        fields = _fields(locals(), "status", "rollout_ids", "mode_in")
+        fields = _fields(locals(), "status", "rollout_ids", "mode_in", "start_time_from")
         if mode_in is not None:  # sent only when set: a server without the filter sees the request it always did
             fields["mode_in"] = list(mode_in)
+        if start_time_from is not None:  # likewise
+            fields["start_time_from"] = start_time_from
         return cast("PaginatedResult[Union[Rollout, AttemptedRollout]]", await self._call(R.SEARCH_ROLLOUTS, **fields))
 
     async def get_rollout_by_id(self, rollout_id: str) -> Optional[Union[Rollout, AttemptedRollout]]:

@@ -243,6 +243,7 @@ _ROLLOUT_QUERY: Schema = {
     "rollout_id_in": K.str_list_,
     "rollout_id_contains": K.str_,
     "mode_in": K.optional_str_list_,
+    "start_time_from": K.float_,
     "filter_logic": K.str,
     "status": K.str_list_,
     "rollout_ids": K.str_list_,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from agentlightning.store.errors import SpansEvictedError
-from agentlightning.store.query import Condition, Sort, Where
+from agentlightning.store.query import AT_LEAST, Condition, Sort, Where
 from agentlightning.store.transitions import evolve
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
@@ -88,6 +88,8 @@ class _Table:
     scoped_by: Optional[str] = None
     derived: Dict[str, Tuple[str, str]] = field(default_factory=dict)
     """Filterable (not sortable) fields without a column: field -> (type, SQL expression over the row)."""
+    keyset_indexes: Dict[str, str] = field(default_factory=dict)
+    """Sortable column -> its index, used for a page read by key (sorted by the column, ``at_least`` on it)."""
 
 
 _TABLES: Dict[str, _Table] = {
@@ -97,6 +99,7 @@ _TABLES: Dict[str, _Table] = {
         "pk",
         decode_rollout,
         derived={"mode": ("text", "json_extract(data, '$.mode')")},
+        keyset_indexes={"start_time": "rollouts_by_start_time"},
     ),
     "spans": _Table(
         "spans",
@@ -137,7 +140,9 @@ def _condition_sql(
         if len(values) > MAX_PARAMS:
             return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
         return f"{column} IN ({_marks(len(values))})", values
-    if column_type == "text" and _text(value):  # contains: case-sensitive substring
+    if cond.op == AT_LEAST:  # a number column from a number (NULL, like Python's None, never matches)
+        return (f"{column} >= ?", [value]) if column_type == "real" and _number(value) else None
+    if cond.op == "contains" and column_type == "text" and _text(value):  # case-sensitive substring
         return f"instr({column}, ?) > 0", [value]
     return None
 
@@ -195,6 +200,19 @@ def _status_values(where: Where) -> Optional[List[str]]:
             if 1 < len(values) <= MAX_STATUS_BRANCHES and all(_text(v) for v in values):
                 return values
     return None
+
+
+def _keys_source(table: _Table, where: Where, sort: Optional[Sort]) -> str:
+    """The table to read a page's keys from: with ``INDEXED BY`` its index on the sort column when the page is read
+    by key (``at_least`` on that column). The page then starts at the key and ends after ``limit`` matches in index
+    order, whatever other filters there are; left to itself SQLite may take a status index instead and sort every
+    match after the key, for each page."""
+    if sort is None or _by_id(where, table):  # by id: the ids are looked up, not the sort column's index walked
+        return table.table
+    index = table.keyset_indexes.get(sort.field)
+    if index is None or not any(c.field == sort.field and c.op == AT_LEAST for c in where.must):
+        return table.table
+    return f"{table.table} INDEXED BY {index}"
 
 
 def _scope(where: Where, table: _Table) -> Optional[str]:
@@ -735,7 +753,7 @@ class SqliteTransaction:
             sql = f"SELECT data FROM {table.table} WHERE {clause} ORDER BY {order} LIMIT -1 OFFSET ?"
             args = [*params, offset]
         else:  # the keys are sorted without the records (which a sort would carry along), then the page is read
-            keys, args = f"SELECT pk FROM {table.table} WHERE {clause}", list(params)
+            keys, args = f"SELECT pk FROM {_keys_source(table, where, sort)} WHERE {clause}", list(params)
             statuses = (
                 _status_values(where) if kind == "rollouts" and sort is None and not _by_id(where, table) else None
             )

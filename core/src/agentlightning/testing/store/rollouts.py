@@ -230,6 +230,24 @@ class QueryRolloutsTests:
         ored = await store.query_rollouts(mode_in=["train"], status_in=["succeeded"], filter_logic="or")
         assert rollout_ids(ored) == [a.rollout_id, c.rollout_id]
 
+    async def test_start_time_from(self, store: LightningStore) -> None:
+        a, b, c = await self._three_rollouts(store)
+        await anyio.sleep(0.01)
+        d = await store.enqueue_rollout("d")
+        assert d.start_time > c.start_time
+        times = {r.rollout_id: r.start_time for r in (a, b, c, d)}
+        for cut in sorted(set(times.values())):
+            later = [rid for rid, started in times.items() if started >= cut]
+            assert rollout_ids(await store.query_rollouts(start_time_from=cut)) == later
+        assert list(await store.query_rollouts(start_time_from=d.start_time + 1)) == []
+        # ANDed with the other filters, under "or" too; pages by start time, ties in insertion order
+        ored = await store.query_rollouts(start_time_from=d.start_time, status_in=["succeeded"], filter_logic="or")
+        assert rollout_ids(ored) == []
+        keyed = sorted((started, index, rid) for index, (rid, started) in enumerate(times.items()))
+        later = [rid for started, _, rid in keyed if started >= b.start_time]
+        page = await store.query_rollouts(start_time_from=b.start_time, sort_by="start_time", limit=2)
+        assert page.total == len(later) and rollout_ids(page) == later[:2]
+
     async def test_deprecated_aliases(self, store: LightningStore) -> None:
         a, _, c = await self._three_rollouts(store)
         with pytest.warns(DeprecationWarning):
