@@ -257,7 +257,7 @@ def test_anthropic_messages_create_and_stream(server: OpenAITestServer) -> None:
     check(run_agent(agent, server))
 
 
-def test_anthropic_sync_create_streamed_and_beta_messages(server: OpenAITestServer) -> None:
+def test_anthropic_sync_create_streamed_beta_messages_and_stream(server: OpenAITestServer) -> None:
     anthropic = need("anthropic")
 
     def agent_sync(srv: OpenAITestServer) -> None:
@@ -274,12 +274,14 @@ def test_anthropic_sync_create_streamed_and_beta_messages(server: OpenAITestServ
         messages += [{"role": "user", "content": [result]}]
         final = client.beta.messages.create(model="claude", max_tokens=64, messages=messages, tools=tools)
         assert final.content[0].text == ANSWER
+        with client.messages.stream(model="claude", max_tokens=64, messages=messages, tools=tools) as streamed:
+            assert "".join(streamed.text_stream) == ANSWER
         client.close()
 
     async def agent(srv: OpenAITestServer) -> None:
         await anyio.to_thread.run_sync(agent_sync, srv)
 
-    check(run_agent(agent, server))
+    check(run_agent(agent, server), calls=3)
 
 
 # -- litellm ---------------------------------------------------------------------------------------------------
@@ -455,11 +457,23 @@ def test_google_genai_generate_content_and_stream(server: OpenAITestServer) -> N
     check(run_agent(agent, server))
 
 
-def test_google_genai_automatic_function_calling_is_one_span_per_model_call(server: OpenAITestServer) -> None:
+@pytest.mark.parametrize("streamed", [False, True])
+def test_google_genai_automatic_function_calling_is_one_span_per_model_call(
+    server: OpenAITestServer, streamed: bool
+) -> None:
     genai = need("google.genai")
     from google.genai import types
 
+    def agent_sync(srv: OpenAITestServer) -> None:
+        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=srv.root_url))
+        config = types.GenerateContentConfig(tools=[get_weather])
+        chunks = client.models.generate_content_stream(model="gemini-test", contents=QUESTION, config=config)
+        assert "".join(c.text or "" for c in chunks) == ANSWER
+
     async def agent(srv: OpenAITestServer) -> None:
+        if streamed:  # sync client, streamed
+            await anyio.to_thread.run_sync(agent_sync, srv)
+            return
         client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=srv.root_url))
         config = types.GenerateContentConfig(tools=[get_weather])  # the SDK calls the function itself
         response = await client.aio.models.generate_content(model="gemini-test", contents=QUESTION, config=config)
