@@ -246,6 +246,30 @@ def test_gemini_python_function_tools_are_named() -> None:
     assert a["gen_ai.request.functions.1.parameters"] == '{"type": "object"}'
 
 
+def test_a_response_that_cannot_be_recorded_still_ends_the_span_and_reaches_the_agent() -> None:
+    from agentlightning.instrumentation.genai import Accumulator, TracedStream, _Ender
+
+    class Odd(Accumulator):
+        def add(self, chunk: Any) -> None:
+            pass
+
+        def attributes(self) -> Dict[str, Any]:
+            raise ValueError("a response shape nobody expected")
+
+    class Span:
+        ended = False
+
+        def set_attributes(self, attributes: Dict[str, Any]) -> None:
+            raise AssertionError("nothing to record")
+
+        def end(self) -> None:
+            self.ended = True
+
+    span = Span()
+    assert list(TracedStream(iter([1, 2]), _Ender(span, Odd()))) == [1, 2]
+    assert span.ended
+
+
 # -- lazy patching ---------------------------------------------------------------------------------------------
 
 

@@ -195,7 +195,10 @@ class _Ender:
             return
         self.done = True
         try:
-            self.span.set_attributes(self.acc.attributes())
+            try:
+                self.span.set_attributes(self.acc.attributes())
+            except Exception:  # recording must never fail the caller's stream or parse()
+                logger.debug("Could not record the response of %s", getattr(self.span, "name", "?"), exc_info=True)
             if error is not None:
                 self.span.record_exception(error)
                 self.span.set_status(Status(StatusCode.ERROR, str(error)))
