@@ -226,7 +226,8 @@ def instrument_google_genai() -> bool:
 
     # One span per request to the model: the private methods each request goes through (automatic function
     # calling and continuations make several per public call), else the public ones.
-    prefix = "_" if all(hasattr(module.Models, f"_{name}") for name in _METHODS) else ""
+    private = [hasattr(cls, f"_{name}") for cls in (module.Models, module.AsyncModels) for name in _METHODS]
+    prefix = "_" if all(private) else ""
 
     def apply(patches: PatchSet) -> None:
         for name, spec in zip(_METHODS, (GENERATE_CALL, STREAM_CALL), strict=True):
