@@ -335,6 +335,7 @@ def test_diagnose_names_missing_spans_and_missing_token_ids() -> None:
     nothing = diagnose([[span("agentlightning.annotation")], []])
     assert len(nothing.problems) == 1 and "no LLM spans in 2 rollout(s)" in nothing.problems[0]
     assert "not instrumented" in nothing.problems[0] and "agentlightning.annotation" in nothing.problems[0]
+    assert "from litellm import completion" in nothing.problems[0]  # the one import style patching cannot reach
 
     responses = diagnose([[span("openai.responses", **{"agentlightning.token_ids": "none in protocol"})]])
     (problem,) = responses.problems
