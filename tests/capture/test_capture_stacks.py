@@ -183,18 +183,18 @@ def test_openai_async_chat_streams_with_usage(server: OpenAITestServer) -> None:
         messages: List[Any] = [{"role": "user", "content": QUESTION}]
         tools = [{"type": "function", "function": TOOL}]
         usage = {"include_usage": True}
-        calls: Dict[int, Any] = {}
+        call: Dict[str, Any] = {"type": "function", "function": {"name": "", "arguments": ""}}
         stream = await client.chat.completions.create(
             model="m", messages=messages, tools=tools, stream=True, stream_options=usage
         )
-        async for chunk in stream:
+        async for chunk in stream:  # the last chunk has no choices, only the usage
             for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
-                calls.setdefault(delta.index, delta)
-        call = calls[0]
-        arguments = json.dumps({"city": "Paris"})
-        function = {"name": call.function.name, "arguments": arguments}
-        messages += [{"role": "assistant", "tool_calls": [{"id": call.id, "type": "function", "function": function}]}]
-        messages += [{"role": "tool", "tool_call_id": call.id, "content": get_weather("Paris")}]
+                call["id"] = call.get("id") or delta.id
+                call["function"]["name"] += (delta.function and delta.function.name) or ""
+                call["function"]["arguments"] += (delta.function and delta.function.arguments) or ""
+        city = json.loads(call["function"]["arguments"])["city"]
+        messages += [{"role": "assistant", "tool_calls": [call]}]
+        messages += [{"role": "tool", "tool_call_id": call["id"], "content": get_weather(city)}]
         stream = await client.chat.completions.create(
             model="m", messages=messages, tools=tools, stream=True, stream_options=usage
         )
