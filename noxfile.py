@@ -210,6 +210,7 @@ def capture(session: nox.Session) -> None:
     SDK, AutoGen, google-genai) with the real packages, against the local test server."""
     _install(session, "core", "plugins/memory")
     session.install(*CAPTURE_STACKS)
+    session.env["AGL_CAPTURE_REQUIRE_STACKS"] = "1"  # a stack that failed to install fails instead of skipping
     _pytest(session, "tests/capture")
 
 

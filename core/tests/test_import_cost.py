@@ -9,6 +9,8 @@ import sys
 HEAVY = (
     "torch",
     "openai",
+    "anthropic",
+    "google.genai",
     "litellm",
     "agentops",
     "verl",
@@ -46,3 +48,14 @@ def test_plugin_discovery_imports_only_hooks_modules() -> None:
     modules = imported_after("import agentlightning\nagentlightning.get_plugin_manager().registries()")
     heavy = [m for m in modules if m.split(".")[0] in {"torch", "litellm", "agentops", "verl", "vllm", "transformers"}]
     assert heavy == []
+
+
+LLM_CLIENTS = ("openai", "anthropic", "litellm", "google.genai")
+
+
+def test_the_default_tracer_imports_no_llm_client_until_the_agent_does() -> None:
+    """The default tracer watches the LLM client libraries; starting it imports none of them."""
+    code = "from agentlightning.tracer.otel import OtelTracer\nOtelTracer().init_worker(0)"
+    modules = imported_after(code)
+    assert "agentlightning.instrumentation.auto" in modules
+    assert not [m for m in modules if any(m == c or m.startswith(c + ".") for c in LLM_CLIENTS)]

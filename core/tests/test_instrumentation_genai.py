@@ -231,6 +231,45 @@ def test_gemini_request_and_streamed_chunks() -> None:
     assert (b["gen_ai.completion.0.finish_reason"], b["gen_ai.response.id"]) == ("stop", "g1")
 
 
+def test_gemini_python_function_tools_are_named() -> None:
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return city
+
+    declared = {"function_declarations": [{"name": "f", "parameters_json_schema": {"type": "object"}}]}
+    a = genai_inst.request_attributes({"contents": "hi", "config": {"tools": [get_weather, declared]}})
+    assert (a["gen_ai.request.functions.0.name"], a["gen_ai.request.functions.0.description"]) == (
+        "get_weather",
+        "The weather in a city.",
+    )
+    assert a["gen_ai.request.functions.1.name"] == "f"
+    assert a["gen_ai.request.functions.1.parameters"] == '{"type": "object"}'
+
+
+def test_a_response_that_cannot_be_recorded_still_ends_the_span_and_reaches_the_agent() -> None:
+    from agentlightning.instrumentation.genai import Accumulator, TracedStream, _Ender
+
+    class Odd(Accumulator):
+        def add(self, chunk: Any) -> None:
+            pass
+
+        def attributes(self) -> Dict[str, Any]:
+            raise ValueError("a response shape nobody expected")
+
+    class Span:
+        ended = False
+
+        def set_attributes(self, attributes: Dict[str, Any]) -> None:
+            raise AssertionError("nothing to record")
+
+        def end(self) -> None:
+            self.ended = True
+
+    span = Span()
+    assert list(TracedStream(iter([1, 2]), _Ender(span, Odd()))) == [1, 2]
+    assert span.ended
+
+
 # -- lazy patching ---------------------------------------------------------------------------------------------
 
 
@@ -256,6 +295,35 @@ def test_instrument_all_patches_openai_on_its_first_import_only() -> None:
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
+def test_a_library_imported_before_the_tracer_is_patched_once_and_restored_by_the_last_teardown() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import openai
+        from openai.resources.chat.completions import Completions
+        from openai.resources.responses import Responses
+        from agentlightning.tracer.otel import OtelTracer
+        originals = Completions.__dict__["create"], Responses.__dict__["create"]
+        for _ in range(3):
+            first, second = OtelTracer(), OtelTracer()
+            first.init_worker(0)
+            first.init_worker(0)  # a second init of the same tracer takes no second reference
+            second.init_worker(1)
+            for cls, original in zip((Completions, Responses), originals):
+                assert cls.__dict__["create"].__agentlightning_original__ is original  # wrapped once, not twice
+            first.teardown_worker(0)
+            first.teardown_worker(0)
+            assert Completions.__dict__["create"] is not originals[0]  # the second tracer still traces
+            second.teardown_worker(1)
+            assert (Completions.__dict__["create"], Responses.__dict__["create"]) == originals
+            assert not [f for f in sys.meta_path if type(f).__name__ == "_PostImportFinder"]
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 # -- capture health --------------------------------------------------------------------------------------------
 
 
@@ -267,6 +335,7 @@ def test_diagnose_names_missing_spans_and_missing_token_ids() -> None:
     nothing = diagnose([[span("agentlightning.annotation")], []])
     assert len(nothing.problems) == 1 and "no LLM spans in 2 rollout(s)" in nothing.problems[0]
     assert "not instrumented" in nothing.problems[0] and "agentlightning.annotation" in nothing.problems[0]
+    assert "from litellm import completion" in nothing.problems[0]  # the one import style patching cannot reach
 
     responses = diagnose([[span("openai.responses", **{"agentlightning.token_ids": "none in protocol"})]])
     (problem,) = responses.problems

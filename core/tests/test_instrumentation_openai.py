@@ -218,8 +218,10 @@ async def test_text_completions_are_traced(
     (span,) = recording_store.spans
     assert span.name == "openai.completion"
     assert span.attributes["prompt_token_ids"] == fake_tokenize("abc")
-    (triplet,) = TracerTraceToTriplet(llm_call_match=r"openai\.completion").adapt(recording_store.spans)
+    (triplet,) = TracerTraceToTriplet().adapt(recording_store.spans)  # the default match includes text completions
+    assert triplet.prompt["token_ids"] == fake_tokenize("abc")
     assert triplet.response["token_ids"] == fake_tokenize("echo: abc")
+    assert triplet.response["raw_content"][0]["content"] == "echo: abc"
 
 
 async def test_instrumentation_is_reference_counted() -> None:
@@ -247,3 +249,52 @@ async def test_raw_response_calls_are_traced(
     first, second = recording_store.spans
     assert first.attributes["response_token_ids"] == fake_tokenize("echo: 1+1?")
     assert second.attributes["gen_ai.request.streaming"] is True
+    assert second.attributes["gen_ai.completion.0.content"] == "echo: 1+1?"  # the parsed stream is traced
+
+
+async def test_async_raw_and_streaming_responses_are_traced_through_parse(
+    otel_tracer: OtelTracer, recording_store: Any, openai_server: OpenAITestServer
+) -> None:
+    """``with_streaming_response`` (an async ``parse()``), streamed and not, and ``with_raw_response`` streams of an
+    async client (what the OpenAI Agents SDK's streamed Responses runs use): each span holds the completion."""
+    client = openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="k", max_retries=0)
+    async with otel_tracer.trace_context(store=recording_store, rollout_id="r", attempt_id="a"):
+        async with client.chat.completions.with_streaming_response.create(model="m", messages=QUESTION) as raw:
+            assert (await raw.parse()).choices[0].message.content == "echo: 1+1?"
+        async with client.responses.with_streaming_response.create(model="m", input="hi", stream=True) as raw:
+            events = [e.type async for e in await raw.parse()]
+            assert events[-1] == "response.completed"
+        legacy = await client.chat.completions.with_raw_response.create(model="m", messages=QUESTION, stream=True)
+        assert "".join([c.choices[0].delta.content or "" async for c in legacy.parse() if c.choices]) == "echo: 1+1?"
+        unread = await client.chat.completions.with_streaming_response.create(model="m", messages=QUESTION).__aenter__()
+        await unread.http_response.aclose()
+        del unread  # dropped without parse(): the span still ends
+    await client.close()
+    chat, responses, legacy_span, dropped = recording_store.spans
+    assert chat.attributes["gen_ai.completion.0.content"] == "echo: 1+1?"
+    assert responses.name == "openai.responses" and responses.attributes["gen_ai.completion.0.content"] == "echo: hi"
+    assert legacy_span.attributes["gen_ai.completion.0.content"] == "echo: 1+1?"
+    assert dropped.name == "openai.chat.completion" and "gen_ai.completion.0.content" not in dropped.attributes
+
+
+async def test_structured_output_parse_is_traced(
+    otel_tracer: OtelTracer, recording_store: Any, openai_server: OpenAITestServer
+) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        value: int
+
+    openai_server.handler = lambda body: Reply(content='{"value": 2}')
+    client = openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="k", max_retries=0)
+    async with otel_tracer.trace_context(store=recording_store, rollout_id="r", attempt_id="a"):
+        chat = await client.chat.completions.parse(model="m", messages=QUESTION, response_format=Answer)
+        assert chat.choices[0].message.parsed == Answer(value=2)
+        response = await client.responses.parse(model="m", input="1+1?", text_format=Answer)
+        assert response.output_parsed == Answer(value=2)
+    await client.close()
+    chat_span, responses_span = recording_store.spans
+    assert (chat_span.name, responses_span.name) == ("openai.chat.completion", "openai.responses")
+    for span in (chat_span, responses_span):
+        assert span.attributes["gen_ai.completion.0.content"] == '{"value": 2}'
+    assert len(TracerTraceToTriplet().adapt(recording_store.spans)) == 2

@@ -8,6 +8,7 @@ rollout's reward on the last. Run by the ``capture`` nox session, which installs
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -31,6 +32,14 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
+
+
+def need(module: str) -> Any:
+    """The stack's module; a skip when it is missing, a failure under the ``capture`` session (which installs all)."""
+    if os.environ.get("AGL_CAPTURE_REQUIRE_STACKS"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
 
 ANSWER = "It is sunny in Paris."
 TOOL = {
@@ -166,11 +175,70 @@ def test_openai_responses_plain_and_streamed(server: OpenAITestServer) -> None:
     check(run_agent(agent, server))
 
 
+def test_openai_async_chat_streams_with_usage(server: OpenAITestServer) -> None:
+    import openai
+
+    async def agent(srv: OpenAITestServer) -> None:
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
+        messages: List[Any] = [{"role": "user", "content": QUESTION}]
+        tools = [{"type": "function", "function": TOOL}]
+        usage = {"include_usage": True}
+        call: Dict[str, Any] = {"type": "function", "function": {"name": "", "arguments": ""}}
+        stream = await client.chat.completions.create(
+            model="m", messages=messages, tools=tools, stream=True, stream_options=usage
+        )
+        async for chunk in stream:  # the last chunk has no choices, only the usage
+            for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                call["id"] = call.get("id") or delta.id
+                call["function"]["name"] += (delta.function and delta.function.name) or ""
+                call["function"]["arguments"] += (delta.function and delta.function.arguments) or ""
+        city = json.loads(call["function"]["arguments"])["city"]
+        messages += [{"role": "assistant", "tool_calls": [call]}]
+        messages += [{"role": "tool", "tool_call_id": call["id"], "content": get_weather(city)}]
+        stream = await client.chat.completions.create(
+            model="m", messages=messages, tools=tools, stream=True, stream_options=usage
+        )
+        async for _ in stream:
+            pass
+        await client.close()
+
+    rollouts = run_agent(agent, server)
+    check(rollouts)
+    for spans in rollouts:
+        for span in [s for s in spans if s.name == "openai.chat.completion"]:
+            assert span.attributes["gen_ai.request.streaming"] is True
+            assert span.attributes["gen_ai.usage.total_tokens"] > 0  # the usage chunk after the last choice
+
+
+def test_openai_async_responses_create_stream_and_stream_manager(server: OpenAITestServer) -> None:
+    import openai
+
+    async def agent(srv: OpenAITestServer) -> None:
+        client = openai.AsyncOpenAI(base_url=srv.base_url, api_key="k", max_retries=0)
+        tools = [{"type": "function", **TOOL}]
+        items: List[Any] = [{"role": "user", "content": QUESTION}]
+        first = None
+        async for event in await client.responses.create(model="m", input=items, tools=tools, stream=True):
+            if event.type == "response.completed":
+                first = event.response
+        assert first is not None
+        call = next(o for o in first.output if o.type == "function_call")
+        items += [o.model_dump(exclude_none=True) for o in first.output]
+        items += [{"type": "function_call_output", "call_id": call.call_id, "output": get_weather("Paris")}]
+        async with client.responses.stream(model="m", input=items, tools=tools) as stream:
+            async for _ in stream:
+                pass
+            assert (await stream.get_final_response()).output_text == ANSWER
+        await client.close()
+
+    check(run_agent(agent, server))
+
+
 # -- anthropic -------------------------------------------------------------------------------------------------
 
 
 def test_anthropic_messages_create_and_stream(server: OpenAITestServer) -> None:
-    anthropic = pytest.importorskip("anthropic")
+    anthropic = need("anthropic")
 
     async def agent(srv: OpenAITestServer) -> None:
         client = anthropic.AsyncAnthropic(base_url=srv.root_url, api_key="k", max_retries=0)
@@ -189,11 +257,38 @@ def test_anthropic_messages_create_and_stream(server: OpenAITestServer) -> None:
     check(run_agent(agent, server))
 
 
+def test_anthropic_sync_create_streamed_beta_messages_and_stream(server: OpenAITestServer) -> None:
+    anthropic = need("anthropic")
+
+    def agent_sync(srv: OpenAITestServer) -> None:
+        client = anthropic.Anthropic(base_url=srv.root_url, api_key="k", max_retries=0)
+        tools = [{"name": TOOL["name"], "description": TOOL["description"], "input_schema": TOOL["parameters"]}]
+        messages: List[Any] = [{"role": "user", "content": QUESTION}]
+        stream = client.messages.create(model="claude", max_tokens=64, messages=messages, tools=tools, stream=True)
+        events = list(stream)
+        start = next(e for e in events if e.type == "content_block_start" and e.content_block.type == "tool_use")
+        arguments = "".join(e.delta.partial_json for e in events if e.type == "content_block_delta")
+        use = {"type": "tool_use", "id": start.content_block.id, "name": "get_weather", "input": json.loads(arguments)}
+        messages += [{"role": "assistant", "content": [use]}]
+        result = {"type": "tool_result", "tool_use_id": use["id"], "content": get_weather("Paris")}
+        messages += [{"role": "user", "content": [result]}]
+        final = client.beta.messages.create(model="claude", max_tokens=64, messages=messages, tools=tools)
+        assert final.content[0].text == ANSWER
+        with client.messages.stream(model="claude", max_tokens=64, messages=messages, tools=tools) as streamed:
+            assert "".join(streamed.text_stream) == ANSWER
+        client.close()
+
+    async def agent(srv: OpenAITestServer) -> None:
+        await anyio.to_thread.run_sync(agent_sync, srv)
+
+    check(run_agent(agent, server), calls=3)
+
+
 # -- litellm ---------------------------------------------------------------------------------------------------
 
 
 def test_litellm_sdk_openai_and_hosted_vllm(server: OpenAITestServer) -> None:
-    litellm = pytest.importorskip("litellm")
+    litellm = need("litellm")
 
     async def agent(srv: OpenAITestServer) -> None:
         tools = [{"type": "function", "function": TOOL}]
@@ -211,13 +306,40 @@ def test_litellm_sdk_openai_and_hosted_vllm(server: OpenAITestServer) -> None:
     check(run_agent(agent, server))
 
 
+def test_litellm_sdk_streamed_sync_and_async(server: OpenAITestServer) -> None:
+    litellm = need("litellm")
+    tools = [{"type": "function", "function": TOOL}]
+
+    def first_call(srv: OpenAITestServer) -> List[Any]:
+        messages: List[Any] = [{"role": "user", "content": QUESTION}]
+        chunks = list(
+            litellm.completion(
+                model="openai/m", api_base=srv.base_url, api_key="k", messages=messages, tools=tools, stream=True
+            )
+        )
+        message = litellm.stream_chunk_builder(chunks, messages=messages).choices[0].message
+        call = message.tool_calls[0]
+        messages += [message.model_dump(exclude_none=True)]
+        return messages + [{"role": "tool", "tool_call_id": call.id, "content": get_weather("Paris")}]
+
+    async def agent(srv: OpenAITestServer) -> None:
+        messages = await anyio.to_thread.run_sync(first_call, srv)
+        stream = await litellm.acompletion(
+            model="hosted_vllm/m", api_base=srv.base_url, api_key="k", messages=messages, tools=tools, stream=True
+        )
+        async for _ in stream:
+            pass
+
+    check(run_agent(agent, server))
+
+
 # -- LangChain / LangGraph -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("responses_api", [False, True])
 def test_langgraph_react_agent_with_langchain_openai(server: OpenAITestServer, responses_api: bool) -> None:
-    pytest.importorskip("langgraph")
-    langchain_openai = pytest.importorskip("langchain_openai")
+    need("langgraph")
+    langchain_openai = need("langchain_openai")
     from langchain_core.tools import tool
     from langgraph.prebuilt import create_react_agent
 
@@ -244,9 +366,10 @@ def test_langgraph_react_agent_with_langchain_openai(server: OpenAITestServer, r
 # -- OpenAI Agents SDK -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("streamed", [False, True])
 @pytest.mark.parametrize("api", ["responses", "chat_completions"])
-def test_openai_agents_sdk(server: OpenAITestServer, api: str) -> None:
-    agents_sdk = pytest.importorskip("agents")
+def test_openai_agents_sdk(server: OpenAITestServer, api: str, streamed: bool) -> None:
+    agents_sdk = need("agents")
     import openai
 
     agents_sdk.set_tracing_disabled(True)
@@ -259,8 +382,14 @@ def test_openai_agents_sdk(server: OpenAITestServer, api: str) -> None:
         else:
             model = agents_sdk.OpenAIChatCompletionsModel(model="m", openai_client=client)
         assistant = agents_sdk.Agent(name="weather", instructions="Answer briefly.", tools=[weather], model=model)
-        result = await agents_sdk.Runner.run(assistant, QUESTION)
-        assert result.final_output == ANSWER
+        if streamed:  # Responses mode streams through with_streaming_response
+            run = agents_sdk.Runner.run_streamed(assistant, QUESTION)
+            async for _ in run.stream_events():
+                pass
+            assert run.final_output == ANSWER
+        else:
+            result = await agents_sdk.Runner.run(assistant, QUESTION)
+            assert result.final_output == ANSWER
         await client.close()
 
     check(run_agent(agent, server))
@@ -270,8 +399,8 @@ def test_openai_agents_sdk(server: OpenAITestServer, api: str) -> None:
 
 
 def test_autogen_assistant_agent(server: OpenAITestServer) -> None:
-    agentchat = pytest.importorskip("autogen_agentchat.agents")
-    models = pytest.importorskip("autogen_ext.models.openai")
+    agentchat = need("autogen_agentchat.agents")
+    models = need("autogen_ext.models.openai")
 
     async def agent(srv: OpenAITestServer) -> None:
         client = models.OpenAIChatCompletionClient(
@@ -300,7 +429,7 @@ def test_autogen_assistant_agent(server: OpenAITestServer) -> None:
 
 
 def test_google_genai_generate_content_and_stream(server: OpenAITestServer) -> None:
-    genai = pytest.importorskip("google.genai")
+    genai = need("google.genai")
     from google.genai import types
 
     async def agent(srv: OpenAITestServer) -> None:
@@ -326,3 +455,31 @@ def test_google_genai_generate_content_and_stream(server: OpenAITestServer) -> N
         assert text == ANSWER
 
     check(run_agent(agent, server))
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_google_genai_automatic_function_calling_is_one_span_per_model_call(
+    server: OpenAITestServer, streamed: bool
+) -> None:
+    genai = need("google.genai")
+    from google.genai import types
+
+    def agent_sync(srv: OpenAITestServer) -> None:
+        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=srv.root_url))
+        config = types.GenerateContentConfig(tools=[get_weather])
+        chunks = client.models.generate_content_stream(model="gemini-test", contents=QUESTION, config=config)
+        assert "".join(c.text or "" for c in chunks) == ANSWER
+
+    async def agent(srv: OpenAITestServer) -> None:
+        if streamed:  # sync client, streamed
+            await anyio.to_thread.run_sync(agent_sync, srv)
+            return
+        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=srv.root_url))
+        config = types.GenerateContentConfig(tools=[get_weather])  # the SDK calls the function itself
+        response = await client.aio.models.generate_content(model="gemini-test", contents=QUESTION, config=config)
+        assert response.text == ANSWER
+
+    rollouts = run_agent(agent, server)
+    check(rollouts)
+    first = next(s for s in rollouts[0] if s.name == "google_genai.generate_content")
+    assert first.attributes["gen_ai.request.functions.0.name"] == "get_weather"

@@ -279,6 +279,36 @@ async def test_responses_api_is_served_by_chat_completions_with_token_ids(proxy:
     assert len(triplets) == 3 and all(t.prompt["token_ids"] and t.response["token_ids"] for t in triplets)
 
 
+async def test_responses_tool_round_trip_streamed_records_token_ids(proxy: Any, store: Any) -> None:
+    """A Responses agent's tool loop, both calls streamed (``create(stream=True)`` and the stream manager): each
+    call is recorded with its tool call or tool result and the backend's token ids."""
+    rollout_id, attempt_id = await _attempt(store)
+    base = proxy.as_resource().get_base_url(rollout_id, attempt_id) + "/v1"
+    client = openai.AsyncOpenAI(base_url=base, api_key="k", max_retries=0)
+    tools: Any = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+    items: List[Any] = [{"role": "user", "content": "!tool"}]
+    first = None
+    async for event in await client.responses.create(model="policy", input=items, tools=tools, stream=True):
+        if event.type == "response.completed":
+            first = event.response
+    assert first is not None
+    (call,) = [o for o in first.output if o.type == "function_call"]
+    items += [o.model_dump(exclude_none=True) for o in first.output]
+    items += [{"type": "function_call_output", "call_id": call.call_id, "output": "42"}]
+    async with client.responses.stream(model="policy", input=items, tools=tools) as stream:
+        assert (await stream.get_final_response()).output_text == "echo: !tool"
+    await client.close()
+
+    calls = sorted(roots(await proxy_spans(store, rollout_id, attempt_id, 2)), key=lambda s: s.sequence_id)
+    assert [s.attributes["gen_ai.request.streaming"] for s in calls] == [True, True]
+    one, two = (c.attributes for c in calls)
+    assert one["gen_ai.completion.0.tool_calls.0.name"] == "f"
+    assert (two["gen_ai.prompt.1.tool_calls.0.id"], two["gen_ai.prompt.2.role"]) == (call.call_id, "tool")
+    assert two["gen_ai.prompt.2.content"] == "42"
+    triplets = LlmProxyTraceToTriplet().adapt(await store.query_spans(rollout_id))
+    assert len(triplets) == 2 and all(t.prompt["token_ids"] and t.response["token_ids"] for t in triplets)
+
+
 async def test_bad_requests_get_clear_errors(proxy: Any, store: Any) -> None:
     rollout_id, attempt_id = await _attempt(store)
     base = proxy.as_resource().get_base_url(rollout_id, attempt_id)

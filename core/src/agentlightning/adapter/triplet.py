@@ -33,10 +33,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_LLM_CALL_MATCH = (
-    r"openai\.chat\.completion|openai\.responses$|anthropic\.messages$|google_genai\.generate_content$"
+    r"openai\.chat\.completion|openai\.completion$|openai\.responses$|anthropic\.messages$"
+    r"|google_genai\.generate_content$"
 )
-"""LLM spans of every instrumented client (openai chat completions and Responses, anthropic, google-genai; LiteLLM
-SDK calls are ``openai.chat.completion`` spans)."""
+"""LLM spans of every instrumented client (openai chat and text completions and Responses, anthropic, google-genai;
+LiteLLM SDK calls are ``openai.chat.completion`` / ``openai.completion`` spans)."""
 TOKEN_IDS_NOTE = "token_ids"  # noqa: S105 - a metadata key
 """Triplet metadata key: why the triplet has no token ids (absent when it has them)."""
 

@@ -1,5 +1,5 @@
-"""Spans for the ``anthropic`` client's Messages API: ``messages.create`` (plain and ``stream=True``) and
-``messages.stream``, sync and async.
+"""Spans for the ``anthropic`` client's Messages API: ``messages.create`` (plain and ``stream=True``),
+``messages.stream`` and ``messages.parse``, sync and async, and the same on ``beta.messages``.
 
 Span ``anthropic.messages`` in the shared vocabulary (:mod:`agentlightning.instrumentation.genai`): ``system``
 becomes a system message; ``tool_use`` blocks are assistant tool calls (arguments as JSON), ``tool_result`` blocks
@@ -267,11 +267,24 @@ def instrument_anthropic() -> bool:
     except ImportError:
         return False
 
+    modules = [module]
+    try:  # the beta Messages API (its tool runner, newer features): the same calls
+        from anthropic.resources.beta import messages as beta_module
+
+        modules.append(beta_module)
+    except ImportError:
+        pass
+
     def apply(patches: PatchSet) -> None:
-        patches.patch(module.Messages, "create", functools.partial(wrap_sync, spec=MESSAGES_CALL))
-        patches.patch(module.AsyncMessages, "create", functools.partial(wrap_async, spec=MESSAGES_CALL))
-        patches.patch(module.Messages, "stream", _wrap_stream)
-        patches.patch(module.AsyncMessages, "stream", _wrap_stream)
+        sync_call = functools.partial(wrap_sync, spec=MESSAGES_CALL)
+        async_call = functools.partial(wrap_async, spec=MESSAGES_CALL)
+        for mod in modules:
+            for method in ("create", "parse"):  # parse: structured outputs, posted without create
+                if hasattr(mod.Messages, method):
+                    patches.patch(mod.Messages, method, sync_call)
+                    patches.patch(mod.AsyncMessages, method, async_call)
+            patches.patch(mod.Messages, "stream", _wrap_stream)
+            patches.patch(mod.AsyncMessages, "stream", _wrap_stream)
 
     _patches.install(apply)
     return True

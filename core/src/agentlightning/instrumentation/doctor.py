@@ -51,8 +51,10 @@ class CaptureReport:
             out.append(
                 f"no LLM spans in {self.rollouts} rollout(s){seen}. Likely cause: the agent's LLM client is not "
                 "instrumented (a library other than openai, anthropic, litellm or google-genai; a tracer created "
-                "with instrument=False; or a client that talks HTTP itself). Fix: use one of those clients, or point "
-                f"the agent at the LLM proxy (agl.LLMProxy) which records every call. See {DOCS}."
+                "with instrument=False; a client that talks HTTP itself; or `from litellm import completion` run "
+                "before the tracer started, which keeps the unpatched function: call litellm.completion instead). "
+                "Fix: use one of those clients, or point the agent at the LLM proxy (agl.LLMProxy) which records "
+                f"every call. See {DOCS}."
             )
         elif self.rollouts_without_llm_spans:
             out.append(

@@ -17,8 +17,10 @@ Whatever the provider, an LLM call is one CLIENT span with the attributes of the
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from opentelemetry import trace as trace_api
@@ -38,6 +40,8 @@ __all__ = [
     "CallSpec",
     "TracedStream",
     "TracedAsyncStream",
+    "trace_raw_response",
+    "is_raw_response",
     "request_attributes_of",
     "scalar_params",
     "join_parts",
@@ -191,7 +195,10 @@ class _Ender:
             return
         self.done = True
         try:
-            self.span.set_attributes(self.acc.attributes())
+            try:
+                self.span.set_attributes(self.acc.attributes())
+            except Exception:  # recording must never fail the caller's stream or parse()
+                logger.debug("Could not record the response of %s", getattr(self.span, "name", "?"), exc_info=True)
             if error is not None:
                 self.span.record_exception(error)
                 self.span.set_status(Status(StatusCode.ERROR, str(error)))
@@ -306,6 +313,100 @@ class TracedAsyncStream:
             ender.finish()
 
 
+class _Parsed(Accumulator):
+    """The response a raw response's ``parse()`` gave (non-streamed calls)."""
+
+    def __init__(self, response: Callable[[Any], Dict[str, Any]]) -> None:
+        self.response = response
+        self.value: Any = None
+
+    def add(self, chunk: Any) -> None:
+        if self.value is None:
+            self.value = chunk
+
+    def attributes(self) -> Dict[str, Any]:
+        return self.response(self.value) if self.value is not None else {}
+
+
+def _end_unparsed(ender: _Ender, handed_out: Dict[int, Any]) -> None:
+    if not handed_out:  # a stream handed out ends the span itself, when it ends
+        ender.finish()
+
+
+def trace_raw_response(
+    result: Any,
+    span: Any,
+    *,
+    stream: bool,
+    response: Callable[[Any], Dict[str, Any]],
+    accumulator: Callable[[], Accumulator],
+    stream_type: Any,
+) -> Any:
+    """End ``span`` through the ``parse()`` of a raw response (``with_raw_response`` / ``with_streaming_response``
+    of the Stainless SDKs: openai, anthropic): the parsed response is recorded, a parsed stream comes back traced.
+    Until then the span stays open; a raw response dropped unparsed ends it without a completion."""
+    method = getattr(type(result), "parse", None)
+    ender = _Ender(span, accumulator() if stream else _Parsed(response))
+    try:
+        owner = weakref.ref(result)  # the patched parse must not keep its response alive (that would be a cycle)
+    except TypeError:
+        owner = None
+    if owner is None or not callable(method):
+        ender.finish()
+        return result
+    handed_out: Dict[int, Any] = {}  # id of the SDK's stream -> (it, its traced wrapper); parse() caches its result
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(owner(), *args, **kwargs)
+        except BaseException as exc:
+            ender.finish(exc)
+            raise
+
+    def seen(parsed: Any) -> Any:
+        if not stream:
+            ender.acc.add(parsed)
+            ender.finish()
+            return parsed
+        if id(parsed) not in handed_out:
+            handed_out[id(parsed)] = (parsed, stream_type(parsed, ender))
+        return handed_out[id(parsed)][1]
+
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def parse_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                parsed = await call(*args, **kwargs)
+            except BaseException as exc:
+                ender.finish(exc)
+                raise
+            return seen(parsed)
+
+        parse: Callable[..., Any] = parse_async
+    else:
+
+        @functools.wraps(method)
+        def parse_sync(*args: Any, **kwargs: Any) -> Any:
+            return seen(call(*args, **kwargs))
+
+        parse = parse_sync
+    try:
+        result.parse = parse
+    except (AttributeError, TypeError):  # an object that takes no attributes
+        ender.finish()
+        return result
+    weakref.finalize(result, _end_unparsed, ender, handed_out)
+    return result
+
+
+def is_raw_response(result: Any, kwargs: Dict[str, Any]) -> bool:
+    """Whether ``result`` is a raw response whose ``parse()`` must be traced instead of read here: a stream, or a
+    response whose ``parse()`` is a coroutine (``with_streaming_response`` of an async client)."""
+    parse = getattr(result, "parse", None)
+    return callable(parse) and (bool(kwargs.get("stream")) or inspect.iscoroutinefunction(parse))
+
+
 class CallSpec:
     """What one patched method records: span name, request attributes, response attributes, stream accumulator."""
 
@@ -333,6 +434,15 @@ class CallSpec:
     def finish(self, span: Any, result: Any, kwargs: Dict[str, Any], stream_type: Any) -> Any:
         if self.is_stream(kwargs, result):
             return stream_type(result, _Ender(span, self.accumulator()))
+        if is_raw_response(result, kwargs):
+            return trace_raw_response(
+                result,
+                span,
+                stream=bool(kwargs.get("stream")),
+                response=self.response,
+                accumulator=self.accumulator,
+                stream_type=stream_type,
+            )
         try:
             span.set_attributes(self.response(result))
         except Exception:  # recording must never fail the call

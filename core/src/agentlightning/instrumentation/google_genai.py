@@ -4,14 +4,16 @@ their ``client.aio`` twins.
 Span ``google_genai.generate_content`` in the shared vocabulary (:mod:`agentlightning.instrumentation.genai`):
 ``config.system_instruction`` becomes a system message, ``model`` turns are assistant messages, ``function_call``
 parts tool calls, ``function_response`` parts tool messages, thought parts ``reasoning``, inline images
-``image_url`` parts. Streamed chunks are joined. The protocol carries no token ids. With automatic function calling
-one ``generate_content`` may hold several model calls: the span is the whole call.
+``image_url`` parts. Streamed chunks are joined. The protocol carries no token ids. Each request to the model is one
+span, also the several that one ``generate_content`` makes with automatic function calling (Python functions as
+tools, named in ``gen_ai.request.functions``).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import inspect
 import json
 from typing import Any, Dict, List, Optional
 
@@ -33,6 +35,7 @@ from .patching import PatchSet
 __all__ = ["instrument_google_genai", "uninstrument_google_genai", "is_google_genai_instrumented", "GENAI_SPAN_NAME"]
 
 GENAI_SPAN_NAME = "google_genai.generate_content"
+_METHODS = ("generate_content", "generate_content_stream")
 _PARAMS = ("temperature", "top_p", "top_k", "max_output_tokens", "seed")
 _patches = PatchSet()
 
@@ -118,8 +121,12 @@ def prompt_messages(kwargs: Dict[str, Any]) -> List[Message]:
 
 
 def _functions(config: Dict[str, Any]) -> List[Dict[str, Any]]:
-    out = []
+    out: List[Dict[str, Any]] = []
     for tool in config.get("tools") or []:
+        if callable(tool):  # a Python function for automatic function calling
+            name = getattr(tool, "__name__", None)
+            out.append({"name": name, "description": inspect.getdoc(tool), "parameters": None})
+            continue
         for declaration in _dict(tool).get("function_declarations") or []:
             fn = _dict(declaration)
             parameters = fn.get("parameters_json_schema") or fn.get("parameters")
@@ -217,11 +224,15 @@ def instrument_google_genai() -> bool:
     except ImportError:
         return False
 
+    # One span per request to the model: the private methods each request goes through (automatic function
+    # calling and continuations make several per public call), else the public ones.
+    private = [hasattr(cls, f"_{name}") for cls in (module.Models, module.AsyncModels) for name in _METHODS]
+    prefix = "_" if all(private) else ""
+
     def apply(patches: PatchSet) -> None:
-        patches.patch(module.Models, "generate_content", functools.partial(wrap_sync, spec=GENERATE_CALL))
-        patches.patch(module.Models, "generate_content_stream", functools.partial(wrap_sync, spec=STREAM_CALL))
-        patches.patch(module.AsyncModels, "generate_content", functools.partial(wrap_async, spec=GENERATE_CALL))
-        patches.patch(module.AsyncModels, "generate_content_stream", functools.partial(wrap_async, spec=STREAM_CALL))
+        for name, spec in zip(_METHODS, (GENERATE_CALL, STREAM_CALL), strict=True):
+            patches.patch(module.Models, prefix + name, functools.partial(wrap_sync, spec=spec))
+            patches.patch(module.AsyncModels, prefix + name, functools.partial(wrap_async, spec=spec))
 
     _patches.install(apply)
     return True

@@ -1,10 +1,11 @@
 """Spans for the ``openai`` client's chat and text completions (sync, async, streaming).
 
 :func:`instrument_openai` patches ``Completions.create`` and ``AsyncCompletions.create`` of
-``openai.resources.chat.completions`` (span ``openai.chat.completion``) and of ``openai.resources.completions``
-(span ``openai.completion``), and ``Responses.create`` / ``AsyncResponses.create`` (span ``openai.responses``,
-see :mod:`agentlightning.instrumentation.openai_responses`; ``responses.stream`` goes through ``create``). Each
-call becomes one span of the global OpenTelemetry tracer provider with:
+``openai.resources.chat.completions`` (span ``openai.chat.completion``; also their structured-output ``parse``) and
+of ``openai.resources.completions`` (span ``openai.completion``), and ``Responses.create`` / ``.parse`` and their
+async twins (span ``openai.responses``, see :mod:`agentlightning.instrumentation.openai_responses`;
+``responses.stream`` and ``chat.completions.stream`` go through ``create``). Each call becomes one span of the
+global OpenTelemetry tracer provider with:
 
 - request: ``gen_ai.system``, ``gen_ai.request.type``, ``gen_ai.request.model``, ``gen_ai.request.streaming``,
   sampling parameters (``gen_ai.request.temperature``, ...), ``gen_ai.request.functions.<i>.name`` /
@@ -16,7 +17,9 @@ call becomes one span of the global OpenTelemetry tracer provider with:
 - vLLM token ids when the server returns them (``extra_body={"return_token_ids": True}``): ``prompt_token_ids``
   and ``response_token_ids`` (of choice 0), and ``logprobs.content`` (JSON) when logprobs were returned.
 
-A streamed call's span ends when the stream is exhausted or closed. ``openai`` is imported only when instrumenting.
+A streamed call's span ends when the stream is exhausted or closed. Calls through ``with_raw_response`` /
+``with_streaming_response`` are recorded when their ``parse()`` runs (a parsed stream comes back traced).
+``openai`` is imported only when instrumenting.
 """
 
 from __future__ import annotations
@@ -27,7 +30,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentelemetry import trace as trace_api
 
-from .genai import Accumulator, TracedAsyncStream, TracedStream, _Ender, _fail, tracer
+from .genai import (
+    Accumulator,
+    TracedAsyncStream,
+    TracedStream,
+    _Ender,
+    _fail,
+    is_raw_response,
+    trace_raw_response,
+    tracer,
+)
 from .genai import text as _text
 from .patching import PatchSet
 
@@ -293,9 +305,15 @@ def _finish(span: Any, result: Any, kwargs: Dict[str, Any], chat: bool, stream_t
     """After the call returned: wrap a stream so the span ends with it, or record the response and end the span."""
     if kwargs.get("stream") and not hasattr(result, "parse"):
         return stream_type(result, _Ender(span, StreamAccumulator(chat)))
-    if kwargs.get("stream"):  # a raw response around a stream: its chunks are not ours to read
-        span.end()
-        return result
+    if is_raw_response(result, kwargs):  # with_raw_response / with_streaming_response: traced through parse()
+        return trace_raw_response(
+            result,
+            span,
+            stream=bool(kwargs.get("stream")),
+            response=functools.partial(response_attributes, chat=chat),
+            accumulator=functools.partial(StreamAccumulator, chat),
+            stream_type=stream_type,
+        )
     try:
         span.set_attributes(response_attributes(parse_response(result), chat))
     finally:
@@ -355,6 +373,9 @@ def instrument_openai() -> bool:
         ]
         for cls, wrap, span_name, chat in targets:
             patches.patch(cls, "create", functools.partial(wrap, span_name=span_name, chat=chat))
+        for cls, wrap, _, _ in targets[:2]:
+            if hasattr(cls, "parse"):  # structured outputs: posts itself, not through create
+                patches.patch(cls, "parse", functools.partial(wrap, span_name=CHAT_SPAN_NAME, chat=True))
         try:
             from openai.resources import responses as responses_module
         except ImportError:  # an openai without the Responses API
@@ -362,8 +383,11 @@ def instrument_openai() -> bool:
         from .genai import wrap_async, wrap_sync
         from .openai_responses import RESPONSES_CALL
 
-        patches.patch(responses_module.Responses, "create", functools.partial(wrap_sync, spec=RESPONSES_CALL))
-        patches.patch(responses_module.AsyncResponses, "create", functools.partial(wrap_async, spec=RESPONSES_CALL))
+        for method in ("create", "parse"):
+            if hasattr(responses_module.Responses, method):
+                sync, async_ = responses_module.Responses, responses_module.AsyncResponses
+                patches.patch(sync, method, functools.partial(wrap_sync, spec=RESPONSES_CALL))
+                patches.patch(async_, method, functools.partial(wrap_async, spec=RESPONSES_CALL))
 
     _patches.install(apply)
     return True
