@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Iterator
 
 import httpx
@@ -96,3 +98,12 @@ def test_web_app_alone_answers_paths_relative_to_its_root() -> None:
     anyio.run(call)
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == (STATIC_DIR / "style.css").read_bytes()
+
+
+def test_importing_the_plugin_and_its_hooks_loads_no_web_framework() -> None:
+    code = (
+        "import sys, agentlightning, agentlightning_dashboard, agentlightning_dashboard.hooks\n"
+        "print(','.join(m for m in ('starlette', 'uvicorn', 'httpx') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == ""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+if TYPE_CHECKING:  # annotations only: importing the plugin loads no web framework
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["STATIC_DIR", "CONTENT_SECURITY_POLICY", "create_web_app"]
 
