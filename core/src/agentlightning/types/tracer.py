@@ -268,25 +268,22 @@ _last_resource: List[Tuple[Any, Attributes, str]] = [(None, {}, "")]
 tuple, replaced whole, so that concurrent converters never read a mix of two resources."""
 
 
-def _hex_id(value: int, width: int) -> str:
-    return value.to_bytes(width, "big").hex()  # faster than "%032x" % value; the same lower-case zero-padded hex
-
-
 _HEX_CACHE_SIZE = 1024
-_hex_cache: Dict[int, str] = {}
-"""Trace ids and parent span ids formatted lately: every span of a trace repeats them (a bounded cache, cleared
-when full; dict reads and writes are atomic, so concurrent converters at worst format an id twice)."""
+_trace_hex: Dict[int, str] = {}
+_span_hex: Dict[int, str] = {}
+"""Trace ids and parent span ids formatted lately, by width: every span of a trace repeats them (bounded caches,
+cleared when full; dict reads and writes are atomic, so concurrent converters at worst format an id twice)."""
 
 
 def _repeated_hex(value: int, width: int) -> str:
-    """``_hex_id`` of an id that recurs (a trace id, a parent's span id), from :data:`_hex_cache` when formatted
-    lately. Trace ids are 16 bytes and span ids 8, so one cache serves both (the same int formats to the same
-    width wherever it recurs)."""
-    found = _hex_cache.get(value)
-    if found is None or len(found) != 2 * width:
-        if len(_hex_cache) >= _HEX_CACHE_SIZE:
-            _hex_cache.clear()
-        found = _hex_cache[value] = value.to_bytes(width, "big").hex()
+    """The lower-case zero-padded hex of an id that recurs in a trace (its trace id, a parent's span id), formatted
+    once lately (``to_bytes().hex()``: faster than ``"%032x" % value``)."""
+    cache = _trace_hex if width == 16 else _span_hex
+    found = cache.get(value)
+    if found is None:
+        if len(cache) >= _HEX_CACHE_SIZE:
+            cache.clear()
+        found = cache[value] = value.to_bytes(width, "big").hex()
     return found
 
 
@@ -326,7 +323,8 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
     get_context = getattr(src, "get_span_context", None)
     ctx = get_context() if get_context is not None else src.context
     if ctx is not None:
-        trace_hex = _repeated_hex(ctx.trace_id, 16)
+        trace_id = ctx.trace_id
+        trace_hex = _trace_hex.get(trace_id) or _repeated_hex(trace_id, 16)
         span_hex = ctx.span_id.to_bytes(8, "big").hex()  # a span's own id does not recur: not cached
         state = ctx.trace_state
         context: Optional[SpanContext] = _build_context(
