@@ -21,8 +21,23 @@ import bisect
 import heapq
 import itertools
 import threading
+import types
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
@@ -152,15 +167,20 @@ class MemoryBackend:
 
     # -- StorageBackend ---------------------------------------------------------------------------------------------
 
-    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
+    def _run(self, fn: Callable[[Any], T], *, write: bool) -> Generator[Any, None, T]:
         with self._lock:
             result = fn(self)
         # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
         if asyncio._get_running_loop() is not None:
-            await asyncio.sleep(0)  # what anyio's checkpoint does on asyncio, without finding the backend per call
+            # on asyncio a bare yield is ``asyncio.sleep(0)`` itself (the task runs again behind the ready ones),
+            # without its two calls, and anyio's checkpoint without finding the async backend per call
+            yield
         else:
-            await anyio.lowlevel.checkpoint()
+            yield from anyio.lowlevel.checkpoint().__await__()
         return result
+
+    run: Any = types.coroutine(_run)
+    """``async def run(fn, *, write)`` (a generator-based coroutine: one frame per call instead of three)."""
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
@@ -221,10 +241,17 @@ class MemoryBackend:
         self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
     ) -> Iterable[Rollout]:
         if rollout_id_in is not None:
-            ids = [i for i in dict.fromkeys(rollout_id_in) if i in self._rollouts]
+            rollouts = self._rollouts
+            if status_in is None:
+                ids = [i for i in dict.fromkeys(rollout_id_in) if i in rollouts]
+            else:  # filtered before sorting: a poller's ids are mostly of unfinished rollouts
+                ids = [
+                    i
+                    for i in dict.fromkeys(rollout_id_in)
+                    if (r := rollouts.get(i)) is not None and r.status in status_in
+                ]
             ids.sort(key=self._order.__getitem__)
-            found = [self._rollouts[i] for i in ids]
-            return found if status_in is None else [r for r in found if r.status in status_in]
+            return [rollouts[i] for i in ids]
         if status_in is not None:
             positions = heapq.merge(*(self._status_pos.get(s, ()) for s in set(status_in)))
             return [self._rollouts[self._ids[p]] for p in positions]
