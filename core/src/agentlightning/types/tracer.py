@@ -301,6 +301,23 @@ def _trace_state(state: Any) -> Dict[str, str]:
     return {}
 
 
+_TUPLE_CONTEXTS: Dict[type, bool] = {}
+"""Whether a class of OpenTelemetry ``SpanContext`` is the API's tuple ``(trace_id, span_id, is_remote, trace_flags,
+trace_state, is_valid)``, whose fields are Python properties: such a context is unpacked at C speed instead."""
+
+
+def _tuple_context(c: Any) -> bool:
+    """Whether ``c``'s class keeps the API's tuple layout (learnt from its first instance, then remembered)."""
+    cls = type(c)
+    found = _TUPLE_CONTEXTS.get(cls)
+    if found is None:
+        found = isinstance(c, tuple) and len(c) == 6
+        if found:
+            found = c[0] == c.trace_id and c[1] == c.span_id and c[2] is c.is_remote and c[4] is c.trace_state
+        _TUPLE_CONTEXTS[cls] = found
+    return found
+
+
 def _otel_context(c: Any, trace_hex: Optional[str] = None) -> SpanContext:
     """An OpenTelemetry ``SpanContext`` as ours (``trace_hex``: its trace id, already formatted)."""
     return _build_context(
@@ -322,15 +339,18 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
     """
     get_context = getattr(src, "get_span_context", None)
     ctx = get_context() if get_context is not None else src.context
+    trace_id: Any = None
     if ctx is not None:
-        trace_id = ctx.trace_id
+        if _TUPLE_CONTEXTS.get(type(ctx)) or _tuple_context(ctx):
+            trace_id, span_id, is_remote, _, state, _ = ctx
+        else:
+            trace_id, span_id, is_remote, state = ctx.trace_id, ctx.span_id, ctx.is_remote, ctx.trace_state
         trace_hex = _trace_hex.get(trace_id) or _repeated_hex(trace_id, 16)
-        span_hex = ctx.span_id.to_bytes(8, "big").hex()  # a span's own id does not recur: not cached
-        state = ctx.trace_state
+        span_hex = span_id.to_bytes(8, "big").hex()  # a span's own id does not recur: not cached
         context: Optional[SpanContext] = _build_context(
             trace_hex,
             span_hex,
-            bool(ctx.is_remote),
+            bool(is_remote),
             {} if state is None or state is _empty_trace_state[0] else _trace_state(state),
             {},
         )
@@ -338,10 +358,19 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         trace_hex, span_hex, context = _NO_TRACE_ID, _NO_SPAN_ID, None
     parent = src.parent
     if parent is not None:
-        parent_context: Optional[SpanContext] = _otel_context(
-            parent, trace_hex if ctx is not None and parent.trace_id == ctx.trace_id else None
+        if _TUPLE_CONTEXTS.get(type(parent)) or _tuple_context(parent):
+            parent_trace, parent_span, is_remote, _, state, _ = parent
+        else:
+            parent_trace, parent_span = parent.trace_id, parent.span_id
+            is_remote, state = parent.is_remote, parent.trace_state
+        parent_id: Optional[str] = _span_hex.get(parent_span) or _repeated_hex(parent_span, 8)
+        parent_context: Optional[SpanContext] = _build_context(
+            trace_hex if ctx is not None and parent_trace == trace_id else _repeated_hex(parent_trace, 16),
+            parent_id,
+            bool(is_remote),
+            {} if state is None or state is _empty_trace_state[0] else _trace_state(state),
+            {},
         )
-        parent_id: Optional[str] = parent_context.span_id  # type: ignore[union-attr]
     else:
         parent_context = parent_id = None
     status = src.status
