@@ -207,7 +207,8 @@ class EngineLightningStore(LightningStore):
 
     async def _run(self, fn: Callable[[StorageTransaction, tr.Effects], T], *, write: bool, scan: bool = False) -> T:
         """Run ``fn`` in one transaction (preceded by the debounced timeout scan when ``scan``), then wake waiters."""
-        self._check_open()
+        if self._closed:  # the check without a call on every store call
+            self._check_open()
         effects = tr.Effects()
         claim = current_request_key() if write else None
         if claim is not None:
