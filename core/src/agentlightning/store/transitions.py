@@ -166,7 +166,7 @@ def _with_heartbeat(attempt: Attempt, now: float) -> Attempt:
     converter watches that field (a span's heartbeat, once per span)."""
     plan = _PLANS.get(type(attempt))
     if plan is not None and "last_heartbeat_time" in plan.settable and "last_heartbeat_time" not in plan.validators:
-        return plan.copy(attempt, {"last_heartbeat_time": now})  # type: ignore[no-any-return]
+        return plan.copy(attempt, {"last_heartbeat_time": now})
     return evolve(attempt, last_heartbeat_time=now)  # also makes the plan for the next call
 
 
