@@ -423,8 +423,10 @@ def test_span_from_opentelemetry_ids_states_and_attributes(
     parent_ctx = None if parent is None else context(parent[0] or trace, parent[1], parent[2], parent[3])
     held = BoundedAttributes(attributes=attributes, immutable=False) if bounded else dict(attributes)
     src = ReadableSpan("s", context=own, parent=parent_ctx, attributes=held, start_time=1, end_time=2)
+    spans = []
     for _ in range(2):  # the second time from the caches
         span = Span.from_opentelemetry(src, "ro", "at", 1)  # type: ignore[arg-type]
+        spans.append(span)
         assert (span.trace_id, span.span_id) == (f"{trace:032x}", f"{span_id:016x}")
         assert span.context is not None and span.context.trace_state == dict(state)
         assert span.attributes == {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
@@ -435,6 +437,14 @@ def test_span_from_opentelemetry_ids_states_and_attributes(
             assert span.parent.trace_id == f"{parent[0] or trace:032x}" and span.parent.is_remote is parent[2]
             assert span.parent.trace_state == dict(parent[3])
         assert from_dict(to_dict(span), Span) == span
+    # each conversion owns its mutable parts: changing one changes neither the other nor the OpenTelemetry span
+    first, second = spans
+    assert first.context is not None and second.context is not None
+    first.attributes["added"] = 1
+    first.context.trace_state["added"] = "1"
+    first.resource.attributes["added"] = 1
+    assert "added" not in second.attributes and "added" not in held
+    assert "added" not in second.context.trace_state and "added" not in second.resource.attributes
 
 
 def test_span_from_opentelemetry_every_field() -> None:
