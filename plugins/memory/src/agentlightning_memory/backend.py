@@ -124,6 +124,12 @@ def _merged_page(lists: List[Sequence[int]], offset: int, limit: int) -> List[in
     return list(itertools.islice(heapq.merge(*starts), None if limit == -1 else limit))
 
 
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """``asyncio.sleep(0)`` without its outer call: a bare yield, on which the task runs again behind the ready ones."""
+    yield
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -167,20 +173,15 @@ class MemoryBackend:
 
     # -- StorageBackend ---------------------------------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[Any], T], *, write: bool) -> Generator[Any, None, T]:
+    async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
             result = fn(self)
         # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
         if asyncio._get_running_loop() is not None:
-            # on asyncio a bare yield is ``asyncio.sleep(0)`` itself (the task runs again behind the ready ones),
-            # without its two calls, and anyio's checkpoint without finding the async backend per call
-            yield
+            await _next_turn()  # what anyio's checkpoint does on asyncio, without finding the backend per call
         else:
-            yield from anyio.lowlevel.checkpoint().__await__()
+            await anyio.lowlevel.checkpoint()
         return result
-
-    run: Any = types.coroutine(_run)
-    """``async def run(fn, *, write)`` (a generator-based coroutine: one frame per call instead of three)."""
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
