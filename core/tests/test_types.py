@@ -388,6 +388,65 @@ def test_span_from_opentelemetry_takes_an_object_standing_for_a_readable_span() 
     )
 
 
+_ids = st.integers(min_value=1, max_value=2**64 - 1)
+_states = st.dictionaries(st.sampled_from(["a", "b", "vendor"]), st.sampled_from(["1", "x"]), max_size=2).map(
+    lambda pairs: list(pairs.items())
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    trace=st.one_of(_ids, st.integers(min_value=1, max_value=2**128 - 1)),
+    span_id=_ids,
+    parent=st.one_of(st.none(), st.tuples(st.one_of(st.none(), _ids), _ids, st.booleans(), _states)),
+    state=_states,
+    attributes=st.dictionaries(
+        st.sampled_from(["k", "n", "xs", "flag"]),
+        st.one_of(st.text(max_size=3), st.integers(), st.booleans(), st.tuples(st.integers(), st.integers())),
+    ),
+    bounded=st.booleans(),
+)
+def test_span_from_opentelemetry_ids_states_and_attributes(
+    trace: int, span_id: int, parent: Any, state: Any, attributes: Any, bounded: bool
+) -> None:
+    """Ids (also a trace id equal to a span id, and ids recurring across spans), trace states (empty ones first)
+    and attributes (plain dicts and the SDK's bounded ones, with tuples) convert as formatted one by one."""
+    from opentelemetry.attributes import BoundedAttributes
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext as OtelContext
+    from opentelemetry.trace import TraceFlags, TraceState
+
+    def context(trace_id: int, span: int, remote: bool, pairs: Any) -> Any:
+        return OtelContext(trace_id, span, remote, TraceFlags(1), TraceState(pairs) if pairs else None)
+
+    own = context(trace, span_id, False, state)
+    parent_ctx = None if parent is None else context(parent[0] or trace, parent[1], parent[2], parent[3])
+    held = BoundedAttributes(attributes=attributes, immutable=False) if bounded else dict(attributes)
+    src = ReadableSpan("s", context=own, parent=parent_ctx, attributes=held, start_time=1, end_time=2)
+    spans = []
+    for _ in range(2):  # the second time from the caches
+        span = Span.from_opentelemetry(src, "ro", "at", 1)  # type: ignore[arg-type]
+        spans.append(span)
+        assert (span.trace_id, span.span_id) == (f"{trace:032x}", f"{span_id:016x}")
+        assert span.context is not None and span.context.trace_state == dict(state)
+        assert span.attributes == {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+        if parent_ctx is None:
+            assert span.parent is None and span.parent_id is None
+        else:
+            assert span.parent is not None and span.parent_id == f"{parent[1]:016x}" == span.parent.span_id
+            assert span.parent.trace_id == f"{parent[0] or trace:032x}" and span.parent.is_remote is parent[2]
+            assert span.parent.trace_state == dict(parent[3])
+        assert from_dict(to_dict(span), Span) == span
+    # each conversion owns its mutable parts: changing one changes neither the other nor the OpenTelemetry span
+    first, second = spans
+    assert first.context is not None and second.context is not None
+    first.attributes["added"] = 1
+    first.context.trace_state["added"] = "1"
+    first.resource.attributes["added"] = 1
+    assert "added" not in second.attributes and "added" not in held
+    assert "added" not in second.context.trace_state and "added" not in second.resource.attributes
+
+
 def test_span_from_opentelemetry_every_field() -> None:
     """Links, trace state, an error status, the resource and a span without context, field by field."""
     from opentelemetry.sdk.resources import Resource

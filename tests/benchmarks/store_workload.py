@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling, also when loaded from a file path
-from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # noqa: E402
+from runner_pattern import dequeue_until_idle, poll_and_read, prepare, runner_worker  # noqa: E402
 from runner_pattern import otel_attributes as _attributes  # noqa: E402  (the payloads of every span mode)
 
 
@@ -116,6 +116,8 @@ def _child(url: str, prefix: str, count: int, args: argparse.Namespace, queue: A
         store = open_store(url)
         try:
             await store.statistics()  # the store is reachable (a client connects here)
+            if args.span_mode == "runner":
+                prepare()
             ready.put(prefix)
             await anyio.to_thread.run_sync(go.wait)
             cpu0 = _own_cpu()
@@ -190,6 +192,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                     proc.start()
                 for _ in procs:
                     await anyio.to_thread.run_sync(ready.get)
+            if args.span_mode == "runner":
+                prepare()
             ids, t_start = await _algorithm(store, args)
             cpu_start = _cpu_seconds()
             if procs:

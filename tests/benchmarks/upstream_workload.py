@@ -34,7 +34,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import anyio
-from runner_pattern import dequeue_until_idle, poll_and_read, runner_worker  # the same runner pattern as ours
+from runner_pattern import dequeue_until_idle, poll_and_read, prepare, runner_worker  # the same runner pattern as ours
 from store_workload import _attributes, _percentile  # same payloads and percentiles as ours
 
 Latencies = Dict[str, List[float]]
@@ -243,6 +243,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     lat: Latencies = {"dequeue": [], "add_span": []}
     result: Dict[str, Any] = {}
+    if args.span_mode == "runner":
+        prepare()  # as ours does (upstream's import made most of it already)
 
     if args.store == "client-server":
         port = _free_port()

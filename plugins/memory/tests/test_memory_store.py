@@ -331,3 +331,25 @@ def test_upstream_constructor_options() -> None:
         InMemoryLightningStore(safe_memory_threshold=0.1)
     with pytest.raises(TypeError, match="not both"):
         InMemoryLightningStore(memory_budget_bytes=1, eviction_memory_threshold=2)
+
+
+async def test_backend_run_is_a_coroutine_function_tasks_can_start() -> None:
+    """``run`` stays a native coroutine: task groups (and ``asyncio.create_task``) take it, and each call still lets
+    the other tasks run before it returns."""
+    import functools
+    import inspect
+
+    from agentlightning_memory.backend import MemoryBackend
+
+    backend = MemoryBackend()
+    assert inspect.iscoroutinefunction(backend.run)
+    order: List[str] = []
+
+    async def other() -> None:
+        order.append("other")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(backend.run, lambda tx: order.append("run"), write=True))
+        tg.start_soon(other)
+    assert sorted(order) == ["other", "run"]
+    assert await backend.run(lambda tx: tx.sequence_next("ro-1"), write=True) == 1

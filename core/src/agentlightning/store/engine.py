@@ -218,7 +218,8 @@ class EngineLightningStore(LightningStore):
 
     async def _run(self, fn: Callable[[StorageTransaction, tr.Effects], T], *, write: bool, scan: bool = False) -> T:
         """Run ``fn`` in one transaction (preceded by the debounced timeout scan when ``scan``), then wake waiters."""
-        self._check_open()
+        if self._closed:  # the check without a call on every store call
+            self._check_open()
         effects = tr.Effects()
         claim = current_request_key() if write else None
         if claim is not None:
@@ -828,13 +829,18 @@ class EngineLightningStore(LightningStore):
             self._check_spans(batch)
             stored = await self._run(lambda tx, fx: self._store_spans(tx, batch, fx), write=True)
             return stored[0] if stored else None
-        return await self.add_span_with_next_sequence_id(span)
+        check_span(span)  # a Span for sure: only its parts are checked
+        return await self._add_next(span)
 
     async def add_span_with_next_sequence_id(self, span: Span) -> Optional[Span]:
         """Store ``span`` under the next sequence id of its rollout, allocated in the same transaction (what
         ``add_otel_span`` does without a sequence id). ``span`` is the caller's to give: its ``sequence_id`` is set
         in place. None when a span with the same ids is already stored."""
         self._check_spans([span])
+        return await self._add_next(span)
+
+    async def _add_next(self, span: Span) -> Optional[Span]:
+        """``add_span_with_next_sequence_id`` of a checked span."""
         rollout_id, attempt_id = span.rollout_id, span.attempt_id
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:

@@ -130,22 +130,30 @@ def check_span(span: Any) -> None:
         raise InvalidRequestError(
             f"span {span.span_id}: sequence_id {sequence_id} is out of range (at most {MAX_SEQUENCE_ID} in magnitude)"
         )
-    what = f"span {span.span_id} of rollout {span.rollout_id}"
     attributes = span.attributes
     for item in attributes.values():  # the common case, flat attributes, without a call per value
         kind = type(item)
         if kind in _LEAVES or (kind is int and MIN_JSON_INT <= item <= MAX_JSON_INT):
             continue
-        check_value(attributes, f"the attributes of {what}")
+        check_value(attributes, f"the attributes of {_span_what(span)}")
         break
     for event in span.events:
-        check_value(event, f"an event of {what}")
+        check_value(event, f"an event of {_span_what(span)}")
     for link in span.links:
-        check_value(link, f"a link of {what}")
-    if span.resource.attributes:
-        check_value(span.resource.attributes, f"the resource of {what}")
+        check_value(link, f"a link of {_span_what(span)}")
+    resource = span.resource.attributes
+    for item in resource.values() if resource else ():  # flat too, as a tracer's resource usually is
+        kind = type(item)
+        if kind in _LEAVES or (kind is int and MIN_JSON_INT <= item <= MAX_JSON_INT):
+            continue
+        check_value(resource, f"the resource of {_span_what(span)}")
+        break
     if span.extras:
-        check_value(span.extras, f"the extra fields of {what}")
+        check_value(span.extras, f"the extra fields of {_span_what(span)}")
+
+
+def _span_what(span: Any) -> str:
+    return f"span {span.span_id} of rollout {span.rollout_id}"
 
 
 def orjson_writes_like_json(value: Any) -> bool:

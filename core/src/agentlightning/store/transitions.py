@@ -161,6 +161,15 @@ def evolve(inst: T, /, **changes: Any) -> T:
     return cls(**changes)
 
 
+def _with_heartbeat(attempt: Attempt, now: float) -> Attempt:
+    """``evolve(attempt, last_heartbeat_time=now)`` straight through the class's copier when no validator or
+    converter watches that field (a span's heartbeat, once per span)."""
+    plan = _PLANS.get(type(attempt))
+    if plan is not None and "last_heartbeat_time" in plan.settable and "last_heartbeat_time" not in plan.validators:
+        return plan.copy(attempt, {"last_heartbeat_time": now})
+    return evolve(attempt, last_heartbeat_time=now)  # also makes the plan for the next call
+
+
 @attrs.define
 class Effects:
     """What a transaction did that matters after it commits."""
@@ -262,17 +271,16 @@ def write_attempt(
 def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: float, effects: Effects) -> None:
     """A span arrived for ``attempt``: record the heartbeat, revive it (preparing/unresponsive -> running), and
     promote its rollout to ``running`` when the attempt is the latest and now running."""
-    changes: Dict[str, Any] = {"last_heartbeat_time": now}
-    if attempt.status in ("preparing", "unresponsive"):
-        changes["status"] = "running"
-        tx.update_attempt(evolve(attempt, **changes))
-    else:  # only the heartbeat time changes: a backend may store that more cheaply (see HeartbeatTransaction)
+    status = attempt.status
+    if status in ("preparing", "unresponsive"):
+        status = "running"
+        tx.update_attempt(evolve(attempt, last_heartbeat_time=now, status=status))
+    else:  # only the heartbeat time moves: a backend may store that more cheaply (see HeartbeatTransaction)
         record = getattr(tx, "record_heartbeat", None)
-        (tx.update_attempt if record is None else record)(evolve(attempt, **changes))
+        (tx.update_attempt if record is None else record)(_with_heartbeat(attempt, now))
     # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
     # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
-    alive = changes.get("status", attempt.status) == "running"
-    if alive and rollout.status in PROMOTED_BY_SPAN:
+    if status == "running" and rollout.status in PROMOTED_BY_SPAN:
         latest = tx.get_latest_attempts([rollout.rollout_id]).get(rollout.rollout_id)
         if latest is not None and latest.attempt_id == attempt.attempt_id:
             write_rollout(tx, rollout, {"status": "running"}, now, effects)

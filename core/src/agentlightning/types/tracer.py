@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import attrs
 
@@ -36,6 +49,8 @@ AttributeValue = Union[str, bool, int, float, Sequence[Union[str, bool, int, flo
 Attributes = Dict[str, Any]
 
 VIRTUAL_SPAN_NAME = "agentlightning.virtual"
+
+T = TypeVar("T")
 
 
 def _extras() -> Any:
@@ -153,7 +168,7 @@ class Span(ModelCompat):
         if cls is not Span:  # subclasses may add fields: build them through __init__
             names = [f.name for f in attrs.fields(Span)]
             return cls(**dict(zip(names, _otel_fields(src, rollout_id, attempt_id, sequence_id), strict=True)))
-        return _build_span(*_otel_fields(src, rollout_id, attempt_id, sequence_id))
+        return _otel_span(_build_span, src, rollout_id, attempt_id, sequence_id)
 
     @classmethod
     def from_attributes(
@@ -253,38 +268,111 @@ _last_resource: List[Tuple[Any, Attributes, str]] = [(None, {}, "")]
 tuple, replaced whole, so that concurrent converters never read a mix of two resources."""
 
 
-def _hex_id(value: int, width: int) -> str:
-    return value.to_bytes(width, "big").hex()  # faster than "%032x" % value; the same lower-case zero-padded hex
+_HEX_CACHE_SIZE = 1024
+_trace_hex: Dict[int, str] = {}
+_span_hex: Dict[int, str] = {}
+"""Trace ids and parent span ids formatted lately, by width: every span of a trace repeats them (bounded caches,
+cleared when full; dict reads and writes are atomic, so concurrent converters at worst format an id twice)."""
+
+
+def _repeated_hex(value: int, width: int) -> str:
+    """The lower-case zero-padded hex of an id that recurs in a trace (its trace id, a parent's span id), formatted
+    once lately (``to_bytes().hex()``: faster than ``"%032x" % value``)."""
+    cache = _trace_hex if width == 16 else _span_hex
+    found = cache.get(value)
+    if found is None:
+        if len(cache) >= _HEX_CACHE_SIZE:
+            cache.clear()
+        found = cache[value] = value.to_bytes(width, "big").hex()
+    return found
+
+
+_empty_trace_state: List[Any] = [None]
+"""The last empty OpenTelemetry ``TraceState`` seen: the SDK gives every context the same default one, whose
+emptiness is then known without a call of its Python ``__len__``."""
+
+
+def _trace_state(state: Any) -> Dict[str, str]:
+    if state is None or state is _empty_trace_state[0]:
+        return {}
+    if state:
+        return dict(state)
+    _empty_trace_state[0] = state
+    return {}
+
+
+_TUPLE_CONTEXTS: Dict[type, bool] = {}
+"""Whether a class of OpenTelemetry ``SpanContext`` is the API's tuple ``(trace_id, span_id, is_remote, trace_flags,
+trace_state, is_valid)``, whose fields are Python properties: such a context is unpacked at C speed instead."""
+
+
+def _tuple_context(c: Any) -> bool:
+    """Whether ``c``'s class keeps the API's tuple layout (learnt from its first instance, then remembered)."""
+    cls = type(c)
+    found = _TUPLE_CONTEXTS.get(cls)
+    if found is None:
+        found = isinstance(c, tuple) and len(c) == 6
+        if found:
+            found = c[0] == c.trace_id and c[1] == c.span_id and c[2] is c.is_remote and c[4] is c.trace_state
+        _TUPLE_CONTEXTS[cls] = found
+    return found
 
 
 def _otel_context(c: Any, trace_hex: Optional[str] = None) -> SpanContext:
     """An OpenTelemetry ``SpanContext`` as ours (``trace_hex``: its trace id, already formatted)."""
-    state = c.trace_state
     return _build_context(
-        trace_hex or _hex_id(c.trace_id, 16), _hex_id(c.span_id, 8), bool(c.is_remote), dict(state) if state else {}, {}
+        trace_hex or _repeated_hex(c.trace_id, 16),
+        _repeated_hex(c.span_id, 8),
+        bool(c.is_remote),
+        _trace_state(c.trace_state),
+        {},
     )
 
 
-def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -> Tuple[Any, ...]:
-    """A finished OpenTelemetry SDK span's fields, in :class:`Span`'s field order.
+def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -> T:
+    """``build(*fields)`` of a finished OpenTelemetry SDK span's fields, in :class:`Span`'s field order.
 
-    The hot path of ``add_otel_span``: the context is read once (``get_span_context()``, not the deprecated
-    ``context`` property) and its ids formatted once, and the resource, shared by every span of a tracer provider,
-    is converted once (each span gets its own copy of the attributes dict).
+    The hot path of ``add_otel_span``, written out inline (every helper call costs here): the context is read once
+    (``get_span_context()``, not the deprecated ``context`` property), the ids that recur in a trace (its trace id,
+    the parent's span id) are formatted once, and the resource, shared by every span of a tracer provider, is
+    converted once (each span gets its own copy of the attributes dict).
     """
     get_context = getattr(src, "get_span_context", None)
     ctx = get_context() if get_context is not None else src.context
+    trace_id: Any = None
     if ctx is not None:
-        trace_hex = _hex_id(ctx.trace_id, 16)
-        context: Optional[SpanContext] = _otel_context(ctx, trace_hex)
-        span_hex = context.span_id  # type: ignore[union-attr]
+        if _TUPLE_CONTEXTS.get(type(ctx)) or _tuple_context(ctx):
+            trace_id, span_id, is_remote, _, state, _ = ctx
+        else:
+            trace_id, span_id, is_remote, state = ctx.trace_id, ctx.span_id, ctx.is_remote, ctx.trace_state
+        trace_hex = _trace_hex.get(trace_id) or _repeated_hex(trace_id, 16)
+        span_hex = span_id.to_bytes(8, "big").hex()  # a span's own id does not recur: not cached
+        context: Optional[SpanContext] = _build_context(
+            trace_hex,
+            span_hex,
+            bool(is_remote),
+            {} if state is None or state is _empty_trace_state[0] else _trace_state(state),
+            {},
+        )
     else:
         trace_hex, span_hex, context = _NO_TRACE_ID, _NO_SPAN_ID, None
     parent = src.parent
-    parent_context = None
     if parent is not None:
-        same_trace = ctx is not None and parent.trace_id == ctx.trace_id
-        parent_context = _otel_context(parent, trace_hex if same_trace else None)
+        if _TUPLE_CONTEXTS.get(type(parent)) or _tuple_context(parent):
+            parent_trace, parent_span, is_remote, _, state, _ = parent
+        else:
+            parent_trace, parent_span = parent.trace_id, parent.span_id
+            is_remote, state = parent.is_remote, parent.trace_state
+        parent_id: Optional[str] = _span_hex.get(parent_span) or _repeated_hex(parent_span, 8)
+        parent_context: Optional[SpanContext] = _build_context(
+            trace_hex if ctx is not None and parent_trace == trace_id else _repeated_hex(parent_trace, 16),
+            parent_id,
+            bool(is_remote),
+            {} if state is None or state is _empty_trace_state[0] else _trace_state(state),
+            {},
+        )
+    else:
+        parent_context = parent_id = None
     status = src.status
     if status is None:
         trace_status = _build_status("UNSET", None, {})
@@ -302,29 +390,45 @@ def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -
         else:
             last = (resource, _plain_attributes(resource.attributes), resource.schema_url or "")
         _last_resource[0] = last
+    own = getattr(src, "_attributes", None)  # the SDK span's own mapping, skipping the copy ``attributes`` makes
+    if type(own) is dict:  # a plain dict (no BoundedAttributes): copied at C speed unless it holds a tuple
+        attributes = dict(own) if tuple not in map(type, own.values()) else _plain_attributes(own)
+    else:
+        attributes = _plain_attributes(own if isinstance(own, Mapping) else src.attributes)
     events = src.events
     links = src.links
-    return (
+    start = src.start_time
+    end = src.end_time
+    return build(
         rollout_id,
         attempt_id,
         sequence_id,
         trace_hex,
         span_hex,
-        parent_context.span_id if parent_context is not None else None,
+        parent_id,
         src.name,
         trace_status,
-        _plain_attributes(_span_attributes(src)),
+        attributes,
         [_build_event(e.name, _plain_attributes(e.attributes), convert_timestamp(e.timestamp), {}) for e in events]
         if events
         else [],
         [_build_link(_otel_context(x.context), _plain_attributes(x.attributes), {}) for x in links] if links else [],
-        convert_timestamp(src.start_time),
-        convert_timestamp(src.end_time),
+        (start / 1e9 if start > 1e12 else float(start)) if start else None,  # convert_timestamp, inline
+        (end / 1e9 if end > 1e12 else float(end)) if end else None,
         context,
         parent_context,
         _build_resource(dict(last[1]), last[2]),
         {},
     )
+
+
+def _fields(*fields: Any) -> Tuple[Any, ...]:
+    return fields
+
+
+def _otel_fields(src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -> Tuple[Any, ...]:
+    """A finished OpenTelemetry SDK span's fields, in :class:`Span`'s field order."""
+    return _otel_span(_fields, src, rollout_id, attempt_id, sequence_id)
 
 
 def _span_attributes(src: Any) -> Any:

@@ -22,8 +22,23 @@ import heapq
 import itertools
 import math
 import threading
+import types
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 
 import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
@@ -121,6 +136,12 @@ def _merged_page(lists: List[Sequence[int]], offset: int, limit: int) -> List[in
     return list(itertools.islice(heapq.merge(*starts), None if limit == -1 else limit))
 
 
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """``asyncio.sleep(0)`` without its outer call: a bare yield, on which the task runs again behind the ready ones."""
+    yield
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -170,7 +191,7 @@ class MemoryBackend:
             result = fn(self)
         # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
         if asyncio._get_running_loop() is not None:
-            await asyncio.sleep(0)  # what anyio's checkpoint does on asyncio, without finding the backend per call
+            await _next_turn()  # what anyio's checkpoint does on asyncio, without finding the backend per call
         else:
             await anyio.lowlevel.checkpoint()
         return result
@@ -249,10 +270,17 @@ class MemoryBackend:
         self, *, status_in: Optional[Sequence[str]] = None, rollout_id_in: Optional[Sequence[str]] = None
     ) -> Iterable[Rollout]:
         if rollout_id_in is not None:
-            ids = [i for i in dict.fromkeys(rollout_id_in) if i in self._rollouts]
+            rollouts = self._rollouts
+            if status_in is None:
+                ids = [i for i in dict.fromkeys(rollout_id_in) if i in rollouts]
+            else:  # filtered before sorting: a poller's ids are mostly of unfinished rollouts
+                ids = [
+                    i
+                    for i in dict.fromkeys(rollout_id_in)
+                    if (r := rollouts.get(i)) is not None and r.status in status_in
+                ]
             ids.sort(key=self._order.__getitem__)
-            found = [self._rollouts[i] for i in ids]
-            return found if status_in is None else [r for r in found if r.status in status_in]
+            return [rollouts[i] for i in ids]
         if status_in is not None:
             positions = heapq.merge(*(self._status_pos.get(s, ()) for s in set(status_in)))
             return [self._rollouts[self._ids[p]] for p in positions]
