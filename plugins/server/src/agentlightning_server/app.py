@@ -14,12 +14,14 @@ from agentlightning.store.base import LightningStore
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.store.limits import MAX_JSON_DEPTH, check_value
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import otlp, wire
+from .aio import time_limit
 from .idempotency import IdempotencyCache
 from .params import BadInput
 from .routes import OFFLOAD_ITEMS, ROUTES, Call, RouteSpec
@@ -260,8 +262,6 @@ class _App:
             assert store is not None
             query = None
             if not spec.has_body:
-                from starlette.datastructures import QueryParams
-
                 query = QueryParams(scope.get("query_string", b""))
             path = scope.get("path_params", {})
             max_wait = self.settings.max_wait_seconds
@@ -271,7 +271,7 @@ class _App:
                     limit = self.settings.request_timeout
                     if spec.long_running:
                         limit += self.settings.max_wait_seconds
-                    with anyio.fail_after(limit):
+                    async with time_limit(limit):
                         call = Call(store, path, body, spec.read(body, query), max_wait)
                         data = await spec.handler(call)
                     if isinstance(data, dict) and len(data.get("items") or ()) > OFFLOAD_ITEMS:
@@ -359,7 +359,7 @@ class _App:
                     raise BadInput("OTLP JSON body must be an object")
                 parsed = otlp.parse_json(data)
             assert self.store is not None
-            with anyio.fail_after(self.settings.request_timeout):
+            async with time_limit(self.settings.request_timeout):
                 _, rejected = await otlp.store_spans(self.store, parsed)
         except _Error as exc:
             return _error(exc.status, exc.detail, exc.error_type)
