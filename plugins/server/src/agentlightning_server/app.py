@@ -162,8 +162,9 @@ MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
 def _parse_json(raw: bytes) -> Any:
     """A JSON request body, refused (400) when malformed, nested more than :data:`MAX_BODY_DEPTH` levels deep, or
     holding an integer a store cannot keep exactly."""
+    long_digits = wire.has_long_digits(raw)
     try:
-        body = wire.loads(raw)
+        body = wire.loads(raw, long_digits)
     except ValueError as exc:
         message = str(exc)
         if "depth" in message or "deep" in message:
@@ -172,9 +173,7 @@ def _parse_json(raw: bytes) -> Any:
         raise _Error(400, f"malformed JSON body: {message}", "InvalidRequestError") from None
     # walked only when it could be too deep (more brackets than the limit) or hold a wide integer (read exactly by
     # wire.loads then): a span write does not pay for a walk here, the store checks its values anyway
-    if (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH) or wire.has_long_digits(
-        raw
-    ):
+    if long_digits or (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
         try:
             check_value(body, "the request body", max_depth=MAX_BODY_DEPTH)
         except InvalidRequestError as exc:
