@@ -183,6 +183,18 @@ def test_sqlite_statement_profile_counts_every_span_write() -> None:
     assert all(0 <= row["share_of_process_cpu"] <= 1 for row in result["statements"])
 
 
+def test_server_http_layer_benchmark_serves_every_request_of_the_pattern() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "server_http_layer.py"), "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "us of CPU per request (69 requests)" in proc.stdout
+
+
 def _postgres_at_hand() -> bool:
     """Whether the PostgreSQL store and the server binaries its tests start are both installed."""
     import importlib.util

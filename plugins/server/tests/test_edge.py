@@ -209,6 +209,52 @@ def test_silent_and_slow_connections_are_dropped() -> None:
             slow.close()
 
 
+def _answer_of(sock: Any) -> bytes:
+    """One whole answer to a request on a keep-alive connection (its head and its Content-Length body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection (after {data!r})"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-answer"
+        body += chunk
+    return head
+
+
+def test_head_timeout_counts_from_each_heads_first_byte_on_a_kept_alive_connection() -> None:
+    import time
+
+    request = b"GET /v1/agl/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with _server(head_timeout=0.4) as server:
+        busy = _connect(server.endpoint)
+        stalled = None
+        try:
+            started = time.monotonic()
+            while time.monotonic() - started < 1.2:  # requests for three head timeouts: the connection stays
+                busy.sendall(request)
+                assert _answer_of(busy).startswith(b"HTTP/1.1 200")
+                time.sleep(0.05)
+            stalled = _connect(server.endpoint)
+            stalled.sendall(request)
+            assert _answer_of(stalled).startswith(b"HTTP/1.1 200")
+            time.sleep(0.6)  # idle past the head timeout between requests: allowed (keep-alive timeout)
+            begun = time.monotonic()
+            stalled.sendall(b"GET /v1/agl/health HTTP/1.1\r\n")
+            answer = _read_all(stalled)
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            assert 0.3 < time.monotonic() - begun < 5, "dropped one head timeout after the head's first byte"
+            busy.sendall(request)
+            assert _answer_of(busy).startswith(b"HTTP/1.1 200")
+        finally:
+            busy.close()
+            if stalled is not None:
+                stalled.close()
+
+
 def test_connection_cap_makes_room_by_closing_idle_connections() -> None:
     import httpx
 

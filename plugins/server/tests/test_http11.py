@@ -224,6 +224,53 @@ async def test_silent_server_times_out(scripted: Callable[..., Tuple[_Scripted, 
     gate.set()
 
 
+async def _trickle(server: _Scripted, pieces: List[bytes], pause: float) -> Callable[..., object]:
+    async def handle(stream: anyio.abc.SocketStream) -> None:
+        server.connections += 1
+        await server._read_request(stream, bytearray())
+        for piece in pieces:
+            await anyio.sleep(pause)
+            await stream.send(piece)
+        await anyio.sleep(5)
+        await stream.aclose()
+
+    return handle
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_each_wait_for_data_gets_the_whole_timeout(
+    scripted: Callable[..., Tuple[_Scripted, ConnectionPool]], framing: str
+) -> None:
+    """An answer whose pieces each come within the timeout is read, however long it takes in all."""
+    server, pool = scripted([])
+    if framing == "chunked":
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        pieces = [head, b"2\r\nab\r\n", b"2\r\ncd\r\n", b"0\r\n\r\n"]
+    else:
+        pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"ab", b"c", b"d"]
+    server.handle = await _trickle(server, pieces, 0.15)  # type: ignore[method-assign]
+    response = await pool.request(_get(), timeout=0.4)  # 0.6 s in all
+    assert response.body == b"abcd"
+
+
+async def test_a_stalled_answer_times_out_midway(scripted: Callable[..., Tuple[_Scripted, ConnectionPool]]) -> None:
+    server, pool = scripted([])
+    pieces = [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"]
+    server.handle = await _trickle(server, pieces, 0.05)  # type: ignore[method-assign]
+    with pytest.raises(TransportError, match="no answer"):
+        await pool.request(_get(), timeout=0.3)
+
+
+async def test_the_callers_own_time_limit_is_not_a_transport_error(
+    scripted: Callable[..., Tuple[_Scripted, ConnectionPool]],
+) -> None:
+    server, pool = scripted([])
+    server.handle = await _trickle(server, [], 0)  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.2):
+            await pool.request(_get(), timeout=10)
+
+
 async def test_connection_refused() -> None:
     with anyio.fail_after(30):
         pool = ConnectionPool("127.0.0.1", 9, connect_timeout=2.0)

@@ -15,12 +15,14 @@ from agentlightning.store.base import LightningStore
 from agentlightning.store.errors import InvalidRequestError
 from agentlightning.store.limits import MAX_JSON_DEPTH, check_value
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import otlp, wire
+from .aio import time_limit
 from .idempotency import IdempotencyCache
 from .params import BadInput
 from .routes import OFFLOAD_ITEMS, ROUTES, Call, RouteSpec
@@ -161,8 +163,9 @@ MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8
 def _parse_json(raw: bytes) -> Any:
     """A JSON request body, refused (400) when malformed, nested more than :data:`MAX_BODY_DEPTH` levels deep, or
     holding an integer a store cannot keep exactly."""
+    long_digits = wire.has_long_digits(raw)
     try:
-        body = wire.loads(raw)
+        body = wire.loads(raw, long_digits)
     except ValueError as exc:
         message = str(exc)
         if "depth" in message or "deep" in message:
@@ -171,9 +174,7 @@ def _parse_json(raw: bytes) -> Any:
         raise _Error(400, f"malformed JSON body: {message}", "InvalidRequestError") from None
     # walked only when it could be too deep (more brackets than the limit) or hold a wide integer (read exactly by
     # wire.loads then): a span write does not pay for a walk here, the store checks its values anyway
-    if (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH) or wire.has_long_digits(
-        raw
-    ):
+    if long_digits or (len(raw) > 2 * MAX_BODY_DEPTH and raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
         try:
             check_value(body, "the request body", max_depth=MAX_BODY_DEPTH)
         except InvalidRequestError as exc:
@@ -261,8 +262,6 @@ class _App:
             assert store is not None
             query = None
             if not spec.has_body:
-                from starlette.datastructures import QueryParams
-
                 query = QueryParams(scope.get("query_string", b""))
             path = scope.get("path_params", {})
             max_wait = self.settings.max_wait_seconds
@@ -272,7 +271,7 @@ class _App:
                     limit = self.settings.request_timeout
                     if spec.long_running:
                         limit += self.settings.max_wait_seconds
-                    with anyio.fail_after(limit):
+                    async with time_limit(limit):
                         call = Call(store, path, body, spec.read(body, query), max_wait)
                         data = await spec.handler(call)
                     if isinstance(data, dict) and len(data.get("items") or ()) > OFFLOAD_ITEMS:
@@ -376,7 +375,7 @@ class _App:
 
         async def handle() -> tuple[int, bytes]:
             try:
-                with anyio.fail_after(self.settings.request_timeout):
+                async with time_limit(self.settings.request_timeout):
                     _, rejected = await otlp.store_spans(store, parsed)
             except Exception as exc:  # noqa: BLE001 - every store error goes back to the client
                 return _exception_response(exc)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Dict, List, Optional, Tuple, Union
+import sys
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import anyio
 import anyio.abc
@@ -19,6 +20,21 @@ __all__ = ["ConnectionPool", "HTTPResponse", "TransportError"]
 
 _READ_SIZE = 256 * 1024
 _MAX_HEAD_BYTES = 64 * 1024
+
+
+_NATIVE_TIMEOUT = sys.version_info >= (3, 11)
+"""On asyncio 3.11+, the wait for an answer is bounded by ``asyncio.timeout`` (anyio's cancel scope costs more)."""
+
+Limit = Union[anyio.CancelScope, Any]
+"""What bounds one exchange: an anyio cancel scope, or an ``asyncio.Timeout``."""
+
+
+def _extend(limit: Limit, timeout: float) -> None:
+    """Give the next wait for data ``timeout`` seconds from now."""
+    if isinstance(limit, anyio.CancelScope):
+        limit.deadline = anyio.current_time() + timeout
+    else:
+        limit.reschedule(asyncio.get_running_loop().time() + timeout)
 
 
 class TransportError(Exception):
@@ -145,7 +161,7 @@ class _Connection:
                 return
             self.buffer += data
 
-    async def exchange(self, request: bytes, head_only: bool, scope: anyio.CancelScope, timeout: float) -> HTTPResponse:
+    async def exchange(self, request: bytes, head_only: bool, scope: Limit, timeout: float) -> HTTPResponse:
         """Send ``request`` and read its answer; each wait for data may take ``timeout`` seconds."""
         buffer = self.buffer
         self.answering = bool(buffer)
@@ -156,7 +172,7 @@ class _Connection:
             while end < 0:
                 if len(buffer) > _MAX_HEAD_BYTES:
                     raise TransportError("the server sent an over-long response head")
-                scope.deadline = anyio.current_time() + timeout
+                _extend(scope, timeout)
                 await self._fill()
                 end = buffer.find(b"\r\n\r\n")
             status, headers, keep_alive = _parse_head(bytes(buffer[:end]))
@@ -173,25 +189,25 @@ class _Connection:
             except ValueError:
                 raise TransportError(f"bad Content-Length {headers['content-length']!r}") from None
             while len(buffer) < length:
-                scope.deadline = anyio.current_time() + timeout
+                _extend(scope, timeout)
                 await self._fill()
             body = bytes(buffer[:length])
             del buffer[:length]
         else:  # the body runs until the server closes the connection
-            scope.deadline = anyio.current_time() + timeout
+            _extend(scope, timeout)
             await self._read_until_close()
             body, keep_alive = bytes(buffer), False
             buffer.clear()
         self.reusable = keep_alive
         return HTTPResponse(status, headers, body)
 
-    async def _read_chunked(self, scope: anyio.CancelScope, timeout: float) -> bytes:
+    async def _read_chunked(self, scope: Limit, timeout: float) -> bytes:
         buffer = self.buffer
         parts: List[bytes] = []
         while True:
             line_end = buffer.find(b"\r\n")
             while line_end < 0:
-                scope.deadline = anyio.current_time() + timeout
+                _extend(scope, timeout)
                 await self._fill()
                 line_end = buffer.find(b"\r\n")
             try:
@@ -203,7 +219,7 @@ class _Connection:
                 while True:  # trailers (usually none), up to the empty line
                     trailer_end = buffer.find(b"\r\n")
                     while trailer_end < 0:
-                        scope.deadline = anyio.current_time() + timeout
+                        _extend(scope, timeout)
                         await self._fill()
                         trailer_end = buffer.find(b"\r\n")
                     line = bytes(buffer[:trailer_end])
@@ -211,7 +227,7 @@ class _Connection:
                     if not line:
                         return b"".join(parts)
             while len(buffer) < line_end + 2 + size + 2:
-                scope.deadline = anyio.current_time() + timeout
+                _extend(scope, timeout)
                 await self._fill()
             start = line_end + 2
             parts.append(bytes(buffer[start : start + size]))
@@ -311,13 +327,8 @@ class ConnectionPool:
             while True:
                 reused = bool(self._idle)
                 connection = self._idle.pop() if reused else await self._connect()
-                answered = False
                 try:
-                    with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-                        response = await connection.exchange(request, head_only, scope, timeout)
-                        answered = True
-                    if not answered:
-                        raise TransportError(f"no answer from {self.host}:{self.port} within {timeout}s")
+                    response = await self._exchange(connection, request, head_only, timeout)
                 except _ClosedEarly:
                     await connection.aclose()
                     if reused and not connection.answering:
@@ -344,6 +355,21 @@ class ConnectionPool:
             if self._freed is not None:
                 self._freed.set()
                 self._freed = None
+
+    async def _exchange(self, connection: _Connection, request: bytes, head_only: bool, timeout: float) -> HTTPResponse:
+        """``connection.exchange`` with each wait for data bounded by ``timeout`` (:class:`TransportError` past it)."""
+        if _NATIVE_TIMEOUT and _asyncio_loop() is not None:
+            limit = asyncio.timeout(timeout)  # type: ignore[attr-defined, unused-ignore]
+            try:
+                async with limit:
+                    return await connection.exchange(request, head_only, limit, timeout)
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # not this limit's: an OSError of the socket
+                raise TransportError(f"no answer from {self.host}:{self.port} within {timeout}s") from None
+        with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+            return await connection.exchange(request, head_only, scope, timeout)
+        raise TransportError(f"no answer from {self.host}:{self.port} within {timeout}s")
 
     async def aclose(self) -> None:
         self._closed = True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Awaitable, Callable, Dict, Tuple
+from typing import Any, Awaitable, Callable, Dict, Tuple
 
-import anyio
+from .aio import new_event
 
 Response = Tuple[int, bytes]
 
@@ -36,7 +36,7 @@ class IdempotencyCache:
         self.bytes = 0
         """Bytes of the kept answers (bodies and keys)."""
         self._done: OrderedDict[str, Tuple[float, Response]] = OrderedDict()
-        self._running: Dict[str, anyio.Event] = {}
+        self._running: Dict[str, Any] = {}
 
     def _lookup(self, key: str) -> Response | None:
         entry = self._done.get(key)
@@ -85,7 +85,7 @@ class IdempotencyCache:
             if running is None:
                 break
             await running.wait()
-        event = self._running[key] = anyio.Event()
+        event = self._running[key] = new_event()
         try:
             response = await handler()
             if response[0] < 500:

@@ -139,9 +139,12 @@ class CorkedHTTPProtocol(_Base):  # type: ignore[valid-type, misc, unused-ignore
         self._head_tail = b""
         self._url_bytes = 0
         self._head_timer: Optional[asyncio.TimerHandle] = None
-        self._idle_since: Optional[float] = self.loop.time()
+        now = self.loop.time()
+        self._head_started: Optional[float] = now
+        """When the head being received began (its first byte; the connect for the first one), None between heads."""
+        self._idle_since: Optional[float] = now
         if _HTTPTOOLS:
-            self._start_head_timer()
+            self._arm_head_timer(now + self.limits.head_timeout)
         cap = self.limits.connection_cap()
         if len(self.connections) > cap and not self._evict_idle():
             self._refuse(_status(503, "Service Unavailable", f"too many connections (at most {cap})"))
@@ -165,30 +168,40 @@ class CorkedHTTPProtocol(_Base):  # type: ignore[valid-type, misc, unused-ignore
         self.transport.close()
         self.connections.discard(self)
 
-    def _start_head_timer(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+    def _arm_head_timer(self, when: float) -> None:
+        self._head_timer = self.loop.call_at(when, self._head_timer_fired)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
+    def _head_timer_fired(self) -> None:
+        """One timer per connection, not one per request: when it fires, the head being received (if any) is
+        dropped if it is due, else the timer waits for that head's own due time."""
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            if self._head_bytes:
-                self._refuse(_status(408, "Request Timeout", "the request head did not arrive in time"))
-            else:
-                self.transport.close()
+        started = self._head_started
+        if started is None or not self._in_head or self.transport.is_closing():
+            return  # no head on its way: the next one's first byte arms the timer again
+        due = started + self.limits.head_timeout
+        if self.loop.time() < due:
+            self._arm_head_timer(due)
+        elif self._head_bytes:
+            self._refuse(_status(408, "Request Timeout", "the request head did not arrive in time"))
+        else:
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         self._idle_since = None
         if self._in_head and _HTTPTOOLS:
-            self._start_head_timer()
-            joined = self._head_tail + data
+            if self._head_started is None:
+                self._head_started = self.loop.time()
+                if self._head_timer is None:
+                    self._arm_head_timer(self._head_started + self.limits.head_timeout)
+            tail = self._head_tail
+            joined = tail + data if tail else data
             end = joined.find(b"\r\n\r\n")
-            head = self._head_bytes + (len(data) if end < 0 else end + 4 - len(self._head_tail))
+            head = self._head_bytes + (len(data) if end < 0 else end + 4 - len(tail))
             if head > self.limits.max_head_bytes:
                 self._refuse(
                     _status(
@@ -217,7 +230,7 @@ class CorkedHTTPProtocol(_Base):  # type: ignore[valid-type, misc, unused-ignore
         self._in_head = False
         self._head_bytes = 0
         self._head_tail = b""
-        self._cancel_head_timer()
+        self._head_started = None  # the connection's head timer stays armed; it finds no head when it fires
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

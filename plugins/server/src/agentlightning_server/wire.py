@@ -147,11 +147,12 @@ def has_long_digits(data: bytes) -> bool:
     return False
 
 
-def loads(data: bytes) -> Any:
+def loads(data: bytes, long_digits: Optional[bool] = None) -> Any:
     """Parse JSON; raises ``ValueError`` on malformed input. Integers beyond 64 bits are read exactly (as ints), so
-    that the store can refuse them rather than keep a rounded float."""
+    that the store can refuse them rather than keep a rounded float. ``long_digits``: what :func:`has_long_digits`
+    says of ``data``, when the caller has asked already."""
     value = orjson.loads(data)
-    if has_long_digits(data):
+    if has_long_digits(data) if long_digits is None else long_digits:
         try:
             value = json.loads(data)
         except RecursionError:
