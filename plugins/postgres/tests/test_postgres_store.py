@@ -251,7 +251,7 @@ def test_a_page_read_by_key_reads_the_start_time_index_from_the_key(schema_url: 
         with psycopg.connect(conninfo, autocommit=True) as conn:  # statistics and visibility, as autovacuum keeps them
             conn.execute(f'SET search_path TO "{options["schema"]}"')
             conn.execute("VACUUM ANALYZE rollouts")
-        where = Where(must=(Condition("start_time", AT_LEAST, 2000.0),))
+        where = Where(must=(Condition("start_time", AT_LEAST, 2900.0),))
         statements: List[Any] = []
 
         def page(tx: Any) -> Any:
@@ -265,7 +265,7 @@ def test_a_page_read_by_key_reads_the_start_time_index_from_the_key(schema_url: 
             return tx.select("rollouts", where, Sort("start_time", "asc"), 50, 0)
 
         items, total = backend.run_sync(page, write=False)
-        expected = [r for r in rollouts if r.start_time >= 2000.0]
+        expected = [r for r in rollouts if r.start_time >= 2900.0]
         assert [r.rollout_id for r in items] == [r.rollout_id for r in expected[:50]] and total == len(expected)
         assert len(statements) == 1
         query, params = statements[0]
