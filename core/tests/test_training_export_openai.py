@@ -118,3 +118,91 @@ def test_chat_exports_are_openai_fine_tuning_jsonl(fmt: str, tmp_path: Path) -> 
     assert json.loads(third["messages"][-1]["tool_calls"][0]["function"]["arguments"]) == {"city": "Lyon"}
     assert first["tools"][0]["function"]["parameters"]["properties"] == {"city": {"type": "string"}}
     assert "tools" not in third  # not null: a call that offered no tools has none
+
+
+async def _conversation_without_ids(store: EngineLightningStore) -> str:
+    """The tool conversation as a framework that records no call ids leaves it: the call (and its repeat in the next
+    call's prompt) has no id, the tool's answer no ``tool_call_id``; a ``tool.*`` child span has no ``tool.call.id``."""
+    started = await store.start_rollout({"q": "weather"})
+    rid, aid = started.rollout_id, started.attempt.attempt_id
+    asked = {"gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "Weather in Paris?"}
+    call = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    first = _llm(rid, aid, 1, {
+        **asked, "gen_ai.completion.0.role": "assistant",
+        **{f"gen_ai.completion.0.tool_calls.0.{k}": v for k, v in call.items()},
+    })  # fmt: skip
+    second = _llm(rid, aid, 2, {
+        **asked, "gen_ai.prompt.1.role": "assistant",
+        **{f"gen_ai.prompt.1.tool_calls.0.{k}": v for k, v in call.items()},
+        "gen_ai.prompt.2.role": "tool", "gen_ai.prompt.2.content": "sunny",
+        "gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "Sunny.",
+    })  # fmt: skip
+    third = _llm(rid, aid, 3, {**asked, "gen_ai.completion.0.role": "assistant"}, span_id="c" * 16)
+    tool = make_span(rid, aid, 4, name="tool.get_weather", parent_id="c" * 16, attributes={
+        "tool.name": "get_weather", "tool.parameters.city": "Lyon",
+    })  # fmt: skip
+    await store.add_many_spans([first, second, third, tool])
+    return rid
+
+
+@pytest.mark.parametrize("fmt", ["messages", "openai-chat"])
+def test_tool_calls_recorded_without_ids_get_stable_ids_their_answers_match(fmt: str, tmp_path: Path) -> None:
+    async def main() -> List[List[Dict[str, Any]]]:
+        store = EngineLightningStore(MemoryBackend(), watchdog_interval=None)
+        try:
+            await _conversation_without_ids(store)
+            await _conversation_without_ids(store)  # another rollout, the same calls
+            exports = []
+            for n in range(2):
+                path = tmp_path / f"chat{n}.jsonl"
+                await export_traces(store, str(path), format=fmt)
+                exports.append([json.loads(line) for line in path.read_text().splitlines()])
+            return exports
+        finally:
+            await store.close()
+
+    lines, again = anyio.run(main)
+    assert lines == again  # deterministic
+    assert len(lines) == 6
+    for line in lines:
+        check_fine_tuning_line(line)  # every call has a text id, every tool message answers one
+    first, second, third = lines[:3]
+    call_id = first["messages"][-1]["tool_calls"][0]["id"]
+    assert call_id.startswith("call_")
+    assert second["messages"][1]["tool_calls"][0]["id"] == call_id  # the same call, repeated as history
+    assert second["messages"][2] == {"role": "tool", "content": "sunny", "tool_call_id": call_id}
+    assert third["messages"][-1]["tool_calls"][0]["id"] not in (None, call_id)
+    assert lines[3]["messages"][-1]["tool_calls"][0]["id"] != call_id  # another rollout's call, another id
+
+
+def _call(name: str, call_id: Any = None) -> Dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+
+def test_call_ids_keep_recorded_ids_and_tell_repeated_calls_apart() -> None:
+    from agentlightning.training.call_ids import with_call_ids
+
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": None, "tool_calls": [_call("a", "given"), _call("b"), _call("b")]},
+        {"role": "tool", "content": "1", "tool_call_id": "given"},
+        {"role": "tool", "content": "2"},
+        {"role": "tool", "content": "3", "tool_call_id": None},
+        {"role": "assistant", "content": None, "tool_calls": [_call("b")]},  # the same call again, a later turn
+        {"role": "tool", "content": "4"},
+        {"role": "user", "content": "more"},
+        {"role": "tool", "content": "orphan"},  # answers no call of the message before: left as it is
+    ]
+    before = json.dumps(messages)
+    out = with_call_ids(messages, "r1", "a1")
+    assert json.dumps(messages) == before  # the input is not changed
+    calls = out[1]["tool_calls"]
+    assert calls[0]["id"] == "given"
+    ids = [calls[1]["id"], calls[2]["id"], out[5]["tool_calls"][0]["id"]]
+    assert len(set(ids)) == 3 and all(i.startswith("call_") for i in ids)
+    assert [m.get("tool_call_id") for m in out[2:5]] == ["given", ids[0], ids[1]]
+    assert out[6]["tool_call_id"] == ids[2]
+    assert "tool_call_id" not in out[8]
+    assert with_call_ids(out, "r1", "a1") == out  # ids once given stay
+    assert with_call_ids(messages[:5], "r1", "a1") == out[:5]  # a later record repeating this history agrees
+    assert with_call_ids(messages, "r2", "a1")[1]["tool_calls"][1]["id"] != ids[0]

@@ -193,3 +193,86 @@ def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> N
             await store.close()
 
     assert anyio.run(main) == [8, 8, 8], trips  # were 10, 10 and 11
+
+
+def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) -> None:
+    """A schema written before the start-time index (version 2) gains it when a store opens it; nothing is lost."""
+    import psycopg
+    from agentlightning_postgres.schema import MIGRATIONS
+
+    conninfo, options = parse_url(schema_url)
+    schema = options["schema"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE agl_schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO agl_schema_version VALUES (2)")
+        for statement in (s for migration in MIGRATIONS[:2] for s in migration):
+            conn.execute(statement)
+
+    async def main() -> None:
+        old = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            ids = [(await old.enqueue_rollout({"i": i})).rollout_id for i in range(3)]
+        finally:
+            await old.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # as version 2 left it
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("DROP INDEX rollouts_by_start_time")
+            conn.execute("UPDATE agl_schema_version SET version = 2")
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            page = await store.query_rollouts(sort_by="start_time", start_time_from=0.0, limit=10)
+            assert [r.rollout_id for r in page.items] == ids and page.total == 3
+        finally:
+            await store.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            assert conn.execute("SELECT version FROM agl_schema_version").fetchall() == [(SCHEMA_VERSION,)]
+            indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,)).fetchall()
+            assert ("rollouts_by_start_time",) in indexes
+
+    anyio.run(main)
+
+
+def test_a_page_read_by_key_reads_the_start_time_index_from_the_key(schema_url: str) -> None:
+    """A page of ``start_time_from`` sorted by start time (``agl export``'s pages) walks the start-time index from
+    its key and stops after the page, and its total is counted from that index alone: neither reads the records of
+    the rollouts after the key. The answer is the one the filters give."""
+    import psycopg
+    from agentlightning.store.query import AT_LEAST, Condition, Sort, Where
+    from agentlightning.types.core import Rollout
+
+    conninfo, options = parse_url(schema_url)
+    rollouts = [Rollout(rollout_id=f"r{i:05d}", input={"i": i}, start_time=float(i // 2)) for i in range(6000)]
+    backend = PostgresBackend(conninfo, schema=options["schema"])
+    try:
+        backend.run_sync(lambda tx: tx.insert_rollouts(rollouts), write=True)
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # statistics and visibility, as autovacuum keeps them
+            conn.execute(f'SET search_path TO "{options["schema"]}"')
+            conn.execute("VACUUM ANALYZE rollouts")
+        where = Where(must=(Condition("start_time", AT_LEAST, 2900.0),))
+        statements: List[Any] = []
+
+        def page(tx: Any) -> Any:
+            run = tx._all
+
+            def traced(sql: str, params: Any = ()) -> Any:
+                statements.append((sql, params))
+                return run(sql, params)
+
+            tx._all = traced
+            return tx.select("rollouts", where, Sort("start_time", "asc"), 50, 0)
+
+        items, total = backend.run_sync(page, write=False)
+        expected = [r for r in rollouts if r.start_time >= 2900.0]
+        assert [r.rollout_id for r in items] == [r.rollout_id for r in expected[:50]] and total == len(expected)
+        assert len(statements) == 1
+        query, params = statements[0]
+        explained = backend.run_sync(lambda tx: tx._all(f"EXPLAIN {query}", params), write=False)
+        plan = "\n".join(row[0] for row in explained)
+        assert "Index Scan using rollouts_by_start_time" in plan, plan
+        assert "Index Only Scan using rollouts_by_start_time" in plan, plan
+        assert "Sort" not in plan and "WindowAgg" not in plan and "Seq Scan" not in plan, plan
+    finally:
+        backend.close()

@@ -8,8 +8,9 @@ goes, so memory stays bounded by one page whatever the store holds. Formats:
 - ``traces``: everything needed to rebuild the store's records (rollout, attempts, spans; resources first), one JSON
   object per line. The only format :func:`import_traces` reads; export -> import gives identical records.
 - ``triplets``: one line per rollout: its final reward and the token-id triplets of its latest attempt.
-- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included; ``tools`` only
-  when the call offered some) plus the rollout id, attempt id, call index and the rollout's reward.
+- ``messages``: one line per LLM call: ``{"messages", "tools"}`` (OpenAI chat, tool calls included, each with an
+  id: one recorded without gets a deterministic ``call_<hex>``; ``tools`` only when the call offered some) plus the
+  rollout id, attempt id, call index and the rollout's reward.
 - ``openai-chat``: the same calls as bare OpenAI fine-tuning JSONL (only ``messages`` and ``tools``).
 - ``parquet``: one row per LLM call (ids, ``prompt_ids``, ``response_ids``, rewards, ``messages`` as JSON), needs
   ``pyarrow``; ``datasets.load_dataset("parquet", data_files=...)`` reads it.
@@ -48,6 +49,8 @@ import attrs
 from agentlightning.types.core import Attempt, Rollout, Triplet
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
+
+from .call_ids import with_call_ids
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -274,9 +277,15 @@ def _token_ids(part: Any) -> List[int]:
 
 
 def _chat_records(trace: RolloutTrace) -> List[Dict[str, Any]]:
+    """The latest attempt's LLM calls as chat records, each tool call with an id (see :mod:`.call_ids`)."""
     from agentlightning.adapter import TraceToMessages
 
-    return [dict(r) for r in TraceToMessages().adapt(trace.latest_spans())]
+    latest = trace.latest_attempt
+    attempt_id = latest.attempt_id if latest is not None else None
+    return [
+        {**r, "messages": with_call_ids(r["messages"], trace.rollout.rollout_id, attempt_id)}
+        for r in TraceToMessages().adapt(trace.latest_spans())
+    ]
 
 
 def _openai_chat(record: Dict[str, Any]) -> Dict[str, Any]:

@@ -62,7 +62,13 @@ _V2: Tuple[str, ...] = (
     "CREATE INDEX request_keys_by_created ON request_keys (created)",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2)
+_V3: Tuple[str, ...] = (
+    # Rollouts in the order of a page read by key (``start_time_from`` sorted by start time, ties by insertion):
+    # such a page starts at its key and reads only its own rows, and the total is counted from this index alone.
+    "CREATE INDEX rollouts_by_start_time ON rollouts (start_time ASC NULLS FIRST, pk)",
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -120,7 +120,9 @@ def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]
             sql = _condition_sql(cond, table)
             if sql is None:
                 return None
-            out.append(f"COALESCE({sql[0]}, FALSE)")
+            # a must condition is ANDed at the top, where NULL excludes a row as FALSE does: left bare, an index on
+            # its column can serve it (``start_time >= %s`` of a page read by key)
+            out.append(sql[0] if out is parts else f"COALESCE({sql[0]}, FALSE)")
             params.extend(sql[1])
     if pooled:
         joiner = " OR " if where.aggregate == "or" else " AND "
@@ -473,7 +475,12 @@ class PostgresTransaction:
     def select(
         self, kind: str, where: Where, sort: Optional[Sort], limit: int, offset: int
     ) -> Optional[Tuple[List[Any], int]]:
-        """The page and the total in one SQL statement (``COUNT(*) OVER ()``); only the page is decoded."""
+        """The page and the total in one SQL statement; only the page is decoded.
+
+        The total of a limited page is a separate count of the matches (evaluated once), not a window over them
+        (which reads every match, record included, before the first row comes): the page itself then
+        reads only its own rows where an index gives its order (a page read by key on ``rollouts_by_start_time``
+        stops after ``limit`` rows), and the count reads that index alone instead of every match's record."""
         table = _TABLES.get(kind)
         if table is None or (sort is not None and sort.field not in table.columns):
             return None
@@ -486,10 +493,14 @@ class PostgresTransaction:
             column = _column(sort.field, table.columns[sort.field])
             direction = "DESC NULLS LAST" if sort.order == "desc" else "ASC NULLS FIRST"
             order = f"{column} {direction}, {order}"
-        page = "" if limit == -1 else f" LIMIT {int(limit)}"
+        if limit == -1:  # every match is read anyway
+            page, total_sql, total_params = "", "COUNT(*) OVER ()", []
+        else:
+            page, total_sql = f" LIMIT {int(limit)}", f"(SELECT COUNT(*) FROM {table.table} WHERE {clause})"  # noqa: S608
+            total_params = params
         rows = self._all(
-            f"SELECT data, COUNT(*) OVER () FROM {table.table} WHERE {clause} ORDER BY {order}{page} OFFSET %s",  # noqa: S608
-            [*params, offset],
+            f"SELECT data, {total_sql} FROM {table.table} WHERE {clause} ORDER BY {order}{page} OFFSET %s",  # noqa: S608
+            [*total_params, *params, offset],
         )
         if rows:
             return [table.decode(row[0]) for row in rows], int(rows[0][1])
