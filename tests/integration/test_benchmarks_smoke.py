@@ -177,8 +177,9 @@ def test_sqlite_statement_profile_counts_every_span_write() -> None:
     assert result["workload"]["n"] == 6 and result["workload"]["span_mode"] == "single"
     calls = {row["sql"]: row["calls"] for row in result["statements"]}
     span_inserts = [n for sql, n in calls.items() if sql.startswith("INSERT OR IGNORE INTO spans")]
-    assert span_inserts == [6 * 20]  # one durable transaction per add_span: one insert each
-    assert calls["COMMIT"] >= 6 * 20
+    assert span_inserts == [6 * 20]  # one insert per add_span
+    # each add_span is committed alone, or in its own savepoint with the writes other workers issued in the same turn
+    assert calls["COMMIT"] + calls.get("SAVEPOINT write", 0) >= 6 * 20
     assert 0 < result["statements_cpu_ms"] <= result["process_cpu_ms"]
     assert all(0 <= row["share_of_process_cpu"] <= 1 for row in result["statements"])
 

@@ -82,34 +82,41 @@ def write_spans(
         out.put((worker, [], traceback.format_exc()))
 
 
-def write_forever(path: str, prefix: str) -> None:
-    """The crash test's victim: enqueue, claim, add spans and finish rollouts, acknowledging each committed write."""
+def write_forever(path: str, prefix: str, writers: int = 4) -> None:
+    """The crash test's victim: ``writers`` concurrent tasks enqueue, claim, add spans (in one call, or one call per
+    span, so that writes of different rollouts share commits) and finish rollouts, acknowledging each committed
+    write."""
     from agentlightning_sqlite import SqliteLightningStore
     from sqlite_records import make_span
 
     def ack(line: str) -> None:
         os.write(1, (line + "\n").encode())  # unbuffered: the line leaves the process as soon as the call returned
 
-    async def main() -> None:
-        store = SqliteLightningStore(path, watchdog_interval=None)
+    async def loop(store: Any, worker: str) -> None:
         n = 0
         while True:
             n += 1
-            rollout = await store.enqueue_rollout({"prefix": prefix, "n": n})
+            rollout = await store.enqueue_rollout({"prefix": worker, "n": n})
             ack(f"R {rollout.rollout_id}")
-            claimed = await store.dequeue_rollout(worker_id=prefix)
+            claimed = await store.dequeue_rollout(worker_id=worker)
             if claimed is None:
                 continue
             spans = [
-                make_span(claimed.rollout_id, claimed.attempt.attempt_id, i + 1, span_id=f"{prefix}-{n}-{i}")
+                make_span(claimed.rollout_id, claimed.attempt.attempt_id, i + 1, span_id=f"{worker}-{n}-{i}")
                 for i in range(5)
             ]
-            stored = await store.add_many_spans(spans)
+            stored = await store.add_many_spans(spans) if n % 2 else [await store.add_span(span) for span in spans]
             for span in stored:
                 ack(f"S {span.rollout_id} {span.span_id}")
             status = "succeeded" if n % 2 else "failed"
             await store.update_attempt(claimed.rollout_id, claimed.attempt.attempt_id, status=status)
             ack(f"U {claimed.rollout_id} {status}")
+
+    async def main() -> None:
+        store = SqliteLightningStore(path, watchdog_interval=None)
+        async with anyio.create_task_group() as tg:
+            for i in range(writers):
+                tg.start_soon(loop, store, f"{prefix}-{i}")
 
     ack("READY")
     anyio.run(main)

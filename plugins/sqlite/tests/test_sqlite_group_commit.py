@@ -15,6 +15,7 @@ import pytest
 from agentlightning.store.errors import NotFoundError, StoreClosedError
 from agentlightning.types.core import Worker
 from agentlightning_sqlite import SqliteBackend, SqliteLightningStore
+from agentlightning_sqlite.backend import LONE_WRITES_BETWEEN_BATCHES
 from sqlite_records import make_attempt, make_rollout, make_span
 
 pytestmark = pytest.mark.anyio
@@ -186,3 +187,174 @@ async def test_concurrent_add_span_through_the_store(tmp_path: Path, options: di
         assert await store.get_next_span_sequence_id("r1", attempt_id) == WRITES + 1
     finally:
         await store.close()
+
+
+# -- inline writes on asyncio: one batch per event-loop turn --------------------------------------------------------
+
+
+@pytest.fixture
+def asyncio_only(anyio_backend: Any) -> None:
+    name = anyio_backend if isinstance(anyio_backend, str) else anyio_backend[0]
+    if name != "asyncio":
+        pytest.skip("inline writes on trio commit one by one")
+
+
+async def test_inline_writes_of_one_turn_share_one_commit_and_are_on_disk_on_return(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        called: List[str] = []
+        ran: List[str] = []
+        seen_on_return: List[bool] = []
+        commits_before = backend.change_token()[1]
+
+        async def write(i: int) -> None:
+            worker_id = f"w{i}"
+            called.append(worker_id)
+            assert await backend.run(_put(worker_id, ran), write=True) == worker_id
+            seen_on_return.append(worker_id in _workers_on_disk(db_path))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(WRITES):
+                tg.start_soon(write, i)
+
+        assert ran == called
+        assert seen_on_return == [True] * WRITES  # committed before the call returned
+        assert backend.change_token()[1] - commits_before == 1  # the tasks wrote in one turn: one commit
+    finally:
+        backend.close()
+
+
+async def test_a_lone_writer_soon_commits_without_waiting_for_the_turn_and_batches_again_with_company(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await anyio.lowlevel.checkpoint()
+
+        waited: List[bool] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await anyio.lowlevel.checkpoint()
+            for i in range(40):
+                before = turns
+                await backend.run(_put(f"lone{i}", []), write=True)
+                waited.append(turns != before)
+            tg.cancel_scope.cancel()
+        assert waited[0] and not any(waited[10:])  # batched at first; alone, each write commits at once
+        assert len(_workers_on_disk(db_path)) == 40
+
+        async def put(worker_id: str) -> None:
+            await backend.run(_put(worker_id, []), write=True)
+
+        for i in range(LONE_WRITES_BETWEEN_BATCHES + 8):  # until a write is batched again, then with company
+            commits_before = backend.change_token()[1]
+            async with anyio.create_task_group() as tg:
+                for j in range(4):
+                    tg.start_soon(put, f"c{i}-{j}")
+        assert backend.change_token()[1] - commits_before == 1  # the 4 tasks' writes share a commit again
+    finally:
+        backend.close()
+
+
+async def test_inline_batch_rolls_a_failing_write_back_alone_and_aborts_on_what_no_savepoint_contains(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        outcomes: dict[str, Any] = {}
+
+        def failing(tx: Any) -> None:
+            tx.put_worker(Worker(worker_id="bad"))
+            raise ValueError("boom")
+
+        def abort(tx: Any) -> None:
+            tx.put_worker(Worker(worker_id="x"))
+            raise Abort()
+
+        async def write(name: str, fn: Any) -> None:
+            try:
+                outcomes[name] = await backend.run(fn, write=True)
+            except BaseException as exc:  # noqa: BLE001 - the outcome under test
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, "a", _put("a", []))
+            tg.start_soon(write, "bad", failing)
+            tg.start_soon(write, "b", _put("b", []))
+        assert (outcomes["a"], outcomes["b"]) == ("a", "b") and isinstance(outcomes["bad"], ValueError)
+        assert sorted(_workers_on_disk(db_path)) == ["a", "b"]
+
+        outcomes.clear()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, "c", _put("c", []))
+            tg.start_soon(write, "abort", abort)
+        assert isinstance(outcomes["c"], Abort) and isinstance(outcomes["abort"], Abort)
+        assert sorted(_workers_on_disk(db_path)) == ["a", "b"]
+    finally:
+        backend.close()
+
+
+async def test_inline_batch_of_a_closed_backend_fails(db_path: Path, asyncio_only: None) -> None:
+    backend = SqliteBackend(db_path)
+    errors: List[BaseException] = []
+
+    async def write() -> None:
+        try:
+            await backend.run(_put("w", []), write=True)
+        except StoreClosedError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(write)
+        tg.start_soon(write)
+        await anyio.lowlevel.checkpoint()  # both writes queued, their commit not yet run
+        backend.close()
+    assert len(errors) == 2
+
+
+async def test_inline_batch_cancelled_caller_gets_the_cancel_and_its_write_commits_with_the_turn(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await backend.run(_put("w", []), write=True)
+        assert scope.cancelled_caught
+        await anyio.lowlevel.checkpoint()
+        assert _workers_on_disk(db_path) == ["w"]
+    finally:
+        backend.close()
+
+
+async def test_inline_batch_waits_on_a_worker_thread_while_another_connection_writes(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock, as another process would
+        results: List[str] = []
+
+        async def write(i: int) -> None:
+            results.append(await backend.run(_put(f"w{i}", []), write=True))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(write, i)
+            await anyio.sleep(0.2)
+            assert results == []  # not acknowledged while the lock is held
+            other.execute("ROLLBACK")
+        assert sorted(results) == ["w0", "w1", "w2"]
+        assert sorted(_workers_on_disk(db_path)) == ["w0", "w1", "w2"]
+    finally:
+        other.close()
+        backend.close()

@@ -11,14 +11,17 @@
 - ``run`` executes a transaction right on the event-loop thread when that cannot wait (reads, and with
   ``synchronous=NORMAL`` writes that get both locks at once): a thread hop costs more than most transactions.
   Everything else runs on a worker thread.
-- Group commit (:mod:`.batching`): writes that cannot run inline (another thread or process holds the write lock,
-  or commits fsync) and that one event loop issues together run in one transaction, each in its own SAVEPOINT (a
-  failing write is rolled back alone), and all their callers return after that one commit. Inline writes need no
-  batching: they never yield, and a yield to let others join costs about what a shared commit saves.
+- Group commit (:mod:`.batching`): writes that one event loop issues together run in one transaction, each in its
+  own SAVEPOINT (a failing write is rolled back alone), and all their callers return after that one commit. Inline
+  writes on asyncio join the batch of their loop turn, committed when the turn ends (no waiting for more writes),
+  unless the recent batches held about one write (a lone writer commits at once); writes that cannot run inline
+  (another thread or process holds the write lock, or commits fsync) wait a few turns for others to join. On trio
+  inline writes commit one by one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import random
@@ -26,12 +29,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Set, Tuple, TypeVar
 
 import anyio.to_thread
 from agentlightning.store.errors import StoreClosedError, StoreCorruptError, StoreUnavailableError
 
-from .batching import Batch, Write
+from .batching import MAX_BATCH, Batch, TurnBatch, Write
 from .checkpoint import Checkpointer, checkpoint
 from .retention import Retention
 from .schema import check_file, migrate, read_version, track_span_totals
@@ -56,6 +59,16 @@ CHECKPOINT_POKE_COMMITS = 256
 """Commits between two checkpoints asked of the Checkpointer thread (besides its once-a-second pass). Each checkpoint
 copies every page changed since the last one, so hot pages (counters, index and table tails) are copied once per
 checkpoint: with 256 small commits (a few MiB of log) the thread used ~40% less CPU on the store benchmark than 64."""
+
+BATCH_SIZE_TO_BATCH = 1.5
+"""Inline writes on asyncio are batched per event-loop turn while the recent batches (a moving average) held at least
+this many writes; below it they commit one by one, a write alone pays for no batch."""
+
+BATCH_SIZE_AT_START = 4.0
+"""The average a thread starts from: its first writes are batched."""
+
+LONE_WRITES_BETWEEN_BATCHES = 64
+"""Writes committed one by one, below that average, before one is batched again to measure it anew."""
 
 _CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _UNAVAILABLE = {8, 10, 13, 14}  # SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
@@ -185,6 +198,7 @@ class SqliteBackend:
         # a store dropped without close() still closes its connections (in this process only: see _close_abandoned)
         weakref.finalize(self, _close_abandoned, self._conns, self._pid)
         self._write_lock = threading.Lock()
+        self._handoffs: Set[Any] = set()  # tasks committing a turn's batch on a worker thread (strong references)
         # the checkpoint thread holds no reference to the backend, and stops once the backend is garbage
         self._checkpointer = Checkpointer(
             self.path,
@@ -437,10 +451,67 @@ class SqliteBackend:
                 batch.done.set()
         return write.outcome()
 
+    def _joins_turn(self) -> bool:
+        """Whether an inline write on asyncio joins the batch of its loop turn: while the recent batches held about one
+        write (one task writing), writes commit at once, and only every few writes one is batched, to see whether other
+        tasks write alongside again (see ``BATCH_SIZE_TO_BATCH``)."""
+        local = self._local
+        if getattr(local, "turn", None) is not None:
+            return True
+        if getattr(local, "batch_size", BATCH_SIZE_AT_START) >= BATCH_SIZE_TO_BATCH:
+            return True
+        local.solo -= 1
+        return bool(local.solo < 0)
+
+    async def _run_in_turn(self, fn: Callable[[Any], T], loop: asyncio.AbstractEventLoop) -> T:
+        """Run the inline write ``fn`` in the batch of this loop turn (see :class:`.batching.TurnBatch`).
+
+        The caller returns after the batch's commit. A caller cancelled before it gets the cancellation at once; its
+        write is still committed with the batch, at the end of the turn.
+        """
+        batch: Optional[TurnBatch] = getattr(self._local, "turn", None)
+        if batch is None or len(batch.writes) >= MAX_BATCH:
+            batch = self._local.turn = TurnBatch()
+            loop.call_soon(self._commit_turn, batch)
+        future: asyncio.Future[T] = loop.create_future()
+        batch.add(Write(fn), future)
+        return await future
+
+    def _commit_turn(self, batch: TurnBatch) -> None:
+        """Commit a turn's batch on the event-loop thread, or hand it to a worker thread if that would wait."""
+        local = self._local
+        if getattr(local, "turn", None) is batch:
+            local.turn = None
+        local.batch_size = 0.75 * getattr(local, "batch_size", BATCH_SIZE_AT_START) + 0.25 * len(batch.writes)
+        local.solo = LONE_WRITES_BETWEEN_BATCHES
+        try:
+            if self._closed:
+                raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
+            if not self._commit_inline(batch.writes):
+                task = asyncio.get_running_loop().create_task(self._commit_turn_blocking(batch))
+                self._handoffs.add(task)
+                task.add_done_callback(self._handoffs.discard)
+                return
+        except BaseException as exc:  # noqa: BLE001 - every writer of the batch gets the failure
+            batch.fail(exc)
+        batch.settle()
+
+    async def _commit_turn_blocking(self, batch: TurnBatch) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._commit_blocking, batch.writes)
+        except BaseException as exc:  # noqa: BLE001 - every writer of the batch gets the failure
+            batch.fail(exc)
+        finally:
+            batch.settle()
+
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         if self._closed:
             raise StoreClosedError(f"the SQLite store {self.path!r} is closed")
         if self.inline_transactions and (not write or self.synchronous == "NORMAL"):
+            if write and self.group_commit:
+                loop = asyncio.events._get_running_loop()  # None on trio
+                if loop is not None and self._joins_turn():
+                    return await self._run_in_turn(fn, loop)
             done, result = self._run_inline(fn, write=write)
             if done:
                 return result  # type: ignore[return-value]

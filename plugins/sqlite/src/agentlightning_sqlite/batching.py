@@ -14,12 +14,13 @@ and the pages written once per transaction (WAL frames, counters, index pages) a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable, Generic, List, Optional, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Batch", "Write", "MAX_BATCH"]
+__all__ = ["Batch", "TurnBatch", "Write", "MAX_BATCH"]
 
 T = TypeVar("T")
 
@@ -81,3 +82,38 @@ class Batch:
         for write in self.writes:
             write.result = None
             write.error = error
+
+
+class TurnBatch:
+    """The inline writes one asyncio event loop issues in one turn, committed together when the turn ends.
+
+    The first write schedules the commit (``loop.call_soon``), so no write waits for more to join: the writes that the
+    other tasks of the same turn issue simply find the batch open. Each caller awaits its own future, resolved after
+    the commit (see ``SqliteBackend._commit_turn``).
+    """
+
+    __slots__ = ("futures", "writes")
+
+    def __init__(self) -> None:
+        self.writes: List[Write[Any]] = []
+        self.futures: List[asyncio.Future[Any]] = []
+
+    def add(self, write: Write[Any], future: asyncio.Future[Any]) -> None:
+        self.writes.append(write)
+        self.futures.append(future)
+
+    def fail(self, error: BaseException) -> None:
+        """Give ``error`` to every write (the batch could not commit)."""
+        for write in self.writes:
+            write.result = None
+            write.error = error
+
+    def settle(self) -> None:
+        """Hand each caller its write's outcome (a cancelled caller's future is left as it is)."""
+        for write, future in zip(self.writes, self.futures, strict=True):
+            if future.done():
+                continue
+            if write.error is not None:
+                future.set_exception(write.error)
+            else:
+                future.set_result(write.result)
