@@ -81,7 +81,7 @@ PACKAGES["template"] = ("contrib/plugin-template", [])
 TEST_USES = {
     "agentops": ["plugins/memory"],
     "server": ["plugins/memory", "plugins/sqlite"],
-    "litellm": ["plugins/memory", "plugins/server"],  # LLM proxy: depends on server; tests use the memory store
+    "litellm": ["plugins/memory", "plugins/server", "plugins/sqlite"],  # LLM proxy over a server; memory, SQLite
     "apo": ["plugins/memory", "plugins/sqlite"],  # Trainer.fit with the memory and SQLite stores
     "verl": ["plugins/memory"],  # the VERL loop under Trainer.fit with the memory store
     "torch": ["plugins/sqlite", "plugins/memory"],  # the quickstart runs on SQLite; unit tests use the memory store
