@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import anyio
 import anyio.abc
+
+from .aio import NATIVE_TIMEOUT, asyncio_loop
 
 __all__ = ["ConnectionPool", "HTTPResponse", "TransportError"]
 
 _READ_SIZE = 256 * 1024
 _MAX_HEAD_BYTES = 64 * 1024
 
-
-_NATIVE_TIMEOUT = sys.version_info >= (3, 11)
-"""On asyncio 3.11+, the wait for an answer is bounded by ``asyncio.timeout`` (anyio's cancel scope costs more)."""
 
 Limit = Union[anyio.CancelScope, Any]
 """What bounds one exchange: an anyio cancel scope, or an ``asyncio.Timeout``."""
@@ -265,13 +263,6 @@ def _parse_head(head: bytes) -> Tuple[int, Dict[str, str], bool]:
     return status, headers, keep_alive
 
 
-def _asyncio_loop() -> Optional[asyncio.AbstractEventLoop]:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:  # trio
-        return None
-
-
 class ConnectionPool:
     """Keep-alive connections to one ``host:port`` for one event loop, at most ``max_connections`` at a time."""
 
@@ -302,7 +293,7 @@ class ConnectionPool:
                     stream: Union[anyio.abc.ByteStream, _AsyncioStream] = await anyio.connect_tcp(
                         self.host.strip("[]"), self.port, tls=True, ssl_context=context, tls_hostname=self.host
                     )
-                elif _asyncio_loop() is not None:
+                elif asyncio_loop() is not None:
                     loop = asyncio.get_running_loop()
                     _, stream = await loop.create_connection(_AsyncioStream, self.host.strip("[]"), self.port)
                 else:
@@ -358,7 +349,7 @@ class ConnectionPool:
 
     async def _exchange(self, connection: _Connection, request: bytes, head_only: bool, timeout: float) -> HTTPResponse:
         """``connection.exchange`` with each wait for data bounded by ``timeout`` (:class:`TransportError` past it)."""
-        if _NATIVE_TIMEOUT and _asyncio_loop() is not None:
+        if NATIVE_TIMEOUT and asyncio_loop() is not None:
             limit = asyncio.timeout(timeout)  # type: ignore[attr-defined, unused-ignore]
             try:
                 async with limit:
