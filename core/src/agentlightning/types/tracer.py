@@ -392,7 +392,7 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         _last_resource[0] = last
     own = getattr(src, "_attributes", None)  # the SDK span's own mapping, skipping the copy ``attributes`` makes
     if type(own) is dict:  # a plain dict (no BoundedAttributes): copied at C speed unless it holds a tuple
-        attributes = dict(own) if tuple not in map(type, own.values()) else _plain_attributes(own)
+        attributes = own.copy() if tuple not in map(type, own.values()) else _plain_attributes(own)
     else:
         attributes = _plain_attributes(own if isinstance(own, Mapping) else src.attributes)
     events = src.events
@@ -417,7 +417,7 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         (end / 1e9 if end > 1e12 else float(end)) if end else None,
         context,
         parent_context,
-        _build_resource(dict(last[1]), last[2]),
+        _build_resource(last[1].copy(), last[2]),
         {},
     )
 
