@@ -154,6 +154,34 @@ def test_evolve_copies_classes_without_slots() -> None:
         tr.evolve(original, b=3)
 
 
+def test_heartbeat_copy_equals_attrs_evolve_for_every_attempt_class() -> None:
+    # the heartbeat's own copier (one field replaced) for Attempt, and the validated path for a class whose
+    # last_heartbeat_time a validator watches
+    attempt = Attempt(
+        rollout_id="ro-1",
+        attempt_id="at-1",
+        sequence_id=2,
+        start_time=1.0,
+        status="running",
+        worker_id="w",
+        metadata={"m": 1},
+    )
+    for now in (5.0, 6.0):
+        copy = tr._with_heartbeat(attempt, now)
+        assert copy == attrs.evolve(attempt, last_heartbeat_time=now) and copy is not attempt
+        assert attempt.last_heartbeat_time is None
+
+    @attrs.define
+    class Watched:
+        attempt_id: str
+        last_heartbeat_time: Any = attrs.field(default=None, validator=attrs.validators.instance_of(float))
+
+    watched: Any = Watched(attempt_id="a", last_heartbeat_time=1.0)
+    with pytest.raises(TypeError):
+        tr._with_heartbeat(watched, "late")  # type: ignore[arg-type]
+    assert attrs.asdict(tr._with_heartbeat(watched, 2.0)) == {"attempt_id": "a", "last_heartbeat_time": 2.0}
+
+
 # -- heartbeat ------------------------------------------------------------------------------------------------------
 
 

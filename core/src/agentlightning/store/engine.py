@@ -11,7 +11,21 @@ import logging
 import math
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import anyio
 import attrs
@@ -839,8 +853,9 @@ class EngineLightningStore(LightningStore):
         self._check_spans([span])
         return await self._add_next(span)
 
-    async def _add_next(self, span: Span) -> Optional[Span]:
-        """``add_span_with_next_sequence_id`` of a checked span."""
+    def _add_next(self, span: Span) -> Awaitable[Optional[Span]]:
+        """``add_span_with_next_sequence_id`` of a checked span (the transaction's awaitable itself: no coroutine of
+        its own on the path of every span)."""
         rollout_id, attempt_id = span.rollout_id, span.attempt_id
 
         def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
@@ -848,7 +863,7 @@ class EngineLightningStore(LightningStore):
             span.sequence_id = tx.sequence_next(rollout_id, 1)
             return self._store_one(tx, span, rollout, attempt, fx)
 
-        return await self._run(op, write=True)
+        return self._run(op, write=True)
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
         return await self._run(lambda tx, fx: tx.sequence_next(rollout_id, 1), write=True)

@@ -90,27 +90,32 @@ def _set_named(name: str, obj: Any, value: Any) -> None:
     _set(obj, name, value)
 
 
-def _copier(cls: type, names: Sequence[str]) -> Callable[[Any, Dict[str, Any]], Any]:
+def _copier(cls: type, names: Sequence[str], replaced: Optional[str] = None) -> Callable[..., Any]:
     """Generate ``copy(inst, changes)`` for ``cls``: one line per field instead of a loop over field names (the
     names are attrs field names, hence identifiers), each set through the field's slot when it has one (no generic
-    attribute lookup, no ``__setattr__`` hook), else with ``object.__setattr__``."""
+    attribute lookup, no ``__setattr__`` hook), else with ``object.__setattr__``.
+
+    With ``replaced``: ``copy(inst, value)``, the copy with that one field set to ``value`` (no dict of changes)."""
     setters: Dict[str, Callable[[Any, Any], None]] = {}
     namespace: Dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "_setters": setters}
     lines = []
     for i, name in enumerate(names):
+        source = "value" if name == replaced else f"inst.{name}"
         slot = inspect.getattr_static(cls, name, None)
         if type(slot) is types.MemberDescriptorType:
             setters[name] = namespace[f"_slot{i}"] = slot.__set__
-            lines.append(f"    _slot{i}(new, inst.{name})\n")
+            lines.append(f"    _slot{i}(new, {source})\n")
         else:
             setters[name] = functools.partial(_set_named, name)
-            lines.append(f"    _set(new, {name!r}, inst.{name})\n")
+            lines.append(f"    _set(new, {name!r}, {source})\n")
+    changes = (
+        "" if replaced is not None else "    for name, value in changes.items():\n        _setters[name](new, value)\n"
+    )
     source = (
-        "def copy(inst, changes):\n"
+        f"def copy(inst, {'value' if replaced is not None else 'changes'}):\n"
         "    new = _new(cls)\n"
         f"{''.join(lines)}"
-        "    for name, value in changes.items():\n"
-        "        _setters[name](new, value)\n"
+        f"{changes}"
         "    return new\n"
     )
     exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own source
@@ -161,12 +166,22 @@ def evolve(inst: T, /, **changes: Any) -> T:
     return cls(**changes)
 
 
+_HEARTBEAT_COPIERS: Dict[type, Callable[[Any, Any], Any]] = {}
+"""``copy(attempt, last_heartbeat_time)`` per attempt class whose ``last_heartbeat_time`` no validator or converter
+watches."""
+
+
 def _with_heartbeat(attempt: Attempt, now: float) -> Attempt:
-    """``evolve(attempt, last_heartbeat_time=now)`` straight through the class's copier when no validator or
-    converter watches that field (a span's heartbeat, once per span)."""
-    plan = _PLANS.get(type(attempt))
+    """``evolve(attempt, last_heartbeat_time=now)`` through a copier generated for that one field when no validator
+    or converter watches it (a span's heartbeat, once per span)."""
+    cls = type(attempt)
+    copy = _HEARTBEAT_COPIERS.get(cls)
+    if copy is not None:
+        return copy(attempt, now)
+    plan = _PLANS.get(cls)
     if plan is not None and "last_heartbeat_time" in plan.settable and "last_heartbeat_time" not in plan.validators:
-        return plan.copy(attempt, {"last_heartbeat_time": now})
+        copy = _HEARTBEAT_COPIERS[cls] = _copier(cls, [name for name, _ in plan.init_fields], "last_heartbeat_time")
+        return copy(attempt, now)
     return evolve(attempt, last_heartbeat_time=now)  # also makes the plan for the next call
 
 
