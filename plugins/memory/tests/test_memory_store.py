@@ -353,3 +353,50 @@ async def test_backend_run_is_a_coroutine_function_tasks_can_start() -> None:
         tg.start_soon(other)
     assert sorted(order) == ["other", "run"]
     assert await backend.run(lambda tx: tx.sequence_next("ro-1"), write=True) == 1
+
+
+async def test_otel_spans_stored_inline_behave_as_the_engines(anyio_backend: str) -> None:
+    # add_otel_span without a sequence id takes the store's inline path: the same results, errors, heartbeats and
+    # scheduling point as the engine's general path (the sequence id given: the engine's path itself)
+    from agentlightning.testing.store._support import make_otel_span
+
+    store = InMemoryLightningStore(watchdog_interval=None)
+    try:
+        [rollout] = await store.enqueue_many_rollouts([EnqueueRolloutRequest(input={})])
+        claimed = await store.dequeue_rollout()
+        assert claimed is not None
+        rid, aid = rollout.rollout_id, claimed.attempt.attempt_id
+        otel = make_otel_span("a")
+        first = await store.add_otel_span(rid, aid, otel)
+        assert first is not None and first.sequence_id == 1 and first.name == "a"
+        assert await store.add_otel_span(rid, aid, otel) is None  # a duplicate (its sequence id is still used)
+        second = await store.add_otel_span(rid, aid, make_otel_span("b"))
+        assert second is not None and second.sequence_id == 3
+        given = await store.add_otel_span(rid, aid, make_otel_span("c"), sequence_id=10)
+        assert given is not None and given.sequence_id == 10
+        attempt = (await store.query_attempts(rid)).items[0]
+        assert attempt.status == "running" and attempt.last_heartbeat_time is not None
+        assert (await store.get_rollout_by_id(rid)).status == "running"  # type: ignore[union-attr]
+        assert [s.name for s in (await store.query_spans(rid)).items] == ["a", "b", "c"]
+        with pytest.raises(NotFoundError, match="ro-missing"):
+            await store.add_otel_span("ro-missing", aid, make_otel_span("x"))
+        with pytest.raises(NotFoundError, match="at-missing"):
+            await store.add_otel_span(rid, "at-missing", make_otel_span("x"))
+
+        turns: List[int] = []
+
+        async def other() -> None:
+            turns.append(1)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other)
+            # a scheduling point: the other task runs (at once on asyncio; trio picks a batch's order at random)
+            for i in range(1 if anyio_backend == "asyncio" else 30):
+                await store.add_otel_span(rid, aid, make_otel_span(f"d{i}"))
+                if turns:
+                    break
+            assert turns == [1]
+    finally:
+        await store.close()
+    with pytest.raises(StoreClosedError):
+        await store.add_otel_span(rid, aid, make_otel_span("late"))

@@ -853,17 +853,21 @@ class EngineLightningStore(LightningStore):
         self._check_spans([span])
         return await self._add_next(span)
 
+    def _store_next(
+        self, tx: StorageTransaction, span: Span, rollout_id: str, attempt_id: str, fx: tr.Effects
+    ) -> Optional[Span]:
+        """The transaction of ``add_span_with_next_sequence_id`` (``rollout_id`` and ``attempt_id``: the span's, read
+        before the transaction): check the rollout and attempt, give the span the rollout's next sequence id, insert
+        it and heartbeat."""
+        rollout, attempt = _span_target(tx, rollout_id, attempt_id)
+        span.sequence_id = tx.sequence_next(rollout_id, 1)
+        return self._store_one(tx, span, rollout, attempt, fx)
+
     def _add_next(self, span: Span) -> Awaitable[Optional[Span]]:
         """``add_span_with_next_sequence_id`` of a checked span (the transaction's awaitable itself: no coroutine of
         its own on the path of every span)."""
         rollout_id, attempt_id = span.rollout_id, span.attempt_id
-
-        def op(tx: StorageTransaction, fx: tr.Effects) -> Optional[Span]:
-            rollout, attempt = _span_target(tx, rollout_id, attempt_id)
-            span.sequence_id = tx.sequence_next(rollout_id, 1)
-            return self._store_one(tx, span, rollout, attempt, fx)
-
-        return self._run(op, write=True)
+        return self._run(lambda tx, fx: self._store_next(tx, span, rollout_id, attempt_id, fx), write=True)
 
     async def get_next_span_sequence_id(self, rollout_id: str, attempt_id: str) -> int:
         return await self._run(lambda tx, fx: tx.sequence_next(rollout_id, 1), write=True)

@@ -26,6 +26,7 @@ import types
 from collections import deque
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Deque,
     Dict,
@@ -49,7 +50,7 @@ from agentlightning.types.tracer import Span
 
 from .packing import PackedSpan, pack_span, packed_sequence_id, unpack_span
 
-__all__ = ["MemoryBackend", "estimate_span_size"]
+__all__ = ["MemoryBackend", "estimate_span_size", "scheduling_point"]
 
 T = TypeVar("T")
 
@@ -142,6 +143,14 @@ def _next_turn() -> Generator[None, None, None]:
     yield
 
 
+def scheduling_point() -> Awaitable[None]:
+    """What every store call awaits after its work, as it would await I/O, so that concurrent workers take turns: a
+    bare yield on asyncio (anyio's checkpoint, without finding the backend per call), anyio's checkpoint elsewhere."""
+    if asyncio._get_running_loop() is not None:
+        return _next_turn()
+    return anyio.lowlevel.checkpoint()
+
+
 class MemoryBackend:
     """A :class:`~agentlightning.store.backend.StorageBackend` (and its own transaction) over dicts."""
 
@@ -189,11 +198,7 @@ class MemoryBackend:
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         with self._lock:
             result = fn(self)
-        # every store call is a scheduling point, as it would be with I/O: concurrent workers take turns
-        if asyncio._get_running_loop() is not None:
-            await _next_turn()  # what anyio's checkpoint does on asyncio, without finding the backend per call
-        else:
-            await anyio.lowlevel.checkpoint()
+        await scheduling_point()
         return result
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:

@@ -9,9 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from agentlightning.store.base import LightningStoreCapabilities
 from agentlightning.store.engine import EngineLightningStore
+from agentlightning.store.limits import check_span
+from agentlightning.store.transitions import Effects
 from agentlightning.types.tracer import Span
 
-from .backend import MemoryBackend
+from .backend import MemoryBackend, scheduling_point
 
 __all__ = ["InMemoryLightningStore"]
 
@@ -127,8 +129,9 @@ class InMemoryLightningStore(EngineLightningStore):
             memory_budget_bytes = options.get("memory_budget_bytes", memory_budget_bytes)
             scan_debounce_seconds = options.get("scan_debounce_seconds", scan_debounce_seconds)
             watchdog_interval = options.get("watchdog_interval", watchdog_interval)
+        self._memory = MemoryBackend(memory_budget_bytes=memory_budget_bytes, span_size_estimator=span_size_estimator)
         super().__init__(
-            MemoryBackend(memory_budget_bytes=memory_budget_bytes, span_size_estimator=span_size_estimator),
+            self._memory,
             scan_debounce_seconds=scan_debounce_seconds,
             watchdog_interval=watchdog_interval,
             clock=clock,
@@ -137,3 +140,26 @@ class InMemoryLightningStore(EngineLightningStore):
     @property
     def capabilities(self) -> LightningStoreCapabilities:
         return LightningStoreCapabilities(thread_safe=True, async_safe=True, zero_copy=False, otlp_traces=False)
+
+    async def add_otel_span(
+        self, rollout_id: str, attempt_id: str, readable_span: Any, sequence_id: Optional[int] = None
+    ) -> Optional[Span]:
+        """The engine's ``add_otel_span``; a span whose sequence id the store allocates (a tracer's every span) is
+        stored inline, without the engine's general transaction plumbing: the same transaction
+        (``_store_next``), the same checks, wake-ups and scheduling point. (This store keeps no request keys.)"""
+        if sequence_id is not None:
+            return await super().add_otel_span(rollout_id, attempt_id, readable_span, sequence_id)
+        span = Span.from_opentelemetry(readable_span, rollout_id, attempt_id, 0)  # converted off the lock
+        check_span(span)
+        if self._closed:
+            self._check_open()
+        backend = self._memory
+        effects = Effects()
+        try:
+            with backend._lock:
+                stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+        finally:
+            if effects.finished:
+                self._notifier.notify(effects.finished)
+        await scheduling_point()
+        return stored
