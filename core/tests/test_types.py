@@ -492,3 +492,47 @@ def test_span_from_opentelemetry_every_field() -> None:
 
     tagged = Tagged.from_opentelemetry(child, "ro", "at", 2)  # type: ignore[arg-type]
     assert isinstance(tagged, Tagged) and tagged.tag == "t" and to_dict(tagged)["span_id"] == child_span.span_id
+
+
+def test_span_from_opentelemetry_reads_readable_spans_directly_only_with_their_own_accessors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ``ReadableSpan`` (and a subclass keeping its accessors) is read from its attributes, with the same result as
+    through the accessors; a subclass that overrides an accessor is read through it."""
+    from agentlightning.types import tracer
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event as OtelEvent
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext as OtelContext
+    from opentelemetry.trace import Status, StatusCode, TraceFlags
+
+    class Kept(ReadableSpan):
+        pass
+
+    class Renamed(ReadableSpan):
+        @property
+        def name(self) -> str:
+            return "renamed"
+
+    def make(cls: Any) -> Any:
+        return cls(
+            "s",
+            context=OtelContext(7, 8, False, TraceFlags(1)),
+            parent=OtelContext(7, 9, True, TraceFlags(1)),
+            resource=Resource({"service.name": "svc"}),
+            attributes={"k": "v", "xs": (1, 2)},
+            events=[OtelEvent("e", {"a": 1}, timestamp=5)],
+            status=Status(StatusCode.ERROR, "bad"),
+            start_time=1_700_000_000_000_000_000,
+            end_time=1_700_000_001_000_000_000,
+        )
+
+    direct = [Span.from_opentelemetry(make(cls), "ro", "at", 1) for cls in (ReadableSpan, Kept)]
+    assert tracer._PLAIN_READABLE[ReadableSpan] and tracer._PLAIN_READABLE[Kept]
+    monkeypatch.setattr(tracer, "_PLAIN_READABLE", {ReadableSpan: False, Kept: False})
+    through_accessors = Span.from_opentelemetry(make(ReadableSpan), "ro", "at", 1)
+    assert direct == [through_accessors, through_accessors]
+    assert through_accessors.attributes == {"k": "v", "xs": [1, 2]} and through_accessors.events[0].name == "e"
+    monkeypatch.setattr(tracer, "_PLAIN_READABLE", {})
+    assert Span.from_opentelemetry(make(Renamed), "ro", "at", 1).name == "renamed"
+    assert tracer._PLAIN_READABLE[Renamed] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import (
     TYPE_CHECKING,
@@ -329,6 +330,42 @@ def _otel_context(c: Any, trace_hex: Optional[str] = None) -> SpanContext:
     )
 
 
+_READABLE_ACCESSORS = (
+    "get_span_context",
+    "parent",
+    "status",
+    "resource",
+    "events",
+    "links",
+    "start_time",
+    "end_time",
+    "name",
+    "attributes",
+)
+_PLAIN_READABLE: Dict[type, bool] = {}
+"""Whether a class of span reads every field above through the SDK ``ReadableSpan``'s own accessors, each of which
+returns one private attribute (``_context``, ``_parent``, ...; ``events`` and ``links`` a tuple of it): the converter
+then reads the instance's attributes directly instead of calling ten Python properties per span."""
+
+
+def _plain_readable(src: Any) -> bool:
+    """Whether ``src``'s class keeps ``ReadableSpan``'s accessors (learnt once per class, then remembered)."""
+    cls = type(src)
+    found = _PLAIN_READABLE.get(cls)
+    if found is None:
+        try:
+            from opentelemetry.sdk.trace import ReadableSpan
+        except ImportError:  # pragma: no cover - the SDK made the span
+            found = False
+        else:
+            found = all(
+                inspect.getattr_static(cls, name, None) is inspect.getattr_static(ReadableSpan, name)
+                for name in _READABLE_ACCESSORS
+            ) and hasattr(src, "__dict__")
+        _PLAIN_READABLE[cls] = found
+    return found
+
+
 def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: str, sequence_id: int) -> T:
     """``build(*fields)`` of a finished OpenTelemetry SDK span's fields, in :class:`Span`'s field order.
 
@@ -337,8 +374,25 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
     the parent's span id) are formatted once, and the resource, shared by every span of a tracer provider, is
     converted once (each span gets its own copy of the attributes dict).
     """
-    get_context = getattr(src, "get_span_context", None)
-    ctx = get_context() if get_context is not None else src.context
+    fields = src.__dict__ if _PLAIN_READABLE.get(type(src)) or _plain_readable(src) else None
+    if fields is not None:
+        try:
+            ctx, parent, status, resource = (
+                fields["_context"],
+                fields["_parent"],
+                fields["_status"],
+                fields["_resource"],
+            )
+            own, events, links = fields["_attributes"], fields["_events"], fields["_links"]
+            start, end, name = fields["_start_time"], fields["_end_time"], fields["_name"]
+        except KeyError:  # an instance its __init__ did not fill: through the accessors, as any other span
+            fields = None
+    if fields is None:
+        get_context = getattr(src, "get_span_context", None)
+        ctx = get_context() if get_context is not None else src.context
+        parent, status, resource = src.parent, src.status, src.resource
+        own = getattr(src, "_attributes", None)  # the SDK span's own mapping, skipping the copy ``attributes`` makes
+        events, links, start, end, name = src.events, src.links, src.start_time, src.end_time, src.name
     trace_id: Any = None
     if ctx is not None:
         if _TUPLE_CONTEXTS.get(type(ctx)) or _tuple_context(ctx):
@@ -356,7 +410,6 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         )
     else:
         trace_hex, span_hex, context = _NO_TRACE_ID, _NO_SPAN_ID, None
-    parent = src.parent
     if parent is not None:
         if _TUPLE_CONTEXTS.get(type(parent)) or _tuple_context(parent):
             parent_trace, parent_span, is_remote, _, state, _ = parent
@@ -373,16 +426,14 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         )
     else:
         parent_context = parent_id = None
-    status = src.status
     if status is None:
         trace_status = _build_status("UNSET", None, {})
     else:
         code = status.status_code
-        name: Any = getattr(code, "_name_", None)  # an enum member's name, without the property
-        if type(name) is not str:  # an object standing for the enum (a test double): its public name
-            name = code.name
-        trace_status = _build_status(name, status.description, {})
-    resource = src.resource
+        code_name: Any = getattr(code, "_name_", None)  # an enum member's name, without the property
+        if type(code_name) is not str:  # an object standing for the enum (a test double): its public name
+            code_name = code.name
+        trace_status = _build_status(code_name, status.description, {})
     last = _last_resource[0]
     if resource is not last[0]:
         if resource is None:
@@ -390,15 +441,10 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         else:
             last = (resource, _plain_attributes(resource.attributes), resource.schema_url or "")
         _last_resource[0] = last
-    own = getattr(src, "_attributes", None)  # the SDK span's own mapping, skipping the copy ``attributes`` makes
     if type(own) is dict:  # a plain dict (no BoundedAttributes): copied at C speed unless it holds a tuple
         attributes = own.copy() if tuple not in map(type, own.values()) else _plain_attributes(own)
     else:
         attributes = _plain_attributes(own if isinstance(own, Mapping) else src.attributes)
-    events = src.events
-    links = src.links
-    start = src.start_time
-    end = src.end_time
     return build(
         rollout_id,
         attempt_id,
@@ -406,7 +452,7 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
         trace_hex,
         span_hex,
         parent_id,
-        src.name,
+        name,
         trace_status,
         attributes,
         [_build_event(e.name, _plain_attributes(e.attributes), convert_timestamp(e.timestamp), {}) for e in events]
