@@ -99,7 +99,7 @@ def check_logic(logic: Any) -> str:
 
 
 def _field_conditions(field: str, spec: Any, where: str) -> List[Condition]:
-    if not isinstance(spec, collections.abc.Mapping):
+    if type(spec) is not dict and not isinstance(spec, collections.abc.Mapping):  # a dict without the ABC's check
         raise InvalidRequestError(f"filter for field {field!r}{where} must be a mapping of operators, got {spec!r}")
     out: List[Condition] = []
     for op, value in spec.items():
@@ -119,7 +119,7 @@ def normalize_filters(filters: Optional[Mapping[str, Any]]) -> Tuple[List[Condit
     """Split ``FilterOptions`` into (pooled conditions, must conditions, aggregate)."""
     if not filters:
         return [], [], "and"
-    if not isinstance(filters, collections.abc.Mapping):
+    if type(filters) is not dict and not isinstance(filters, collections.abc.Mapping):
         raise InvalidRequestError(f"filters must be a mapping, got {type(filters).__name__}")
     aggregate = check_logic(filters.get("_aggregate", "and"))
     pooled: List[Condition] = []
@@ -183,17 +183,21 @@ def _field_names(model: Type[Any]) -> FrozenSet[str]:
     return names
 
 
+def _check_sort_field(sort_by: str, model: Type[Any]) -> None:
+    names = _field_names(model)
+    if sort_by not in names:
+        raise InvalidRequestError(
+            f"Invalid sort_by: {sort_by}, allowed fields are: {', '.join(sorted(names))} ({model.__name__})"
+        )
+
+
 def sort_items(items: List[T], sort_by: Optional[str], sort_order: str, model: Type[Any]) -> List[T]:
     """Stable sort by a field of ``model``; ``None`` sorts before every value."""
     if sort_order not in ("asc", "desc"):
         raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
     if sort_by is None:
         return items
-    names = _field_names(model)
-    if sort_by not in names:
-        raise InvalidRequestError(
-            f"Invalid sort_by: {sort_by}, allowed fields are: {', '.join(sorted(names))} ({model.__name__})"
-        )
+    _check_sort_field(sort_by, model)
     try:
         keys = [getattr(item, sort_by, None) for item in items]
         if any(k is None for k in keys):
@@ -219,7 +223,7 @@ def _checked(
         raise InvalidRequestError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
     parsed = normalize_filters(filters)
     if sort_by is not None:
-        sort_items([], sort_by, sort_order, model)
+        _check_sort_field(sort_by, model)
     return parsed
 
 
