@@ -604,9 +604,12 @@ class SqliteTransaction:
         """Write the pending changes of span_counters rows, one statement per rollout (see the class docstring)."""
         if not self._pending:
             return
-        rows = [(rollout_id, *pending) for rollout_id, pending in self._pending.items()]
-        self._pending = {}
-        self._conn.executemany(COUNTERS_UPSERT, rows)
+        pending, self._pending = self._pending, {}
+        if len(pending) == 1:  # a write of one rollout's spans, by far the most common
+            for rollout_id, changes in pending.items():
+                self._conn.execute(COUNTERS_UPSERT, (rollout_id, *changes))
+            return
+        self._conn.executemany(COUNTERS_UPSERT, [(rollout_id, *changes) for rollout_id, changes in pending.items()])
 
     # -- spans -------------------------------------------------------------------------------------------------
 
