@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, List
 
@@ -223,6 +225,124 @@ async def test_inline_writes_of_one_turn_share_one_commit_and_are_on_disk_on_ret
         assert seen_on_return == [True] * WRITES  # committed before the call returned
         assert backend.change_token()[1] - commits_before == 1  # the tasks wrote in one turn: one commit
     finally:
+        backend.close()
+
+
+def _statements(backend: SqliteBackend, log: List[str]) -> None:
+    """Log the first word(s) of every statement this thread's inline connection runs from now on."""
+    conn = backend._connection(inline=True)
+    conn.set_trace_callback(lambda sql: log.append(" ".join(sql.split()[:2])))
+
+
+async def test_a_batch_without_failures_runs_without_savepoints(db_path: Path, asyncio_only: None) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        statements: List[str] = []
+        _statements(backend, statements)
+        async with anyio.create_task_group() as tg:
+            for i in range(WRITES):
+                tg.start_soon(functools.partial(backend.run, _put(f"w{i}", []), write=True))
+        assert not [sql for sql in statements if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+        assert statements.count("COMMIT") == 1
+        assert _workers_on_disk(db_path) == [f"w{i}" for i in range(WRITES)]
+
+        statements.clear()
+        assert await backend.run(_put("alone", []), write=True) == "alone"  # a lone write: no savepoint at all
+        assert not [sql for sql in statements if "SAVEPOINT" in sql or "RELEASE" in sql]
+    finally:
+        backend.close()
+
+
+async def test_writes_run_again_after_a_failure_in_their_batch_are_stored_once(
+    db_path: Path, asyncio_only: None
+) -> None:
+    backend = SqliteBackend(db_path)
+    try:
+        outcomes: dict[str, Any] = {}
+        calls: List[str] = []
+
+        def insert(rollout_id: str) -> Any:
+            def fn(tx: Any) -> str:
+                calls.append(rollout_id)
+                tx.insert_rollouts([make_rollout(rollout_id)])  # refused if it were stored twice
+                return rollout_id
+
+            return fn
+
+        def failing(tx: Any) -> None:
+            calls.append("bad")
+            tx.put_worker(Worker(worker_id="bad"))
+            raise ValueError("boom")
+
+        async def write(name: str, fn: Any) -> None:
+            try:
+                outcomes[name] = await backend.run(fn, write=True)
+            except Exception as exc:  # noqa: BLE001 - the outcome under test
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, "r1", insert("r1"))
+            tg.start_soon(write, "r2", insert("r2"))
+            tg.start_soon(write, "bad", failing)
+            tg.start_soon(write, "r3", insert("r3"))
+
+        assert (outcomes["r1"], outcomes["r2"], outcomes["r3"]) == ("r1", "r2", "r3")
+        assert isinstance(outcomes["bad"], ValueError)
+        # the batch ran up to the failure, was rolled back, then ran again with a savepoint per write
+        assert calls == ["r1", "r2", "bad", "r1", "r2", "bad", "r3"]
+        assert backend.run_sync(lambda tx: tx.count_rollouts(), write=False) == 3
+        assert _workers_on_disk(db_path) == []
+        # the record cache holds what was committed, not the first run's rolled-back reads
+        assert await backend.run(lambda tx: tx.get_rollout("r2").rollout_id, write=True) == "r2"
+        assert await backend.run(lambda tx: tx.get_rollout("r4"), write=True) is None
+    finally:
+        backend.close()
+
+
+async def test_a_batch_whose_lock_is_taken_before_it_runs_again_is_retried_as_a_whole(
+    db_path: Path, asyncio_only: None
+) -> None:
+    """Between the rollback of a failed batch and its second run, another connection takes the write lock: the batch
+    is handed to a worker thread, which waits for the lock and runs it again; each write still commits once."""
+    backend = SqliteBackend(db_path)
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=0, check_same_thread=False)
+    try:
+        outcomes: dict[str, Any] = {}
+        begins: List[str] = []
+        taken: List[bool] = []
+
+        def take_the_lock(sql: str) -> None:  # runs as a statement starts, before it takes any lock
+            if sql.startswith("BEGIN IMMEDIATE"):
+                begins.append(sql)
+                if len(begins) == 2:  # the failed batch begins again: another connection is first
+                    other.execute("BEGIN IMMEDIATE")
+                    taken.append(True)
+                    threading.Timer(0.2, other.execute, ("ROLLBACK",)).start()
+
+        backend._connection(inline=True).set_trace_callback(take_the_lock)
+
+        def insert(rollout_id: str) -> Any:
+            return lambda tx: tx.insert_rollouts([make_rollout(rollout_id)]) or rollout_id
+
+        def failing(tx: Any) -> None:
+            raise ValueError("boom")
+
+        async def write(name: str, fn: Any) -> None:
+            try:
+                outcomes[name] = await backend.run(fn, write=True)
+            except Exception as exc:  # noqa: BLE001 - the outcome under test
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write, "r1", insert("r1"))
+            tg.start_soon(write, "bad", failing)
+            tg.start_soon(write, "r2", insert("r2"))
+
+        assert (outcomes["r1"], outcomes["r2"]) == ("r1", "r2") and isinstance(outcomes["bad"], ValueError)
+        assert taken == [True] and len(begins) == 2  # the second run happened on a worker thread's connection
+        assert backend.run_sync(lambda tx: tx.count_rollouts(), write=False) == 2
+    finally:
+        other.close()
         backend.close()
 
 

@@ -11,8 +11,9 @@
 - ``run`` executes a transaction right on the event-loop thread when that cannot wait (reads, and with
   ``synchronous=NORMAL`` writes that get both locks at once): a thread hop costs more than most transactions.
   Everything else runs on a worker thread.
-- Group commit (:mod:`.batching`): writes that one event loop issues together run in one transaction, each in its
-  own SAVEPOINT (a failing write is rolled back alone), and all their callers return after that one commit. Inline
+- Group commit (:mod:`.batching`): writes that one event loop issues together run in one transaction (a failing
+  write is rolled back alone: the batch runs again with a SAVEPOINT per write), and all their callers return after
+  that one commit. Inline
   writes on asyncio join the batch of their loop turn, committed when the turn ends (no waiting for more writes),
   unless the recent batches held about one write (a lone writer commits at once); writes that cannot run inline
   (another thread or process holds the write lock, or commits fsync) wait a few turns for others to join. On trio
@@ -297,35 +298,30 @@ class SqliteBackend:
 
     def _execute_batch(self, conn: StoreConnection, writes: List[Write[Any]]) -> None:
         """Run the writes of a group commit in the write transaction just begun on ``conn`` (the caller holds the
-        write lock), each in its own SAVEPOINT, and commit those that succeeded.
+        write lock) and commit those that succeeded.
 
-        A write that raises is rolled back to its savepoint and keeps its error; the others are unaffected. What no
+        A write that raises is rolled back alone and keeps its error; the others are unaffected. The writes first run
+        one after the other in the transaction, with no savepoint (a savepoint held open over several writes makes
+        SQLite copy every page they change to a statement journal, which spills to a temporary file past 64 KiB);
+        should one raise, the transaction is rolled back, and a batch of several is begun again with each write in
+        its own SAVEPOINT, so that the failing write is undone alone (the writes' functions then run twice). What no
         savepoint can contain (SQLite aborted the whole transaction, the database is busy, a non-``Exception``)
         rolls everything back and propagates: busy is retried by the caller, the rest fails the whole batch.
         """
-        spans_added = finished_rollouts = stored = 0
         records = conn.records
         try:
             records.validate(conn)
-            for write in writes:
-                write.result, write.error = None, None
-                conn.execute("SAVEPOINT write")
-                tx = SqliteTransaction(conn, records)
-                try:
-                    write.result = write.fn(tx)
-                    tx.flush()
-                except Exception as exc:
-                    if not conn.in_transaction or (isinstance(exc, sqlite3.Error) and _is_busy(exc)):
-                        raise
-                    conn.execute("ROLLBACK TO write")
-                    write.error = _store_error(exc, self.path) if isinstance(exc, sqlite3.Error) else exc
-                else:
-                    stored += 1
-                    spans_added += tx.spans_added
-                    finished_rollouts += tx.finished_rollouts
-                    records.absorb(tx)  # the next writes of the batch read through it; cleared if all rolls back
-                conn.execute("RELEASE write")
-            if self.retention.enabled and (spans_added or finished_rollouts):
+            grew = self._run_writes(conn, records, writes, isolated=False)
+            if grew is None:
+                records.clear()
+                conn.execute("ROLLBACK")
+                if len(writes) == 1:
+                    return  # its error is its outcome; nothing to commit
+                conn.execute("BEGIN IMMEDIATE")  # busy (another process took the lock meanwhile): retried as a whole
+                records.validate(conn)
+                grew = self._run_writes(conn, records, writes, isolated=True)
+            stored = any(write.error is None for write in writes)
+            if grew and self.retention.enabled:
                 self.retention.compact(conn)
             conn.execute("COMMIT" if stored else "ROLLBACK")
         except BaseException:
@@ -335,6 +331,36 @@ class SqliteBackend:
             raise
         if stored:
             self._committed()
+
+    def _run_writes(
+        self, conn: StoreConnection, records: RecordCache, writes: List[Write[Any]], *, isolated: bool
+    ) -> Optional[bool]:
+        """Run ``writes`` in the open transaction, each in its own SAVEPOINT when ``isolated``: whether the writes
+        that succeeded added spans or finished rollouts (retention may have work), or None as soon as one raises an
+        ``Exception`` when not ``isolated`` (``isolated``: that write is rolled back to its savepoint, keeps its
+        error, and the others run). What no savepoint can contain propagates (see :meth:`_execute_batch`)."""
+        grew = False
+        for write in writes:
+            write.result, write.error = None, None
+            if isolated:
+                conn.execute("SAVEPOINT write")
+            tx = SqliteTransaction(conn, records)
+            try:
+                write.result = write.fn(tx)
+                tx.flush()
+            except Exception as exc:
+                if not conn.in_transaction or (isinstance(exc, sqlite3.Error) and _is_busy(exc)):
+                    raise
+                write.error = _store_error(exc, self.path) if isinstance(exc, sqlite3.Error) else exc
+                if not isolated:
+                    return None
+                conn.execute("ROLLBACK TO write")
+            else:
+                grew = grew or bool(tx.spans_added or tx.finished_rollouts)
+                records.absorb(tx)  # the next writes of the batch read through it; cleared if all rolls back
+            if isolated:
+                conn.execute("RELEASE write")
+        return grew
 
     def _read(self, conn: sqlite3.Connection, fn: Callable[[Any], T]) -> T:
         conn.execute("BEGIN")

@@ -6,10 +6,10 @@ contention and fsyncs cost the most.
 
 A write's caller becomes the *leader* of a new :class:`Batch` unless one is still open on its thread, in which case
 it joins that batch and waits. The leader yields to the event loop until the batch stops growing, closes it and has
-the backend run every queued write in one transaction, each inside its own SAVEPOINT (see
-``SqliteBackend._execute_batch``): a write that fails is rolled back alone and its caller gets its error; the others
-commit. Every caller returns only after the commit, so durability is that of a lone transaction, while the commit
-and the pages written once per transaction (WAL frames, counters, index pages) are paid once per batch.
+the backend run every queued write in one transaction (see ``SqliteBackend._execute_batch``): a write that fails is
+rolled back alone (the batch is rolled back and run again with a SAVEPOINT per write) and its caller gets its error;
+the others commit. Every caller returns only after the commit, so durability is that of a lone transaction, while the
+commit and the pages written once per transaction (WAL frames, counters, index pages) are paid once per batch.
 """
 
 from __future__ import annotations

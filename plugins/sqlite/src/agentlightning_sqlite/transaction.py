@@ -32,6 +32,24 @@ _ATTEMPT_WITH_HEARTBEAT = (
 """An attempt's row with the heartbeat its rollout's span_counters row holds for it (NULL: none; schema v5)."""
 
 
+SPAN_INSERT = (
+    "INSERT OR IGNORE INTO spans (rollout_id, attempt_id, span_id, sequence_id, size, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+"""A span's row (ignored when the span's ids are stored already)."""
+
+COUNTERS_UPSERT = (
+    "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes, heartbeat_attempt, "
+    "heartbeat_time) VALUES (?, max(?, 1), ?, ?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
+    "next_id = max(next_id, excluded.next_id), span_count = span_count + excluded.span_count, "
+    "span_bytes = span_bytes + excluded.span_bytes, "
+    "heartbeat_attempt = coalesce(excluded.heartbeat_attempt, heartbeat_attempt), "
+    "heartbeat_time = CASE WHEN excluded.heartbeat_attempt IS NULL THEN heartbeat_time "
+    "ELSE excluded.heartbeat_time END"
+)
+"""The pending changes of a rollout's span_counters row (rollout id, next id or 0, spans, bytes, heartbeat attempt or
+NULL, heartbeat time): the counters only grow, so max() keeps whichever is ahead; a heartbeat replaces the row's own."""
+
+
 def _attempt(data: str, heartbeat: Optional[float]) -> Attempt:
     attempt = decode(data, Attempt)
     return attempt if heartbeat is None else evolve(attempt, last_heartbeat_time=heartbeat)
@@ -586,19 +604,12 @@ class SqliteTransaction:
         """Write the pending changes of span_counters rows, one statement per rollout (see the class docstring)."""
         if not self._pending:
             return
-        rows = [(rollout_id, *pending) for rollout_id, pending in self._pending.items()]
-        self._pending = {}
-        # the counters only grow, so max() keeps whichever is ahead; a heartbeat replaces the row's own
-        self._conn.executemany(
-            "INSERT INTO span_counters (rollout_id, next_id, span_count, span_bytes, heartbeat_attempt, "
-            "heartbeat_time) VALUES (?, max(?, 1), ?, ?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET "
-            "next_id = max(next_id, excluded.next_id), span_count = span_count + excluded.span_count, "
-            "span_bytes = span_bytes + excluded.span_bytes, "
-            "heartbeat_attempt = coalesce(excluded.heartbeat_attempt, heartbeat_attempt), "
-            "heartbeat_time = CASE WHEN excluded.heartbeat_attempt IS NULL THEN heartbeat_time "
-            "ELSE excluded.heartbeat_time END",
-            rows,
-        )
+        pending, self._pending = self._pending, {}
+        if len(pending) == 1:  # a write of one rollout's spans, by far the most common
+            for rollout_id, changes in pending.items():
+                self._conn.execute(COUNTERS_UPSERT, (rollout_id, *changes))
+            return
+        self._conn.executemany(COUNTERS_UPSERT, [(rollout_id, *changes) for rollout_id, changes in pending.items()])
 
     # -- spans -------------------------------------------------------------------------------------------------
 
@@ -613,9 +624,7 @@ class SqliteTransaction:
             size = len(data)
             added = (
                 execute(
-                    "INSERT OR IGNORE INTO spans (rollout_id, attempt_id, span_id, sequence_id, size, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, size, data),
+                    SPAN_INSERT, (span.rollout_id, span.attempt_id, span.span_id, span.sequence_id, size, data)
                 ).rowcount
                 == 1
             )
