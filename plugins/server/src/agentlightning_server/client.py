@@ -20,7 +20,6 @@ import os
 import random
 import threading
 import time
-import uuid
 import warnings
 import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, cast
@@ -351,7 +350,7 @@ class LightningStoreClient(LightningStore):
             from urllib.parse import urlencode
 
             target += "?" + urlencode(params)
-        key = uuid.uuid4().hex if keyed else None
+        key = os.urandom(16).hex() if keyed else None  # 128 random bits, as uuid4().hex but cheaper
         server = self._pick()
         limit = self.request_timeout if timeout is None else timeout
         failure: Optional[BaseException] = None
