@@ -286,10 +286,6 @@ class Declined(Exception):
     """Data a :func:`checked_dict_decoder` does not take: not necessarily invalid, the converter decides."""
 
 
-def _declined(x: Any = None) -> Any:
-    raise Declined()
-
-
 def _type_test(tp: Any, var: str, namespace: Dict[str, Any], label: str) -> Optional[str]:
     """A Python test that ``var`` is a JSON value the converter structures to ``tp`` as the value itself (None: no
     such test, values of ``tp`` are always declined)."""
@@ -311,18 +307,18 @@ def _type_test(tp: Any, var: str, namespace: Dict[str, Any], label: str) -> Opti
 
 
 @cache
-def checked_dict_decoder(cls: type) -> Callable[[Any], Any]:
+def checked_dict_decoder(cls: type) -> Optional[Callable[[Any], Any]]:
     """``from_dict(d, cls)`` for data parsed from JSON (object keys are strings), checked: each field must be present
     and of exactly the JSON type the project's converter turns into the same value (a string for ``str``, an int for
     ``int``, an int or a float for ``float``, objects for models and dicts, lists for model lists); dicts are copied
-    as the converter copies them. Anything else (a missing field left to its default, ``3.0`` for an int, a model
-    whose field type has no test, a failing validator) raises :class:`Declined` or the validator's error, and the
-    caller falls back to the converter, whose answer or error is then the one given: the two always agree."""
+    as the converter copies them. Anything else (a missing field left to its default, ``3.0`` for an int, a failing
+    validator) raises :class:`Declined`, KeyError or the validator's error, and the caller falls back to the converter, whose answer or error is then the one given: the two always agree. None
+    for a model with a field (its own or a nested model's) of a type without a test: the converter decodes it."""
     hints = typing.get_type_hints(cls)
     try:
         rules = field_rules(cls)
     except UnsupportedField:
-        return _declined
+        return None
     namespace: Dict[str, Any] = {
         "_build": positional_builder(cls, True), "_extra": _extra, "_D": Declined, "_dict": dict,
     }  # fmt: skip
@@ -338,10 +334,12 @@ def checked_dict_decoder(cls: type) -> Callable[[Any], Any]:
         lines.append(f"    {v} = d[{rule.name!r}]\n")
         if rule.kind in (MODEL, OPTIONAL_MODEL, MODEL_LIST):
             namespace[f"_d{i}"] = checked_dict_decoder(rule.model)
+            if namespace[f"_d{i}"] is None:
+                return None
         if rule.kind in (VALUE, INT):
             test = _type_test(tp, v, namespace, f"_l{i}")
             if test is None:
-                return _declined
+                return None
             lines.append(f"    if not {test}:\n        raise _D\n")
             args.append(v)
         elif rule.kind == NUMBER:
@@ -359,7 +357,7 @@ def checked_dict_decoder(cls: type) -> Callable[[Any], Any]:
             key_type, value_type = typing.get_args(mapping) or (None, None)
             value_test = _type_test(value_type, "x", namespace, f"_l{i}")
             if key_type is not str or value_test is None:
-                return _declined
+                return None
             check = f"type({v}) is not dict"
             if value_test != "True":
                 check += f" or not all({value_test} for x in {v}.values())"

@@ -226,11 +226,14 @@ def from_json_dict(data: Any, cls: Type[T]) -> T:
     :class:`ValidationError`, several times faster for the usual data: a generated decoder checks each field's JSON
     type (:func:`~agentlightning.types.codegen.checked_dict_decoder`) and leaves what it does not take exactly as
     the converter would to :func:`from_dict`."""
-    try:
-        decoded: T = checked_dict_decoder(cast(type, cls))(data)
-        return decoded
-    except (Declined, KeyError, TypeError, ValueError):
-        return from_dict(data, cls)
+    decode = checked_dict_decoder(cast(type, cls))
+    if decode is not None:
+        try:
+            decoded: T = decode(data)
+            return decoded
+        except (Declined, KeyError, TypeError, ValueError):
+            pass
+    return from_dict(data, cls)
 
 
 def to_dict(obj: Any) -> Any:
