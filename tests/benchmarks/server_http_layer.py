@@ -11,6 +11,7 @@ Run: ``python tests/benchmarks/server_http_layer.py [rollouts]``; compare checko
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -76,15 +77,16 @@ def _span(rollout_id: str, attempt_id: str, index: int, payload: str) -> Dict[st
     }  # fmt: skip
 
 
-async def measure(rollouts: int) -> Dict[str, float]:
-    from agentlightning_memory import InMemoryLightningStore
+async def measure(rollouts: int, store_url: str = "memory://", span_mode: str = "runner") -> Dict[str, float]:
+    from agentlightning.store import open_store
     from agentlightning_server.app import ServerSettings, create_app
     from agentlightning_server.serve import SERVER_OPTIONS
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
     settings = ServerSettings(web_apps=False)
-    app = create_app(InMemoryLightningStore(watchdog_interval=None), settings)
+    store = open_store(store_url, watchdog_interval=None) if store_url.startswith("memory") else open_store(store_url)
+    app = create_app(store, settings)
     config = Config(app, **{**SERVER_OPTIONS, **settings.http_options()}, log_level="warning", access_log=False)
     config.load()
     protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={})
@@ -110,19 +112,44 @@ async def measure(rollouts: int) -> Dict[str, float]:
         await call(_request("GET", "/resources/latest"))
         for index in range(20):
             built = time.process_time()
-            data = _request("POST", "/spans/sequenced", _span(rollout_id, attempt_id, index, payload), True)
+            span = _span(rollout_id, attempt_id, index, payload)
+            if span_mode == "single":
+                span["sequence_id"] = index + 1
+                data = _request("POST", "/spans", span)
+            else:
+                data = _request("POST", "/spans/sequenced", span, True)
             building += time.process_time() - built
             answer = await call(data)
             assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
         await call(_request("POST", f"/rollouts/{rollout_id}/attempts/{attempt_id}", {"status": "succeeded"}))
         requests += 23
     cpu = time.process_time() - start
+    await store.close()
     return {"requests": requests, "us_per_request": (cpu - building) / requests * 1e6}
 
 
 def main() -> int:
-    rollouts = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    result = asyncio.run(measure(rollouts))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rollouts", type=int, nargs="?", default=300)
+    parser.add_argument("--store", default="memory://", help="store URL (memory://, sqlite:///path)")
+    parser.add_argument(
+        "--span-mode",
+        choices=("runner", "single"),
+        default="runner",
+        help="runner: sequenced span writes (add_otel_span); single: POST /spans (add_span)",
+    )
+    parser.add_argument("--profile", default=None, help="write a cProfile of the measured run to this file")
+    args = parser.parse_args()
+    profile = None
+    if args.profile:
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+    result = asyncio.run(measure(args.rollouts, args.store, args.span_mode))
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(args.profile)
     print(f"{result['us_per_request']:.1f} us of CPU per request ({result['requests']} requests)")
     return 0
 

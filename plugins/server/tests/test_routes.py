@@ -408,3 +408,45 @@ def test_route_specs_build_the_client_requests() -> None:
     for spec in routes.ROUTES:  # each route serves one store method (or the health check, or the rewards read)
         assert spec.name in ("health", "rollout_rewards") or callable(getattr(LightningStore, spec.name, None)), spec
         assert (spec.status == 201) == (spec.method == "POST" and spec.name.startswith(("add_", "start_", "enqueue")))
+
+
+def test_span_writes_answer_as_the_converter_and_refuse_with_its_message(served: httpx.Client) -> None:
+    from agentlightning.types.serialization import ValidationError, from_dict, to_dict
+    from agentlightning.types.tracer import Span
+    from agentlightning_server import wire
+
+    claimed = _claimed(served)
+    rid, aid = claimed["rollout_id"], claimed["attempt"]["attempt_id"]
+    sent = _span(rid, aid, 1, "0" * 15 + "a", attributes={"n": 3, "list": [1, "x"]}, custom_key={"kept": [1]})
+    sent["start_time"] = 3  # an integer for a float: the converter's fallback decides (3.0)
+    response = served.post("/spans", json=sent)
+    assert response.status_code == 201
+    assert response.content == wire.dumps(to_dict(from_dict(sent, Span)))  # the bytes the converter would write
+    for field, value in (("sequence_id", "1"), ("status", {"status_code": "BAD"}), ("events", [1])):
+        bad = {**_span(rid, aid, 2, "0" * 15 + "b"), field: value}
+        response = served.post("/spans", json=bad)
+        with pytest.raises(ValidationError) as expected:
+            from_dict(bad, Span)
+        assert response.status_code == 400 and response.json()["detail"] == str(expected.value)
+
+
+def test_span_encoding_equals_the_converters() -> None:
+    import attrs
+    from agentlightning.types.serialization import from_dict, to_dict
+    from agentlightning.types.tracer import Span
+    from agentlightning_server import wire
+
+    span = from_dict(_span("r", "a", 1, "s", attributes={"t": (1, 2), "d": {"x": None}}, extra_key=1), Span)
+    assert wire.encode_span(span) == wire.dumps(to_dict(span))
+    assert wire.dumps(wire.span_dict(span)) == wire.dumps(to_dict(span))  # a tuple stays a tuple: the same JSON
+
+    @attrs.define
+    class Point:
+        x: int
+
+    odd = attrs.evolve(span, attributes={"p": Point(1)})  # only the converter turns this into JSON
+    assert (
+        wire.encode_span(odd)
+        == wire.dumps(to_dict(odd))
+        == wire.dumps({**to_dict(span), "attributes": {"p": {"x": 1}}})
+    )

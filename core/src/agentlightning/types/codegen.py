@@ -7,6 +7,8 @@ cannot be silently dropped. From those rules this module generates, once per cla
 - :func:`positional_builder`: ``build(field1, field2, ...)``, the instance without keyword parsing;
 - :func:`dict_encoder` / :func:`dict_decoder`: the dicts the project's converter writes, and the instance back from
   such a dict (trusted data: no per-field type checks beyond the models' validators);
+- :func:`checked_dict_decoder`: the instance from untrusted data parsed from JSON, for the exact types the converter
+  accepts with the same result, declining (:class:`Declined`) everything else, which the converter then decides;
 
 and the memory store's packing (``agentlightning_memory.packing``) is generated from the same rules. Generated
 straight-line code (``exec`` of source built from attrs field names, which are identifiers) keeps these paths as fast
@@ -31,6 +33,8 @@ __all__ = [
     "dict_decoder",
     "compile_function",
     "model_classes",
+    "Declined",
+    "checked_dict_decoder",
     "VALUE",
     "INT",
     "NUMBER",
@@ -273,3 +277,103 @@ def model_classes(cls: type) -> List[type]:
 
     visit(cls)
     return seen
+
+
+# -- checked decoding (untrusted JSON) -------------------------------------------------------------------------------
+
+
+class Declined(Exception):
+    """Data a :func:`checked_dict_decoder` does not take: not necessarily invalid, the converter decides."""
+
+
+def _type_test(tp: Any, var: str, namespace: Dict[str, Any], label: str) -> Optional[str]:
+    """A Python test that ``var`` is a JSON value the converter structures to ``tp`` as the value itself (None: no
+    such test, values of ``tp`` are always declined)."""
+    inner = _optional_of(tp)
+    if inner is not None:
+        test = _type_test(inner, var, namespace, label)
+        return None if test is None else f"({var} is None or {test})"
+    if tp in (str, bool, int, float) or tp is typing.Any:
+        if tp is typing.Any:
+            return "True"
+        return f"type({var}) is {tp.__name__}"
+    if typing.get_origin(tp) is typing.Literal:
+        values = typing.get_args(tp)
+        if not all(type(v) is str for v in values):
+            return None
+        namespace[label] = frozenset(values)
+        return f"(type({var}) is str and {var} in {label})"
+    return None
+
+
+@cache
+def checked_dict_decoder(cls: type) -> Optional[Callable[[Any], Any]]:
+    """``from_dict(d, cls)`` for data parsed from JSON (object keys are strings), checked: each field must be present
+    and of exactly the JSON type the project's converter turns into the same value (a string for ``str``, an int for
+    ``int``, an int or a float for ``float``, objects for models and dicts, lists for model lists); dicts are copied
+    as the converter copies them. Anything else (a missing field left to its default, ``3.0`` for an int, a failing
+    validator) raises :class:`Declined`, KeyError or the validator's error, and the caller falls back to the converter, whose answer or error is then the one given: the two always agree. None
+    for a model with a field (its own or a nested model's) of a type without a test: the converter decodes it."""
+    hints = typing.get_type_hints(cls)
+    try:
+        rules = field_rules(cls)
+    except UnsupportedField:
+        return None
+    namespace: Dict[str, Any] = {
+        "_build": positional_builder(cls, True), "_extra": _extra, "_D": Declined, "_dict": dict,
+    }  # fmt: skip
+    lines = ["    if type(d) is not dict:\n        raise _D\n"]
+    args = []
+    for i, rule in enumerate(rules):
+        v = f"v{i}"
+        tp = hints.get(rule.name, rule.attribute.type)
+        if rule.kind == EXTRAS:
+            namespace["_known"] = frozenset(r.name for r in rules if r.kind != EXTRAS)
+            args.append("_extra(d, _known)")
+            continue
+        lines.append(f"    {v} = d[{rule.name!r}]\n")
+        if rule.kind in (MODEL, OPTIONAL_MODEL, MODEL_LIST):
+            namespace[f"_d{i}"] = checked_dict_decoder(rule.model)
+            if namespace[f"_d{i}"] is None:
+                return None
+        if rule.kind in (VALUE, INT):
+            test = _type_test(tp, v, namespace, f"_l{i}")
+            if test is None:
+                return None
+            lines.append(f"    if not {test}:\n        raise _D\n")
+            args.append(v)
+        elif rule.kind == NUMBER:
+            optional = _optional_of(tp) is not None
+            check = f"    if {v} is not None:\n" if optional else ""
+            pad = "    " if optional else ""
+            check += f"{pad}    if type({v}) is int:\n{pad}        {v} = float({v})\n"
+            check += f"{pad}    elif type({v}) is not float:\n{pad}        raise _D\n"
+            if not optional:
+                check = f"    if {v} is None:\n        raise _D\n" + check
+            lines.append(check)
+            args.append(v)
+        elif rule.kind in (DICT, OPTIONAL_DICT):
+            mapping = _optional_of(tp) if rule.kind == OPTIONAL_DICT else tp
+            key_type, value_type = typing.get_args(mapping) or (None, None)
+            value_test = _type_test(value_type, "x", namespace, f"_l{i}")
+            if key_type is not str or value_test is None:
+                return None
+            check = f"type({v}) is not dict"
+            if value_test != "True":
+                check += f" or not all({value_test} for x in {v}.values())"
+            if rule.kind == OPTIONAL_DICT:
+                lines.append(f"    if {v} is not None:\n        if {check}:\n            raise _D\n")
+                lines.append(f"        {v} = _dict({v})\n")
+            else:
+                lines.append(f"    if {check}:\n        raise _D\n    {v} = _dict({v})\n")
+            args.append(v)
+        elif rule.kind == MODEL:
+            args.append(f"_d{i}({v})")
+        elif rule.kind == OPTIONAL_MODEL:
+            args.append(f"None if {v} is None else _d{i}({v})")
+        else:  # MODEL_LIST
+            lines.append(f"    if type({v}) is not list:\n        raise _D\n")
+            args.append(f"[_d{i}(x) for x in {v}]")
+    joined = ",\n        ".join(args)
+    source = f"def decode(d):\n{''.join(lines)}    return _build(\n        {joined},\n    )\n"
+    return compile_function(source, "decode", namespace, f"checked dict decoder for {cls.__qualname__}")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Type, TypeVar, Union, cast
 
 import attrs
 
+from .codegen import Declined, checked_dict_decoder
 from .core import AttemptedRollout, PaginatedResult, Rollout
 from .resources import LLM, RESOURCE_TYPES, PromptTemplate, ProxyLLM, ResourceUnion
 
@@ -21,6 +22,7 @@ __all__ = [
     "get_converter",
     "to_dict",
     "from_dict",
+    "from_json_dict",
     "to_json",
     "from_json",
     "rollout_from_dict",
@@ -217,6 +219,21 @@ def from_dict(data: Any, cls: Type[T]) -> T:
         raise
     except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValidationError(_describe(exc, cls)) from exc
+
+
+def from_json_dict(data: Any, cls: Type[T]) -> T:
+    """:func:`from_dict` for data parsed from JSON (a request body): the same model, or the same
+    :class:`ValidationError`, several times faster for the usual data: a generated decoder checks each field's JSON
+    type (:func:`~agentlightning.types.codegen.checked_dict_decoder`) and leaves what it does not take exactly as
+    the converter would to :func:`from_dict`."""
+    decode = checked_dict_decoder(cast(type, cls))
+    if decode is not None:
+        try:
+            decoded: T = decode(data)
+            return decoded
+        except (Declined, KeyError, TypeError, ValueError):
+            pass
+    return from_dict(data, cls)
 
 
 def to_dict(obj: Any) -> Any:

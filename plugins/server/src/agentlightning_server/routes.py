@@ -13,7 +13,7 @@ the remote store answers exactly as the local one.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import quote
 
 import anyio
@@ -29,10 +29,17 @@ from agentlightning.types.core import (
     Worker,
 )
 from agentlightning.types.resources import ResourcesUpdate
-from agentlightning.types.serialization import from_dict, resources_from_dict, rollout_from_dict, to_dict
+from agentlightning.types.serialization import (
+    from_dict,
+    from_json_dict,
+    resources_from_dict,
+    rollout_from_dict,
+    to_dict,
+)
 from agentlightning.types.tracer import Span
 
 from .params import BadInput, K, Schema, read_json_args, read_query_args, require_object
+from .wire import span_dict
 
 __all__ = ["ROUTES", "Call", "RouteSpec"]
 
@@ -116,7 +123,7 @@ Item = Union[Type[Any], Callable[[Any], Any]]
 
 def _converter(item: Item) -> Callable[[Any], Any]:
     if isinstance(item, type):
-        return lambda data: from_dict(data, item)
+        return lambda data: from_json_dict(data, item)
     return item
 
 
@@ -156,12 +163,16 @@ OFFLOAD_ITEMS = 256
 event loop (which keeps answering other clients meanwhile)."""
 
 
+def _records(items: Sequence[Any]) -> List[Any]:
+    """``to_dict(items)``; spans through the generated encoder (:func:`~.wire.span_dict`)."""
+    return [span_dict(i) for i in items] if items and type(items[0]) is Span else to_dict(list(items))
+
+
 def _page(result: Any) -> Dict[str, Any]:
     if isinstance(result, PaginatedResult):
-        page: Dict[str, Any] = to_dict(result)
-        return page
+        return {"items": _records(result.items), "limit": result.limit, "offset": result.offset, "total": result.total}
     items = list(result)
-    return {"items": to_dict(items), "limit": -1, "offset": 0, "total": len(items)}
+    return {"items": _records(items), "limit": -1, "offset": 0, "total": len(items)}
 
 
 async def _page_off_loop(result: Any) -> Dict[str, Any]:
@@ -278,11 +289,12 @@ async def wait_rollouts(call: Call) -> Any:
 
 def _span(data: Any, what: str = "span") -> Span:
     require_object(data, what)
-    return from_dict(data, Span)
+    return from_json_dict(data, Span)
 
 
 async def add_span(call: Call) -> Any:
-    return to_dict(await call.store.add_span(_span(call.body)))
+    stored = await call.store.add_span(_span(call.body))
+    return None if stored is None else span_dict(stored)
 
 
 async def add_spans(call: Call) -> Any:

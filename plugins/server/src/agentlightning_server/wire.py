@@ -21,7 +21,9 @@ from agentlightning.store.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from agentlightning.types.serialization import ValidationError
+from agentlightning.types.codegen import dict_encoder
+from agentlightning.types.serialization import ValidationError, to_dict
+from agentlightning.types.tracer import Span
 
 API_PREFIX = "/v1/agl"
 OTLP_TRACES_PATH = "/v1/traces"
@@ -109,6 +111,23 @@ def exception_from_error(status: int, body: Any, fallback: str = "") -> BaseExce
     if cls is KeyError:
         return KeyError(detail)
     return cls(message)
+
+
+def span_dict(span: Any) -> Any:
+    """``to_dict(span)``: for a plain :class:`Span`, the generated encoder, which shares the span's dicts instead of
+    rebuilding them (the same JSON once encoded, for the JSON-ready values a store keeps)."""
+    if type(span) is Span:
+        return dict_encoder(Span)(span)
+    return to_dict(span)
+
+
+def encode_span(span: Any) -> bytes:
+    """``dumps(to_dict(span))``, through :func:`span_dict`; a span holding values only the converter turns into JSON
+    (attrs instances in its attributes, say) goes through the converter."""
+    try:
+        return orjson.dumps(span_dict(span), option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return dumps(to_dict(span))
 
 
 def dumps(data: Any) -> bytes:
