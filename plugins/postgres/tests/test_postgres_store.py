@@ -243,6 +243,64 @@ def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) 
     anyio.run(main)
 
 
+def test_a_version_3_schema_is_migrated_to_lz4_with_its_spans_kept(schema_url: str) -> None:
+    """A schema written before lz4 compression (version 3) keeps its spans, compressed with pglz, readable as they
+    were; the spans written after the migration are compressed with lz4."""
+    import psycopg
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning_postgres.schema import MIGRATIONS
+
+    conninfo, options = parse_url(schema_url)
+    schema = options["schema"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE agl_schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO agl_schema_version VALUES (3)")
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            conn.execute(statement)
+
+    def big_span(rid: str, aid: str, n: int) -> Any:
+        span = make_span(rid, aid, n, name=f"s{n}")
+        span.attributes.update({f"key.{i}": f"value {i} of span {n}" for i in range(200)})  # well above 2 KB
+        return span
+
+    def compressions() -> List[Any]:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            rows = conn.execute("SELECT pg_column_compression(data) FROM spans ORDER BY pk").fetchall()
+            return [row[0] for row in rows]
+
+    async def main() -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # spans written on the tables of version 3
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("UPDATE agl_schema_version SET version = %s", (SCHEMA_VERSION,))
+        old = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            rollout = await old.start_rollout({"n": 1})
+            rid, aid = rollout.rollout_id, rollout.attempt.attempt_id
+            written = await old.add_many_spans([big_span(rid, aid, n) for n in (1, 2)])
+        finally:
+            await old.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # back to version 3
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("UPDATE agl_schema_version SET version = 3")
+        assert compressions() == ["pglz", "pglz"]
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            assert list(await store.query_spans(rid)) == list(written)
+            written = [*written, *(await store.add_many_spans([big_span(rid, aid, 3)]))]
+            assert list(await store.query_spans(rid)) == written
+        finally:
+            await store.close()
+        assert compressions() == ["pglz", "pglz", "lz4"]
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            assert conn.execute("SELECT version FROM agl_schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+    anyio.run(main)
+
+
 def test_a_page_read_by_key_reads_the_start_time_index_from_the_key(schema_url: str) -> None:
     """A page of ``start_time_from`` sorted by start time (``agl export``'s pages) walks the start-time index from
     its key and stops after the page, and its total is counted from that index alone: neither reads the records of
