@@ -172,6 +172,7 @@ def _plugin_at(rev: str) -> str:
     import tarfile
 
     folder = Path(tempfile.mkdtemp(prefix="agl-bench-pg-code-"))
+    atexit.register(shutil.rmtree, folder, True)
     src = "plugins/postgres/src"
     git = shutil.which("git") or "git"
     archive = subprocess.run([git, "archive", rev, src], cwd=ROOT, check=True, capture_output=True).stdout
