@@ -368,6 +368,43 @@ def test_threaded_store_serialises_calls_across_threads_and_loops() -> None:
     assert inner.calls == 15 and inner.most == 1
 
 
+def test_threaded_store_serialises_the_wrapped_clients_otlp_export() -> None:
+    class ExportingStore(LightningStore):
+        def __init__(self) -> None:
+            self.active = 0
+            self.most = 0
+            self.bodies: List[bytes] = []
+
+        async def _busy(self) -> None:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            await asyncio.sleep(0.01)
+            self.active -= 1
+
+        async def export_otlp(self, body: bytes, content_type: str = "application/x-protobuf") -> bytes:
+            await self._busy()
+            self.bodies.append(body)
+            return b"ok:" + content_type.encode()
+
+        async def add_many_spans(self, spans: Any) -> Any:
+            await self._busy()
+            return []
+
+    inner = ExportingStore()
+    store = agl.LightningStoreThreaded(inner)
+    export = getattr(store, "export_otlp", None)
+    assert callable(export)
+
+    async def both() -> List[Any]:
+        calls = [export(b"%d" % i, content_type="application/json") for i in range(3)]
+        return list(await asyncio.gather(*calls, store.add_many_spans([])))
+
+    assert asyncio.run(both())[:3] == [b"ok:application/json"] * 3
+    assert sorted(inner.bodies) == [b"0", b"1", b"2"] and inner.most == 1
+    # a wrapped store without the export has none through the facade either (writers then post OTLP themselves)
+    assert getattr(agl.LightningStoreThreaded(LightningStore()), "export_otlp", None) is None
+
+
 def test_threaded_store_over_the_memory_store() -> None:
     from agentlightning.store.memory import InMemoryLightningStore
 

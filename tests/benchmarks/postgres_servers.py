@@ -8,6 +8,11 @@ result carries the CPU the store servers and the database spent per rollout (``s
 ``db_cpu_ms_per_rollout``), from which :func:`estimate` works out what N servers and M runner machines would reach.
 
 Without the PostgreSQL binaries (or ``agentlightning-postgres``) the cases are left out, with a log line.
+
+``python tests/benchmarks/postgres_servers.py --ab REV`` measures a change of the plugin: rounds of both cases with
+the plugin's code of git revision ``REV`` (put first on the servers' ``PYTHONPATH``) and with the checkout's,
+alternating which goes first, and, with ``--upstream-python``, upstream's client-server store in each round (ratios
+within the round); it prints one JSON line per run and the medians.
 """
 
 from __future__ import annotations
@@ -150,15 +155,120 @@ def estimate(
     return limits
 
 
+_AB_KEYS = (
+    "rollouts_per_s",
+    "rollouts_per_cpu_s",
+    "server_cpu_ms_per_rollout",
+    "db_cpu_ms_per_rollout",
+    "client_cpu_ms_per_rollout",
+)
+
+
+def _plugin_at(rev: str) -> str:
+    """A folder holding ``agentlightning_postgres`` as of git revision ``rev`` (for ``PYTHONPATH``)."""
+    import io
+    import shutil
+    import subprocess
+    import tarfile
+
+    folder = Path(tempfile.mkdtemp(prefix="agl-bench-pg-code-"))
+    atexit.register(shutil.rmtree, folder, True)
+    src = "plugins/postgres/src"
+    git = shutil.which("git") or "git"
+    archive = subprocess.run([git, "archive", rev, src], cwd=ROOT, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return str(folder / src)
+
+
+def ab(before: str, n: int, reps: int, upstream_python: Optional[str]) -> List[Dict[str, Any]]:
+    """Alternating rounds of the 1- and 2-server cases with the plugin of revision ``before`` and with the
+    checkout's (and upstream's client-server store once per round); one metrics dict per run, printed as it ends."""
+    import json
+    import os
+
+    import run_all  # a sibling script
+
+    args = run_all.parse(["--only", "workload", "--span-modes", "many", "--cs-n", str(n), "--skip-upstream"])
+    upstream = Path(upstream_python) if upstream_python else None
+    owner = run_all.Cases(args, upstream, Path(tempfile.mkdtemp(prefix="agl-bench-ab-")), "many")
+    table = cases(owner, run_all.OurServer)
+    if not table:
+        raise SystemExit("no PostgreSQL: nothing to measure")
+    variants = [("before", _plugin_at(before)), ("after", "")]
+    runs: List[Dict[str, Any]] = []
+    for rep in range(reps):
+        plan: List[Any] = [
+            (name, path, count) for name, path in variants[:: 1 if rep % 2 == 0 else -1] for count in SERVER_COUNTS
+        ]
+        if upstream is not None:
+            plan.insert(len(SERVER_COUNTS), ("upstream", None, 0))
+        for name, path, count in plan:
+            load = os.getloadavg()[0]
+            if name == "upstream":
+                os.environ.pop("PYTHONPATH", None)
+                result = owner.upstream_client_server()
+            else:
+                os.environ["PYTHONPATH"] = path
+                result = table[f"ours-http-postgres-{count}"]()
+            row = {
+                "rep": rep,
+                "variant": name,
+                "servers": count,
+                "load": [round(load, 2), round(os.getloadavg()[0], 2)],
+            }
+            row.update({key: result.get(key) for key in _AB_KEYS})
+            print(json.dumps(row), flush=True)
+            runs.append(row)
+    os.environ.pop("PYTHONPATH", None)
+    return runs
+
+
+def ab_summary(runs: List[Dict[str, Any]]) -> List[str]:
+    """Medians per variant and server count, with the ratios to upstream's run of the same round."""
+    import statistics
+
+    upstream = {r["rep"]: r for r in runs if r["variant"] == "upstream"}
+    lines = []
+    for count in SERVER_COUNTS:
+        for variant in ("before", "after"):
+            mine = [r for r in runs if r["servers"] == count and r["variant"] == variant]
+            if not mine:
+                continue
+            med = {key: statistics.median(r[key] for r in mine) for key in _AB_KEYS}
+            line = (
+                f"{count} server(s), {variant}: {med['rollouts_per_s']:.1f} rollouts/s, "
+                f"{med['rollouts_per_cpu_s']:.1f} per CPU-s, CPU ms per rollout: servers "
+                f"{med['server_cpu_ms_per_rollout']:.2f} / database {med['db_cpu_ms_per_rollout']:.2f} / runners "
+                f"{med['client_cpu_ms_per_rollout']:.2f}"
+            )
+            if upstream:
+                ratios = sorted(r["rollouts_per_s"] / upstream[r["rep"]]["rollouts_per_s"] for r in mine)
+                line += f"; {statistics.median(ratios):.1f}x upstream ({ratios[0]:.1f}-{ratios[-1]:.1f})"
+            lines.append(line)
+    return lines
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Print :func:`estimate` for a result JSON (``run_all.py``'s ``latest.json``) over a grid of N and M."""
+    """Print :func:`estimate` for a result JSON (``run_all.py``'s ``latest.json``) over a grid of N and M, or run
+    an A/B measurement (``--ab REV``)."""
     import argparse
     import json
 
     parser = argparse.ArgumentParser(description="paper estimate of N store servers x M runner machines")
-    parser.add_argument("results", help="run_all.py's JSON (latest.json)")
+    parser.add_argument("results", nargs="?", help="run_all.py's JSON (latest.json)")
     parser.add_argument("--case", default="ours-http-postgres-1/many")
+    parser.add_argument("--ab", metavar="REV", help="measure the checkout's plugin against the one of git revision REV")
+    parser.add_argument("--n", type=int, default=300, help="rollouts per run (--ab)")
+    parser.add_argument("--reps", type=int, default=4, help="rounds (--ab)")
+    parser.add_argument("--upstream-python", default=None, help="python of an upstream v0.3 environment (--ab)")
     args = parser.parse_args(argv)
+    if args.ab:
+        for line in ab_summary(ab(args.ab, args.n, args.reps, args.upstream_python)):
+            print(line)
+        return 0
+    if not args.results:
+        parser.error("give run_all.py's JSON, or --ab REV")
     data = json.loads(Path(args.results).read_text())
     runs = data["workload"][args.case]["runs"]
     best = max(runs, key=lambda r: r["rollouts_per_s"])

@@ -149,8 +149,9 @@ def test_a_finish_by_another_store_wakes_a_waiter_without_polling(schema_url: st
 def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> None:
     """Round trips to the database (statements and commits) of a rollout's three writes as a store server makes
     them (each under an idempotency key): claiming a rollout from the queue reads it and its latest attempt in the
-    same statement, a rollout read brings its latest attempt too, later reads in the transaction reuse them, and the
-    NOTIFY of a finish travels with the COMMIT."""
+    same statement, a rollout read brings its latest attempt too, later reads in the transaction reuse them, the
+    writes whose outcome is not needed back go in one statement with the idempotency key's (the span counter's with
+    the spans'), no savepoint is taken, and the NOTIFY of a finish travels with the COMMIT."""
     import psycopg
     from agentlightning.store.request_keys import request_key_scope
     from agentlightning.testing.store_suite import make_span
@@ -167,12 +168,19 @@ def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> N
             trips.append("COMMIT")
         commit(self)
 
+    def counted_savepoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.extend(["SAVEPOINT", "RELEASE"])
+        return savepoint(self, *args, **kwargs)
+
+    savepoint = psycopg.Connection.transaction
+
     async def main() -> List[int]:
         store = PostgresLightningStore(schema_url, watchdog_interval=None)
         try:
             rollout = await store.enqueue_rollout({"n": 1})
             monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
             monkeypatch.setattr(psycopg.Connection, "commit", counted_commit)
+            monkeypatch.setattr(psycopg.Connection, "transaction", counted_savepoint)
             counts = []
             with request_key_scope("dequeue"):
                 claimed = await store.dequeue_rollout(worker_id="w")
@@ -192,7 +200,7 @@ def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> N
         finally:
             await store.close()
 
-    assert anyio.run(main) == [8, 8, 8], trips  # were 10, 10 and 11
+    assert anyio.run(main) == [6, 5, 5], trips  # were 12, 10 and 11, then 10, 8 and 8
 
 
 def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) -> None:
@@ -231,6 +239,64 @@ def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) 
             assert conn.execute("SELECT version FROM agl_schema_version").fetchall() == [(SCHEMA_VERSION,)]
             indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,)).fetchall()
             assert ("rollouts_by_start_time",) in indexes
+
+    anyio.run(main)
+
+
+def test_a_version_3_schema_is_migrated_to_lz4_with_its_spans_kept(schema_url: str) -> None:
+    """A schema written before lz4 compression (version 3) keeps its spans, compressed with pglz, readable as they
+    were; the spans written after the migration are compressed with lz4."""
+    import psycopg
+    from agentlightning.testing.store_suite import make_span
+    from agentlightning_postgres.schema import MIGRATIONS
+
+    conninfo, options = parse_url(schema_url)
+    schema = options["schema"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'SET search_path TO "{schema}"')
+        conn.execute("CREATE TABLE agl_schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO agl_schema_version VALUES (3)")
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            conn.execute(statement)
+
+    def big_span(rid: str, aid: str, n: int) -> Any:
+        span = make_span(rid, aid, n, name=f"s{n}")
+        span.attributes.update({f"key.{i}": f"value {i} of span {n}" for i in range(200)})  # well above 2 KB
+        return span
+
+    def compressions() -> List[Any]:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            rows = conn.execute("SELECT pg_column_compression(data) FROM spans ORDER BY pk").fetchall()
+            return [row[0] for row in rows]
+
+    async def main() -> None:
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # spans written on the tables of version 3
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("UPDATE agl_schema_version SET version = %s", (SCHEMA_VERSION,))
+        old = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            rollout = await old.start_rollout({"n": 1})
+            rid, aid = rollout.rollout_id, rollout.attempt.attempt_id
+            written = await old.add_many_spans([big_span(rid, aid, n) for n in (1, 2)])
+        finally:
+            await old.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:  # back to version 3
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("UPDATE agl_schema_version SET version = 3")
+        assert compressions() == ["pglz", "pglz"]
+        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        try:
+            assert list(await store.query_spans(rid)) == list(written)
+            written = [*written, *(await store.add_many_spans([big_span(rid, aid, 3)]))]
+            assert list(await store.query_spans(rid)) == written
+        finally:
+            await store.close()
+        assert compressions() == ["pglz", "pglz", "lz4"]
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            assert conn.execute("SELECT version FROM agl_schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
     anyio.run(main)
 

@@ -18,12 +18,17 @@ __all__ = ["LightningStoreThreaded"]
 # Every store call that the lock serialises (wait_for_rollouts is left out: it may block for a long time).
 _LOCKED_METHODS = [name for name in STORE_CALLS if name != "wait_for_rollouts"]
 
+# Writes that only some stores have (the HTTP client's OTLP export): present on the facade when the wrapped store
+# has them, and serialised like the store calls.
+_LOCKED_OPTIONAL = frozenset({"export_otlp"})
+
 
 class LightningStoreThreaded(LightningStore):
     """Wrap ``store`` so that at most one call runs at a time, from any thread or event loop.
 
-    Arguments are forwarded verbatim; ``wait_for_rollouts`` is not serialised. Capabilities are the wrapped store's
-    plus ``thread_safe`` and ``async_safe``.
+    Arguments are forwarded verbatim; ``wait_for_rollouts`` is not serialised. ``export_otlp`` exists when the
+    wrapped store has it (the HTTP store client) and is serialised too. Capabilities are the wrapped store's plus
+    ``thread_safe`` and ``async_safe``.
     """
 
     def __init__(self, store: LightningStore) -> None:
@@ -62,7 +67,13 @@ class LightningStoreThreaded(LightningStore):
             self._lock.release()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["store"], name)
+        target = getattr(self.__dict__["store"], name)
+        if name in _LOCKED_OPTIONAL:
+            return functools.partial(self._call_locked, target)
+        return target
+
+    async def _call_locked(self, target: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any) -> Any:
+        return await self._locked(lambda: target(*args, **kwargs))
 
     def __repr__(self) -> str:
         return f"LightningStoreThreaded({self.store!r})"

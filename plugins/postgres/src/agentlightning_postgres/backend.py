@@ -160,6 +160,8 @@ class PostgresBackend:
             try:
                 tx = PostgresTransaction(conn)
                 result = fn(tx)
+                if write:
+                    tx.flush()  # the deferred writes
                 if write and tx.finished:
                     cur.execute(self._notify_and_commit(tx.finished), prepare=False)
                 else:

@@ -68,7 +68,18 @@ _V3: Tuple[str, ...] = (
     "CREATE INDEX rollouts_by_start_time ON rollouts (start_time ASC NULLS FIRST, pk)",
 )
 
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3)
+_LZ4_COLUMNS = (("spans", "data"), ("request_keys", "body"), ("request_keys", "result"))
+
+_V4: Tuple[str, ...] = tuple(
+    # Large values (span records above ~2 KB, recorded answers) compressed with lz4 rather than pglz: about half the
+    # database's CPU per span written. Values already stored keep their compression and read as before. A server
+    # without lz4 (built without it, or before PostgreSQL 14) keeps pglz.
+    f"DO $$ BEGIN EXECUTE 'ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4'; "
+    "EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; END $$"
+    for table, column in _LZ4_COLUMNS
+)
+
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, Hashable, Iterable, List, Optional, Sequence, Set, Tuple
 
 from agentlightning.store.query import AT_LEAST, Condition, Sort, Where
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
@@ -130,9 +130,35 @@ def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]
     return (" AND ".join(parts) or "TRUE"), params
 
 
+_EVERY_TABLE = frozenset({"rollouts", "attempts", "queue", "span_counters", "spans", "resources", "workers"})
+"""What a statement is taken to read unless it says less: all the tables deferred writes may touch."""
+
 _Latest = Optional[Tuple[str, int, str]]
 """A rollout's latest attempt as this transaction knows it: (attempt id, sequence id, stored JSON), or None when the
 rollout has no attempt."""
+
+_SEQUENCE_NEXT = (
+    "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
+    "ON CONFLICT (rollout_id) DO UPDATE SET next_id = span_counters.next_id + %s RETURNING next_id"
+)
+_SEQUENCE_RAISE = (
+    "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
+    "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id WHERE excluded.next_id > span_counters.next_id"
+)
+_INSERT_SPANS = (
+    "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) "
+    "SELECT r, a, s, q, d FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
+    "WITH ORDINALITY AS given(r, a, s, q, d, i) ORDER BY i "
+    "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING RETURNING rollout_id, attempt_id, span_id"
+)
+
+
+def _of_rollout(key: Tuple[str, Hashable], rollout_id: str) -> bool:
+    """Whether a deferred write's key is of ``rollout_id``'s rows (the rollout or one of its attempts)."""
+    table, row = key
+    return (table == "rollouts" and row == rollout_id) or (
+        table == "attempts" and isinstance(row, tuple) and row[0] == rollout_id
+    )
 
 
 class PostgresTransaction:
@@ -143,6 +169,12 @@ class PostgresTransaction:
     the rollouts it claimed), as stored JSON decoded afresh each time it is served, so the engine's later reads of
     them cost no round trip. What the transaction writes updates what it keeps; no
     other transaction writes meanwhile (writes hold the schema's lock; reads see one snapshot).
+
+    Fewer statements still: a write whose outcome the engine does not need back (a rollout or attempt this
+    transaction read or wrote, so the row is there to update; a worker's upsert; a span counter's raise) is deferred,
+    and goes as a data-modifying ``WITH`` clause into the next statement that writes (the span insert, the idempotency
+    key's insert), or into one statement of its own before a read that could see its rows and before the commit
+    (:meth:`flush`). Deferred writes of one row are coalesced: the last one is sent.
     """
 
     def __init__(self, conn: Any) -> None:
@@ -152,15 +184,71 @@ class PostgresTransaction:
         self._latest: Dict[str, _Latest] = {}
         self._rollouts: Dict[str, str] = {}
         """Rollouts claimed from the queue by this transaction, as stored JSON (read with the claim)."""
+        self._pending: Dict[Tuple[str, Hashable], Tuple[str, Tuple[object, ...]]] = {}
+        """Deferred writes by (table, row key): (SQL, parameters), sent in this order."""
+        self._known_rollouts: Set[str] = set()
+        """Rollouts whose row this transaction read or inserted (an update of them needs no row count back)."""
+        self._known_attempts: Set[Tuple[str, str]] = set()
+        self._workers: Dict[str, str] = {}
+        """Workers whose deferred upsert is pending, as JSON: a read of them is answered from it."""
 
-    def _all(self, sql: str, params: Sequence[object] = ()) -> List[Tuple[Any, ...]]:
+    def _all(
+        self, sql: str, params: Sequence[object] = (), reads: Collection[str] = _EVERY_TABLE
+    ) -> List[Tuple[Any, ...]]:
+        self._settle(reads)
         self._cur.execute(sql, params)
         return list(self._cur.fetchall())
 
-    def _one(self, sql: str, params: Sequence[object] = ()) -> Optional[Tuple[Any, ...]]:
+    def _one(
+        self, sql: str, params: Sequence[object] = (), reads: Collection[str] = _EVERY_TABLE
+    ) -> Optional[Tuple[Any, ...]]:
+        self._settle(reads)
         self._cur.execute(sql, params)
         row = self._cur.fetchone()
         return None if row is None else tuple(row)
+
+    # -- deferred writes ---------------------------------------------------------------------------------------
+
+    def _defer(self, table: str, key: Hashable, sql: str, params: Tuple[object, ...]) -> None:
+        self._pending.pop((table, key), None)  # the last write of a row goes last
+        self._pending[(table, key)] = (sql, params)
+
+    def _with_pending(self, sql: str, params: Sequence[object]) -> Tuple[str, List[object]]:
+        """``sql`` preceded by the deferred writes as ``WITH`` clauses, and all the parameters; clears them.
+
+        The clauses and the statement see one snapshot, so they must write rows that ``sql`` does not read: the
+        deferred writes are of other tables than the statements that take them in (spans, request keys)."""
+        clauses: List[str] = []
+        combined: List[object] = []
+        for i, (clause, clause_params) in enumerate(self._pending.values()):
+            clauses.append(f"w{i} AS ({clause})")
+            combined.extend(clause_params)
+        self._pending.clear()
+        self._workers.clear()
+        combined.extend(params)
+        return "WITH " + ", ".join(clauses) + " " + sql, combined
+
+    def _write(self, sql: str, params: Sequence[object], *, touches: Collection[str]) -> None:
+        """Run a write statement, carrying the deferred writes along (those of the tables it ``touches`` go first,
+        in a statement of their own: one statement must not write a row twice, nor read what it writes)."""
+        self._settle(touches)
+        if self._pending:
+            sql, params = self._with_pending(sql, params)
+        self._cur.execute(sql, params)
+
+    def flush(self) -> None:
+        """Send the deferred writes (one statement); the backend calls this before the commit."""
+        if self._pending:
+            *_, last = self._pending
+            sql, params = self._pending.pop(last)
+            if last[0] == "workers":
+                self._workers.pop(str(last[1]), None)
+            self._write(sql, params, touches=())
+
+    def _settle(self, tables: Collection[str]) -> None:
+        """Flush before a statement that reads ``tables``, if a deferred write touches one of them."""
+        if self._pending and any(table in tables for table, _ in self._pending):
+            self.flush()
 
     def _count(self, table: str) -> int:
         row = self._one(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed table names
@@ -172,38 +260,66 @@ class PostgresTransaction:
         kept = self._rollouts.get(rollout_id)
         if kept is not None:
             return decode_rollout(kept)
+        if self._pending and any(_of_rollout(key, rollout_id) for key in self._pending):
+            self.flush()
         row = self._one(
             "SELECT r.data, a.attempt_id, a.sequence_id, a.data FROM rollouts r LEFT JOIN LATERAL "
             "(SELECT attempt_id, sequence_id, data FROM attempts WHERE rollout_id = r.rollout_id "
             "ORDER BY sequence_id DESC LIMIT 1) a ON TRUE WHERE r.rollout_id = %s",
             (rollout_id,),
+            reads=(),
         )
         if row is None:
             return None
-        self._latest[rollout_id] = None if row[1] is None else (row[1], int(row[2]), row[3])
+        self._known_rollouts.add(rollout_id)
+        self._remember_latest(rollout_id, row[1], row[2], row[3])
         return decode_rollout(row[0])
 
-    def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
-        import psycopg
+    def _remember_latest(self, rollout_id: str, attempt_id: Optional[str], sequence_id: Any, data: Any) -> None:
+        if attempt_id is None:
+            self._latest[rollout_id] = None
+        else:
+            self._latest[rollout_id] = (attempt_id, int(sequence_id), data)
+            self._known_attempts.add((rollout_id, attempt_id))
 
-        rows = [(r.rollout_id, r.status, _time(r.start_time), _time(r.end_time), encode(r)) for r in rollouts]
-        try:
-            with self._cur.connection.transaction():  # a savepoint: the failure leaves the transaction usable
-                self._cur.executemany(
-                    "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) VALUES (%s, %s, %s, %s, %s)",
-                    rows,
-                )
-        except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(f"rollout id already stored: {exc}") from exc
+    def insert_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        """All of ``rollouts`` in one statement, in the given order; none of them when one id is stored already
+        (or given twice): ValueError, and the transaction stays usable."""
+        if not rollouts:
+            return
+        ids = [r.rollout_id for r in rollouts]
+        rows = self._all(
+            "INSERT INTO rollouts (rollout_id, status, start_time, end_time, data) "
+            "SELECT r, s, b, e, d FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[], %s::text[]) "
+            "WITH ORDINALITY AS given(r, s, b, e, d, i) ORDER BY i "
+            "ON CONFLICT (rollout_id) DO NOTHING RETURNING pk",
+            (
+                ids,
+                [r.status for r in rollouts],
+                [_time(r.start_time) for r in rollouts],
+                [_time(r.end_time) for r in rollouts],
+                [encode(r) for r in rollouts],
+            ),
+            reads=(),
+        )
+        if len(rows) < len(rollouts):
+            if rows:
+                self._cur.execute("DELETE FROM rollouts WHERE pk = ANY(%s)", ([row[0] for row in rows],))
+            raise ValueError(f"rollout id already stored (or given twice): one of {ids[:10]}")
+        self._known_rollouts.update(ids)
 
     def update_rollout(self, rollout: Rollout) -> None:
-        self._cur.execute(
-            "UPDATE rollouts SET status = %s, start_time = %s, end_time = %s, data = %s WHERE rollout_id = %s",
-            (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout.rollout_id),
-        )
-        if self._cur.rowcount == 0:
-            raise ValueError(f"rollout {rollout.rollout_id!r} is not stored")
-        self._rollouts.pop(rollout.rollout_id, None)  # a later read goes to the database
+        rollout_id = rollout.rollout_id
+        sql = "UPDATE rollouts SET status = %s, start_time = %s, end_time = %s, data = %s WHERE rollout_id = %s"
+        params = (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout_id)
+        if rollout_id in self._known_rollouts:
+            self._defer("rollouts", rollout_id, sql, params)
+        else:
+            self._write(sql, params, touches=("rollouts",))
+            if self._cur.rowcount == 0:
+                raise ValueError(f"rollout {rollout_id!r} is not stored")
+            self._known_rollouts.add(rollout_id)
+        self._rollouts.pop(rollout_id, None)  # a later read goes to the database
         if rollout.status in FINISHED_STATUSES:
             self.finished.append(rollout.rollout_id)
 
@@ -228,29 +344,31 @@ class PostgresTransaction:
     # -- attempts ----------------------------------------------------------------------------------------------
 
     def insert_attempt(self, attempt: Attempt) -> None:
-        import psycopg
-
         data = encode(attempt)
-        try:
-            with self._cur.connection.transaction():
-                self._cur.execute(
-                    "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (%s, %s, %s, %s)",
-                    (attempt.rollout_id, attempt.attempt_id, attempt.sequence_id, data),
-                )
-        except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(
-                f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored"
-            ) from exc
+        key = (attempt.rollout_id, attempt.attempt_id)
+        self._write(
+            "INSERT INTO attempts (rollout_id, attempt_id, sequence_id, data) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (rollout_id, attempt_id) DO NOTHING",
+            (*key, attempt.sequence_id, data),
+            touches=("attempts",),
+        )
+        if self._cur.rowcount == 0:
+            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} already stored")
+        self._known_attempts.add(key)
         self._keep(attempt, data, inserted=True)
 
     def update_attempt(self, attempt: Attempt) -> None:
         data = encode(attempt)
-        self._cur.execute(
-            "UPDATE attempts SET sequence_id = %s, data = %s WHERE rollout_id = %s AND attempt_id = %s",
-            (attempt.sequence_id, data, attempt.rollout_id, attempt.attempt_id),
-        )
-        if self._cur.rowcount == 0:
-            raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+        key = (attempt.rollout_id, attempt.attempt_id)
+        sql = "UPDATE attempts SET sequence_id = %s, data = %s WHERE rollout_id = %s AND attempt_id = %s"
+        params = (attempt.sequence_id, data, *key)
+        if key in self._known_attempts:
+            self._defer("attempts", key, sql, params)
+        else:
+            self._write(sql, params, touches=("attempts",))
+            if self._cur.rowcount == 0:
+                raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
+            self._known_attempts.add(key)
         self._keep(attempt, data, inserted=False)
 
     def _keep(self, attempt: Attempt, data: str, *, inserted: bool) -> None:
@@ -272,7 +390,10 @@ class PostgresTransaction:
         if known is not None and known[0] == attempt_id:
             return decode(known[2], Attempt)
         row = self._one("SELECT data FROM attempts WHERE rollout_id = %s AND attempt_id = %s", (rollout_id, attempt_id))
-        return None if row is None else decode(row[0], Attempt)
+        if row is None:
+            return None
+        self._known_attempts.add((rollout_id, attempt_id))
+        return decode(row[0], Attempt)
 
     def get_attempts(self, rollout_id: str) -> List[Attempt]:
         rows = self._all("SELECT data FROM attempts WHERE rollout_id = %s ORDER BY sequence_id", (rollout_id,))
@@ -287,9 +408,10 @@ class PostgresTransaction:
                 "WHERE rollout_id = ANY(%s) ORDER BY rollout_id, sequence_id DESC",
                 (missing,),
             )
-            found = {row[0]: (row[1], int(row[2]), row[3]) for row in rows}
+            found = {row[0]: row for row in rows}
             for rollout_id in missing:
-                self._latest[rollout_id] = found.get(rollout_id)
+                row = found.get(rollout_id)
+                self._remember_latest(rollout_id, *(row[1:] if row is not None else (None, None, None)))
         latest: Dict[str, Attempt] = {}
         for rollout_id in wanted:
             known = self._latest[rollout_id]
@@ -321,12 +443,14 @@ class PostgresTransaction:
             "(SELECT attempt_id, sequence_id, data FROM attempts WHERE rollout_id = p.rollout_id "
             "ORDER BY sequence_id DESC LIMIT 1) a ON TRUE",
             (limit,),
+            reads=("queue", "rollouts", "attempts"),
         )
         rows.sort(key=lambda row: int(row[0]))
         for _, rollout_id, data, attempt_id, sequence_id, attempt in rows:  # the engine reads them next
             if data is not None:
                 self._rollouts[rollout_id] = data
-                self._latest[rollout_id] = None if attempt_id is None else (attempt_id, int(sequence_id), attempt)
+                self._known_rollouts.add(rollout_id)
+                self._remember_latest(rollout_id, attempt_id, sequence_id, attempt)
         return [str(row[1]) for row in rows]
 
     def queue_contains(self, rollout_id: str) -> bool:
@@ -335,44 +459,37 @@ class PostgresTransaction:
     # -- span sequence counters --------------------------------------------------------------------------------
 
     def sequence_next(self, rollout_id: str, count: int = 1) -> int:
-        row = self._one(
-            "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
-            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = span_counters.next_id + %s RETURNING next_id",
-            (rollout_id, 1 + count, count),
-        )
+        self._write(_SEQUENCE_NEXT, (rollout_id, 1 + count, count), touches=("span_counters",))
+        row = self._cur.fetchone()
         assert row is not None
         return int(row[0]) - count
 
     def sequence_raise(self, rollout_id: str, value: int) -> None:
-        self._cur.execute(
-            "INSERT INTO span_counters (rollout_id, next_id) VALUES (%s, %s) "
-            "ON CONFLICT (rollout_id) DO UPDATE SET next_id = excluded.next_id "
-            "WHERE excluded.next_id > span_counters.next_id",
-            (rollout_id, value + 1),
-        )
+        """Deferred: it goes with the span insert that follows it (the engine raises the counter before inserting
+        the spans that carry ``value``)."""
+        pending = self._pending.get(("span_counters", rollout_id))
+        if pending is not None:
+            value = max(value, int(pending[1][1]) - 1)  # type: ignore[call-overload]
+        self._defer("span_counters", rollout_id, _SEQUENCE_RAISE, (rollout_id, value + 1))
 
     # -- spans -------------------------------------------------------------------------------------------------
 
     def insert_spans(self, spans: Sequence[Span]) -> List[bool]:
-        """All of ``spans`` in one statement (``unnest`` of one array per column, in the given order); a span whose
-        key is stored already, or came earlier in ``spans``, is not stored."""
+        """All of ``spans`` in one statement (``unnest`` of one array per column, in the given order), which also
+        carries the deferred writes (the span counter's raise); a span whose key is stored already, or came earlier
+        in ``spans``, is not stored."""
         if not spans:
             return []
         keys = [(span.rollout_id, span.attempt_id, span.span_id) for span in spans]
-        rows = self._all(
-            "INSERT INTO spans (rollout_id, attempt_id, span_id, sequence_id, data) "
-            "SELECT r, a, s, q, d FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
-            "WITH ORDINALITY AS given(r, a, s, q, d, i) ORDER BY i "
-            "ON CONFLICT (rollout_id, attempt_id, span_id) DO NOTHING RETURNING rollout_id, attempt_id, span_id",
-            (
-                [key[0] for key in keys],
-                [key[1] for key in keys],
-                [key[2] for key in keys],
-                [span.sequence_id for span in spans],
-                [encode(span) for span in spans],
-            ),
+        columns = (
+            [key[0] for key in keys],
+            [key[1] for key in keys],
+            [key[2] for key in keys],
+            [span.sequence_id for span in spans],
+            [encode(span) for span in spans],
         )
-        inserted = {tuple(row) for row in rows}
+        self._write(_INSERT_SPANS, columns, touches=("spans",))
+        inserted = {tuple(row) for row in self._cur.fetchall()}
         stored: List[bool] = []
         for key in keys:
             stored.append(key in inserted)
@@ -395,9 +512,11 @@ class PostgresTransaction:
     # -- idempotency keys (agentlightning.store.request_keys) ---------------------------------------------------
 
     def claim_request_key(self, key: str, now: float, result: Optional[bytes]) -> bool:
-        self._cur.execute(
+        """Carries the deferred writes: a key recorded already fails the request, and the engine rolls them back."""
+        self._write(
             "INSERT INTO request_keys (key, created, result) VALUES (%s, %s, %s) ON CONFLICT (key) DO NOTHING",
             (key, now, result),
+            touches=(),
         )
         return bool(self._cur.rowcount)
 
@@ -441,15 +560,23 @@ class PostgresTransaction:
     # -- workers -----------------------------------------------------------------------------------------------
 
     def get_worker(self, worker_id: str) -> Optional[Worker]:
-        row = self._one("SELECT data FROM workers WHERE worker_id = %s", (worker_id,))
+        pending = self._workers.get(worker_id)
+        if pending is not None:
+            return decode(pending, Worker)
+        row = self._one("SELECT data FROM workers WHERE worker_id = %s", (worker_id,), reads=())
         return None if row is None else decode(row[0], Worker)
 
     def put_worker(self, worker: Worker) -> None:
-        self._cur.execute(
+        """Deferred (an upsert: nothing to check)."""
+        data = encode(worker)
+        self._defer(
+            "workers",
+            worker.worker_id,
             "INSERT INTO workers (worker_id, data) VALUES (%s, %s) "
             "ON CONFLICT (worker_id) DO UPDATE SET data = excluded.data",
-            (worker.worker_id, encode(worker)),
+            (worker.worker_id, data),
         )
+        self._workers[worker.worker_id] = data
 
     def iter_workers(self) -> Iterable[Worker]:
         return [decode(row[0], Worker) for row in self._all("SELECT data FROM workers ORDER BY pk")]
