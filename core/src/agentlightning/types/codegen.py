@@ -312,8 +312,9 @@ def checked_dict_decoder(cls: type) -> Optional[Callable[[Any], Any]]:
     and of exactly the JSON type the project's converter turns into the same value (a string for ``str``, an int for
     ``int``, an int or a float for ``float``, objects for models and dicts, lists for model lists); dicts are copied
     as the converter copies them. Anything else (a missing field left to its default, ``3.0`` for an int, a failing
-    validator) raises :class:`Declined`, KeyError or the validator's error, and the caller falls back to the converter, whose answer or error is then the one given: the two always agree. None
-    for a model with a field (its own or a nested model's) of a type without a test: the converter decodes it."""
+    validator) raises :class:`Declined`, KeyError or the validator's error, and the caller falls back to the
+    converter, whose answer or error is then the one given: the two always agree. None for a model with a field (its
+    own or a nested model's) of a type without a test: the converter decodes it."""
     hints = typing.get_type_hints(cls)
     try:
         rules = field_rules(cls)
