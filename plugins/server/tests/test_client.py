@@ -194,6 +194,41 @@ async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> No
     await client.close()
 
 
+async def test_each_wait_request_names_only_the_rollouts_not_yet_seen_finished(
+    memory_client: LightningStoreClient,
+) -> None:
+    client = LightningStoreClient(memory_client.url, wait_chunk_seconds=0.2)
+    first, second, third = [await client.start_rollout(name) for name in ("first", "second", "third")]
+    await client.update_attempt(first.rollout_id, "latest", status="succeeded")
+    asked: List[List[str]] = []
+    call = client._call
+
+    async def recording_call(route: Any, *args: Any, **kwargs: Any) -> Any:
+        if "rollout_ids" in kwargs:
+            asked.append(list(kwargs["rollout_ids"]))
+        return await call(route, *args, **kwargs)
+
+    client._call = recording_call  # type: ignore[method-assign]
+
+    async def finish_later() -> None:
+        await anyio.sleep(0.5)
+        await client.update_attempt(second.rollout_id, "latest", status="failed")
+        await anyio.sleep(0.5)
+        await client.update_attempt(third.rollout_id, "latest", status="succeeded")
+
+    ids = [third.rollout_id, first.rollout_id, second.rollout_id, first.rollout_id]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(finish_later)
+        done = await client.wait_for_rollouts(rollout_ids=ids, timeout=30)
+    assert [r.rollout_id for r in done] == ids  # the caller's order, repeats kept, as a local store answers
+    assert [r.status for r in done] == ["succeeded", "succeeded", "failed", "succeeded"]
+    assert asked[0] == [third.rollout_id, first.rollout_id, second.rollout_id]
+    assert all(first.rollout_id not in names for names in asked[1:])  # seen finished: never asked again
+    assert asked[-1] == [third.rollout_id]
+    assert len(asked) >= 4  # several chunks: the narrowing happened across requests
+    await client.close()
+
+
 async def test_answered_turns_true_with_the_first_answer_of_a_server() -> None:
     server = LightningStoreServer(_memory(), port=free_port()).start()
     try:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import List, Sequence, Set
 
 import agentlightning as agl
 import anyio
 import pytest
 from agentlightning.plugins import PluginManager
-from agentlightning.store import open_store
+from agentlightning.store import open_store, waiting
 from agentlightning.store.errors import SpansEvictedError, StoreClosedError
 from agentlightning.testing.store_suite import make_span
-from agentlightning.types.core import RolloutConfig
+from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning_sqlite import SqliteLightningStore, hooks
 from agentlightning_sqlite.url import parse_url
 
@@ -134,6 +135,54 @@ async def test_two_stores_on_one_file_share_everything(tmp_path: Path, anyio_bac
         assert [r.rollout_id for r in done] == [claimed.rollout_id]
         assert time.monotonic() - started < 5  # woken by the other store's commit, well before the timeout
         assert len(await algorithm.query_spans(claimed.rollout_id)) == 1
+    finally:
+        await algorithm.close()
+        await runner.close()
+
+
+async def test_a_waiter_on_many_rollouts_paces_its_rereads_of_another_stores_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another store's every commit would have the waiter re-read all its pending ids every 50 ms; paced, the
+    re-reads take a bounded share of the wait, and the finishes are still all seen."""
+    monkeypatch.setattr(waiting, "RECHECK_SHARE", 0.05)
+    path = tmp_path / "paced.db"
+    algorithm = SqliteLightningStore(path, watchdog_interval=None)
+    runner = SqliteLightningStore(path, watchdog_interval=None)
+    rereads: List[int] = []
+    finished_among = algorithm._finished_among
+
+    async def slow_finished_among(ids: Sequence[str], *, scan: bool = False, known: bool = False) -> Set[str]:
+        if known and len(ids) >= waiting.PACED_FROM_IDS:
+            rereads.append(len(ids))
+            await anyio.sleep(0.02)  # a re-read of many ids is not free
+        return await finished_among(ids, scan=scan, known=known)
+
+    monkeypatch.setattr(algorithm, "_finished_among", slow_finished_among)
+    try:
+        queued = await algorithm.enqueue_many_rollouts([EnqueueRolloutRequest(input=i) for i in range(150)])
+        ids = [r.rollout_id for r in queued]
+
+        async def keep_writing(seconds: float) -> None:
+            with anyio.move_on_after(seconds):
+                while True:
+                    await runner.add_resources({"r": agl.PromptTemplate(template="t", engine="f-string")})
+                    await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_writing, 1.5)
+            assert await algorithm.wait_for_rollouts(rollout_ids=ids, timeout=1.5) == []
+        # each re-read takes >= 20 ms, so the next waits >= 19 x 20 ms: at most 1 + 1.5 / 0.38 re-reads, not ~20
+        assert 1 <= len(rereads) <= 5
+
+        async def finish_all() -> None:
+            while (claimed := await runner.dequeue_rollout(worker_id="w")) is not None:
+                await runner.update_attempt(claimed.rollout_id, claimed.attempt.attempt_id, status="succeeded")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(finish_all)
+            done = await algorithm.wait_for_rollouts(rollout_ids=ids, timeout=60)
+        assert [r.rollout_id for r in done] == ids and {r.status for r in done} == {"succeeded"}
     finally:
         await algorithm.close()
         await runner.close()

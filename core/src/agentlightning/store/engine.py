@@ -72,7 +72,7 @@ from .request_keys import (
     decode_result,
     encode_result,
 )
-from .waiting import CompletionNotifier
+from .waiting import CompletionNotifier, RecheckPacer
 from .watchdog import Debouncer, Watchdog
 
 __all__ = ["EngineLightningStore"]
@@ -645,6 +645,7 @@ class EngineLightningStore(LightningStore):
         try:
             token = self.backend.change_token() if shared else None
             last_scan = anyio.current_time()
+            pacer = RecheckPacer()
             remaining = set(ids) - await self._finished_among(ids, scan=True)
             # woken once all remaining ids were reported finished (timer slices aside), not once per finish
             self._notifier.wake_when_all(waiter, remaining)
@@ -665,17 +666,24 @@ class EngineLightningStore(LightningStore):
                 # remaining id has been reported, in one read, rather than once per wake-up
                 reported |= self._notifier.take_hits(waiter) & remaining
                 check = reported if reported >= remaining else set()
-                if shared:
+                # a full re-read of the remaining ids is paced by its cost, so a waiter on many ids stays cheap
+                now = anyio.current_time()
+                full = pacer.due(now, len(remaining))
+                if shared and full:
                     current = self.backend.change_token()
-                    if current != token:
+                    if current != token:  # an unpaced change stays unseen until the next due check
                         token = current
                         check = set(remaining)
-                scan = scan_every is not None and anyio.current_time() - last_scan >= scan_every
+                scan = scan_every is not None and now - last_scan >= scan_every
                 if scan:
-                    last_scan = anyio.current_time()
-                    check = set(remaining)
-                if check:
+                    last_scan = now
+                    if full:
+                        check = set(remaining)
+                if check or scan:
+                    started = anyio.current_time()
                     remaining -= await self._finished_among(list(check), scan=scan, known=True)
+                    pacer.record(started, anyio.current_time(), len(check))
+                if check:
                     reported = set()  # what the read did not confirm waits for a new report
                     self._notifier.wake_when_all(waiter, remaining)
 

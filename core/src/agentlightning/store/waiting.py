@@ -18,7 +18,7 @@ from typing import Callable, Dict, Iterable, Optional, Set
 import anyio
 import sniffio
 
-__all__ = ["CompletionNotifier", "Waiter", "loop_waker"]
+__all__ = ["CompletionNotifier", "RecheckPacer", "Waiter", "loop_waker"]
 
 
 def loop_waker(event: anyio.Event) -> Callable[[], None]:
@@ -160,3 +160,47 @@ class CompletionNotifier:
     def __len__(self) -> int:
         with self._lock:
             return len(self._waiters)
+
+
+RECHECK_SHARE = 0.1
+"""The share of a waiter's time that its full re-reads of its pending ids may take (see :class:`RecheckPacer`)."""
+
+PACED_FROM_IDS = 100
+"""Re-reads of fewer pending ids than this are not paced: their time is mostly fixed costs (a lock, a round trip)."""
+
+
+class RecheckPacer:
+    """Paces a waiter's full re-reads of its pending ids (after another process wrote, or at a timeout scan).
+
+    A re-read costs time in proportion to the ids still pending; re-read every few milliseconds, a waiter on 200,000
+    rollouts would spend all its time (and the store's) re-reading them, and a run's cost would grow with the square
+    of its size. The pacer learns the cost per id of the last re-read and lets the next one run only after a pause
+    that keeps re-reads to about ``share`` of the waiter's time. A waiter on fewer than :data:`PACED_FROM_IDS` ids
+    re-reads as often as it asks; one on many notices finishes a little later.
+    """
+
+    __slots__ = ("_last_end", "_seconds_per_id", "_share")
+
+    def __init__(self, share: Optional[float] = None) -> None:
+        share = RECHECK_SHARE if share is None else share
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"share must be in (0, 1], got {share!r}")
+        self._share = share
+        self._seconds_per_id = 0.0
+        self._last_end = float("-inf")
+
+    def pause(self, pending: int) -> float:
+        """Seconds to keep between the end of the last re-read and the next one of ``pending`` ids."""
+        if pending < PACED_FROM_IDS:
+            return 0.0
+        return self._seconds_per_id * pending * (1.0 / self._share - 1.0)
+
+    def due(self, now: float, pending: int) -> bool:
+        """Whether a re-read of ``pending`` ids may run at ``now`` (a monotonic time)."""
+        return now >= self._last_end + self.pause(pending)
+
+    def record(self, started: float, ended: float, count: int) -> None:
+        """A re-read of ``count`` ids ran from ``started`` to ``ended`` (monotonic times)."""
+        if count > 0:
+            self._seconds_per_id = max(ended - started, 0.0) / count
+        self._last_end = ended

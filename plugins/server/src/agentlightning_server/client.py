@@ -525,20 +525,25 @@ class LightningStoreClient(LightningStore):
         return cast("Rollout", await self._call(R.UPDATE_ROLLOUT, rollout_id, **fields))
 
     async def wait_for_rollouts(self, *, rollout_ids: List[str], timeout: Optional[float] = None) -> List[Rollout]:
-        """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits."""
+        """Waits in requests of at most ``wait_chunk_seconds`` each, so no request outlives the server's limits.
+
+        Each request names only the ids not yet seen finished, so a wait on many rollouts sends and receives each
+        finished rollout once rather than once per request; a rollout is returned as it was when first seen
+        finished."""
         ids = list(rollout_ids)
-        wanted = len(set(ids))
+        pending = list(dict.fromkeys(ids))
+        finished: Dict[str, Rollout] = {}
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         while True:
             remaining = self.wait_chunk_seconds if deadline is None else deadline - time.monotonic()
             chunk = max(0.0, min(self.wait_chunk_seconds, remaining))
             done: List[Rollout] = await self._call(
-                R.WAIT_ROLLOUTS, rollout_ids=ids, timeout=chunk, _timeout=chunk + self.request_timeout
+                R.WAIT_ROLLOUTS, rollout_ids=pending, timeout=chunk, _timeout=chunk + self.request_timeout
             )
-            if len({r.rollout_id for r in done}) >= wanted or not ids:
-                return done
-            if deadline is not None and time.monotonic() >= deadline:
-                return done
+            finished.update((r.rollout_id, r) for r in done)
+            pending = [i for i in pending if i not in finished]
+            if not pending or (deadline is not None and time.monotonic() >= deadline):
+                return [finished[i] for i in ids if i in finished]
 
     # -- attempts ----------------------------------------------------------------------------------------------------
 
