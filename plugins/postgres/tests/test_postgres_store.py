@@ -203,8 +203,8 @@ def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> N
     assert anyio.run(main) == [6, 5, 5], trips  # were 12, 10 and 11, then 10, 8 and 8
 
 
-def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) -> None:
-    """A schema written before the start-time index (version 2) gains it when a store opens it; nothing is lost."""
+def _schema_at_version(schema_url: str, version: int) -> tuple[str, str]:
+    """The URL's schema created as the first ``version`` migrations left it; its connection string and name."""
     import psycopg
     from agentlightning_postgres.schema import MIGRATIONS
 
@@ -214,9 +214,17 @@ def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) 
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute(f'SET search_path TO "{schema}"')
         conn.execute("CREATE TABLE agl_schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO agl_schema_version VALUES (2)")
-        for statement in (s for migration in MIGRATIONS[:2] for s in migration):
+        conn.execute("INSERT INTO agl_schema_version VALUES (%s)", (version,))
+        for statement in (s for migration in MIGRATIONS[:version] for s in migration):
             conn.execute(statement)
+    return conninfo, schema
+
+
+def test_a_version_2_schema_is_migrated_with_its_rollouts_kept(schema_url: str) -> None:
+    """A schema written before the start-time index (version 2) gains it when a store opens it; nothing is lost."""
+    import psycopg
+
+    conninfo, schema = _schema_at_version(schema_url, 2)
 
     async def main() -> None:
         old = PostgresLightningStore(schema_url, watchdog_interval=None)
@@ -248,17 +256,8 @@ def test_a_version_3_schema_is_migrated_to_lz4_with_its_spans_kept(schema_url: s
     were; the spans written after the migration are compressed with lz4."""
     import psycopg
     from agentlightning.testing.store_suite import make_span
-    from agentlightning_postgres.schema import MIGRATIONS
 
-    conninfo, options = parse_url(schema_url)
-    schema = options["schema"]
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-        conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute("CREATE TABLE agl_schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO agl_schema_version VALUES (3)")
-        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
-            conn.execute(statement)
+    conninfo, schema = _schema_at_version(schema_url, 3)
 
     def big_span(rid: str, aid: str, n: int) -> Any:
         span = make_span(rid, aid, n, name=f"s{n}")

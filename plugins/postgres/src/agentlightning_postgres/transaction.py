@@ -308,17 +308,24 @@ class PostgresTransaction:
             raise ValueError(f"rollout id already stored (or given twice): one of {ids[:10]}")
         self._known_rollouts.update(ids)
 
+    def _update_row(
+        self, table: str, key: Hashable, known: Set[Any], sql: str, params: Tuple[object, ...], what: str
+    ) -> None:
+        """An UPDATE of one row: deferred when the row is known to exist in this transaction, else run at once and
+        refused with ``what`` when it matched nothing."""
+        if key in known:
+            self._defer(table, key, sql, params)
+            return
+        self._write(sql, params, touches=(table,))
+        if self._cur.rowcount == 0:
+            raise ValueError(f"{what} is not stored")
+        known.add(key)
+
     def update_rollout(self, rollout: Rollout) -> None:
         rollout_id = rollout.rollout_id
         sql = "UPDATE rollouts SET status = %s, start_time = %s, end_time = %s, data = %s WHERE rollout_id = %s"
         params = (rollout.status, _time(rollout.start_time), _time(rollout.end_time), encode(rollout), rollout_id)
-        if rollout_id in self._known_rollouts:
-            self._defer("rollouts", rollout_id, sql, params)
-        else:
-            self._write(sql, params, touches=("rollouts",))
-            if self._cur.rowcount == 0:
-                raise ValueError(f"rollout {rollout_id!r} is not stored")
-            self._known_rollouts.add(rollout_id)
+        self._update_row("rollouts", rollout_id, self._known_rollouts, sql, params, f"rollout {rollout_id!r}")
         self._rollouts.pop(rollout_id, None)  # a later read goes to the database
         if rollout.status in FINISHED_STATUSES:
             self.finished.append(rollout.rollout_id)
@@ -362,13 +369,8 @@ class PostgresTransaction:
         key = (attempt.rollout_id, attempt.attempt_id)
         sql = "UPDATE attempts SET sequence_id = %s, data = %s WHERE rollout_id = %s AND attempt_id = %s"
         params = (attempt.sequence_id, data, *key)
-        if key in self._known_attempts:
-            self._defer("attempts", key, sql, params)
-        else:
-            self._write(sql, params, touches=("attempts",))
-            if self._cur.rowcount == 0:
-                raise ValueError(f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r} is not stored")
-            self._known_attempts.add(key)
+        what = f"attempt {attempt.attempt_id!r} of rollout {attempt.rollout_id!r}"
+        self._update_row("attempts", key, self._known_attempts, sql, params, what)
         self._keep(attempt, data, inserted=False)
 
     def _keep(self, attempt: Attempt, data: str, *, inserted: bool) -> None:
