@@ -9,7 +9,7 @@ import functools
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List
 
 import anyio
 import anyio.lowlevel
@@ -32,6 +32,16 @@ def _workers_on_disk(path: Path) -> List[str]:
         return [row[0] for row in conn.execute("SELECT worker_id FROM workers ORDER BY pk")]
     finally:
         conn.close()
+
+
+async def _outcome(
+    outcomes: Dict[str, Any], backend: SqliteBackend, name: str, fn: Any, *, catch: type[BaseException] = Exception
+) -> None:
+    """Runs ``fn`` as a write on ``backend``; its result, or the ``catch`` it raised, becomes ``outcomes[name]``."""
+    try:
+        outcomes[name] = await backend.run(fn, write=True)
+    except catch as exc:  # the outcome under test
+        outcomes[name] = exc
 
 
 def _put(worker_id: str, log: List[str]) -> Any:
@@ -78,11 +88,7 @@ async def test_a_failing_write_is_rolled_back_alone(db_path: Path) -> None:
             tx.put_worker(Worker(worker_id="bad"))  # written, then undone by its savepoint
             raise ValueError("boom")
 
-        async def write(name: str, fn: Any) -> None:
-            try:
-                outcomes[name] = await backend.run(fn, write=True)
-            except Exception as exc:  # noqa: BLE001 - the outcome under test
-                outcomes[name] = exc
+        write = functools.partial(_outcome, outcomes, backend)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(write, "a", _put("a", []))
@@ -274,11 +280,7 @@ async def test_writes_run_again_after_a_failure_in_their_batch_are_stored_once(
             tx.put_worker(Worker(worker_id="bad"))
             raise ValueError("boom")
 
-        async def write(name: str, fn: Any) -> None:
-            try:
-                outcomes[name] = await backend.run(fn, write=True)
-            except Exception as exc:  # noqa: BLE001 - the outcome under test
-                outcomes[name] = exc
+        write = functools.partial(_outcome, outcomes, backend)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(write, "r1", insert("r1"))
@@ -327,11 +329,7 @@ async def test_a_batch_whose_lock_is_taken_before_it_runs_again_is_retried_as_a_
         def failing(tx: Any) -> None:
             raise ValueError("boom")
 
-        async def write(name: str, fn: Any) -> None:
-            try:
-                outcomes[name] = await backend.run(fn, write=True)
-            except Exception as exc:  # noqa: BLE001 - the outcome under test
-                outcomes[name] = exc
+        write = functools.partial(_outcome, outcomes, backend)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(write, "r1", insert("r1"))
@@ -399,11 +397,7 @@ async def test_inline_batch_rolls_a_failing_write_back_alone_and_aborts_on_what_
             tx.put_worker(Worker(worker_id="x"))
             raise Abort()
 
-        async def write(name: str, fn: Any) -> None:
-            try:
-                outcomes[name] = await backend.run(fn, write=True)
-            except BaseException as exc:  # noqa: BLE001 - the outcome under test
-                outcomes[name] = exc
+        write = functools.partial(_outcome, outcomes, backend, catch=BaseException)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(write, "a", _put("a", []))
