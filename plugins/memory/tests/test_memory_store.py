@@ -400,3 +400,48 @@ async def test_otel_spans_stored_inline_behave_as_the_engines(anyio_backend: str
         await store.close()
     with pytest.raises(StoreClosedError):
         await store.add_otel_span(rid, aid, make_otel_span("late"))
+
+
+async def test_whole_span_list_reads_as_the_general_query(anyio_backend: str) -> None:
+    # query_spans(rollout[, attempt]) without options takes a shorter path: the same page, order, errors and scan as
+    # the general query (reached here by passing a default option explicitly)
+    store = InMemoryLightningStore(watchdog_interval=None, scan_debounce_seconds=0, memory_budget_bytes=10**9)
+    try:
+        config = RolloutConfig(timeout_seconds=3600)
+        [rollout, other] = await store.enqueue_many_rollouts(
+            [EnqueueRolloutRequest(input={}, config=config), EnqueueRolloutRequest(input={})]
+        )
+        first = await store.dequeue_rollout()
+        assert first is not None and first.rollout_id == rollout.rollout_id
+        rid, a1 = rid_a1 = (rollout.rollout_id, first.attempt.attempt_id)
+        await store.update_attempt(*rid_a1, status="failed")
+        second = await store.start_attempt(rid)
+        a2 = second.attempt.attempt_id
+        # sequence ids out of insertion order, ties across attempts (kept in insertion order)
+        for attempt_id, seq, name in [(a1, 3, "x"), (a2, 1, "y"), (a1, 1, "z"), (a2, 3, "w"), (a1, 2, "v")]:
+            await store.add_span(span_for(rid, attempt_id, seq, name=name))
+        for attempt_id in (None, a1, a2, "latest", "at-unknown"):
+            fast = await store.query_spans(rid, attempt_id)
+            general = await store.query_spans(rid, attempt_id, sort_by="sequence_id")
+            assert fast.items == general.items
+            assert (fast.limit, fast.offset, fast.total) == (general.limit, general.offset, general.total)
+            assert fast.total == (
+                0 if attempt_id == "at-unknown" else 5 if attempt_id is None else 2 + (attempt_id == a1)
+            )
+        assert [s.attributes["name"] for s in await store.query_spans(rid)] == ["y", "z", "v", "x", "w"]
+        assert (await store.query_spans("ro-unknown")).items == []
+        # a fresh copy each time: changing what was read changes nothing stored
+        (await store.query_spans(rid)).items[0].attributes["name"] = "changed"
+        assert (await store.query_spans(rid)).items[0].attributes["name"] == "y"
+        # the timeout scan runs first, as on every query
+        store._clock = lambda: time.time() + 7200  # type: ignore[method-assign]
+        await store.query_spans(other.rollout_id)
+        assert (await store.query_attempts(rid)).items[-1].status == "timeout"
+        store.backend.run_sync(lambda tx: tx._evict(rid), write=True)  # type: ignore[attr-defined]
+        for options in ({}, {"sort_by": "sequence_id"}):
+            with pytest.raises(SpansEvictedError):
+                await store.query_spans(rid, **options)
+    finally:
+        await store.close()
+    with pytest.raises(StoreClosedError):
+        await store.query_spans(rid)

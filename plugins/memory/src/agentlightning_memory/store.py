@@ -7,10 +7,12 @@ import warnings
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qsl, urlsplit
 
+from agentlightning.store.backend import StorageTransaction
 from agentlightning.store.base import LightningStoreCapabilities
 from agentlightning.store.engine import EngineLightningStore
 from agentlightning.store.limits import check_span
 from agentlightning.store.transitions import Effects
+from agentlightning.types.core import PaginatedResult
 from agentlightning.types.tracer import Span
 
 from .backend import MemoryBackend, scheduling_point
@@ -163,3 +165,21 @@ class InMemoryLightningStore(EngineLightningStore):
                 self._notifier.notify(effects.finished)
         await scheduling_point()
         return stored
+
+    async def query_spans(
+        self, rollout_id: str, attempt_id: Optional[str] = None, **options: Any
+    ) -> PaginatedResult[Span]:
+        """The engine's ``query_spans``; a rollout's whole span list (of one attempt when given, not ``"latest"``),
+        asked for without filters, sort or page (what an algorithm reads after each rollout), is read in one
+        transaction without the query plumbing (parsing filters, the pushed-down select): the same spans in the same
+        order (``sequence_id``, then insertion), the same timeout scan and scheduling point."""
+        if options or type(rollout_id) is not str or not (attempt_id is None or type(attempt_id) is str):
+            return await super().query_spans(rollout_id, attempt_id, **options)
+        if attempt_id == "latest":
+            return await super().query_spans(rollout_id, attempt_id)
+
+        def read(tx: StorageTransaction, _: Effects) -> PaginatedResult[Span]:
+            spans = tx.get_spans(rollout_id, attempt_id)
+            return PaginatedResult(items=spans, limit=-1, offset=0, total=len(spans))
+
+        return await self._run(read, write=False, scan=True)
