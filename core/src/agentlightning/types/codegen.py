@@ -148,16 +148,18 @@ _new = object.__new__
 
 
 @cache
-def positional_builder(cls: type, validate: bool = False) -> Callable[..., Any]:
+def positional_builder(cls: type, validate: bool = False, post_init: bool = False) -> Callable[..., Any]:
     """``build(*fields)``: ``cls(**fields)`` with every field given positionally, stored into its slot.
 
     With ``validate`` the fields' validators run (as ``__init__`` runs them); without, they are skipped: only for
     values copied from an instance that was validated (a packed or stored one). ``cls`` must have no converters and
-    no init hooks (checked here).
+    no init hooks (checked here), except, with ``post_init``, an ``__attrs_post_init__``: run last, as ``__init__``
+    runs it.
     """
     fields = attrs.fields(cls)
+    hooks = ("__attrs_pre_init__",) if post_init else ("__attrs_pre_init__", "__attrs_post_init__")
     if any(a.converter is not None or not a.init or a.alias != a.name for a in fields) or any(
-        hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
+        hasattr(cls, hook) for hook in hooks
     ):
         raise UnsupportedField(f"{cls.__name__}: a positional builder cannot stand in for its __init__")
     namespace: Dict[str, Any] = {"_new": _new, "_set": object.__setattr__, "cls": cls}
@@ -177,6 +179,8 @@ def positional_builder(cls: type, validate: bool = False) -> Callable[..., Any]:
             namespace[f"_v{i}"], namespace[f"_a{i}"] = a.validator, a
             checks.append(f"    _v{i}(obj, _a{i}, {a.name})\n")
     head = f"def build({', '.join(a.name for a in fields)}):\n    obj = _new(cls)\n"
+    if hasattr(cls, "__attrs_post_init__"):
+        checks.append("    obj.__attrs_post_init__()\n")
     source = f"{head}{''.join(lines + checks)}    return obj\n"
     return compile_function(source, "build", namespace, f"builder for {cls.__qualname__}")
 
