@@ -127,3 +127,18 @@ def test_attempted_rollout_of_equals_init() -> None:
         tag: str = "t"
 
     assert type(Tagged.of(rollout, attempt)) is Tagged
+
+
+def test_inline_builder_statements_build_what_the_positional_builder_does() -> None:
+    from agentlightning.types.codegen import compile_function, inline_builder
+
+    namespace: Dict[str, Any] = {}
+    lines = inline_builder(TraceStatus, "t", ["code", "None", "{}"], namespace, "x")
+    source = "def make(code):\n" + "".join(f"    {line}\n" for line in lines) + "    return t\n"
+    make = compile_function(source, "make", namespace, "test")
+    assert make("OK") == positional_builder(TraceStatus)("OK", None, {}) == TraceStatus(status_code="OK")
+    assert make("BAD").status_code == "BAD"  # no validation, as the positional builder without ``validate``
+    with pytest.raises(ValueError, match="3 fields"):
+        inline_builder(TraceStatus, "t", ["code"], {}, "y")
+    with pytest.raises(UnsupportedField):
+        inline_builder(AttemptedRollout, "r", ["x"] * len(attrs.fields(AttemptedRollout)), {}, "z")
