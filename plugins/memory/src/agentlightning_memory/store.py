@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from agentlightning.store.backend import StorageTransaction
@@ -132,6 +132,7 @@ class InMemoryLightningStore(EngineLightningStore):
             scan_debounce_seconds = options.get("scan_debounce_seconds", scan_debounce_seconds)
             watchdog_interval = options.get("watchdog_interval", watchdog_interval)
         self._memory = MemoryBackend(memory_budget_bytes=memory_budget_bytes, span_size_estimator=span_size_estimator)
+        self._span_effects = Effects()  # the inline span transactions' effects: used only under the backend's lock
         super().__init__(
             self._memory,
             scan_debounce_seconds=scan_debounce_seconds,
@@ -156,13 +157,18 @@ class InMemoryLightningStore(EngineLightningStore):
         if self._closed:
             self._check_open()
         backend = self._memory
-        effects = Effects()
+        effects = self._span_effects
+        finished: List[str] = []
         try:
             with backend._lock:
-                stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+                try:
+                    stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+                finally:
+                    if effects.finished:  # taken while the lock is held: the next writer finds it empty
+                        finished, effects.finished = effects.finished, []
         finally:
-            if effects.finished:
-                self._notifier.notify(effects.finished)
+            if finished:
+                self._notifier.notify(finished)
         await scheduling_point()
         return stored
 
