@@ -97,7 +97,7 @@ class _Generator:
     """Source of ``pack``/``unpack`` functions, one pair per model class, from the models' field rules."""
 
     def __init__(self) -> None:
-        self.ns: Dict[str, Any] = {"_Unpackable": _Unpackable, "_shared_keys": _shared_keys}
+        self.ns: Dict[str, Any] = {"_Unpackable": _Unpackable, "_shared_keys": _shared_keys, "_known_keys": _keys.get}
         self.models: Dict[type, str] = {}
 
     def name(self, cls: type) -> str:
@@ -280,7 +280,8 @@ class _Generator:
         if any(f"type({path}) is dict" not in conds for path in paths[:-1]):
             raise UnsupportedField(f"Span.{', '.join(_SPREAD[:-1])} is no longer a dict")
         # the spread dicts: their shared key tuples, then all their values in the same order
-        exprs.extend(f"_shared_keys({path})" for path in paths)
+        # the cache looked up inline (no call) for names seen before; _shared_keys for the rest (and for no names)
+        exprs.extend(f"(_known_keys(tuple({path})) or _shared_keys({path}))" for path in paths)
         exprs.extend(f"*{path}.values()" for path in paths)
         args[top] = spread[f"o.{top}"]
         built = "".join(f"    {spread[path]} = dict(zip(k_{i}, v))\n" for i, path in enumerate(paths))
