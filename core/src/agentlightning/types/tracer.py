@@ -463,7 +463,12 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
             last = (resource, _plain_attributes(resource.attributes), resource.schema_url or "")
         _last_resource[0] = last
     if type(own) is dict:  # a plain dict (no BoundedAttributes): copied at C speed unless it holds a tuple
-        attributes = own.copy() if tuple not in map(type, own.values()) else _plain_attributes(own)
+        for value in own.values():  # a plain loop: cheaper than any C-level scan for a few values
+            if type(value) is tuple:
+                attributes = _plain_attributes(own)
+                break
+        else:
+            attributes = own.copy()
     else:
         attributes = _plain_attributes(own if isinstance(own, Mapping) else src.attributes)
     return build(
