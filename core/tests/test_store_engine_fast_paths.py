@@ -191,7 +191,7 @@ def test_heartbeat_copy_equals_attrs_evolve_for_every_attempt_class() -> None:
         metadata={"m": 1},
     )
     for now in (5.0, 6.0):
-        copy = tr._with_heartbeat(attempt, now)
+        copy = tr.with_heartbeat(attempt, now)
         assert copy == attrs.evolve(attempt, last_heartbeat_time=now) and copy is not attempt
         assert attempt.last_heartbeat_time is None
 
@@ -202,8 +202,8 @@ def test_heartbeat_copy_equals_attrs_evolve_for_every_attempt_class() -> None:
 
     watched: Any = Watched(attempt_id="a", last_heartbeat_time=1.0)
     with pytest.raises(TypeError):
-        tr._with_heartbeat(watched, "late")  # type: ignore[arg-type]
-    assert attrs.asdict(tr._with_heartbeat(watched, 2.0)) == {"attempt_id": "a", "last_heartbeat_time": 2.0}
+        tr.with_heartbeat(watched, "late")  # type: ignore[arg-type]
+    assert attrs.asdict(tr.with_heartbeat(watched, 2.0)) == {"attempt_id": "a", "last_heartbeat_time": 2.0}
 
 
 # -- heartbeat ------------------------------------------------------------------------------------------------------

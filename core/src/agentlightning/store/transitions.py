@@ -43,6 +43,8 @@ __all__ = [
     "new_attempt",
     "write_attempt",
     "heartbeat",
+    "heartbeat_moves_time_only",
+    "with_heartbeat",
     "sync_worker",
     "mark_worker_idle",
     "unhealthy_status",
@@ -216,7 +218,7 @@ _HEARTBEAT_COPIERS: Dict[type, Callable[[Any, Any], Any]] = {}
 watches."""
 
 
-def _with_heartbeat(attempt: Attempt, now: float) -> Attempt:
+def with_heartbeat(attempt: Attempt, now: float) -> Attempt:
     """``evolve(attempt, last_heartbeat_time=now)`` through a copier generated for that one field when no validator
     or converter watches it (a span's heartbeat, once per span)."""
     cls = type(attempt)
@@ -328,16 +330,27 @@ def write_attempt(
     return updated
 
 
+def heartbeat_moves_time_only(rollout: Rollout, attempt: Attempt) -> bool:
+    """Whether :func:`heartbeat` on ``attempt`` (of ``rollout``) writes nothing but the attempt's
+    ``last_heartbeat_time`` (through :func:`with_heartbeat`): no revival, no promotion of the rollout."""
+    status = attempt.status
+    return status not in _REVIVED_BY_SPAN and not (status == "running" and rollout.status in PROMOTED_BY_SPAN)
+
+
+_REVIVED_BY_SPAN = ("preparing", "unresponsive")
+"""Attempt statuses a span turns into ``running``."""
+
+
 def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: float, effects: Effects) -> None:
     """A span arrived for ``attempt``: record the heartbeat, revive it (preparing/unresponsive -> running), and
     promote its rollout to ``running`` when the attempt is the latest and now running."""
     status = attempt.status
-    if status in ("preparing", "unresponsive"):
+    if status in _REVIVED_BY_SPAN:
         status = "running"
         tx.update_attempt(evolve(attempt, last_heartbeat_time=now, status=status))
     else:  # only the heartbeat time moves: a backend may store that more cheaply (see HeartbeatTransaction)
         record = getattr(tx, "record_heartbeat", None)
-        (tx.update_attempt if record is None else record)(_with_heartbeat(attempt, now))
+        (tx.update_attempt if record is None else record)(with_heartbeat(attempt, now))
     # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
     # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
     if status == "running" and rollout.status in PROMOTED_BY_SPAN:
