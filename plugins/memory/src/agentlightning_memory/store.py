@@ -162,7 +162,9 @@ class InMemoryLightningStore(EngineLightningStore):
         try:
             with backend._lock:
                 try:
-                    stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+                    stored = backend.add_next_span(span, rollout_id, attempt_id, self._clock)
+                    if stored is None:  # not the usual case: the engine's transaction
+                        stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
                 finally:
                     if effects.finished:  # taken while the lock is held: the next writer finds it empty
                         finished, effects.finished = effects.finished, []
