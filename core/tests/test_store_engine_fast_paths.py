@@ -121,6 +121,30 @@ def test_evolve_validates_changed_fields_on_the_fast_path() -> None:
         assert tr.evolve(rollout, status="bogus").status == "bogus"
 
 
+def test_evolve_generates_one_copier_per_set_of_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the copier generated for a set of changed fields reads them by name and validates them on every later call,
+    # in either order of the names; beyond the cache's size the generic copier gives the same copies
+    worker = Worker(worker_id="w", status="idle", last_idle_time=1.0)
+    for cached in (True, False):
+        if not cached:
+            monkeypatch.setattr(tr, "_CHANGE_COPIERS", {})
+            monkeypatch.setattr(tr, "_CHANGE_COPIERS_SIZE", 0)
+        for _ in range(2):
+            for changes in (
+                {"status": "busy", "current_rollout_id": "r", "last_busy_time": 2.0},
+                {"last_busy_time": 3.0, "current_rollout_id": None, "status": "idle"},
+                {"last_dequeue_time": 4.0},
+            ):
+                copy = tr.evolve(worker, **changes)
+                assert copy == attrs.evolve(worker, **changes) and copy is not worker
+            with pytest.raises(ValueError, match="status"):
+                tr.evolve(worker, last_busy_time=2.0, status="gone")
+            with pytest.raises(TypeError):
+                tr.evolve(worker, no_such_field=1)
+        assert worker == Worker(worker_id="w", status="idle", last_idle_time=1.0)
+        assert bool(tr._CHANGE_COPIERS) is cached
+
+
 def test_evolve_runs_init_for_converted_fields_and_hooks() -> None:
     @attrs.define
     class Converted:
@@ -167,7 +191,7 @@ def test_heartbeat_copy_equals_attrs_evolve_for_every_attempt_class() -> None:
         metadata={"m": 1},
     )
     for now in (5.0, 6.0):
-        copy = tr._with_heartbeat(attempt, now)
+        copy = tr.with_heartbeat(attempt, now)
         assert copy == attrs.evolve(attempt, last_heartbeat_time=now) and copy is not attempt
         assert attempt.last_heartbeat_time is None
 
@@ -178,8 +202,8 @@ def test_heartbeat_copy_equals_attrs_evolve_for_every_attempt_class() -> None:
 
     watched: Any = Watched(attempt_id="a", last_heartbeat_time=1.0)
     with pytest.raises(TypeError):
-        tr._with_heartbeat(watched, "late")  # type: ignore[arg-type]
-    assert attrs.asdict(tr._with_heartbeat(watched, 2.0)) == {"attempt_id": "a", "last_heartbeat_time": 2.0}
+        tr.with_heartbeat(watched, "late")  # type: ignore[arg-type]
+    assert attrs.asdict(tr.with_heartbeat(watched, 2.0)) == {"attempt_id": "a", "last_heartbeat_time": 2.0}
 
 
 # -- heartbeat ------------------------------------------------------------------------------------------------------

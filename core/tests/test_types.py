@@ -494,6 +494,27 @@ def test_span_from_opentelemetry_every_field() -> None:
     assert isinstance(tagged, Tagged) and tagged.tag == "t" and to_dict(tagged)["span_id"] == child_span.span_id
 
 
+def test_span_from_opentelemetry_statuses_one_after_another() -> None:
+    """The status of each span, whether it repeats the previous span's status object or not (the converter keeps
+    the last one's parts)."""
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import Status, StatusCode
+
+    error, ok = Status(StatusCode.ERROR, "boom"), Status(StatusCode.OK)
+    double = SimpleNamespace(status_code=SimpleNamespace(name="ERROR"), description="double")
+    sequence = [error, error, ok, None, error, Status(StatusCode.ERROR, "other"), double, double, ok]
+    expected = [("ERROR", "boom"), ("ERROR", "boom"), ("OK", None), ("UNSET", None), ("ERROR", "boom")]
+    expected += [("ERROR", "other"), ("ERROR", "double"), ("ERROR", "double"), ("OK", None)]
+    for status, want in zip(sequence, expected, strict=True):
+        src = ReadableSpan("s", status=status) if status is not None else ReadableSpan("s")
+        if status is None:
+            src._status = None  # type: ignore[assignment]
+        span = Span.from_opentelemetry(src, "ro", "at", 1)  # type: ignore[arg-type]
+        assert (span.status.status_code, span.status.description) == want
+
+
 def test_span_from_opentelemetry_reads_readable_spans_directly_only_with_their_own_accessors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,6 +15,7 @@ from agentlightning.types.codegen import (
     model_classes,
     positional_builder,
 )
+from agentlightning.types.core import Attempt, AttemptedRollout, Rollout, RolloutConfig
 from agentlightning.types.tracer import Event, Link, OtelResource, Span, SpanContext, TraceStatus
 
 
@@ -88,3 +89,56 @@ def test_positional_builder_equals_init_and_skips_validation_only_when_asked() -
         positional_builder(TraceStatus, True)("BAD", None, {})
     span = Span.from_attributes(attributes={"a": 1}, trace_id="t" * 32, span_id="s" * 16)
     assert positional_builder(Span)(*(getattr(span, a.name) for a in attrs.fields(Span))) == span
+
+
+def test_positional_builder_runs_post_init_only_when_asked() -> None:
+    # a class with an __attrs_post_init__ gets no builder unless asked, and then the hook runs last, as in __init__
+    with pytest.raises(UnsupportedField):
+        positional_builder(AttemptedRollout)
+    attempt = Attempt(rollout_id="ro-1", attempt_id="at-1", sequence_id=1, start_time=1.0)
+    fields = {a.name: getattr(attempt, a.name, None) for a in attrs.fields(Rollout)}
+    fields.update(rollout_id="ro-1", input={"q": 1}, start_time=2.0, status="running", config=RolloutConfig())
+    build = positional_builder(AttemptedRollout, True, True)
+    assert build(*fields.values(), attempt) == AttemptedRollout(**fields, attempt=attempt)
+    with pytest.raises(ValueError, match="Inconsistent rollout_id"):
+        build(*{**fields, "rollout_id": "ro-2"}.values(), attempt)
+
+
+def test_attempted_rollout_of_equals_init() -> None:
+    # AttemptedRollout.of goes through a generated join: validators and the consistency check as in __init__, and
+    # __init__ itself while validators are disabled (which then checks nothing) or for a subclass
+    rollout = Rollout(rollout_id="ro-1", input={"q": 1}, start_time=2.0, status="preparing", metadata={"m": 1})
+    attempt = Attempt(rollout_id="ro-1", attempt_id="at-1", sequence_id=1, start_time=1.0)
+    joined = AttemptedRollout.of(rollout, attempt)
+    expected = AttemptedRollout(**{a.name: getattr(rollout, a.name) for a in attrs.fields(Rollout)}, attempt=attempt)
+    assert type(joined) is AttemptedRollout and joined == expected
+    assert joined.metadata is rollout.metadata  # the fields themselves, as __init__ keeps them
+    assert AttemptedRollout.of(joined, attempt) == joined
+    with pytest.raises(ValueError, match="Inconsistent rollout_id"):
+        AttemptedRollout.of(rollout, attrs.evolve(attempt, rollout_id="ro-2"))
+    with attrs.validators.disabled():
+        bad = attrs.evolve(rollout, status="bogus")
+        assert AttemptedRollout.of(bad, attempt).status == "bogus"  # as __init__: nothing validated
+    with pytest.raises(ValueError, match="status"):
+        AttemptedRollout.of(bad, attempt)
+
+    @attrs.define(kw_only=True)
+    class Tagged(AttemptedRollout):
+        tag: str = "t"
+
+    assert type(Tagged.of(rollout, attempt)) is Tagged
+
+
+def test_inline_builder_statements_build_what_the_positional_builder_does() -> None:
+    from agentlightning.types.codegen import compile_function, inline_builder
+
+    namespace: Dict[str, Any] = {}
+    lines = inline_builder(TraceStatus, "t", ["code", "None", "{}"], namespace, "x")
+    source = "def make(code):\n" + "".join(f"    {line}\n" for line in lines) + "    return t\n"
+    make = compile_function(source, "make", namespace, "test")
+    assert make("OK") == positional_builder(TraceStatus)("OK", None, {}) == TraceStatus(status_code="OK")
+    assert make("BAD").status_code == "BAD"  # no validation, as the positional builder without ``validate``
+    with pytest.raises(ValueError, match="3 fields"):
+        inline_builder(TraceStatus, "t", ["code"], {}, "y")
+    with pytest.raises(UnsupportedField):
+        inline_builder(AttemptedRollout, "r", ["x"] * len(attrs.fields(AttemptedRollout)), {}, "z")

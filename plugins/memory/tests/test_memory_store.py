@@ -14,6 +14,8 @@ from agentlightning.store.errors import InvalidRequestError, NotFoundError, Span
 from agentlightning.types.core import EnqueueRolloutRequest, RolloutConfig
 from agentlightning.types.tracer import Span
 from agentlightning_memory import InMemoryLightningStore, estimate_span_size
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.anyio
 
@@ -400,3 +402,137 @@ async def test_otel_spans_stored_inline_behave_as_the_engines(anyio_backend: str
         await store.close()
     with pytest.raises(StoreClosedError):
         await store.add_otel_span(rid, aid, make_otel_span("late"))
+
+
+async def test_whole_span_list_reads_as_the_general_query(anyio_backend: str) -> None:
+    # query_spans(rollout[, attempt]) without options takes a shorter path: the same page, order, errors and scan as
+    # the general query (reached here by passing a default option explicitly)
+    store = InMemoryLightningStore(watchdog_interval=None, scan_debounce_seconds=0, memory_budget_bytes=10**9)
+    try:
+        config = RolloutConfig(timeout_seconds=3600)
+        [rollout, other] = await store.enqueue_many_rollouts(
+            [EnqueueRolloutRequest(input={}, config=config), EnqueueRolloutRequest(input={})]
+        )
+        first = await store.dequeue_rollout()
+        assert first is not None and first.rollout_id == rollout.rollout_id
+        rid, a1 = rid_a1 = (rollout.rollout_id, first.attempt.attempt_id)
+        await store.update_attempt(*rid_a1, status="failed")
+        second = await store.start_attempt(rid)
+        a2 = second.attempt.attempt_id
+        # sequence ids out of insertion order, ties across attempts (kept in insertion order)
+        for attempt_id, seq, name in [(a1, 3, "x"), (a2, 1, "y"), (a1, 1, "z"), (a2, 3, "w"), (a1, 2, "v")]:
+            await store.add_span(span_for(rid, attempt_id, seq, name=name))
+        for attempt_id in (None, a1, a2, "latest", "at-unknown"):
+            fast = await store.query_spans(rid, attempt_id)
+            general = await store.query_spans(rid, attempt_id, sort_by="sequence_id")
+            assert fast.items == general.items
+            assert (fast.limit, fast.offset, fast.total) == (general.limit, general.offset, general.total)
+            assert fast.total == (
+                0 if attempt_id == "at-unknown" else 5 if attempt_id is None else 2 + (attempt_id == a1)
+            )
+        assert [s.attributes["name"] for s in await store.query_spans(rid)] == ["y", "z", "v", "x", "w"]
+        assert (await store.query_spans("ro-unknown")).items == []
+        # a fresh copy each time: changing what was read changes nothing stored
+        (await store.query_spans(rid)).items[0].attributes["name"] = "changed"
+        assert (await store.query_spans(rid)).items[0].attributes["name"] == "y"
+        # the timeout scan runs first, as on every query
+        store._clock = lambda: time.time() + 7200  # type: ignore[method-assign]
+        await store.query_spans(other.rollout_id)
+        assert (await store.query_attempts(rid)).items[-1].status == "timeout"
+        store.backend.run_sync(lambda tx: tx._evict(rid), write=True)  # type: ignore[attr-defined]
+        for options in ({}, {"sort_by": "sequence_id"}):
+            with pytest.raises(SpansEvictedError):
+                await store.query_spans(rid, **options)
+    finally:
+        await store.close()
+    with pytest.raises(StoreClosedError):
+        await store.query_spans(rid)
+
+
+_SPAN_OPS = st.tuples(
+    st.just("span"), st.integers(0, 2), st.sampled_from(["latest", "latest", "first", "unknown"]), st.integers(0, 5)
+)
+_OPS = st.lists(
+    st.one_of(
+        _SPAN_OPS,
+        _SPAN_OPS,
+        _SPAN_OPS,
+        st.tuples(st.just("attempt"), st.integers(0, 2), st.sampled_from(["running", "failed", "unresponsive"])),
+        st.tuples(st.just("retry"), st.integers(0, 2)),
+        st.tuples(st.just("dequeue")),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=_OPS, budget=st.sampled_from([None, 10**9]))
+@example(
+    ops=[("span", 0, "latest", i % 3) for i in range(4)] + [("attempt", 0, "failed"), ("span", 0, "first", 4)],
+    budget=None,
+)
+@example(ops=[("span", 0, "latest", 0), ("span", 0, "latest", 1), ("span", 0, "latest", 1)], budget=10**9)
+@example(ops=[("span", 0, "latest", 0), ("attempt", 0, "unresponsive"), ("span", 0, "latest", 1)], budget=None)
+@example(ops=[("span", 0, "latest", 0), ("retry", 0), ("span", 0, "latest", 1), ("span", 0, "first", 2)], budget=None)
+def test_usual_span_writes_equal_the_engines_transaction(ops: List[Any], budget: Any) -> None:
+    # add_otel_span's one-call transaction for the usual span (MemoryBackend.add_next_span) leaves the store as the
+    # engine's general transaction does, whatever the statuses, duplicates and unknown ids: the same answers, errors,
+    # sequence ids, heartbeats, rollout and attempt states (two stores with the same ids and clocks, one without it)
+    import asyncio
+    import itertools
+
+    from agentlightning.store import transitions as tr
+    from agentlightning.testing.store._support import make_otel_span
+    from agentlightning.types import to_dict
+
+    otel = [make_otel_span(f"s{i}") for i in range(6)]
+
+    async def run(fast: bool) -> List[Any]:
+        ticks = itertools.count(1000.0)
+        store = InMemoryLightningStore(watchdog_interval=None, memory_budget_bytes=budget, clock=lambda: next(ticks))
+        if not fast:
+            store._memory.add_next_span = lambda *args: None  # type: ignore[method-assign]
+        ids = itertools.count()
+        original = (tr.new_rollout_id, tr.new_attempt_id)
+        tr.new_rollout_id = lambda: f"ro-{next(ids)}"  # type: ignore[assignment]
+        tr.new_attempt_id = lambda: f"at-{next(ids)}"  # type: ignore[assignment]
+        log: List[Any] = []
+        try:
+            rollouts = await store.enqueue_many_rollouts(
+                [EnqueueRolloutRequest(input={}, config=RolloutConfig(max_attempts=3, retry_condition=["failed"]))] * 3
+            )
+            rids = [r.rollout_id for r in rollouts]
+            for op in [("dequeue",)] * 2 + ops:  # two rollouts running, the third queued
+                try:
+                    if op[0] == "span":
+                        rid = rids[op[1]]
+                        attempts = (await store.query_attempts(rid)).items
+                        aid = {
+                            "latest": attempts[-1].attempt_id if attempts else "at-none",
+                            "first": attempts[0].attempt_id if attempts else "at-none",
+                            "unknown": "at-unknown",
+                        }[op[2]]
+                        stored = await store.add_otel_span(rid, aid, otel[op[3]])
+                        log.append(None if stored is None else to_dict(stored))
+                    elif op[0] == "attempt":
+                        latest = await store.get_latest_attempt(rids[op[1]])
+                        if latest is not None:
+                            await store.update_attempt(rids[op[1]], latest.attempt_id, status=op[2])
+                    elif op[0] == "retry":
+                        await store.start_attempt(rids[op[1]])
+                    else:
+                        await store.dequeue_rollout()
+                except Exception as exc:  # noqa: BLE001 - the errors are compared
+                    log.append(repr(exc))
+            for rid in rids:
+                log.append(to_dict(await store.get_rollout_by_id(rid)))
+                log.append([to_dict(a) for a in (await store.query_attempts(rid)).items])
+                log.append([to_dict(s) for s in await store.query_spans(rid)])
+            statistics = dict(await store.statistics())
+            log.append({k: v for k, v in statistics.items() if k != "uptime"})
+        finally:
+            tr.new_rollout_id, tr.new_attempt_id = original  # type: ignore[assignment]
+            await store.close()
+        return log
+
+    assert asyncio.run(run(True)) == asyncio.run(run(False))

@@ -806,21 +806,6 @@ class EngineLightningStore(LightningStore):
             stored.extend(kept)
         return stored
 
-    def _store_one(
-        self, tx: StorageTransaction, span: Span, rollout: Rollout, attempt: Attempt, fx: tr.Effects
-    ) -> Optional[Span]:
-        """Insert one span of a checked (rollout, attempt) whose sequence id the store allocated, and heartbeat."""
-        if not tx.insert_spans([span])[0]:
-            logger.error(
-                "Duplicated span added: span %s of rollout %s attempt %s is already stored",
-                span.span_id,
-                span.rollout_id,
-                span.attempt_id,
-            )
-            return None
-        tr.heartbeat(tx, rollout, attempt, self._clock(), fx)
-        return span
-
     @staticmethod
     def _check_spans(spans: Sequence[Any]) -> None:
         for i, span in enumerate(spans):
@@ -869,7 +854,16 @@ class EngineLightningStore(LightningStore):
         it and heartbeat."""
         rollout, attempt = _span_target(tx, rollout_id, attempt_id)
         span.sequence_id = tx.sequence_next(rollout_id, 1)
-        return self._store_one(tx, span, rollout, attempt, fx)
+        if not tx.insert_spans([span])[0]:
+            logger.error(
+                "Duplicated span added: span %s of rollout %s attempt %s is already stored",
+                span.span_id,
+                span.rollout_id,
+                span.attempt_id,
+            )
+            return None
+        tr.heartbeat(tx, rollout, attempt, self._clock(), fx)
+        return span
 
     def _add_next(self, span: Span) -> Awaitable[Optional[Span]]:
         """``add_span_with_next_sequence_id`` of a checked span (the transaction's awaitable itself: no coroutine of

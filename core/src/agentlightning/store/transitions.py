@@ -43,6 +43,8 @@ __all__ = [
     "new_attempt",
     "write_attempt",
     "heartbeat",
+    "heartbeat_moves_time_only",
+    "with_heartbeat",
     "sync_worker",
     "mark_worker_idle",
     "unhealthy_status",
@@ -90,17 +92,37 @@ def _set_named(name: str, obj: Any, value: Any) -> None:
     _set(obj, name, value)
 
 
-def _copier(cls: type, names: Sequence[str], replaced: Optional[str] = None) -> Callable[..., Any]:
+def _copier(
+    cls: type,
+    names: Sequence[str],
+    replaced: Optional[str] = None,
+    changed: Optional[Tuple[str, ...]] = None,
+    validators: Optional[Dict[str, Tuple[Any, Any]]] = None,
+) -> Callable[..., Any]:
     """Generate ``copy(inst, changes)`` for ``cls``: one line per field instead of a loop over field names (the
     names are attrs field names, hence identifiers), each set through the field's slot when it has one (no generic
     attribute lookup, no ``__setattr__`` hook), else with ``object.__setattr__``.
 
-    With ``replaced``: ``copy(inst, value)``, the copy with that one field set to ``value`` (no dict of changes)."""
+    With ``replaced``: ``copy(inst, value)``, the copy with that one field set to ``value`` (no dict of changes).
+    With ``changed`` (names of settable fields): ``copy(inst, changes)`` for a ``changes`` dict with exactly these
+    keys, each read straight into its field, then the ``validators`` (``name: (attribute, validator)``) of the changed
+    fields run on their new values (unless attrs' validators are disabled), as ``__init__`` would run them."""
     setters: Dict[str, Callable[[Any, Any], None]] = {}
-    namespace: Dict[str, Any] = {"_new": _new, "_set": _set, "cls": cls, "_setters": setters}
+    namespace: Dict[str, Any] = {
+        "_new": _new,
+        "_set": _set,
+        "cls": cls,
+        "_setters": setters,
+        "_disabled": attrs.validators.get_disabled,
+    }
     lines = []
     for i, name in enumerate(names):
-        source = "value" if name == replaced else f"inst.{name}"
+        if name == replaced:
+            source = "value"
+        elif changed is not None and name in changed:
+            source = f"changes[{name!r}]"
+        else:
+            source = f"inst.{name}"
         slot = inspect.getattr_static(cls, name, None)
         if type(slot) is types.MemberDescriptorType:
             setters[name] = namespace[f"_slot{i}"] = slot.__set__
@@ -108,14 +130,22 @@ def _copier(cls: type, names: Sequence[str], replaced: Optional[str] = None) -> 
         else:
             setters[name] = functools.partial(_set_named, name)
             lines.append(f"    _set(new, {name!r}, {source})\n")
-    changes = (
-        "" if replaced is not None else "    for name, value in changes.items():\n        _setters[name](new, value)\n"
-    )
+    if changed is not None:
+        checks = []
+        for i, name in enumerate(changed):
+            if validators and name in validators:
+                namespace[f"_a{i}"], namespace[f"_v{i}"] = validators[name]
+                checks.append(f"        _v{i}(new, _a{i}, new.{name})\n")
+        tail = "    if not _disabled():\n" + "".join(checks) if checks else ""
+    elif replaced is None:
+        tail = "    for name, value in changes.items():\n        _setters[name](new, value)\n"
+    else:
+        tail = ""
     source = (
         f"def copy(inst, {'value' if replaced is not None else 'changes'}):\n"
         "    new = _new(cls)\n"
         f"{''.join(lines)}"
-        f"{changes}"
+        f"{tail}"
         "    return new\n"
     )
     exec(compile(source, f"<evolve copier for {cls.__qualname__}>", "exec"), namespace)  # noqa: S102 - our own source
@@ -145,13 +175,23 @@ def evolve(inst: T, /, **changes: Any) -> T:
 
     When no changed field has a converter, the copy is made slot by slot and the validators of the changed fields run
     on the copy, as ``__init__`` would run them (the other fields were validated when ``inst`` was built or last set,
-    and are copied as they are, as ``evolve`` would); otherwise the new instance goes through ``__init__``.
+    and are copied as they are, as ``evolve`` would); such a copy is generated once per class and set of changed
+    fields (the store's calls change a few fixed sets). Otherwise the new instance goes through ``__init__``.
     """
     cls = type(inst)
+    key: Tuple[Any, ...] = (cls, *changes)
+    copy = _CHANGE_COPIERS.get(key)
+    if copy is not None:
+        return copy(inst, changes)
     plan = _PLANS.get(cls)
     if plan is None:
         plan = _PLANS[cls] = _plan(cls)
     if plan.copyable and plan.settable.issuperset(changes):
+        if len(_CHANGE_COPIERS) < _CHANGE_COPIERS_SIZE:  # dict writes are atomic: threads at worst generate twice
+            copy = _CHANGE_COPIERS[key] = _copier(
+                cls, [name for name, _ in plan.init_fields], changed=tuple(changes), validators=plan.validators
+            )
+            return copy(inst, changes)
         new = plan.copy(inst, changes)
         validators = plan.validators
         if validators and not attrs.validators.get_disabled():
@@ -166,12 +206,19 @@ def evolve(inst: T, /, **changes: Any) -> T:
     return cls(**changes)
 
 
+_CHANGE_COPIERS: Dict[Tuple[Any, ...], Callable[[Any, Dict[str, Any]], Any]] = {}
+"""``copy(inst, changes)`` per (class, names of the changed fields, in the order given), for :func:`evolve`."""
+
+_CHANGE_COPIERS_SIZE = 512
+"""At most this many copiers are generated; beyond, :func:`evolve` copies through the class's generic copier."""
+
+
 _HEARTBEAT_COPIERS: Dict[type, Callable[[Any, Any], Any]] = {}
 """``copy(attempt, last_heartbeat_time)`` per attempt class whose ``last_heartbeat_time`` no validator or converter
 watches."""
 
 
-def _with_heartbeat(attempt: Attempt, now: float) -> Attempt:
+def with_heartbeat(attempt: Attempt, now: float) -> Attempt:
     """``evolve(attempt, last_heartbeat_time=now)`` through a copier generated for that one field when no validator
     or converter watches it (a span's heartbeat, once per span)."""
     cls = type(attempt)
@@ -283,16 +330,27 @@ def write_attempt(
     return updated
 
 
+def heartbeat_moves_time_only(rollout: Rollout, attempt: Attempt) -> bool:
+    """Whether :func:`heartbeat` on ``attempt`` (of ``rollout``) writes nothing but the attempt's
+    ``last_heartbeat_time`` (through :func:`with_heartbeat`): no revival, no promotion of the rollout."""
+    status = attempt.status
+    return status not in _REVIVED_BY_SPAN and not (status == "running" and rollout.status in PROMOTED_BY_SPAN)
+
+
+_REVIVED_BY_SPAN = ("preparing", "unresponsive")
+"""Attempt statuses a span turns into ``running``."""
+
+
 def heartbeat(tx: StorageTransaction, rollout: Rollout, attempt: Attempt, now: float, effects: Effects) -> None:
     """A span arrived for ``attempt``: record the heartbeat, revive it (preparing/unresponsive -> running), and
     promote its rollout to ``running`` when the attempt is the latest and now running."""
     status = attempt.status
-    if status in ("preparing", "unresponsive"):
+    if status in _REVIVED_BY_SPAN:
         status = "running"
         tx.update_attempt(evolve(attempt, last_heartbeat_time=now, status=status))
     else:  # only the heartbeat time moves: a backend may store that more cheaply (see HeartbeatTransaction)
         record = getattr(tx, "record_heartbeat", None)
-        (tx.update_attempt if record is None else record)(_with_heartbeat(attempt, now))
+        (tx.update_attempt if record is None else record)(with_heartbeat(attempt, now))
     # only a live attempt carries its rollout along: a span for a timed-out or finished attempt records the
     # heartbeat but must not turn its requeuing rollout "running" with nobody working on it
     if status == "running" and rollout.status in PROMOTED_BY_SPAN:

@@ -4,7 +4,8 @@ Every field of a model gets one rule from :func:`field_rules`, chosen by its typ
 :func:`_rule_for`); a field whose type has no rule raises :class:`UnsupportedField`, naming it, so that a new field
 cannot be silently dropped. From those rules this module generates, once per class and at first use:
 
-- :func:`positional_builder`: ``build(field1, field2, ...)``, the instance without keyword parsing;
+- :func:`positional_builder`: ``build(field1, field2, ...)``, the instance without keyword parsing, and
+  :func:`inline_builder`, the same statements for a generated function's own body;
 - :func:`dict_encoder` / :func:`dict_decoder`: the dicts the project's converter writes, and the instance back from
   such a dict (trusted data: no per-field type checks beyond the models' validators);
 - :func:`checked_dict_decoder`: the instance from untrusted data parsed from JSON, for the exact types the converter
@@ -29,6 +30,7 @@ __all__ = [
     "FieldRule",
     "field_rules",
     "positional_builder",
+    "inline_builder",
     "dict_encoder",
     "dict_decoder",
     "compile_function",
@@ -147,38 +149,70 @@ def compile_function(source: str, name: str, namespace: Dict[str, Any], label: s
 _new = object.__new__
 
 
+def _buildable_fields(cls: type, post_init: bool) -> Any:
+    """``cls``'s attrs fields; raises :class:`UnsupportedField` when setting them is not all its ``__init__`` does
+    (a converter, a field outside ``__init__`` or under another name, an init hook, except an
+    ``__attrs_post_init__`` with ``post_init``)."""
+    fields = attrs.fields(cls)
+    hooks = ("__attrs_pre_init__",) if post_init else ("__attrs_pre_init__", "__attrs_post_init__")
+    if any(a.converter is not None or not a.init or a.alias != a.name for a in fields) or any(
+        hasattr(cls, hook) for hook in hooks
+    ):
+        raise UnsupportedField(f"{cls.__name__}: a positional builder cannot stand in for its __init__")
+    return fields
+
+
 @cache
-def positional_builder(cls: type, validate: bool = False) -> Callable[..., Any]:
+def positional_builder(cls: type, validate: bool = False, post_init: bool = False) -> Callable[..., Any]:
     """``build(*fields)``: ``cls(**fields)`` with every field given positionally, stored into its slot.
 
     With ``validate`` the fields' validators run (as ``__init__`` runs them); without, they are skipped: only for
     values copied from an instance that was validated (a packed or stored one). ``cls`` must have no converters and
-    no init hooks (checked here).
+    no init hooks (checked here), except, with ``post_init``, an ``__attrs_post_init__``: run last, as ``__init__``
+    runs it.
     """
-    fields = attrs.fields(cls)
-    if any(a.converter is not None or not a.init or a.alias != a.name for a in fields) or any(
-        hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
-    ):
-        raise UnsupportedField(f"{cls.__name__}: a positional builder cannot stand in for its __init__")
-    namespace: Dict[str, Any] = {"_new": _new, "_set": object.__setattr__, "cls": cls}
-    lines = []
+    fields = _buildable_fields(cls, post_init)
+    namespace: Dict[str, Any] = {}
+    lines = [f"    {line}\n" for line in _slot_lines(cls, fields, "obj", [a.name for a in fields], namespace, "")]
     checks = []
-    plain = cls.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
     for i, a in enumerate(fields):
-        slot = next((k.__dict__[a.name] for k in cls.__mro__ if a.name in k.__dict__), None)
-        if plain:  # the interpreter's own store into the slot (the fastest)
-            lines.append(f"    obj.{a.name} = {a.name}\n")
-        elif type(slot) is types.MemberDescriptorType:  # the slot's setter skips the __setattr__ hook (validators)
-            namespace[f"_s{i}"] = slot.__set__
-            lines.append(f"    _s{i}(obj, {a.name})\n")
-        else:
-            lines.append(f"    _set(obj, {a.name!r}, {a.name})\n")
         if validate and a.validator is not None:
             namespace[f"_v{i}"], namespace[f"_a{i}"] = a.validator, a
             checks.append(f"    _v{i}(obj, _a{i}, {a.name})\n")
-    head = f"def build({', '.join(a.name for a in fields)}):\n    obj = _new(cls)\n"
-    source = f"{head}{''.join(lines + checks)}    return obj\n"
+    if hasattr(cls, "__attrs_post_init__"):
+        checks.append("    obj.__attrs_post_init__()\n")
+    source = f"def build({', '.join(a.name for a in fields)}):\n{''.join(lines + checks)}    return obj\n"
     return compile_function(source, "build", namespace, f"builder for {cls.__qualname__}")
+
+
+def inline_builder(cls: type, target: str, values: List[str], namespace: Dict[str, Any], tag: str) -> List[str]:
+    """Statements (unindented) that bind ``target`` to a new ``cls`` whose fields, in field order, are the
+    expressions ``values``, each stored straight into its slot: what :func:`positional_builder` does without
+    validation, written into a generated function's own body (no call), for the classes it accepts. The names they
+    use (``_new``, ``_set``, the class and slot setters, suffixed with ``tag``) are put into ``namespace``."""
+    fields = _buildable_fields(cls, False)
+    if len(values) != len(fields):
+        raise ValueError(f"{cls.__name__} has {len(fields)} fields, got {len(values)} values")
+    return _slot_lines(cls, fields, target, values, namespace, tag)
+
+
+def _slot_lines(
+    cls: type, fields: Any, target: str, values: List[str], namespace: Dict[str, Any], tag: str
+) -> List[str]:
+    namespace.update(_new=_new, _set=object.__setattr__)
+    namespace[f"_cls{tag}"] = cls
+    lines = [f"{target} = _new(_cls{tag})"]
+    plain = cls.__setattr__ is object.__setattr__  # type: ignore[comparison-overlap]
+    for i, (a, value) in enumerate(zip(fields, values, strict=True)):
+        slot = next((k.__dict__[a.name] for k in cls.__mro__ if a.name in k.__dict__), None)
+        if plain:  # the interpreter's own store into the slot (the fastest)
+            lines.append(f"{target}.{a.name} = {value}")
+        elif type(slot) is types.MemberDescriptorType:  # the slot's setter skips the __setattr__ hook (validators)
+            namespace[f"_s{tag}_{i}"] = slot.__set__
+            lines.append(f"_s{tag}_{i}({target}, {value})")
+        else:
+            lines.append(f"_set({target}, {a.name!r}, {value})")
+    return lines
 
 
 # -- dicts (the converter's JSON shape) ------------------------------------------------------------------------------

@@ -171,12 +171,35 @@ class AttemptedRollout(Rollout):
     @classmethod
     def of(cls, rollout: Rollout, attempt: Attempt) -> AttemptedRollout:
         """Join a plain rollout with an attempt of it."""
+        if cls is AttemptedRollout and not attrs.validators.get_disabled():
+            return (_JOIN[0] if _JOIN else _joiner())(rollout, attempt)
         fields = {a.name: getattr(rollout, a.name) for a in attrs.fields(Rollout)}
         return cls(**fields, attempt=attempt)
 
     def as_rollout(self) -> Rollout:
         """The rollout alone, without its attempt."""
         return Rollout(**{a.name: getattr(self, a.name) for a in attrs.fields(Rollout)})
+
+
+_JOIN: List[Any] = []
+"""``join(rollout, attempt)``: ``AttemptedRollout(**rollout's fields, attempt=attempt)`` with the fields passed
+positionally (validators and the consistency check run as in ``__init__``); generated on first use."""
+
+
+def _joiner() -> Any:
+    from .codegen import compile_function, positional_builder
+
+    names = [a.name for a in attrs.fields(Rollout)]
+    if [a.name for a in attrs.fields(AttemptedRollout)] != [*names, "attempt"]:  # pragma: no cover - a new field
+        join: Any = lambda rollout, attempt: AttemptedRollout(  # noqa: E731
+            **{name: getattr(rollout, name) for name in names}, attempt=attempt
+        )
+    else:
+        source = f"def join(r, attempt):\n    return _build({', '.join(f'r.{name}' for name in names)}, attempt)\n"
+        namespace = {"_build": positional_builder(AttemptedRollout, True, True)}
+        join = compile_function(source, "join", namespace, "AttemptedRollout.of")
+    _JOIN.append(join)
+    return join
 
 
 @attrs.define(kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from operator import itemgetter
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -269,6 +270,34 @@ _last_resource: List[Tuple[Any, Attributes, str]] = [(None, {}, "")]
 tuple, replaced whole, so that concurrent converters never read a mix of two resources."""
 
 
+_last_status: List[Tuple[Any, Any, Optional[str]]] = [(None, "UNSET", None)]
+"""The last OpenTelemetry status converted, with its code's name and its description (a tracer's spans share the
+SDK's few status objects, which are immutable); one tuple, replaced whole, as :data:`_last_resource`."""
+
+
+def _status_parts(status: Any) -> Tuple[Any, Optional[str]]:
+    """An OpenTelemetry ``Status``'s code name and description."""
+    code = status.status_code
+    code_name: Any = getattr(code, "_name_", None)  # an enum member's name, without the property
+    if type(code_name) is not str:  # an object standing for the enum (a test double): its public name
+        code_name = code.name
+    return code_name, status.description
+
+
+_readable_fields = itemgetter(
+    "_context",
+    "_parent",
+    "_status",
+    "_resource",
+    "_attributes",
+    "_events",
+    "_links",
+    "_start_time",
+    "_end_time",
+    "_name",
+)
+"""The fields the converter reads from an SDK ``ReadableSpan``'s ``__dict__``, in one C call."""
+
 _HEX_CACHE_SIZE = 1024
 _trace_hex: Dict[int, str] = {}
 _span_hex: Dict[int, str] = {}
@@ -377,14 +406,7 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
     fields = src.__dict__ if _PLAIN_READABLE.get(type(src)) or _plain_readable(src) else None
     if fields is not None:
         try:
-            ctx, parent, status, resource = (
-                fields["_context"],
-                fields["_parent"],
-                fields["_status"],
-                fields["_resource"],
-            )
-            own, events, links = fields["_attributes"], fields["_events"], fields["_links"]
-            start, end, name = fields["_start_time"], fields["_end_time"], fields["_name"]
+            ctx, parent, status, resource, own, events, links, start, end, name = _readable_fields(fields)
         except KeyError:  # an instance its __init__ did not fill: through the accessors, as any other span
             fields = None
     if fields is None:
@@ -429,11 +451,10 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
     if status is None:
         trace_status = _build_status("UNSET", None, {})
     else:
-        code = status.status_code
-        code_name: Any = getattr(code, "_name_", None)  # an enum member's name, without the property
-        if type(code_name) is not str:  # an object standing for the enum (a test double): its public name
-            code_name = code.name
-        trace_status = _build_status(code_name, status.description, {})
+        last_status = _last_status[0]
+        if status is not last_status[0]:
+            last_status = _last_status[0] = (status, *_status_parts(status))
+        trace_status = _build_status(last_status[1], last_status[2], {})
     last = _last_resource[0]
     if resource is not last[0]:
         if resource is None:
@@ -442,7 +463,12 @@ def _otel_span(build: Callable[..., T], src: Any, rollout_id: str, attempt_id: s
             last = (resource, _plain_attributes(resource.attributes), resource.schema_url or "")
         _last_resource[0] = last
     if type(own) is dict:  # a plain dict (no BoundedAttributes): copied at C speed unless it holds a tuple
-        attributes = own.copy() if tuple not in map(type, own.values()) else _plain_attributes(own)
+        for value in own.values():  # a plain loop: cheaper than any C-level scan for a few values
+            if type(value) is tuple:
+                attributes = _plain_attributes(own)
+                break
+        else:
+            attributes = own.copy()
     else:
         attributes = _plain_attributes(own if isinstance(own, Mapping) else src.attributes)
     return build(

@@ -44,6 +44,7 @@ from typing import (
 import anyio.lowlevel
 from agentlightning.store.errors import SpansEvictedError
 from agentlightning.store.query import AT_LEAST, Condition, Sort, Where, sort_items
+from agentlightning.store.transitions import heartbeat_moves_time_only, with_heartbeat
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
 from agentlightning.types.resources import ResourcesUpdate
 from agentlightning.types.tracer import Span
@@ -523,6 +524,30 @@ class MemoryBackend:
                     self._add_candidate(rollout)
             self._enforce_budget()
         return flags
+
+    def add_next_span(self, span: Span, rollout_id: str, attempt_id: str, clock: Callable[[], float]) -> Optional[Span]:
+        """The engine's allocated-sequence span transaction (``_store_next``) in its usual case, as one call on the
+        store's own dicts: ``span`` (of ``rollout_id`` and ``attempt_id``) is a new span of a rollout that has spans
+        already, its attempt's heartbeat moves only its time (``heartbeat_moves_time_only``), and no span budget is
+        kept. It gets the rollout's next sequence id and is stored, and the attempt's heartbeat is recorded, in the
+        engine's order. Returns the span, or None, touching nothing, when the case is not the usual one (the engine's
+        transaction then decides: a missing rollout or attempt, a duplicate, a revival, a promotion, eviction)."""
+        rollout = self._rollouts.get(rollout_id)
+        pos = self._attempt_pos.get((rollout_id, attempt_id))
+        bucket = self._spans.get(rollout_id)
+        if rollout is None or pos is None or bucket is None or self.memory_budget_bytes is not None:
+            return None
+        attempts = self._attempts[rollout_id]
+        attempt = attempts[pos]
+        key = _span_key(span.attempt_id, span.span_id)
+        if key in bucket or not heartbeat_moves_time_only(rollout, attempt):
+            return None
+        sequence_id = self._sequences[rollout_id] = self._sequences.get(rollout_id, 0) + 1
+        span.sequence_id = sequence_id
+        bucket[key] = pack_span(span)
+        self._span_count += 1
+        attempts[pos] = with_heartbeat(attempt, clock())
+        return span
 
     def _check_not_evicted(self, rollout_id: str) -> None:
         if rollout_id in self._evicted:

@@ -37,6 +37,7 @@ from agentlightning.types.codegen import (
     UnsupportedField,
     compile_function,
     field_rules,
+    inline_builder,
     positional_builder,
 )
 from agentlightning.types.tracer import Span
@@ -96,7 +97,7 @@ class _Generator:
     """Source of ``pack``/``unpack`` functions, one pair per model class, from the models' field rules."""
 
     def __init__(self) -> None:
-        self.ns: Dict[str, Any] = {"_Unpackable": _Unpackable, "_shared_keys": _shared_keys}
+        self.ns: Dict[str, Any] = {"_Unpackable": _Unpackable, "_shared_keys": _shared_keys, "_known_keys": _keys.get}
         self.models: Dict[type, str] = {}
 
     def name(self, cls: type) -> str:
@@ -151,9 +152,12 @@ class _Generator:
         skip: Tuple[str, ...] = (),
         path: str = "o",
         spread: Optional[Dict[str, str]] = None,
+        body: Optional[List[str]] = None,
     ) -> List[str]:
         """One argument of ``cls``'s builder per field (``skip``: none), reading the slot names from ``slots``; a
-        dict at a path in ``spread`` (the paths :meth:`pack_parts` was given) is read from the local it names."""
+        dict at a path in ``spread`` (the paths :meth:`pack_parts` was given) is read from the local it names. With
+        ``body``, a nested required model is built by statements appended to it (no builder call) into a local, the
+        argument."""
         args: List[str] = []
         for rule in field_rules(cls):
             if rule.name in skip:
@@ -161,8 +165,13 @@ class _Generator:
             p = f"{path}.{rule.name}"
             if rule.kind == MODEL:
                 tag = self.name(rule.model)  # type: ignore[arg-type]
-                inner = self.unpack_parts(rule.model, slots, path=p, spread=spread)  # type: ignore[arg-type]
-                args.append(f"_b_{tag}({', '.join(inner)})")
+                inner = self.unpack_parts(rule.model, slots, path=p, spread=spread, body=body)  # type: ignore[arg-type]
+                if body is None:
+                    args.append(f"_b_{tag}({', '.join(inner)})")
+                else:
+                    local = f"m_{len(body)}"
+                    body.extend(inline_builder(rule.model, local, inner, self.ns, f"i{tag}"))  # type: ignore[arg-type]
+                    args.append(local)
                 continue
             if rule.kind == DICT and spread and p in spread:
                 args.append(spread[p])
@@ -238,6 +247,7 @@ class _Generator:
         exprs = [f"o.{name}" for name in _HEAD]
         slots = [f"s_{name}" for name in _HEAD]  # unpack: the packed tuple's names
         args: Dict[str, str] = {name: f"s_{name}" for name in _HEAD}  # unpack: the builder's arguments
+        body: List[str] = []  # unpack: statements building the nested parts (no builder calls)
         for rule in field_rules(span_cls):
             if rule.name in _HEAD or rule.name == top:
                 continue
@@ -252,7 +262,11 @@ class _Generator:
                 exprs.append(f"None if c_{rule.name} is None else True if {cond} else _pk_{tag}(c_{rule.name})")
                 q = f"s_{rule.name}"
                 slots.append(q)
-                args[rule.name] = f"_b_{tag}({', '.join(defaults)}) if {q} is True else _up_{tag}({q})"
+                own_built = inline_builder(rule.model, f"c_{rule.name}", defaults, self.ns, f"i{tag}")  # type: ignore[arg-type]
+                body.append(f"if {q} is True:")
+                body.extend(f"    {line}" for line in own_built)
+                body.extend(["else:", f"    c_{rule.name} = _up_{tag}({q})"])
+                args[rule.name] = f"c_{rule.name}"
                 continue
             others = tuple(n for n in rules if n != rule.name)
             sub_conds, sub_exprs = self.pack_parts(span_cls, "o", skip=others, spread=paths)
@@ -262,14 +276,16 @@ class _Generator:
                 f"s_{rule.name}" if len(sub_exprs) == 1 else f"s_{rule.name}_{i}" for i in range(len(sub_exprs))
             ]
             slots.extend(own_slots)
-            [args[rule.name]] = self.unpack_parts(span_cls, own_slots, skip=others, spread=spread)
+            [args[rule.name]] = self.unpack_parts(span_cls, own_slots, skip=others, spread=spread, body=body)
         if any(f"type({path}) is dict" not in conds for path in paths[:-1]):
             raise UnsupportedField(f"Span.{', '.join(_SPREAD[:-1])} is no longer a dict")
         # the spread dicts: their shared key tuples, then all their values in the same order
-        exprs.extend(f"_shared_keys({path})" for path in paths)
+        # the cache looked up inline (no call) for names seen before; _shared_keys for the rest (and for no names)
+        exprs.extend(f"(_known_keys(tuple({path})) or _shared_keys({path}))" for path in paths)
         exprs.extend(f"*{path}.values()" for path in paths)
         args[top] = spread[f"o.{top}"]
         built = "".join(f"    {spread[path]} = dict(zip(k_{i}, v))\n" for i, path in enumerate(paths))
+        body.extend(inline_builder(span_cls, "o", [args[rule.name] for rule in field_rules(span_cls)], self.ns, "span"))
         pack_source = (
             "def pack(o):\n"
             f"    if {' and '.join(conds)}:\n"
@@ -287,7 +303,8 @@ class _Generator:
             f"    ({', '.join(slots)}, {', '.join(f'k_{i}' for i in range(len(paths)))}, *values) = p\n"
             "    v = iter(values)  # each dict takes as many values as it has keys (zip stops at its keys' end)\n"
             f"{built}"
-            f"    return _b_span({', '.join(args[rule.name] for rule in field_rules(span_cls))})\n"
+            f"{''.join(f'    {line}{chr(10)}' for line in body)}"
+            "    return o\n"
         )
         return (
             compile_function(pack_source, "pack", self.ns, "pack_span"),

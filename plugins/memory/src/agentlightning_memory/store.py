@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import parse_qsl, urlsplit
 
+from agentlightning.store.backend import StorageTransaction
 from agentlightning.store.base import LightningStoreCapabilities
 from agentlightning.store.engine import EngineLightningStore
 from agentlightning.store.limits import check_span
 from agentlightning.store.transitions import Effects
+from agentlightning.types.core import PaginatedResult
 from agentlightning.types.tracer import Span
 
 from .backend import MemoryBackend, scheduling_point
@@ -130,6 +132,7 @@ class InMemoryLightningStore(EngineLightningStore):
             scan_debounce_seconds = options.get("scan_debounce_seconds", scan_debounce_seconds)
             watchdog_interval = options.get("watchdog_interval", watchdog_interval)
         self._memory = MemoryBackend(memory_budget_bytes=memory_budget_bytes, span_size_estimator=span_size_estimator)
+        self._span_effects = Effects()  # the inline span transactions' effects: used only under the backend's lock
         super().__init__(
             self._memory,
             scan_debounce_seconds=scan_debounce_seconds,
@@ -154,12 +157,37 @@ class InMemoryLightningStore(EngineLightningStore):
         if self._closed:
             self._check_open()
         backend = self._memory
-        effects = Effects()
+        effects = self._span_effects
+        finished: List[str] = []
         try:
             with backend._lock:
-                stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+                try:
+                    stored = backend.add_next_span(span, rollout_id, attempt_id, self._clock)
+                    if stored is None:  # not the usual case: the engine's transaction
+                        stored = self._store_next(backend, span, rollout_id, attempt_id, effects)
+                finally:
+                    if effects.finished:  # taken while the lock is held: the next writer finds it empty
+                        finished, effects.finished = effects.finished, []
         finally:
-            if effects.finished:
-                self._notifier.notify(effects.finished)
+            if finished:
+                self._notifier.notify(finished)
         await scheduling_point()
         return stored
+
+    async def query_spans(
+        self, rollout_id: str, attempt_id: Optional[str] = None, **options: Any
+    ) -> PaginatedResult[Span]:
+        """The engine's ``query_spans``; a rollout's whole span list (of one attempt when given, not ``"latest"``),
+        asked for without filters, sort or page (what an algorithm reads after each rollout), is read in one
+        transaction without the query plumbing (parsing filters, the pushed-down select): the same spans in the same
+        order (``sequence_id``, then insertion), the same timeout scan and scheduling point."""
+        if options or type(rollout_id) is not str or not (attempt_id is None or type(attempt_id) is str):
+            return await super().query_spans(rollout_id, attempt_id, **options)
+        if attempt_id == "latest":
+            return await super().query_spans(rollout_id, attempt_id)
+
+        def read(tx: StorageTransaction, _: Effects) -> PaginatedResult[Span]:
+            spans = tx.get_spans(rollout_id, attempt_id)
+            return PaginatedResult(items=spans, limit=-1, offset=0, total=len(spans))
+
+        return await self._run(read, write=False, scan=True)
