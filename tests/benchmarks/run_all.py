@@ -161,6 +161,7 @@ class OurServer:
     """``python -m agentlightning_server.serve`` over a store URL, in its own process, on 127.0.0.1."""
 
     def __init__(self, store_url: str) -> None:
+        self._reader: Optional[threading.Thread] = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agentlightning_server.serve", "--store", store_url, "--port", "0"],
             stdout=subprocess.PIPE,
@@ -172,7 +173,8 @@ class OurServer:
             self.stop()
             raise RuntimeError(f"our server did not start: {line!r}")
         self.url = line.split()[1]
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # never let a full pipe block it
+        self._reader = threading.Thread(target=self.proc.stdout.read, daemon=True)  # never let a full pipe block it
+        self._reader.start()
         announced = self.usage()["cpu"]
         try:
             self._wait_ready()
@@ -212,6 +214,10 @@ class OurServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(5)  # the pipe ended with the process
+        if self.proc.stdout is not None and (self._reader is None or not self._reader.is_alive()):
+            self.proc.stdout.close()
 
 
 class Cases:
