@@ -122,6 +122,7 @@ def _run(owner: Any, server_class: Any, cluster: Any, count: int) -> Dict[str, A
     n = result["n"]
     result["servers"] = count
     result["server_cpu_seconds"] = round(server_cpu, 3)
+    result["server_startup_cpu_seconds"] = round(sum(s.startup_cpu or 0.0 for s in servers), 3)
     result["db_cpu_seconds"] = round(db_cpu, 3)
     result["client_cpu_ms_per_rollout"] = round(1000 * result["cpu_seconds"] / n, 3)  # runners and algorithm
     result["server_cpu_ms_per_rollout"] = round(1000 * server_cpu / n, 3)
@@ -217,7 +218,7 @@ def ab(before: str, n: int, reps: int, upstream_python: Optional[str]) -> List[D
                 "servers": count,
                 "load": [round(load, 2), round(os.getloadavg()[0], 2)],
             }
-            row.update({key: result.get(key) for key in _AB_KEYS})
+            row.update({key: result.get(key) for key in (*_AB_KEYS, "server_startup_cpu_seconds")})
             print(json.dumps(row), flush=True)
             runs.append(row)
     os.environ.pop("PYTHONPATH", None)

@@ -196,6 +196,22 @@ def test_server_http_layer_benchmark_serves_every_request_of_the_pattern() -> No
     assert "us of CPU per request (69 requests)" in proc.stdout
 
 
+def test_a_store_servers_cpu_is_counted_once_it_answered_a_store_call(tmp_path: Path) -> None:
+    """The bench's store server is ready when constructed (its store open and answering), and the CPU it spent
+    opening the store after announcing its socket is kept apart from the runs' figures."""
+    import urllib.request
+
+    server = run_all.OurServer(f"sqlite:///{tmp_path}/ready.db")
+    try:
+        assert server.startup_cpu is not None and server.startup_cpu >= 0.0
+        before = server.usage()["cpu"]
+        with urllib.request.urlopen(f"{server.url}/v1/agl/statistics", timeout=10) as answer:
+            assert answer.status == 200
+        assert before is not None
+    finally:
+        server.stop()
+
+
 def _postgres_at_hand() -> bool:
     """Whether the PostgreSQL store and the server binaries its tests start are both installed."""
     import importlib.util
