@@ -294,6 +294,30 @@ async def test_idempotency_cache_is_bounded_by_bytes() -> None:
 
 
 @pytest.mark.anyio
+async def test_idempotency_cache_memory_matches_its_byte_count() -> None:
+    """Kept answers cost about the bytes the cache counts, also for orjson's small bodies (each of which holds a
+    ~4 KB buffer): 10,000 kept dequeue answers must not cost ten times the bound the cache enforces."""
+    import tracemalloc
+
+    import orjson
+    from agentlightning_server.idempotency import IdempotencyCache
+
+    cache = IdempotencyCache()
+    answer = {"rollout_id": "ro-0123456789ab", "input": {"task": 1}, "status": "running", "attempt": {"x": "y" * 300}}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            await _answer(cache, f"k{i}", orjson.dumps(answer))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 1000
+    assert held < 2 * cache.bytes, f"{held} bytes held for {cache.bytes} counted"
+    assert await _answer(cache, "k7", b"new") == (201, orjson.dumps(answer)), "a kept answer replays unchanged"
+
+
+@pytest.mark.anyio
 async def test_idempotency_entries_expire_by_time() -> None:
     from agentlightning_server.idempotency import IdempotencyCache
 
