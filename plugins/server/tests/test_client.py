@@ -188,8 +188,9 @@ async def test_long_waits_are_chunked(memory_client: LightningStoreClient) -> No
         elapsed = time.monotonic() - started
     assert [r.rollout_id for r in done] == [claimed.rollout_id] and done[0].status == "succeeded"
     assert elapsed < 10
+    never = await client.start_rollout("never finished")
     started = time.monotonic()
-    assert await client.wait_for_rollouts(rollout_ids=["ro-never"], timeout=0.5) == []
+    assert await client.wait_for_rollouts(rollout_ids=[never.rollout_id], timeout=0.5) == []
     assert time.monotonic() - started >= 0.5  # the whole timeout, across chunks
     await client.close()
 
@@ -227,6 +228,41 @@ async def test_each_wait_request_names_only_the_rollouts_not_yet_seen_finished(
     assert asked[-1] == [third.rollout_id]
     assert len(asked) >= 4  # several chunks: the narrowing happened across requests
     await client.close()
+
+
+async def test_a_wait_naming_ids_the_store_does_not_know_ends_as_a_local_stores(
+    memory_client: LightningStoreClient,
+) -> None:
+    """A local store needs no waiting for ids it does not know (they are not returned); the client's chunked wait
+    must end the same way, not ask again and again until its deadline."""
+    local = _memory()
+    client = LightningStoreClient(memory_client.url, wait_chunk_seconds=2.0)
+    waits = 0
+    call = client._call
+
+    async def counting_call(route: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal waits
+        waits += "rollout_ids" in kwargs
+        return await call(route, *args, **kwargs)
+
+    client._call = counting_call  # type: ignore[method-assign]
+    answers = []
+    for store in (local, client):
+        done = await store.start_rollout("done")
+        await store.update_attempt(done.rollout_id, "latest", status="succeeded")
+        started = time.monotonic()
+        with anyio.fail_after(20):
+            finished = await store.wait_for_rollouts(rollout_ids=["ro-unknown", done.rollout_id], timeout=None)
+        answers.append(([r.rollout_id for r in finished] == [done.rollout_id], time.monotonic() - started < 2.0))
+    assert answers == [(True, True), (True, True)]
+    assert waits == 1  # one wait request, answered at once; no second one
+
+    running = await client.start_rollout("running")  # known and not finished: still waited on, to the deadline
+    started = time.monotonic()
+    assert await client.wait_for_rollouts(rollout_ids=["ro-unknown", running.rollout_id], timeout=0.6) == []
+    assert time.monotonic() - started >= 0.6
+    await client.close()
+    await local.close()
 
 
 async def test_answered_turns_true_with_the_first_answer_of_a_server() -> None:

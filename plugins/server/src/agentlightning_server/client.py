@@ -537,11 +537,17 @@ class LightningStoreClient(LightningStore):
         while True:
             remaining = self.wait_chunk_seconds if deadline is None else deadline - time.monotonic()
             chunk = max(0.0, min(self.wait_chunk_seconds, remaining))
+            sent = time.monotonic()
             done: List[Rollout] = await self._call(
                 R.WAIT_ROLLOUTS, rollout_ids=pending, timeout=chunk, _timeout=chunk + self.request_timeout
             )
             finished.update((r.rollout_id, r) for r in done)
             pending = [i for i in pending if i not in finished]
+            if pending and time.monotonic() - sent < chunk:
+                # the server stopped waiting early: nothing left that it knows of (ids it does not know need no
+                # waiting, as in a local store), or it caps its waits below the chunk; only known ids wait on
+                known = await self.query_rollouts(rollout_id_in=pending)
+                pending = [i for i in pending if i in {r.rollout_id for r in known.items}]
             if not pending or (deadline is not None and time.monotonic() >= deadline):
                 return [finished[i] for i in ids if i in finished]
 
