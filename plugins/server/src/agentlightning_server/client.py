@@ -546,8 +546,8 @@ class LightningStoreClient(LightningStore):
             if pending and time.monotonic() - sent < chunk:
                 # the server stopped waiting early: nothing left that it knows of (ids it does not know need no
                 # waiting, as in a local store), or it caps its waits below the chunk; only known ids wait on
-                known = await self.query_rollouts(rollout_id_in=pending)
-                pending = [i for i in pending if i in {r.rollout_id for r in known.items}]
+                known = {r.rollout_id for r in (await self.query_rollouts(rollout_id_in=pending)).items}
+                pending = [i for i in pending if i in known]
             if not pending or (deadline is not None and time.monotonic() >= deadline):
                 return [finished[i] for i in ids if i in finished]
 
