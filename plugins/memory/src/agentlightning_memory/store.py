@@ -181,10 +181,9 @@ class InMemoryLightningStore(EngineLightningStore):
         asked for without filters, sort or page (what an algorithm reads after each rollout), is read in one
         transaction without the query plumbing (parsing filters, the pushed-down select): the same spans in the same
         order (``sequence_id``, then insertion), the same timeout scan and scheduling point."""
-        if options or type(rollout_id) is not str or not (attempt_id is None or type(attempt_id) is str):
+        plain_attempt = attempt_id is None or (type(attempt_id) is str and attempt_id != "latest")
+        if options or type(rollout_id) is not str or not plain_attempt:
             return await super().query_spans(rollout_id, attempt_id, **options)
-        if attempt_id == "latest":
-            return await super().query_spans(rollout_id, attempt_id)
 
         def read(tx: StorageTransaction, _: Effects) -> PaginatedResult[Span]:
             spans = tx.get_spans(rollout_id, attempt_id)
