@@ -13,11 +13,10 @@
   Everything else runs on a worker thread.
 - Group commit (:mod:`.batching`): writes that one event loop issues together run in one transaction (a failing
   write is rolled back alone: the batch runs again with a SAVEPOINT per write), and all their callers return after
-  that one commit. Inline
-  writes on asyncio join the batch of their loop turn, committed when the turn ends (no waiting for more writes),
-  unless the recent batches held about one write (a lone writer commits at once); writes that cannot run inline
-  (another thread or process holds the write lock, or commits fsync) wait a few turns for others to join. On trio
-  inline writes commit one by one.
+  that one commit. Inline writes on asyncio join the batch of their loop turn, committed when the turn ends (no
+  waiting for more writes), unless the recent batches held about one write (a lone writer commits at once); writes
+  that cannot run inline (another thread or process holds the write lock, or commits fsync) wait a few turns for
+  others to join. On trio inline writes commit one by one.
 """
 
 from __future__ import annotations
