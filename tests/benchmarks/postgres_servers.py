@@ -133,6 +133,12 @@ def _run(owner: Any, server_class: Any, cluster: Any, count: int) -> Dict[str, A
     return result
 
 
+LOCKED_ROUND_TRIPS_PER_ROLLOUT = 7
+"""Round trips a rollout's three writes through a store server (claim, span batch, finish: 4, 3 and 3 round trips,
+counted by ``test_a_rollout_costs_few_round_trips``) spend holding the schema's write lock: each holds it from its
+first round trip, which takes it, until its last, which commits."""
+
+
 def estimate(
     result: Dict[str, Any],
     servers: int,
@@ -141,17 +147,22 @@ def estimate(
     cores_per_server: int = 1,
     cores_per_machine: int = 2,
     db_cores: int = 1,
+    rtt_ms: float = 0.0,
 ) -> Dict[str, float]:
     """A paper estimate of the rollouts/s of ``servers`` store servers and ``runner_machines`` runner machines, from
     the CPU one measured run spent per rollout: in the store servers (spread over ``servers`` processes of
     ``cores_per_server`` cores), in the database (its writes are serialized per schema: ``db_cores`` is 1 unless
-    several runs share it), and in the runner and algorithm processes (``cores_per_machine`` cores each). The smallest
-    of the three bounds is the estimate; network latency and the agents' own work are left out."""
+    several runs share it), and in the runner and algorithm processes (``cores_per_machine`` cores each); with a
+    network round trip of ``rtt_ms`` between the servers and the database, also the schema's write lock, held for
+    :data:`LOCKED_ROUND_TRIPS_PER_ROLLOUT` round trips per rollout. The smallest bound is the estimate; the agents'
+    own work is left out."""
     limits = {
         "servers": servers * cores_per_server * 1000.0 / result["server_cpu_ms_per_rollout"],
         "database": db_cores * 1000.0 / result["db_cpu_ms_per_rollout"],
         "runners": runner_machines * cores_per_machine * 1000.0 / result["client_cpu_ms_per_rollout"],
     }
+    if rtt_ms > 0:
+        limits["write_lock"] = 1000.0 / (LOCKED_ROUND_TRIPS_PER_ROLLOUT * rtt_ms)
     limits["rollouts_per_s"] = min(limits.values())
     return limits
 
@@ -263,6 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--n", type=int, default=300, help="rollouts per run (--ab)")
     parser.add_argument("--reps", type=int, default=4, help="rounds (--ab)")
     parser.add_argument("--upstream-python", default=None, help="python of an upstream v0.3 environment (--ab)")
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="network round trip, servers to database (ms)")
     args = parser.parse_args(argv)
     if args.ab:
         for line in ab_summary(ab(args.ab, args.n, args.reps, args.upstream_python)):
@@ -281,7 +293,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for servers in (1, 2, 4, 8):
         row = []
         for machines in (1, 2, 4, 8, 16):
-            limits = estimate(best, servers, machines)
+            limits = estimate(best, servers, machines, rtt_ms=args.rtt_ms)
             bound = min((k for k in limits if k != "rollouts_per_s"), key=lambda k: limits[k])
             row.append(f"{limits['rollouts_per_s']:7.0f} ({bound[0]})")
         print(f"N={servers}: " + "  ".join(row))

@@ -243,3 +243,17 @@ def test_sqlite_anchor_writes_the_stores_own_span_rows(group: int) -> None:
     assert result["rows"] == 20 and result["group"] == group
     assert result["commits"] == -(-20 // group)
     assert result["rollouts_per_cpu_s"] > 0
+
+
+def test_the_paper_estimate_takes_the_smallest_bound_and_the_write_lock_with_a_network() -> None:
+    import postgres_servers
+
+    measured = {"server_cpu_ms_per_rollout": 4.0, "db_cpu_ms_per_rollout": 2.0, "client_cpu_ms_per_rollout": 1.0}
+    local = postgres_servers.estimate(measured, servers=1, runner_machines=1)
+    assert "write_lock" not in local
+    assert local["rollouts_per_s"] == local["servers"] == 250.0
+    assert postgres_servers.estimate(measured, servers=4, runner_machines=1)["rollouts_per_s"] == 500.0  # database
+    far = postgres_servers.estimate(measured, servers=4, runner_machines=4, rtt_ms=0.5)
+    locked = postgres_servers.LOCKED_ROUND_TRIPS_PER_ROLLOUT
+    assert far["write_lock"] == pytest.approx(1000.0 / (locked * 0.5))
+    assert far["rollouts_per_s"] == min(far["servers"], far["database"], far["runners"], far["write_lock"])

@@ -104,7 +104,7 @@ class Cluster:
     def kill_server(self) -> None:
         """SIGKILL the postmaster (a crash: the next start recovers from the write-ahead log), and wait until it and
         its backends are gone. A postmaster left a zombie (no init reaping in a container) leaves its stale
-        ``postmaster.pid`` behind, which is then removed so that :meth:`restart` can start."""
+        ``postmaster.pid`` and socket lock file behind, which are then removed so that :meth:`restart` can start."""
         import psutil
 
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
@@ -117,8 +117,10 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL processes outlived their postmaster: {processes}")
             time.sleep(0.05)
-        if (self.data / "postmaster.pid").exists():
-            (self.data / "postmaster.pid").unlink()  # stale: its postmaster is dead (a zombie keeps its pid taken)
+        # stale: their postmaster is dead (a zombie keeps its pid taken, so the next start would take them as held)
+        for lock in (self.data / "postmaster.pid", self.sockets / f".s.PGSQL.{self.port}.lock"):
+            if lock.exists():
+                lock.unlink()
 
     def restart(self) -> None:
         # fsync off as at the first start: crash recovery replays the write-ahead log all the same, without first
@@ -178,14 +180,20 @@ def new_schema_url(postgres_url: str) -> str:
     return f"{postgres_url}?schema=t{os.getpid()}_{next(_schemas)}"
 
 
+@pytest.fixture(params=["off", "on"], ids=["pipeline-off", "pipeline-on"])
+def pipeline(request: Any) -> str:
+    """Both ways a transaction can talk to the database (a local one is ``off`` by default)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def backend(postgres_url: str) -> Iterator[Any]:
+def backend(postgres_url: str, pipeline: str) -> Iterator[Any]:
     """A fresh PostgresBackend on a schema of its own (for StorageBackendConformance)."""
     from agentlightning_postgres import PostgresBackend
     from agentlightning_postgres.url import parse_url
 
     conninfo, options = parse_url(new_schema_url(postgres_url))
-    b = PostgresBackend(conninfo, schema=options["schema"])
+    b = PostgresBackend(conninfo, schema=options["schema"], pipeline=pipeline)
     try:
         yield b
     finally:
@@ -193,14 +201,14 @@ def backend(postgres_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def store_factory(postgres_url: str) -> Iterator[Any]:
+def store_factory(postgres_url: str, pipeline: str) -> Iterator[Any]:
     """``await store_factory(**engine_options)`` -> a fresh PostgresLightningStore on its own schema."""
     from agentlightning_postgres import PostgresLightningStore
 
     created: List[PostgresLightningStore] = []
 
     async def factory(**options: Any) -> PostgresLightningStore:
-        store = PostgresLightningStore(new_schema_url(postgres_url), **options)
+        store = PostgresLightningStore(new_schema_url(postgres_url), pipeline=pipeline, **options)
         created.append(store)
         return store
 

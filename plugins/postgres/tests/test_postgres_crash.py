@@ -100,9 +100,12 @@ def test_sigkill_of_a_store_server_loses_no_acknowledged_write(schema_url: str) 
     anyio.run(_verify_acknowledged, schema_url, acked)
 
 
-def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: Any, schema_url: str) -> None:
+def test_sigkill_of_the_database_loses_no_acknowledged_write(
+    postgres_cluster: Any, schema_url: str, pipeline: str
+) -> None:
     """The PostgreSQL server itself is SIGKILLed while a store writes, then restarted (crash recovery from its
-    write-ahead log): every write the store acknowledged is there, and the same store object carries on."""
+    write-ahead log): every write the store acknowledged is there, and the same store object carries on (its
+    transactions sent with pipelines or without)."""
     from agentlightning.store.errors import StoreUnavailableError
     from agentlightning.testing.store_suite import make_span
     from agentlightning_postgres import PostgresLightningStore
@@ -112,7 +115,7 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: A
 
     async def run() -> None:
         nonlocal unavailable
-        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_timeout=3.0)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_timeout=3.0, pipeline=pipeline)
         try:
             i = 0
             while len(acked) < ITERATIONS:
@@ -141,3 +144,31 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(postgres_cluster: A
     assert unavailable >= 1, "the database crash went unnoticed"
 
     anyio.run(_verify_acknowledged, schema_url, acked)
+
+
+def test_pooled_connections_lost_to_a_database_restart_are_replaced_unseen(
+    postgres_cluster: Any, schema_url: str, pipeline: str
+) -> None:
+    """After the database restarted, the pool's connections are dead; a transaction that fails on one before the
+    database answered it (nothing written) is tried again on a fresh connection: the caller sees no error."""
+    from agentlightning_postgres import PostgresLightningStore
+
+    async def run() -> None:
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_min=2, pipeline=pipeline)
+        try:
+            first = await store.enqueue_rollout({"i": 0})
+            assert await store.get_rollout_by_id(first.rollout_id) is not None
+            postgres_cluster.kill_server()
+            postgres_cluster.restart()
+            assert await store.get_rollout_by_id(first.rollout_id) is not None  # a read
+            second = await store.enqueue_rollout({"i": 1})  # a write
+            postgres_cluster.kill_server()
+            postgres_cluster.restart()
+            claimed = await store.dequeue_rollout(worker_id="w")  # a write first
+            assert claimed is not None and claimed.rollout_id == first.rollout_id
+            rollouts = await store.query_rollouts()
+            assert [r.rollout_id for r in rollouts] == [first.rollout_id, second.rollout_id]
+        finally:
+            await store.close()
+
+    anyio.run(run)

@@ -66,13 +66,14 @@ def test_a_batch_of_rollouts_with_a_stored_id_stores_none_of_them(backend: Any) 
     assert ids == ["ro-old", "ro-later"]
 
 
-def test_a_key_recorded_already_takes_back_the_deferred_writes(schema_url: str) -> None:
+def test_a_key_recorded_already_takes_back_the_deferred_writes(schema_url: str, pipeline: str) -> None:
+    """The retry's key insert fails at its commit (with its writes in one pipeline, or not): nothing of it stays."""
     from agentlightning.store.request_keys import request_key_scope
     from agentlightning_postgres import PostgresLightningStore
 
     async def run() -> None:
-        first = PostgresLightningStore(schema_url, watchdog_interval=None)
-        second = PostgresLightningStore(schema_url, watchdog_interval=None)
+        first = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
+        second = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
         try:
             await first.enqueue_rollout({"n": 1})
             claimed = await first.dequeue_rollout(worker_id="w-1")

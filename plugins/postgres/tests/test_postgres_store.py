@@ -146,61 +146,135 @@ def test_a_finish_by_another_store_wakes_a_waiter_without_polling(schema_url: st
     anyio.run(main)
 
 
-def test_a_rollout_costs_few_round_trips(schema_url: str, monkeypatch: Any) -> None:
-    """Round trips to the database (statements and commits) of a rollout's three writes as a store server makes
-    them (each under an idempotency key): claiming a rollout from the queue reads it and its latest attempt in the
-    same statement, a rollout read brings its latest attempt too, later reads in the transaction reuse them, the
-    writes whose outcome is not needed back go in one statement with the idempotency key's (the span counter's with
-    the spans'), no savepoint is taken, and the NOTIFY of a finish travels with the COMMIT."""
-    import psycopg
+class RoundTrips:
+    """Counts the round trips of the store's connections from libpq's protocol trace: each ``Sync`` (the end of an
+    extended-protocol statement, or of a pipeline) and each simple ``Query`` waits for the database once."""
+
+    def __init__(self, monkeypatch: Any, folder: Any) -> None:
+        from agentlightning_postgres import transaction
+
+        self._path = folder / "protocol.trace"
+        self._file = open(self._path, "w")  # noqa: SIM115 - closed by stop()
+        self._traced: List[Any] = []
+        self._seen = 0
+        original = transaction.PostgresTransaction.__init__
+
+        def traced(tx: Any, conn: Any, *args: Any, **kwargs: Any) -> None:
+            if conn.pgconn not in self._traced:
+                from psycopg import pq
+
+                conn.pgconn.trace(self._file.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+                self._traced.append(conn.pgconn)
+            original(tx, conn, *args, **kwargs)
+
+        monkeypatch.setattr(transaction.PostgresTransaction, "__init__", traced)
+
+    def _trips(self) -> List[List[str]]:
+        """Every round trip so far, as the statements the client sent in it (SQL text; a prepared statement's name
+        where it was not parsed again)."""
+        self._file.flush()
+        trips: List[List[str]] = [[]]
+        for line in self._path.read_text().splitlines():
+            fields = line.split("\t", 3)
+            if len(fields) < 3 or fields[0] != "F":
+                continue
+            message, args = fields[2], (fields[3].strip() if len(fields) > 3 else "")
+            if message == "Query":
+                trips[-1].append(args.strip('"'))
+                trips.append([])
+            elif message == "Parse":
+                trips[-1].append(args.split('" "', 1)[-1].rsplit('"', 1)[0])
+            elif message == "Bind" and not args.startswith('"" ""'):
+                trips[-1].append(args.split()[1].strip('"'))
+            elif message == "Sync":
+                trips.append([])
+        return trips[:-1]
+
+    def take(self) -> List[List[str]]:
+        """The round trips since the last call."""
+        trips = self._trips()
+        new, self._seen = trips[self._seen :], len(trips)
+        return new
+
+    def stop(self) -> None:
+        for pgconn in self._traced:
+            pgconn.untrace()
+        self._file.close()
+
+
+@pytest.mark.parametrize(("pipeline", "expected"), [("on", [4, 3, 3]), ("off", [6, 5, 5])])
+def test_a_rollout_costs_few_round_trips(
+    schema_url: str, monkeypatch: Any, tmp_path: Any, pipeline: str, expected: List[int]
+) -> None:
+    """Round trips to the database (libpq's protocol trace) of a rollout's three writes as a store server makes
+    them (each under an idempotency key): with pipelines a transaction's ``BEGIN`` and write lock go with its first
+    statement (without, in one round trip of their own), claiming a rollout from the queue reads it and its latest
+    attempt in the same statement, a rollout read brings its latest attempt too, later reads in the transaction
+    reuse them, the writes whose outcome is not needed back go in one statement with the idempotency key's insert
+    (the span counter's with the spans'), no savepoint is taken, and the NOTIFY of a finish travels with the COMMIT
+    (with pipelines, the key's insert too)."""
     from agentlightning.store.request_keys import request_key_scope
     from agentlightning.testing.store_suite import make_span
 
-    trips: List[str] = []
-    execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
-
-    def counted_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(str(query)[:60])
-        return execute(self, query, *args, **kwargs)
-
-    def counted_commit(self: Any) -> None:
-        if self.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:  # else no round trip
-            trips.append("COMMIT")
-        commit(self)
-
-    def counted_savepoint(self: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.extend(["SAVEPOINT", "RELEASE"])
-        return savepoint(self, *args, **kwargs)
-
-    savepoint = psycopg.Connection.transaction
-
     async def main() -> List[int]:
-        store = PostgresLightningStore(schema_url, watchdog_interval=None)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
+        trips = RoundTrips(monkeypatch, tmp_path)
         try:
             rollout = await store.enqueue_rollout({"n": 1})
-            monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
-            monkeypatch.setattr(psycopg.Connection, "commit", counted_commit)
-            monkeypatch.setattr(psycopg.Connection, "transaction", counted_savepoint)
-            counts = []
+            trips.take()
             with request_key_scope("dequeue"):
                 claimed = await store.dequeue_rollout(worker_id="w")
             assert claimed is not None and claimed.rollout_id == rollout.rollout_id
-            counts.append(len(trips))
             rid, aid = claimed.rollout_id, claimed.attempt.attempt_id
+            taken = [trips.take()]
             with request_key_scope("spans"):
                 await store.add_many_spans([make_span(rid, aid, n, name=f"s{n}") for n in range(1, 4)])
-            counts.append(len(trips) - sum(counts))
+            taken.append(trips.take())
             with request_key_scope("finish"):
                 await store.update_attempt(rid, aid, status="succeeded")
-            counts.append(len(trips) - sum(counts))
-            monkeypatch.undo()
+            taken.append(trips.take())
+            counts = [len(t) for t in taken]
             assert (await store.get_rollout_by_id(rid)).status == "succeeded"  # type: ignore[union-attr]
             assert len(await store.query_spans(rid)) == 3
+            lock = "SELECT pg_advisory_xact_lock(hashtext('agentlightning:"
+            for trip in taken:  # the opening first, the commit last
+                if pipeline == "on":  # with the first statement, and the key's insert with the commit
+                    assert trip[0][0] == "BEGIN" and trip[0][1].startswith(lock) and len(trip[0]) > 2, trip
+                    assert trip[-1][0].startswith(("INSERT INTO request_keys", "WITH")), trip
+                    assert "INSERT INTO request_keys" in trip[-1][0] and trip[-1][-1] == "COMMIT", trip
+                else:  # one simple query each
+                    assert trip[0][0].startswith("BEGIN; " + lock), trip
+                    assert trip[-1][0].endswith("COMMIT"), trip
+            assert "pg_notify" in " ".join(taken[2][-1]), taken[2]
+            assert counts == expected, taken
             return counts
         finally:
+            trips.stop()
             await store.close()
 
-    assert anyio.run(main) == [6, 5, 5], trips  # were 12, 10 and 11, then 10, 8 and 8
+    anyio.run(main)  # were 12, 10 and 11, then 10, 8 and 8 (savepoints counted)
+
+
+def test_a_read_that_sends_nothing_costs_no_round_trip(
+    schema_url: str, monkeypatch: Any, tmp_path: Any, pipeline: str
+) -> None:
+    """A transaction whose function sends no statement opens no transaction on the database at all."""
+    from agentlightning_postgres.backend import PostgresBackend as Backend
+    from agentlightning_postgres.url import parse_url as split
+
+    conninfo, options = split(schema_url)
+    backend = Backend(conninfo, schema=options["schema"], pipeline=pipeline)
+    trips = RoundTrips(monkeypatch, tmp_path)
+    try:
+        assert backend.run_sync(lambda tx: 42, write=False) == 42
+        assert backend.run_sync(lambda tx: 43, write=True) == 43
+        assert trips.take() == []
+        assert backend.run_sync(lambda tx: tx.count_rollouts(), write=False) == 0
+        assert len(trips.take()) == (2 if pipeline == "on" else 3)  # BEGIN (with the count), COMMIT
+    finally:
+        trips.stop()
+        backend.close()
 
 
 def _schema_at_version(schema_url: str, version: int) -> tuple[str, str]:
@@ -341,3 +415,51 @@ def test_a_page_read_by_key_reads_the_start_time_index_from_the_key(schema_url: 
         assert "Sort" not in plan and "WindowAgg" not in plan and "Seq Scan" not in plan, plan
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(
+    ("conninfo", "local"),
+    [
+        ("postgresql://u@127.0.0.1:5432/db", True),
+        ("postgresql://u@localhost/db", True),
+        ("postgresql://u@[::1]:5432/db", True),
+        ("postgresql:///db?host=/run/postgresql", True),
+        ("postgresql:///db", True),
+        ("host=127.0.0.2 dbname=db", True),
+        ("postgresql://u@db.example:5432/db", False),
+        ("postgresql://u@10.0.0.5/db", False),
+        ("postgresql://u@127.0.0.1,db.example/db", False),
+        ("host=db.example hostaddr=127.0.0.1 dbname=db", True),
+    ],
+)
+def test_a_database_on_this_host_is_told_apart(conninfo: str, local: bool, monkeypatch: Any) -> None:
+    from agentlightning_postgres.url import database_is_local
+
+    monkeypatch.delenv("PGHOST", raising=False)
+    assert database_is_local(conninfo) is local
+
+
+def test_pghost_names_the_host_of_a_url_without_one(monkeypatch: Any) -> None:
+    from agentlightning_postgres.url import database_is_local
+
+    monkeypatch.setenv("PGHOST", "db.example")
+    assert not database_is_local("postgresql:///db")
+    assert database_is_local("postgresql://u@localhost/db")
+
+
+def test_pipelines_follow_the_url_option_and_the_host(postgres_url: str) -> None:
+    from agentlightning_postgres.url import parse_url as split
+
+    assert split(postgres_url + "?pipeline=on")[1] == {"pipeline": "on"}
+    with pytest.raises(ValueError, match="pipeline must be one of auto, on, off, got 'yes'"):
+        split(postgres_url + "?pipeline=yes")
+
+    async def modes() -> List[bool]:
+        found = []
+        for option in ("", "?pipeline=on", "?pipeline=off", "?pipeline=auto"):
+            store = PostgresLightningStore(postgres_url + option, watchdog_interval=None)
+            found.append(store.backend.pipelines)
+            await store.close()
+        return found
+
+    assert anyio.run(modes) == [False, True, False, False]  # the test server is on this host

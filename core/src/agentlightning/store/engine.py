@@ -259,6 +259,10 @@ class EngineLightningStore(LightningStore):
             if claim is not None:
                 claim.claimed = True
             return result
+        except RequestAlreadyAppliedError:
+            if claim is not None:  # a backend may find the key recorded only at its commit
+                claim.applied_before, claim.result_recorded = True, False
+            raise
         finally:
             # also when ``fn`` failed: a backend without rollback kept the scan's writes (a spurious wake-up after a
             # rollback is harmless: waiters re-read before they answer)

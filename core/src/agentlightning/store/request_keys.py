@@ -86,7 +86,8 @@ class RequestKeyTransaction(Protocol):
 
     def claim_request_key(self, key: str, now: float, result: Optional[bytes]) -> bool:
         """Record ``key`` (at time ``now``, with the write's encoded ``result``) in this write transaction; False
-        when it was recorded already."""
+        when it was recorded already. A backend may instead return True and find the key recorded at its commit:
+        its ``run`` then raises :class:`RequestAlreadyAppliedError`, with nothing written."""
 
     def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
         """``(recorded at, status, body, result)`` of ``key`` (status and body None until its answer is saved)."""

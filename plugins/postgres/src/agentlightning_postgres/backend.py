@@ -7,8 +7,10 @@
   decide in Python and write them back, so they must not interleave. Writers are thus serialized across every
   process and host (like SQLite's write lock); readers run alongside under ``REPEATABLE READ`` snapshots. The queue
   head is claimed with ``FOR UPDATE SKIP LOCKED`` besides, so a claim never hands one rollout to two workers.
-- A write that finished rollouts announces their ids with ``NOTIFY`` (delivered at commit; sent with the ``COMMIT``
-  in one round trip). A listener thread per
+- Few round trips: with pipelines (the default for a database on another host), a transaction's ``BEGIN`` (and a
+  write's lock) goes in one pipeline with its first statement, and its last writes (the idempotency key's insert
+  carrying the deferred ones), ``NOTIFY`` and ``COMMIT`` in another (see :class:`~.transaction.PostgresTransaction`).
+- A write that finished rollouts announces their ids with ``NOTIFY`` (delivered at commit). A listener thread per
   backend ``LISTEN``s and hands the ids to ``on_finished`` (the engine's waiter registry), so ``wait_for_rollouts``
   wakes on finishes made by any process without polling. After a lost listener connection every waiter is woken to
   re-read (notifications sent meanwhile are gone).
@@ -27,8 +29,8 @@ import anyio.to_thread
 from agentlightning.store.errors import StoreClosedError, StoreUnavailableError
 
 from .schema import SCHEMA_VERSION, lock_key, migrate
-from .transaction import PostgresTransaction
-from .url import check_schema_name
+from .transaction import PostgresTransaction, Statement
+from .url import check_pipeline_mode, check_schema_name, database_is_local
 
 __all__ = ["PostgresBackend", "NOTIFY_PAYLOAD_BYTES"]
 
@@ -39,7 +41,7 @@ T = TypeVar("T")
 NOTIFY_PAYLOAD_BYTES = 7000
 """Largest NOTIFY payload sent (PostgreSQL's limit is 8000 bytes); more finished ids go in several notifications."""
 
-BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_BEGIN_READ: List[Statement] = [("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ())]
 """Opens a read transaction: one snapshot for all its statements."""
 
 LISTEN_POLL_SECONDS = 0.5
@@ -76,6 +78,10 @@ class PostgresBackend:
         pool_min, pool_max: connections the pool keeps open / opens at most.
         connect_timeout: seconds to wait for a connection (from the pool or the server) before
             :class:`StoreUnavailableError`.
+        pipeline: ``"on"``: a transaction's opening goes with its first statement, and its last writes with its
+            commit, in pipelines (fewer round trips, a little more CPU per statement); ``"off"``: each in a round
+            trip of its own; ``"auto"`` (default): on unless the database is on this host (see
+            :func:`~.url.database_is_local`), where a round trip costs less than the pipeline's extra work.
     """
 
     shared_across_processes = False
@@ -92,11 +98,15 @@ class PostgresBackend:
         pool_min: int = 1,
         pool_max: int = 8,
         connect_timeout: float = 30.0,
+        pipeline: str = "auto",
     ) -> None:
         import psycopg_pool
 
         self.conninfo = conninfo
         self.schema = check_schema_name(schema)
+        mode = check_pipeline_mode(pipeline)
+        self.pipelines = mode == "on" or (mode == "auto" and not database_is_local(conninfo))
+        """Whether transactions send their opening and their last writes in pipelines (see ``pipeline``)."""
         self.channel = f"agl_{self.schema}"
         self.on_finished: Optional[Callable[[Iterable[str]], None]] = None
         self.on_reconnect: Optional[Callable[[], None]] = None
@@ -122,9 +132,12 @@ class PostgresBackend:
                 raise
             raise StoreUnavailableError(f"cannot open the PostgreSQL store ({self._where()}): {exc}") from exc
         self._write_lock = lock_key(self.schema, "write")
-        self._begin_write = f"BEGIN; SELECT pg_advisory_xact_lock(hashtext('{self._write_lock}'))"
-        """Opens a write transaction and takes the schema's write lock, in one round trip (the key text is made of
-        the schema name, a plain identifier: no quoting needed)."""
+        self._begin_write: List[Statement] = [
+            ("BEGIN", ()),
+            (f"SELECT pg_advisory_xact_lock(hashtext('{self._write_lock}'))", ()),
+        ]
+        """Opens a write transaction and takes the schema's write lock (the key text is made of the schema name, a
+        plain identifier: no quoting needed)."""
         self._watchdog_lock = lock_key(self.schema, "watchdog")
         self._watch_conn: Any = None
         self.watchdog_leader = False
@@ -148,40 +161,28 @@ class PostgresBackend:
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _transaction(self, fn: Callable[[Any], T], *, write: bool, began: List[bool]) -> T:
-        """One attempt at ``fn`` on a pooled connection; ``began[0]`` turns True once the server answered.
+    def _transaction(self, fn: Callable[[Any], T], *, write: bool, retry: List[bool]) -> T:
+        """One attempt at ``fn`` on a pooled connection; ``retry[0]`` tells, after a failure, whether it left nothing
+        written (the database never answered: a dead connection) so that the caller may try again.
 
-        The pool's connections are in autocommit mode: the transaction is opened by hand, so that its first round
-        trip both begins it and (for a write) takes the write lock, and a read's ``BEGIN`` names its isolation."""
+        The pool's connections are in autocommit mode: the transaction is opened by hand, its ``BEGIN`` (naming a
+        read's isolation) and a write's lock sent with its first statement (see ``pipeline``)."""
         with self._pool.connection() as conn:
-            cur = conn.cursor()
-            cur.execute(self._begin_write if write else BEGIN_READ, prepare=False)
-            began[0] = True
+            tx = PostgresTransaction(conn, self._begin_write if write else _BEGIN_READ, pipelines=self.pipelines)
             try:
-                tx = PostgresTransaction(conn)
                 result = fn(tx)
-                if write:
-                    tx.flush()  # the deferred writes
-                if write and tx.finished:
-                    cur.execute(self._notify_and_commit(tx.finished), prepare=False)
-                else:
-                    conn.commit()
+                tx.commit(self._notify(tx.finished) if write else ())
             except BaseException:
+                retry[0] = not tx.answered and not tx.committing
                 _rollback(conn)
                 raise
             if write:
                 self._commits += 1
             return result
 
-    def _notify_and_commit(self, finished: List[str]) -> Any:
-        """``NOTIFY`` of the ``finished`` rollouts and ``COMMIT``, in one round trip (the values are quoted as
-        literals: a statement with parameters could not carry a second one)."""
-        from psycopg import sql
-
-        notify = sql.SQL("SELECT pg_notify({}, {}); ")
-        channel = sql.Literal(self.channel)
-        parts = [notify.format(channel, sql.Literal(payload)) for payload in _payloads(finished)]
-        return sql.Composed([*parts, sql.SQL("COMMIT")])
+    def _notify(self, finished: List[str]) -> List[Statement]:
+        """The ``NOTIFY`` statements announcing the ``finished`` rollouts."""
+        return [("SELECT pg_notify(%s, %s)", (self.channel, payload)) for payload in _payloads(finished)]
 
     def run_sync(self, fn: Callable[[Any], T], *, write: bool) -> T:
         """Run ``fn`` against a :class:`PostgresTransaction` in one transaction, from the calling thread.
@@ -196,13 +197,13 @@ class PostgresBackend:
         for attempt in range(self._pool.max_size + 1):
             if self._closed:
                 raise StoreClosedError("the PostgreSQL store is closed")
-            began = [False]
+            retry = [False]
             try:
-                return self._transaction(fn, write=write, began=began)
+                return self._transaction(fn, write=write, retry=retry)
             except psycopg_pool.PoolTimeout as exc:  # an OperationalError too: no retry, the wait was the timeout
                 raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
             except psycopg.OperationalError as exc:
-                if not began[0] and attempt < self._pool.max_size:
+                if retry[0] and attempt < self._pool.max_size:
                     continue
                 raise StoreUnavailableError(f"PostgreSQL store ({self._where()}) unavailable: {exc}") from exc
             except psycopg.errors.DataError as exc:

@@ -24,12 +24,15 @@ class PostgresLightningStore(EngineLightningStore):
 
     Args:
         url: ``postgresql://user:password@host:port/dbname`` (libpq syntax; store options may ride in the query
-            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``scan_debounce_seconds``,
-            ``watchdog_interval``).
+            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``pipeline``,
+            ``scan_debounce_seconds``, ``watchdog_interval``).
         schema: the PostgreSQL schema of the store's tables (default ``public``); one run per schema.
         pool_min, pool_max: connections kept open / opened at most by this process.
         pool_timeout: seconds a store call waits for a connection (the server is down or every connection busy)
             before it raises ``StoreUnavailableError``.
+        pipeline: ``auto`` (default), ``on`` or ``off``: whether transactions send their opening and last writes
+            in pipelines, saving round trips for some CPU; ``auto`` turns them on for a database on another host
+            (see :class:`~.backend.PostgresBackend`).
         scan_debounce_seconds, watchdog_interval, clock: see :class:`~agentlightning.store.engine.EngineLightningStore`.
     """
 
@@ -41,6 +44,7 @@ class PostgresLightningStore(EngineLightningStore):
         pool_min: int = 1,
         pool_max: int = 8,
         pool_timeout: float = 30.0,
+        pipeline: str = "auto",
         scan_debounce_seconds: float = 10.0,
         watchdog_interval: Optional[float] = 1.0,
         clock: Optional[Callable[[], float]] = None,
@@ -58,6 +62,7 @@ class PostgresLightningStore(EngineLightningStore):
             pool_min=options.get("pool_min", pool_min),
             pool_max=options.get("pool_max", pool_max),
             connect_timeout=options.get("pool_timeout", pool_timeout),
+            pipeline=options.get("pipeline", pipeline),
         )
         super().__init__(
             backend,

@@ -8,8 +8,22 @@ PostgreSQL compares exactly as Python does (text under the ``C`` collation, fini
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Dict, Hashable, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Hashable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from agentlightning.store.query import AT_LEAST, Condition, Sort, Where
 from agentlightning.types.core import FINISHED_STATUSES, Attempt, Rollout, Worker
@@ -18,7 +32,7 @@ from agentlightning.types.tracer import Span
 
 from .codec import decode, decode_rollout, encode
 
-__all__ = ["PostgresTransaction"]
+__all__ = ["PostgresTransaction", "Statement"]
 
 
 def _text(value: object) -> bool:
@@ -133,6 +147,9 @@ def _where_sql(where: Where, table: _Table) -> Optional[Tuple[str, List[object]]
 _EVERY_TABLE = frozenset({"rollouts", "attempts", "queue", "span_counters", "spans", "resources", "workers"})
 """What a statement is taken to read unless it says less: all the tables deferred writes may touch."""
 
+Statement = Tuple[str, Sequence[object]]
+"""SQL and its parameters."""
+
 _Latest = Optional[Tuple[str, int, str]]
 """A rollout's latest attempt as this transaction knows it: (attempt id, sequence id, stored JSON), or None when the
 rollout has no attempt."""
@@ -175,10 +192,30 @@ class PostgresTransaction:
     and goes as a data-modifying ``WITH`` clause into the next statement that writes (the span insert, the idempotency
     key's insert), or into one statement of its own before a read that could see its rows and before the commit
     (:meth:`flush`). Deferred writes of one row are coalesced: the last one is sent.
+
+    Fewer round trips (with ``pipelines``): the statements that open the transaction (``opening``: its ``BEGIN``, a
+    write's lock) are sent in one pipeline with its first statement, and :meth:`commit` sends the last deferred
+    writes, the idempotency key's insert, the ``NOTIFY`` and the ``COMMIT`` in another. Either way, a transaction
+    that sent nothing costs no round trip at all.
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, opening: Sequence[Statement] = (), *, pipelines: bool = True) -> None:
+        self._conn = conn
         self._cur = conn.cursor()
+        self._opening: Optional[Sequence[Statement]] = opening or None
+        """Statements to send with the first one (None once sent)."""
+        self._pipelines = pipelines
+        """Whether to send statements whose results are not needed yet in one pipeline with the next one; without,
+        the opening and the commit each take a round trip of their own."""
+        self._in_pipeline = False
+        self.answered = False
+        """Whether the database answered the transaction's first round trip (a failure before that left nothing
+        written: the connection was dead)."""
+        self.committing = False
+        """Whether the commit was sent (a failure after that leaves the outcome unknown)."""
+        self._claim: Optional[Statement] = None
+        """The idempotency key's insert, sent with the commit."""
+        self._claimed: Optional[str] = None
         self.finished: List[str] = []
         """Rollouts this transaction set to a finished status (announced with NOTIFY at commit)."""
         self._latest: Dict[str, _Latest] = {}
@@ -196,16 +233,113 @@ class PostgresTransaction:
         self, sql: str, params: Sequence[object] = (), reads: Collection[str] = _EVERY_TABLE
     ) -> List[Tuple[Any, ...]]:
         self._settle(reads)
-        self._cur.execute(sql, params)
+        self._execute(sql, params)
         return list(self._cur.fetchall())
 
     def _one(
         self, sql: str, params: Sequence[object] = (), reads: Collection[str] = _EVERY_TABLE
     ) -> Optional[Tuple[Any, ...]]:
         self._settle(reads)
-        self._cur.execute(sql, params)
+        self._execute(sql, params)
         row = self._cur.fetchone()
         return None if row is None else tuple(row)
+
+    # -- round trips -------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _pipeline(self) -> Iterator[None]:
+        """The statements sent in the block go in one round trip (their results are read at its end)."""
+        self._in_pipeline = True
+        try:
+            with self._conn.pipeline():
+                yield
+        finally:
+            self._in_pipeline = False
+        self.answered = True
+
+    def _execute(self, sql: Any, params: Sequence[object] = (), *, many: bool = False) -> None:
+        """Run one statement (``many``: once per parameter tuple); the first one carries the opening statements
+        (in its pipeline; without pipelines, just before it)."""
+        if self._opening is not None:
+            if self._pipelines and not self._in_pipeline:
+                with self._pipeline():
+                    self._execute(sql, params, many=many)
+                return
+            opening, self._opening = self._opening, None
+            self._send_all(opening)
+            self.answered = self.answered or not self._pipelines
+        if many:
+            self._cur.executemany(sql, params)
+        else:
+            self._cur.execute(sql, params)
+
+    def _send_all(self, statements: Sequence[Statement]) -> None:
+        """Send ``statements``, whose results are not needed: in the open pipeline, or else as one simple query
+        (one round trip; parameters merged into the text as literals)."""
+        if self._pipelines:
+            for statement, statement_params in statements:
+                self._conn.execute(statement, statement_params or None, prepare=False)
+            return
+        text = "; ".join(self._literal(statement, statement_params) for statement, statement_params in statements)
+        self._cur.execute(text, prepare=False)
+
+    def _literal(self, sql: str, params: Sequence[object]) -> str:
+        if not params:
+            return sql
+        import psycopg
+
+        return psycopg.ClientCursor(self._conn).mogrify(sql, params)
+
+    def commit(self, closing: Sequence[Statement] = ()) -> None:
+        """Send the deferred writes (with the idempotency key's insert), ``closing`` (the ``NOTIFY`` of finishes)
+        and ``COMMIT``: in one pipeline, or without pipelines in two round trips (the writes; the rest as one
+        simple query). Nothing is sent when the transaction has sent nothing and has nothing to write.
+
+        A transaction that has sent nothing yet sends its opening and writes first, in a round trip of their own:
+        the commit is sent only once the database has answered on this connection, so that a dead pooled
+        connection fails where the transaction can still be tried again. A key recorded already fails the
+        transaction with :class:`~agentlightning.store.request_keys.RequestAlreadyAppliedError` (nothing is
+        written)."""
+        claim, self._claim = self._claim, None
+        try:
+            if self._opening is not None:
+                if not self._pending and claim is None:
+                    return
+                self._send_writes(claim)
+                claim = None
+            self.committing = True
+            ending: List[Statement] = [*closing, ("COMMIT", ())]
+            if self._pipelines and (self._pending or claim is not None or closing):
+                with self._pipeline():
+                    self._send_writes(claim)
+                    self._send_all(ending)
+            else:
+                self._send_writes(claim)
+                self._send_all(ending)
+        except Exception as exc:
+            if self._key_taken(exc):
+                from agentlightning.store.request_keys import RequestAlreadyAppliedError
+
+                raise RequestAlreadyAppliedError(f"request {self._claimed!r} was applied already") from exc
+            raise
+
+    def _send_writes(self, claim: Optional[Statement]) -> None:
+        """The idempotency key's insert carrying the deferred writes, or (without a key) the deferred writes, if
+        any."""
+        if claim is not None:
+            self._write(claim[0], claim[1], touches=())
+        else:
+            self.flush()
+
+    def _key_taken(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the claimed idempotency key's insert finding the key recorded."""
+        import psycopg.errors
+
+        return (
+            self._claimed is not None
+            and isinstance(exc, psycopg.errors.UniqueViolation)
+            and exc.diag.table_name == "request_keys"
+        )
 
     # -- deferred writes ---------------------------------------------------------------------------------------
 
@@ -234,7 +368,7 @@ class PostgresTransaction:
         self._settle(touches)
         if self._pending:
             sql, params = self._with_pending(sql, params)
-        self._cur.execute(sql, params)
+        self._execute(sql, params)
 
     def flush(self) -> None:
         """Send the deferred writes (one statement); the backend calls this before the commit."""
@@ -304,7 +438,7 @@ class PostgresTransaction:
         )
         if len(rows) < len(rollouts):
             if rows:
-                self._cur.execute("DELETE FROM rollouts WHERE pk = ANY(%s)", ([row[0] for row in rows],))
+                self._execute("DELETE FROM rollouts WHERE pk = ANY(%s)", ([row[0] for row in rows],))
             raise ValueError(f"rollout id already stored (or given twice): one of {ids[:10]}")
         self._known_rollouts.update(ids)
 
@@ -427,9 +561,10 @@ class PostgresTransaction:
     # -- queue -------------------------------------------------------------------------------------------------
 
     def queue_push(self, rollout_ids: Sequence[str]) -> None:
-        self._cur.executemany(
+        self._execute(
             "INSERT INTO queue (rollout_id) VALUES (%s) ON CONFLICT (rollout_id) DO NOTHING",
             [(r,) for r in rollout_ids],
+            many=True,
         )
 
     def queue_pop(self, limit: int) -> List[str]:
@@ -514,13 +649,11 @@ class PostgresTransaction:
     # -- idempotency keys (agentlightning.store.request_keys) ---------------------------------------------------
 
     def claim_request_key(self, key: str, now: float, result: Optional[bytes]) -> bool:
-        """Carries the deferred writes: a key recorded already fails the request, and the engine rolls them back."""
-        self._write(
-            "INSERT INTO request_keys (key, created, result) VALUES (%s, %s, %s) ON CONFLICT (key) DO NOTHING",
-            (key, now, result),
-            touches=(),
-        )
-        return bool(self._cur.rowcount)
+        """Deferred to the commit, where the key's insert carries the deferred writes: a key recorded already fails
+        the commit (see :meth:`commit`), which rolls the write back."""
+        self._claimed = key
+        self._claim = ("INSERT INTO request_keys (key, created, result) VALUES (%s, %s, %s)", (key, now, result))
+        return True
 
     def get_request_key(self, key: str) -> Optional[Tuple[float, Optional[int], Optional[bytes], Optional[bytes]]]:
         from agentlightning.store.request_keys import key_record
@@ -529,10 +662,10 @@ class PostgresTransaction:
         return None if row is None else key_record(row)
 
     def save_request_response(self, key: str, status: int, body: bytes) -> None:
-        self._cur.execute("UPDATE request_keys SET status = %s, body = %s WHERE key = %s", (status, body, key))
+        self._execute("UPDATE request_keys SET status = %s, body = %s WHERE key = %s", (status, body, key))
 
     def expire_request_keys(self, before: float) -> int:
-        self._cur.execute("DELETE FROM request_keys WHERE created < %s", (before,))
+        self._execute("DELETE FROM request_keys WHERE created < %s", (before,))
         return int(self._cur.rowcount)
 
     # -- resources ---------------------------------------------------------------------------------------------
@@ -542,7 +675,7 @@ class PostgresTransaction:
         return None if row is None else decode(row[0], ResourcesUpdate)
 
     def put_resources(self, update: ResourcesUpdate) -> None:
-        self._cur.execute(
+        self._execute(
             "INSERT INTO resources (resources_id, written, data) "
             "VALUES (%s, (SELECT COALESCE(MAX(written), 0) + 1 FROM resources), %s) "
             "ON CONFLICT (resources_id) DO UPDATE SET written = excluded.written, data = excluded.data",

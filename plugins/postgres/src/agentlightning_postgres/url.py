@@ -7,11 +7,13 @@ are not store options (``sslmode``, ``connect_timeout``, ...) are left in the UR
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from typing import Any, Dict, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["parse_url", "URL_OPTIONS", "check_schema_name"]
+__all__ = ["parse_url", "URL_OPTIONS", "check_schema_name", "check_pipeline_mode", "database_is_local"]
 
 URL_OPTIONS: Dict[str, type] = {
     "schema": str,
@@ -20,7 +22,10 @@ URL_OPTIONS: Dict[str, type] = {
     "pool_timeout": float,
     "scan_debounce_seconds": float,
     "watchdog_interval": float,
+    "pipeline": str,
 }
+
+PIPELINE_MODES = ("auto", "on", "off")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")
 
@@ -33,6 +38,32 @@ def check_schema_name(schema: str) -> str:
             f"got {schema!r}"
         )
     return schema
+
+
+def check_pipeline_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`PIPELINE_MODES`."""
+    if mode not in PIPELINE_MODES:
+        raise ValueError(f"PostgreSQL store pipeline must be one of {', '.join(PIPELINE_MODES)}, got {mode!r}")
+    return mode
+
+
+def _local_host(host: str) -> bool:
+    if host in ("", "localhost") or host.startswith(("/", "@")):  # the default, a unix socket folder, an abstract one
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def database_is_local(conninfo: str) -> bool:
+    """Whether every host a libpq connection string names (``hostaddr`` first, else ``host``, else ``$PGHOST``;
+    none means the local unix socket) is this machine: a unix socket, ``localhost`` or a loopback address."""
+    import psycopg.conninfo
+
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    hosts = str(params.get("hostaddr") or params.get("host") or os.environ.get("PGHOST", ""))
+    return all(_local_host(host.strip()) for host in hosts.split(","))
 
 
 def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
@@ -54,5 +85,7 @@ def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
             raise ValueError(f"postgresql URL: option {key}={value!r} is not a valid {kind.__name__}") from exc
     if "schema" in options:
         check_schema_name(options["schema"])
+    if "pipeline" in options:
+        check_pipeline_mode(options["pipeline"])
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(passed), parts.fragment))
     return conninfo, options
