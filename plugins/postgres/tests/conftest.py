@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -180,20 +180,28 @@ def new_schema_url(postgres_url: str) -> str:
     return f"{postgres_url}?schema=t{os.getpid()}_{next(_schemas)}"
 
 
-@pytest.fixture(params=["off", "on"], ids=["pipeline-off", "pipeline-on"])
-def pipeline(request: Any) -> str:
-    """Both ways a transaction can talk to the database (a local one is ``off`` by default)."""
-    return str(request.param)
+TRANSACTION_MODES = {
+    "local": {"inline": "on", "pipeline": "off"},
+    "remote": {"inline": "off", "pipeline": "on"},
+}
+"""How the store runs transactions by default for a database on this host (inline when they need not wait, no
+pipelines) and on another host (worker threads, pipelines)."""
+
+
+@pytest.fixture(params=sorted(TRANSACTION_MODES))
+def transaction_mode(request: Any) -> Dict[str, str]:
+    """The store options of both ways of running transactions (the test server is local: ``remote`` forces it)."""
+    return dict(TRANSACTION_MODES[request.param])
 
 
 @pytest.fixture
-def backend(postgres_url: str, pipeline: str) -> Iterator[Any]:
+def backend(postgres_url: str, transaction_mode: Dict[str, str]) -> Iterator[Any]:
     """A fresh PostgresBackend on a schema of its own (for StorageBackendConformance)."""
     from agentlightning_postgres import PostgresBackend
     from agentlightning_postgres.url import parse_url
 
     conninfo, options = parse_url(new_schema_url(postgres_url))
-    b = PostgresBackend(conninfo, schema=options["schema"], pipeline=pipeline)
+    b = PostgresBackend(conninfo, schema=options["schema"], **transaction_mode)
     try:
         yield b
     finally:
@@ -201,14 +209,14 @@ def backend(postgres_url: str, pipeline: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def store_factory(postgres_url: str, pipeline: str) -> Iterator[Any]:
+def store_factory(postgres_url: str, transaction_mode: Dict[str, str]) -> Iterator[Any]:
     """``await store_factory(**engine_options)`` -> a fresh PostgresLightningStore on its own schema."""
     from agentlightning_postgres import PostgresLightningStore
 
     created: List[PostgresLightningStore] = []
 
     async def factory(**options: Any) -> PostgresLightningStore:
-        store = PostgresLightningStore(new_schema_url(postgres_url), pipeline=pipeline, **options)
+        store = PostgresLightningStore(new_schema_url(postgres_url), **{**transaction_mode, **options})
         created.append(store)
         return store
 

@@ -101,11 +101,11 @@ def test_sigkill_of_a_store_server_loses_no_acknowledged_write(schema_url: str) 
 
 
 def test_sigkill_of_the_database_loses_no_acknowledged_write(
-    postgres_cluster: Any, schema_url: str, pipeline: str
+    postgres_cluster: Any, schema_url: str, transaction_mode: Dict[str, str]
 ) -> None:
     """The PostgreSQL server itself is SIGKILLed while a store writes, then restarted (crash recovery from its
     write-ahead log): every write the store acknowledged is there, and the same store object carries on (its
-    transactions sent with pipelines or without)."""
+    transactions run either way)."""
     from agentlightning.store.errors import StoreUnavailableError
     from agentlightning.testing.store_suite import make_span
     from agentlightning_postgres import PostgresLightningStore
@@ -115,7 +115,7 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(
 
     async def run() -> None:
         nonlocal unavailable
-        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_timeout=3.0, pipeline=pipeline)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_timeout=3.0, **transaction_mode)
         try:
             i = 0
             while len(acked) < ITERATIONS:
@@ -147,14 +147,14 @@ def test_sigkill_of_the_database_loses_no_acknowledged_write(
 
 
 def test_pooled_connections_lost_to_a_database_restart_are_replaced_unseen(
-    postgres_cluster: Any, schema_url: str, pipeline: str
+    postgres_cluster: Any, schema_url: str, transaction_mode: Dict[str, str]
 ) -> None:
     """After the database restarted, the pool's connections are dead; a transaction that fails on one before the
     database answered it (nothing written) is tried again on a fresh connection: the caller sees no error."""
     from agentlightning_postgres import PostgresLightningStore
 
     async def run() -> None:
-        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_min=2, pipeline=pipeline)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pool_min=2, **transaction_mode)
         try:
             first = await store.enqueue_rollout({"i": 0})
             assert await store.get_rollout_by_id(first.rollout_id) is not None

@@ -4,7 +4,7 @@ not at all."""
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, Dict, List
 
 import anyio
 import attrs
@@ -66,14 +66,16 @@ def test_a_batch_of_rollouts_with_a_stored_id_stores_none_of_them(backend: Any) 
     assert ids == ["ro-old", "ro-later"]
 
 
-def test_a_key_recorded_already_takes_back_the_deferred_writes(schema_url: str, pipeline: str) -> None:
+def test_a_key_recorded_already_takes_back_the_deferred_writes(
+    schema_url: str, transaction_mode: Dict[str, str]
+) -> None:
     """The retry's key insert fails at its commit (with its writes in one pipeline, or not): nothing of it stays."""
     from agentlightning.store.request_keys import request_key_scope
     from agentlightning_postgres import PostgresLightningStore
 
     async def run() -> None:
-        first = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
-        second = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
+        first = PostgresLightningStore(schema_url, watchdog_interval=None, **transaction_mode)
+        second = PostgresLightningStore(schema_url, watchdog_interval=None, **transaction_mode)
         try:
             await first.enqueue_rollout({"n": 1})
             claimed = await first.dequeue_rollout(worker_id="w-1")

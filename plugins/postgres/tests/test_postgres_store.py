@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, Dict, List
 
 import anyio
 import pytest
@@ -203,9 +203,13 @@ class RoundTrips:
         self._file.close()
 
 
-@pytest.mark.parametrize(("pipeline", "expected"), [("on", [4, 3, 3]), ("off", [6, 5, 5])])
+@pytest.mark.parametrize(
+    ("pipeline", "inline", "expected"),
+    [("on", "off", [4, 3, 3]), ("off", "off", [6, 5, 5]), ("off", "on", [6, 5, 5])],
+    ids=["pipelines", "threads", "inline"],
+)
 def test_a_rollout_costs_few_round_trips(
-    schema_url: str, monkeypatch: Any, tmp_path: Any, pipeline: str, expected: List[int]
+    schema_url: str, monkeypatch: Any, tmp_path: Any, pipeline: str, inline: str, expected: List[int]
 ) -> None:
     """Round trips to the database (libpq's protocol trace) of a rollout's three writes as a store server makes
     them (each under an idempotency key): with pipelines a transaction's ``BEGIN`` and write lock go with its first
@@ -213,12 +217,13 @@ def test_a_rollout_costs_few_round_trips(
     attempt in the same statement, a rollout read brings its latest attempt too, later reads in the transaction
     reuse them, the writes whose outcome is not needed back go in one statement with the idempotency key's insert
     (the span counter's with the spans'), no savepoint is taken, and the NOTIFY of a finish travels with the COMMIT
-    (with pipelines, the key's insert too)."""
+    (with pipelines, the key's insert too). An inline write opens its transaction on its own, waiting briefly for the
+    lock."""
     from agentlightning.store.request_keys import request_key_scope
     from agentlightning.testing.store_suite import make_span
 
     async def main() -> List[int]:
-        store = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline)
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, pipeline=pipeline, inline=inline)
         trips = RoundTrips(monkeypatch, tmp_path)
         try:
             rollout = await store.enqueue_rollout({"n": 1})
@@ -238,13 +243,14 @@ def test_a_rollout_costs_few_round_trips(
             assert (await store.get_rollout_by_id(rid)).status == "succeeded"  # type: ignore[union-attr]
             assert len(await store.query_spans(rid)) == 3
             lock = "SELECT pg_advisory_xact_lock(hashtext('agentlightning:"
+            if inline == "on":
+                lock = "SET LOCAL lock_timeout = 5; " + lock
             for trip in taken:  # the opening first, the commit last
                 if pipeline == "on":  # with the first statement, and the key's insert with the commit
                     assert trip[0][0] == "BEGIN" and trip[0][1].startswith(lock) and len(trip[0]) > 2, trip
-                    assert trip[-1][0].startswith(("INSERT INTO request_keys", "WITH")), trip
                     assert "INSERT INTO request_keys" in trip[-1][0] and trip[-1][-1] == "COMMIT", trip
                 else:  # one simple query each
-                    assert trip[0][0].startswith("BEGIN; " + lock), trip
+                    assert trip[0] == [trip[0][0]] and trip[0][0].startswith("BEGIN; " + lock), trip
                     assert trip[-1][0].endswith("COMMIT"), trip
             assert "pg_notify" in " ".join(taken[2][-1]), taken[2]
             assert counts == expected, taken
@@ -257,21 +263,23 @@ def test_a_rollout_costs_few_round_trips(
 
 
 def test_a_read_that_sends_nothing_costs_no_round_trip(
-    schema_url: str, monkeypatch: Any, tmp_path: Any, pipeline: str
+    schema_url: str, monkeypatch: Any, tmp_path: Any, transaction_mode: Dict[str, str]
 ) -> None:
-    """A transaction whose function sends no statement opens no transaction on the database at all."""
+    """A transaction whose function sends no statement opens no transaction on the database at all (an inline write
+    does: it tries for the lock first)."""
     from agentlightning_postgres.backend import PostgresBackend as Backend
     from agentlightning_postgres.url import parse_url as split
 
     conninfo, options = split(schema_url)
-    backend = Backend(conninfo, schema=options["schema"], pipeline=pipeline)
+    backend = Backend(conninfo, schema=options["schema"], **transaction_mode)
     trips = RoundTrips(monkeypatch, tmp_path)
+    pipelines = transaction_mode["pipeline"] == "on"
     try:
-        assert backend.run_sync(lambda tx: 42, write=False) == 42
+        assert anyio.run(lambda: backend.run(lambda tx: 42, write=False)) == 42
         assert backend.run_sync(lambda tx: 43, write=True) == 43
         assert trips.take() == []
-        assert backend.run_sync(lambda tx: tx.count_rollouts(), write=False) == 0
-        assert len(trips.take()) == (2 if pipeline == "on" else 3)  # BEGIN (with the count), COMMIT
+        assert anyio.run(lambda: backend.run(lambda tx: tx.count_rollouts(), write=False)) == 0
+        assert len(trips.take()) == (2 if pipelines else 3)  # BEGIN (with the count), COMMIT
     finally:
         trips.stop()
         backend.close()
@@ -463,3 +471,56 @@ def test_pipelines_follow_the_url_option_and_the_host(postgres_url: str) -> None
         return found
 
     assert anyio.run(modes) == [False, True, False, False]  # the test server is on this host
+
+
+def test_inline_transactions_run_on_the_calling_thread_and_a_waiting_write_goes_to_a_worker(
+    schema_url: str,
+) -> None:
+    """With ``inline=on`` a transaction that need not wait runs on the event loop's thread; a write that finds the
+    schema's write lock held (here by another connection) for more than a few milliseconds is handed to a worker
+    thread, where it waits for the lock while the event loop goes on."""
+    import threading
+
+    import psycopg
+    from agentlightning_postgres.schema import lock_key
+
+    conninfo, options = parse_url(schema_url)
+
+    async def main() -> None:
+        store = PostgresLightningStore(schema_url, watchdog_interval=None, inline="on", pool_min=3)
+        backend = store.backend  # connections to spare: no read waits for one while the write holds its own
+        try:
+            loop_thread = threading.get_ident()
+            assert await backend.run(lambda tx: threading.get_ident(), write=False) == loop_thread
+            assert await backend.run(lambda tx: threading.get_ident(), write=True) == loop_thread
+            assert backend.inline_handoffs == 0
+            holder = psycopg.connect(conninfo, autocommit=True)
+            written: List[int] = []
+
+            def write(tx: Any) -> int:
+                tx.queue_push(["ro-1"])
+                return threading.get_ident()
+
+            async def writer() -> None:
+                written.append(await backend.run(write, write=True))
+
+            try:
+                holder.execute("BEGIN")
+                holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock_key(options["schema"], "write"),))
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(writer)
+                    try:
+                        for _ in range(10):  # the loop goes on, and so do reads, while the write waits for the lock
+                            await anyio.sleep(0.02)
+                            assert await backend.run(lambda tx: tx.queue_contains("ro-1"), write=False) is False
+                        assert written == [] and backend.inline_handoffs == 1
+                    finally:
+                        holder.execute("COMMIT")  # the lock is free: the write goes through
+            finally:
+                holder.close()
+            assert written and written[0] != loop_thread
+            assert await backend.run(lambda tx: tx.queue_contains("ro-1"), write=False) is True
+        finally:
+            await store.close()
+
+    anyio.run(main)

@@ -1,8 +1,11 @@
 """PostgresBackend: atomic transactions on a PostgreSQL schema, shared by threads, processes and hosts.
 
 - A :class:`psycopg_pool.ConnectionPool` of synchronous connections: the engine's transactions are synchronous
-  functions over a :class:`~.transaction.PostgresTransaction`, so ``run`` executes each on a worker thread with a
-  pooled connection (a blocking driver call per statement, as the engine's protocol requires).
+  functions over a :class:`~.transaction.PostgresTransaction` (a blocking driver call per statement, as the
+  engine's protocol requires). For a database on this host ``run`` executes them inline on the calling thread (the
+  event loop's) when they need not wait long, as the SQLite store does: a read always, a write when the schema's
+  write lock comes within a few milliseconds; anything else, and every transaction with a database on another
+  host, runs on a worker thread.
 - Write transactions first take a transaction-scoped advisory lock of the schema: the engine's writes read records,
   decide in Python and write them back, so they must not interleave. Writers are thus serialized across every
   process and host (like SQLite's write lock); readers run alongside under ``REPEATABLE READ`` snapshots. The queue
@@ -44,6 +47,13 @@ NOTIFY_PAYLOAD_BYTES = 7000
 _BEGIN_READ: List[Statement] = [("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", ())]
 """Opens a read transaction: one snapshot for all its statements."""
 
+INLINE_CONNECTION_WAIT = 0.002
+"""Seconds an inline transaction waits for a pooled connection before it goes to a worker thread instead."""
+
+INLINE_LOCK_WAIT_MS = 5
+"""Milliseconds an inline write waits for the schema's write lock (another write holds it for a few local round
+trips) before it goes to a worker thread instead, which waits as long as it takes."""
+
 LISTEN_POLL_SECONDS = 0.5
 """How often the listener thread checks whether the backend was closed."""
 
@@ -54,6 +64,10 @@ def _rollback(conn: Any) -> None:
         conn.rollback()
     except Exception as exc:  # noqa: BLE001 - the original failure is the one raised
         logger.debug("PostgreSQL store: rollback after a failed transaction failed (%s)", exc)
+
+
+class _WouldWait(Exception):
+    """An inline transaction would have to wait (for a connection, for the write lock): a worker thread runs it."""
 
 
 def _payloads(ids: List[str]) -> Iterable[str]:
@@ -82,6 +96,9 @@ class PostgresBackend:
             commit, in pipelines (fewer round trips, a little more CPU per statement); ``"off"``: each in a round
             trip of its own; ``"auto"`` (default): on unless the database is on this host (see
             :func:`~.url.database_is_local`), where a round trip costs less than the pipeline's extra work.
+        inline: ``"on"``: ``run`` executes a transaction on the calling thread when it need not wait (see the
+            module docstring); ``"off"``: always on a worker thread; ``"auto"`` (default): on for a database on
+            this host, whose round trips are short enough to block an event loop for.
     """
 
     shared_across_processes = False
@@ -99,20 +116,27 @@ class PostgresBackend:
         pool_max: int = 8,
         connect_timeout: float = 30.0,
         pipeline: str = "auto",
+        inline: str = "auto",
     ) -> None:
         import psycopg_pool
 
         self.conninfo = conninfo
         self.schema = check_schema_name(schema)
+        local = database_is_local(conninfo)
         mode = check_pipeline_mode(pipeline)
-        self.pipelines = mode == "on" or (mode == "auto" and not database_is_local(conninfo))
+        self.pipelines = mode == "on" or (mode == "auto" and not local)
         """Whether transactions send their opening and their last writes in pipelines (see ``pipeline``)."""
+        mode = check_pipeline_mode(inline, "inline")
+        self.inline = mode == "on" or (mode == "auto" and local)
+        """Whether ``run`` executes transactions that need not wait on the calling thread (see ``inline``)."""
         self.channel = f"agl_{self.schema}"
         self.on_finished: Optional[Callable[[Iterable[str]], None]] = None
         self.on_reconnect: Optional[Callable[[], None]] = None
         self.connect_timeout = connect_timeout
         self._closed = False
         self._commits = 0
+        self.inline_handoffs = 0
+        """Transactions that would have waited inline and went to a worker thread instead."""
         self._pool = psycopg_pool.ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -138,6 +162,13 @@ class PostgresBackend:
         ]
         """Opens a write transaction and takes the schema's write lock (the key text is made of the schema name, a
         plain identifier: no quoting needed)."""
+        self._begin_write_inline: List[Statement] = [
+            ("BEGIN", ()),
+            (f"SET LOCAL lock_timeout = {INLINE_LOCK_WAIT_MS}", ()),
+            (f"SELECT pg_advisory_xact_lock(hashtext('{self._write_lock}'))", ()),
+            ("SET LOCAL lock_timeout TO DEFAULT", ()),
+        ]
+        """Opens an inline write transaction: takes the write lock if it comes within ``INLINE_LOCK_WAIT_MS``."""
         self._watchdog_lock = lock_key(self.schema, "watchdog")
         self._watch_conn: Any = None
         self.watchdog_leader = False
@@ -161,24 +192,36 @@ class PostgresBackend:
 
     # -- transactions ------------------------------------------------------------------------------------------
 
-    def _transaction(self, fn: Callable[[Any], T], *, write: bool, retry: List[bool]) -> T:
+    def _transaction(self, fn: Callable[[Any], T], *, write: bool, retry: List[bool], inline: bool) -> T:
         """One attempt at ``fn`` on a pooled connection; ``retry[0]`` tells, after a failure, whether it left nothing
-        written (the database never answered: a dead connection) so that the caller may try again.
+        written (the database never answered: a dead connection) so that the caller may try again. ``inline``:
+        raise :class:`_WouldWait` rather than wait for a connection or the write lock.
 
         The pool's connections are in autocommit mode: the transaction is opened by hand, its ``BEGIN`` (naming a
-        read's isolation) and a write's lock sent with its first statement (see ``pipeline``)."""
-        with self._pool.connection() as conn:
-            tx = PostgresTransaction(conn, self._begin_write if write else _BEGIN_READ, pipelines=self.pipelines)
-            try:
-                result = fn(tx)
-                tx.commit(self._notify(tx.finished) if write else ())
-            except BaseException:
-                retry[0] = not tx.answered and not tx.committing
-                _rollback(conn)
-                raise
-            if write:
-                self._commits += 1
-            return result
+        read's isolation) and a write's lock sent with its first statement (see ``pipeline``); an inline write
+        sends them first, to learn whether the lock came in time."""
+        import psycopg_pool
+
+        try:
+            with self._pool.connection(timeout=INLINE_CONNECTION_WAIT if inline else None) as conn:
+                opening = self._begin_write if write else _BEGIN_READ
+                tx = PostgresTransaction(conn, () if inline and write else opening, pipelines=self.pipelines)
+                try:
+                    if inline and write and not tx.open_waiting_briefly(self._begin_write_inline):
+                        raise _WouldWait()
+                    result = fn(tx)
+                    tx.commit(self._notify(tx.finished) if write else ())
+                except BaseException:
+                    retry[0] = not tx.answered and not tx.committing
+                    _rollback(conn)
+                    raise
+        except psycopg_pool.PoolTimeout:  # raised only by the wait for a connection
+            if inline:
+                raise _WouldWait() from None
+            raise
+        if write:
+            self._commits += 1
+        return result
 
     def _notify(self, finished: List[str]) -> List[Statement]:
         """The ``NOTIFY`` statements announcing the ``finished`` rollouts."""
@@ -191,6 +234,9 @@ class PostgresBackend:
         before anything was written: the pool discards it and the transaction is tried again on another, up to
         ``pool_max`` times. A failure after that point raises :class:`StoreUnavailableError` (the outcome of a write
         cut off at its commit is unknown)."""
+        return self._run(fn, write=write, inline=False)
+
+    def _run(self, fn: Callable[[Any], T], *, write: bool, inline: bool) -> T:
         import psycopg
         import psycopg_pool
 
@@ -199,7 +245,7 @@ class PostgresBackend:
                 raise StoreClosedError("the PostgreSQL store is closed")
             retry = [False]
             try:
-                return self._transaction(fn, write=write, retry=retry)
+                return self._transaction(fn, write=write, retry=retry, inline=inline)
             except psycopg_pool.PoolTimeout as exc:  # an OperationalError too: no retry, the wait was the timeout
                 raise StoreUnavailableError(f"no connection to the PostgreSQL store ({self._where()}): {exc}") from exc
             except psycopg.OperationalError as exc:
@@ -217,6 +263,11 @@ class PostgresBackend:
     async def run(self, fn: Callable[[Any], T], *, write: bool) -> T:
         if self._closed:
             raise StoreClosedError("the PostgreSQL store is closed")
+        if self.inline:
+            try:
+                return self._run(fn, write=write, inline=True)
+            except _WouldWait:
+                self.inline_handoffs += 1
         return await anyio.to_thread.run_sync(functools.partial(self.run_sync, fn, write=write))
 
     # -- notifications -----------------------------------------------------------------------------------------

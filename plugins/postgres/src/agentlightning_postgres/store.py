@@ -24,7 +24,7 @@ class PostgresLightningStore(EngineLightningStore):
 
     Args:
         url: ``postgresql://user:password@host:port/dbname`` (libpq syntax; store options may ride in the query
-            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``pipeline``,
+            string: ``schema``, ``pool_min``, ``pool_max``, ``pool_timeout``, ``pipeline``, ``inline``,
             ``scan_debounce_seconds``, ``watchdog_interval``).
         schema: the PostgreSQL schema of the store's tables (default ``public``); one run per schema.
         pool_min, pool_max: connections kept open / opened at most by this process.
@@ -33,6 +33,8 @@ class PostgresLightningStore(EngineLightningStore):
         pipeline: ``auto`` (default), ``on`` or ``off``: whether transactions send their opening and last writes
             in pipelines, saving round trips for some CPU; ``auto`` turns them on for a database on another host
             (see :class:`~.backend.PostgresBackend`).
+        inline: ``auto`` (default), ``on`` or ``off``: whether a transaction that need not wait runs on the calling
+            thread (the event loop's) rather than a worker thread; ``auto`` turns it on for a database on this host.
         scan_debounce_seconds, watchdog_interval, clock: see :class:`~agentlightning.store.engine.EngineLightningStore`.
     """
 
@@ -45,6 +47,7 @@ class PostgresLightningStore(EngineLightningStore):
         pool_max: int = 8,
         pool_timeout: float = 30.0,
         pipeline: str = "auto",
+        inline: str = "auto",
         scan_debounce_seconds: float = 10.0,
         watchdog_interval: Optional[float] = 1.0,
         clock: Optional[Callable[[], float]] = None,
@@ -63,6 +66,7 @@ class PostgresLightningStore(EngineLightningStore):
             pool_max=options.get("pool_max", pool_max),
             connect_timeout=options.get("pool_timeout", pool_timeout),
             pipeline=options.get("pipeline", pipeline),
+            inline=options.get("inline", inline),
         )
         super().__init__(
             backend,

@@ -273,6 +273,24 @@ class PostgresTransaction:
         else:
             self._cur.execute(sql, params)
 
+    def open_waiting_briefly(self, opening: Sequence[Statement]) -> bool:
+        """Open the transaction with ``opening`` now, in one round trip; False when a lock it waits for (under a
+        ``lock_timeout`` it sets) was not free in time: the transaction is then aborted."""
+        import psycopg.errors
+
+        self._opening = None
+        try:
+            if self._pipelines:
+                with self._pipeline():
+                    self._send_all(opening)
+            else:
+                self._send_all(opening)
+        except psycopg.errors.LockNotAvailable:
+            self.answered = True
+            return False
+        self.answered = True
+        return True
+
     def _send_all(self, statements: Sequence[Statement]) -> None:
         """Send ``statements``, whose results are not needed: in the open pipeline, or else as one simple query
         (one round trip; parameters merged into the text as literals)."""

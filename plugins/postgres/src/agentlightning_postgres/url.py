@@ -23,6 +23,7 @@ URL_OPTIONS: Dict[str, type] = {
     "scan_debounce_seconds": float,
     "watchdog_interval": float,
     "pipeline": str,
+    "inline": str,
 }
 
 PIPELINE_MODES = ("auto", "on", "off")
@@ -40,10 +41,10 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-def check_pipeline_mode(mode: str) -> str:
-    """``mode`` if it is one of :data:`PIPELINE_MODES`."""
+def check_pipeline_mode(mode: str, option: str = "pipeline") -> str:
+    """``mode`` if it is one of :data:`PIPELINE_MODES` (the values of the ``pipeline`` and ``inline`` options)."""
     if mode not in PIPELINE_MODES:
-        raise ValueError(f"PostgreSQL store pipeline must be one of {', '.join(PIPELINE_MODES)}, got {mode!r}")
+        raise ValueError(f"PostgreSQL store {option} must be one of {', '.join(PIPELINE_MODES)}, got {mode!r}")
     return mode
 
 
@@ -85,7 +86,8 @@ def parse_url(url: str) -> Tuple[str, Dict[str, Any]]:
             raise ValueError(f"postgresql URL: option {key}={value!r} is not a valid {kind.__name__}") from exc
     if "schema" in options:
         check_schema_name(options["schema"])
-    if "pipeline" in options:
-        check_pipeline_mode(options["pipeline"])
+    for option in ("pipeline", "inline"):
+        if option in options:
+            check_pipeline_mode(options[option], option)
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(passed), parts.fragment))
     return conninfo, options
