@@ -520,6 +520,8 @@ def test_inline_transactions_run_on_the_calling_thread_and_a_waiting_write_goes_
                 holder.close()
             assert written and written[0] != loop_thread
             assert await backend.run(lambda tx: tx.queue_contains("ro-1"), write=False) is True
+            stats = await store.statistics()
+            assert (stats["inline_transactions"], stats["inline_handoffs"], stats["pipelines"]) == (True, 1, False)
         finally:
             await store.close()
 

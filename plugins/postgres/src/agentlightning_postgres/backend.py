@@ -351,6 +351,9 @@ class PostgresBackend:
         stats["schema_version"] = SCHEMA_VERSION
         pool = self._pool.get_stats()
         stats["pool_size"] = pool.get("pool_size", 0)
+        stats["inline_transactions"] = self.inline
+        stats["inline_handoffs"] = self.inline_handoffs
+        stats["pipelines"] = self.pipelines
         return stats
 
     @property
